@@ -1,0 +1,206 @@
+//! Read-only, zero-copy matrix views over little-endian bytes of ANY alignment.
+//!
+//! Storage formats (`DType`) are f32, f16 and int8 with one f32 scale per row; arithmetic is always f32.
+//! Every reduction here has a fixed summation order (documented on each kernel), so the same input gives the
+//! same bits on the host and on Cortex-M.
+
+use crate::error::BlobError;
+
+/// Element type of a stored tensor. The discriminant is the on-disk code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum DType {
+    /// IEEE 754 binary32, little-endian.
+    F32 = 0,
+    /// IEEE 754 binary16, little-endian (decoded with `half`).
+    F16 = 1,
+    /// Signed 8-bit integers; row `r` decodes as `q * scale[r]`, scales stored as f32 after the data.
+    I8 = 2,
+}
+
+impl DType {
+    /// The dtype for an on-disk code.
+    ///
+    /// # Errors
+    /// [`BlobError::UnknownDType`] for any code other than 0, 1, 2.
+    pub const fn from_code(code: u8) -> Result<Self, BlobError> {
+        match code {
+            0 => Ok(Self::F32),
+            1 => Ok(Self::F16),
+            2 => Ok(Self::I8),
+            _ => Err(BlobError::UnknownDType { code }),
+        }
+    }
+
+    /// Bytes per stored element (scales not included).
+    pub const fn element_bytes(self) -> usize {
+        match self {
+            Self::F32 => 4,
+            Self::F16 => 2,
+            Self::I8 => 1,
+        }
+    }
+
+    /// Total stored bytes of a `rows x cols` tensor, including int8's per-row f32 scales.
+    pub const fn storage_bytes(self, rows: usize, cols: usize) -> usize {
+        let data = rows * cols * self.element_bytes();
+        match self {
+            Self::I8 => data + 4 * rows,
+            _ => data,
+        }
+    }
+
+    /// Short lowercase name: `f32`, `f16`, `i8`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::I8 => "i8",
+        }
+    }
+}
+
+/// A row-major `rows x cols` matrix (a vector is `rows = 1`) stored in `dtype` inside a byte slice.
+///
+/// For [`DType::I8`] the slice holds `rows * cols` bytes of data followed by `rows` little-endian f32 scales.
+#[derive(Clone, Copy, Debug)]
+pub struct Tensor<'a> {
+    dtype: DType,
+    rows: usize,
+    cols: usize,
+    bytes: &'a [u8],
+}
+
+#[inline(always)]
+fn le_f32(b: &[u8], i: usize) -> f32 {
+    f32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
+}
+
+#[inline(always)]
+fn le_f16(b: &[u8], i: usize) -> f32 {
+    half::f16::from_bits(u16::from_le_bytes([b[2 * i], b[2 * i + 1]])).to_f32()
+}
+
+impl<'a> Tensor<'a> {
+    /// A view of `bytes` as a `rows x cols` tensor of `dtype`.
+    ///
+    /// # Errors
+    /// [`BlobError::BadTensorLength`] if `bytes.len()` is not exactly `dtype.storage_bytes(rows, cols)`.
+    pub fn new(dtype: DType, rows: usize, cols: usize, bytes: &'a [u8]) -> Result<Self, BlobError> {
+        let expected = rows.checked_mul(cols).and_then(|n| n.checked_mul(dtype.element_bytes())).and_then(|n| {
+            if dtype == DType::I8 {
+                n.checked_add(rows.checked_mul(4)?)
+            } else {
+                Some(n)
+            }
+        });
+        match expected {
+            Some(e) if e == bytes.len() => Ok(Self { dtype, rows, cols, bytes }),
+            _ => Err(BlobError::BadTensorLength {
+                expected: expected.map_or(u32::MAX, |e| u32::try_from(e).unwrap_or(u32::MAX)),
+                found: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+            }),
+        }
+    }
+
+    /// Element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Number of columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+    /// Number of elements (`rows * cols`).
+    pub fn len(&self) -> usize {
+        self.rows * self.cols
+    }
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The underlying bytes (data, then int8 scales).
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Per-row scale of an int8 tensor (1.0 for float types).
+    ///
+    /// # Panics
+    /// If `r >= rows` (caller contract).
+    #[inline]
+    pub fn row_scale(&self, r: usize) -> f32 {
+        assert!(r < self.rows, "row out of range");
+        match self.dtype {
+            DType::I8 => le_f32(&self.bytes[self.rows * self.cols..], r),
+            _ => 1.0,
+        }
+    }
+
+    /// Element `(r, c)` decoded to f32.
+    ///
+    /// # Panics
+    /// If `r >= rows` or `c >= cols` (caller contract).
+    #[inline]
+    pub fn get(&self, r: usize, c: usize) -> f32 {
+        assert!(r < self.rows && c < self.cols, "index out of range");
+        let i = r * self.cols + c;
+        match self.dtype {
+            DType::F32 => le_f32(self.bytes, i),
+            DType::F16 => le_f16(self.bytes, i),
+            DType::I8 => (self.bytes[i] as i8) as f32 * self.row_scale(r),
+        }
+    }
+
+    /// Decode row `r` into `out` (length `cols`).
+    ///
+    /// # Panics
+    /// If `r >= rows` or `out.len() != cols`.
+    pub fn decode_row(&self, r: usize, out: &mut [f32]) {
+        assert!(r < self.rows && out.len() == self.cols, "decode_row: bad row or output length");
+        for (c, o) in out.iter_mut().enumerate() {
+            *o = self.get(r, c);
+        }
+    }
+
+    /// `sum_c T[r, c] * x[c]` in f32.
+    ///
+    /// Summation order (part of the bit-exactness contract between host and target): four partial sums
+    /// `s_j` accumulate elements `c = 4m + j` in increasing `m`; the tail `c >= 4*floor(cols/4)` is added to
+    /// `s_0..` in order; the result is `(s_0 + s_1) + (s_2 + s_3)`. For int8 the integer-valued products
+    /// `q * x` are summed this way and the row scale is applied once at the end.
+    ///
+    /// # Panics
+    /// If `r >= rows` or `x.len() != cols`.
+    pub fn row_dot(&self, r: usize, x: &[f32]) -> f32 {
+        assert!(r < self.rows && x.len() == self.cols, "row_dot: bad row or input length");
+        let start = r * self.cols;
+        match self.dtype {
+            DType::F32 => crate::math::dot4(x, |c| le_f32(self.bytes, start + c)),
+            DType::F16 => crate::math::dot4(x, |c| le_f16(self.bytes, start + c)),
+            DType::I8 => crate::math::dot4(x, |c| (self.bytes[start + c] as i8) as f32) * self.row_scale(r),
+        }
+    }
+
+    /// `y[c] += alpha * T[r, c]` for every column `c` (elementwise, no reduction).
+    ///
+    /// # Panics
+    /// If `r >= rows` or `y.len() != cols`.
+    pub fn row_axpy(&self, r: usize, alpha: f32, y: &mut [f32]) {
+        assert!(r < self.rows && y.len() == self.cols, "row_axpy: bad row or output length");
+        let start = r * self.cols;
+        match self.dtype {
+            DType::F32 => y.iter_mut().enumerate().for_each(|(c, v)| *v += alpha * le_f32(self.bytes, start + c)),
+            DType::F16 => y.iter_mut().enumerate().for_each(|(c, v)| *v += alpha * le_f16(self.bytes, start + c)),
+            DType::I8 => {
+                let a = alpha * self.row_scale(r);
+                y.iter_mut().enumerate().for_each(|(c, v)| *v += a * (self.bytes[start + c] as i8) as f32)
+            }
+        }
+    }
+}
