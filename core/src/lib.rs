@@ -20,6 +20,7 @@ extern crate std;
 pub mod blob;
 pub mod denoiser;
 pub mod error;
+pub mod frame;
 pub mod math;
 pub mod pixel;
 pub mod rng;
