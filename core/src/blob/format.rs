@@ -1,1 +1,33 @@
-//! (in progress)
+//! Blob format v1: the single source of truth for magic, version, header layout, codes and limits.
+//! (Being completed by the blob work; the `field` ids below are fixed and shared with the denoisers.)
+
+/// Field ids used in [`crate::BlobError::BadField`], [`crate::BlobError::LimitExceeded`] and
+/// [`crate::BlobError::NonFinite`] payloads (documented in `docs/blob-format.md`).
+pub mod field {
+    /// Data dimension d.
+    pub const DIM: u8 = 1;
+    /// Rank k of the eigenbasis.
+    pub const RANK: u8 = 2;
+    /// Eigenvalues lambda (must be finite, >= 0, descending).
+    pub const LAMBDA: u8 = 3;
+    /// Isotropic floor c (finite, >= 0).
+    pub const FLOOR: u8 = 4;
+    /// Sigma grid (finite, > 0, strictly descending).
+    pub const SIGMAS: u8 = 5;
+    /// Number of sigma levels L.
+    pub const NUM_SIGMAS: u8 = 6;
+    /// Per-level complement scale a_i (finite).
+    pub const COMPLEMENT: u8 = 7;
+    /// Image shape (channels, height, width); its product must equal d.
+    pub const SHAPE: u8 = 8;
+    /// Pixel mapping (scale, offset): finite, scale != 0.
+    pub const PIXEL_MAP: u8 = 9;
+    /// Denoiser kind.
+    pub const KIND: u8 = 10;
+    /// Number of sections.
+    pub const NUM_SECTIONS: u8 = 11;
+    /// Metadata area length / entry count.
+    pub const METADATA: u8 = 12;
+    /// A tensor's shape in the section table.
+    pub const TENSOR_SHAPE: u8 = 13;
+}
