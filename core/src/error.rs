@@ -23,7 +23,8 @@ pub enum BlobError {
     UnknownDType { code: u8 },
     /// A denoiser-kind code this reader does not know.
     UnknownKind { code: u8 },
-    /// A section lies (partly) outside the payload, or its byte length disagrees with its shape.
+    /// Section-table entry `index` points (partly) outside `[end of table, total_len)` or overlaps another
+    /// section or the metadata area.
     BadSection { index: u8 },
     /// A tensor's byte length does not match rows x cols of its element type (plus per-row scales for int8).
     BadTensorLength { expected: u32, found: u32 },
@@ -37,6 +38,18 @@ pub enum BlobError {
     BadMetadata { offset: u32 },
     /// A float that must be finite (and, where stated, positive) is not.
     NonFinite { field: u8 },
+    /// The CRC-32 over the header's first 60 bytes does not match the one stored in bytes 60..64.
+    HeaderChecksumMismatch { stored: u32, computed: u32 },
+    /// The slice is longer than the total length recorded in the header.
+    TrailingBytes { declared: u32, available: u32 },
+    /// A section's `rows x cols` disagrees with the shape its kind needs for the header's d, k, L.
+    BadShape { id: u8, rows: u32, cols: u32, expected_rows: u32, expected_cols: u32 },
+    /// A section is stored in an element type it may not use (lambda, sigmas and a must be f32).
+    DTypeNotAllowed { id: u8, code: u8 },
+    /// Two section-table entries share an id.
+    DuplicateSection { id: u8 },
+    /// A section id (below the extension range 0x80..) that the blob's kind does not use.
+    UnexpectedSection { id: u8 },
 }
 
 impl fmt::Display for BlobError {
@@ -53,15 +66,49 @@ impl fmt::Display for BlobError {
             }
             Self::UnknownDType { code } => write!(f, "unknown element type code {code} (expected 0=f32, 1=f16, 2=i8)"),
             Self::UnknownKind { code } => write!(f, "unknown denoiser kind code {code}"),
-            Self::BadSection { index } => write!(f, "section {index} is out of bounds or inconsistent with its shape"),
+            Self::BadSection { index } => {
+                write!(f, "section-table entry {index} lies outside the payload or overlaps other data")
+            }
             Self::BadTensorLength { expected, found } => {
                 write!(f, "tensor has {found} bytes, its shape needs {expected}")
             }
-            Self::BadField { field, value } => write!(f, "field {field} has invalid value {value}"),
-            Self::LimitExceeded { field, value, max } => write!(f, "field {field} = {value} exceeds the limit {max}"),
-            Self::MissingSection { id } => write!(f, "required section {id} is missing"),
+            Self::BadField { field, value } => write!(
+                f,
+                "field {field} ({}) has invalid value {value} (0x{value:08x})",
+                crate::blob::format::field::name(field)
+            ),
+            Self::LimitExceeded { field, value, max } => write!(
+                f,
+                "field {field} ({}) = {value} exceeds the limit {max}",
+                crate::blob::format::field::name(field)
+            ),
+            Self::MissingSection { id } => {
+                write!(f, "required section {id} ({}) is missing", crate::blob::format::section::name(id))
+            }
             Self::BadMetadata { offset } => write!(f, "malformed metadata at byte {offset}"),
-            Self::NonFinite { field } => write!(f, "field {field} must be a finite (non-negative) number"),
+            Self::NonFinite { field } => {
+                write!(f, "field {field} ({}) must be finite", crate::blob::format::field::name(field))
+            }
+            Self::HeaderChecksumMismatch { stored, computed } => {
+                write!(f, "header checksum mismatch: stored CRC-32 0x{stored:08x}, computed 0x{computed:08x}")
+            }
+            Self::TrailingBytes { declared, available } => {
+                write!(f, "{available} bytes given but the header declares a {declared}-byte blob")
+            }
+            Self::BadShape { id, rows, cols, expected_rows, expected_cols } => write!(
+                f,
+                "section {id} ({}) is {rows}x{cols}, expected {expected_rows}x{expected_cols}",
+                crate::blob::format::section::name(id)
+            ),
+            Self::DTypeNotAllowed { id, code } => write!(
+                f,
+                "section {id} ({}) has element type code {code}; it must be f32 (0)",
+                crate::blob::format::section::name(id)
+            ),
+            Self::DuplicateSection { id } => {
+                write!(f, "section {id} ({}) appears twice", crate::blob::format::section::name(id))
+            }
+            Self::UnexpectedSection { id } => write!(f, "section id {id} is not used by this denoiser kind"),
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! * [`format`]: the single source of truth: magic, version, header layout, codes, `MAX_*` limits.
 //! * [`read`]: the zero-copy reader over `&[u8]` of any alignment.
-//! * [`write`]: the writer (behind `std`).
+//! * `write`: the writer (behind `std`).
 //! * [`tensor`]: typed matrix views (f32, f16, int8 with per-row scales).
 
 pub mod format;
@@ -11,5 +11,6 @@ pub mod tensor;
 #[cfg(feature = "std")]
 pub mod write;
 
-pub use read::Blob;
+pub use format::{Header, Kind};
+pub use read::{Blob, Metadata, SectionInfo};
 pub use tensor::{DType, Tensor};
