@@ -123,7 +123,7 @@ const _: () = {
     assert!(header::HEADER_CRC == header::PAYLOAD_CRC + 4);
     assert!(header::END == header::HEADER_CRC + 4);
     assert!(HEADER_SIZE == 64);
-    assert!(header::PIXEL_SCALE % 4 == 0 && header::DIM % 4 == 0 && header::HEADER_CRC % 4 == 0);
+    assert!(header::PIXEL_SCALE.is_multiple_of(4) && header::DIM.is_multiple_of(4) && header::HEADER_CRC.is_multiple_of(4));
     assert!(entry::DTYPE == entry::ID + 1);
     assert!(entry::RESERVED == entry::DTYPE + 1);
     assert!(entry::ROWS == entry::RESERVED + 2);
@@ -132,7 +132,7 @@ const _: () = {
     assert!(entry::LEN == entry::OFFSET + 4);
     assert!(entry::END == entry::LEN + 4);
     assert!(SECTION_ENTRY_SIZE == 20);
-    assert!(HEADER_SIZE % WRITER_ALIGN == 0 && WRITER_ALIGN.is_power_of_two());
+    assert!(HEADER_SIZE.is_multiple_of(WRITER_ALIGN) && WRITER_ALIGN.is_power_of_two());
     // The largest possible section table and metadata area fit in a u32 blob with room to spare.
     assert!(HEADER_SIZE + MAX_SECTIONS * SECTION_ENTRY_SIZE + MAX_METADATA_BYTES < 1 << 16);
     // d = C*H*W fits: the biggest shape MAX_CHANNELS x 65535 x 65535 overflows u32, so DIM bounds it.
@@ -481,7 +481,10 @@ impl Header {
         // In u64: C*H*W can overflow a 32-bit usize.
         let shape_dim = u64::from(s.channels) * u64::from(s.height) * u64::from(s.width);
         if shape_dim != u64::from(self.dim) {
-            return Err(BlobError::BadField { field: field::SHAPE, value: u32::try_from(shape_dim).unwrap_or(u32::MAX) });
+            return Err(BlobError::BadField {
+                field: field::SHAPE,
+                value: u32::try_from(shape_dim).unwrap_or(u32::MAX),
+            });
         }
         let p = self.pixel;
         if !p.scale.is_finite() || !p.offset.is_finite() {

@@ -12,5 +12,5 @@ pub mod tensor;
 pub mod write;
 
 pub use format::{Header, Kind};
-pub use read::{Blob, Metadata, SectionInfo};
+pub use read::{Blob, Metadata, Model, SectionInfo};
 pub use tensor::{DType, Tensor};
