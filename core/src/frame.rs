@@ -1,1 +1,398 @@
-//! (in progress)
+//! The text frame protocol v1 (`docs/frame-protocol.md`): how a sample travels from a target (serial, RTT,
+//! semihosting) or the host as plain ASCII lines, with a checksum of its f32 bits.
+//!
+//! A frame is a `begin` line (image shape and the [`SampleSpec`] that produced the sample), one `p` line per
+//! chunk of at most [`PIXELS_PER_LINE`] pixels (two hex digits each), optionally one `v` line per chunk of at
+//! most [`VALUES_PER_LINE`] f32 bit patterns (eight hex digits each) and an `end` line with two CRC-32s:
+//! `pixels` over the pixel bytes and `sample` over the little-endian bytes of the f32 sample. Every line
+//! starts with [`PREFIX`], so frames can be picked out of a log that carries other text.
+//!
+//! The encoder is `no_std` and allocation-free: [`Frame::encode`] formats each line into a fixed
+//! [`LINE_CAPACITY`]-byte buffer and hands it to a callback, which the firmware forwards to its byte sink
+//! and the host appends to a `String`, so both produce the identical text. The decoder ([`decode`]) is
+//! behind the `std` feature.
+
+use core::fmt::{self, Write as _};
+
+use crate::pixel::ImageShape;
+
+/// Every protocol line starts with this token (the `1` is the protocol version).
+pub const PREFIX: &str = "@GDF1";
+/// Pixels per `p` line.
+pub const PIXELS_PER_LINE: usize = 64;
+/// f32 values per `v` line.
+pub const VALUES_PER_LINE: usize = 16;
+/// The longest line the encoder writes, in bytes, without the newline (extras included, see
+/// [`MAX_EXTRAS`] and [`MAX_KEY_LEN`]).
+pub const LINE_CAPACITY: usize = 256;
+/// At most this many extra `key=value` pairs on a `begin`, `end` or `stat` line.
+pub const MAX_EXTRAS: usize = 6;
+/// Extra keys are 1 to this many characters of `[a-z0-9_]`.
+pub const MAX_KEY_LEN: usize = 12;
+
+/// The CRC-32 used by the protocol: CRC-32/ISO-HDLC (the zlib/PNG/Ethernet CRC, check value `0xcbf43926`).
+pub const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// CRC-32 of the pixel bytes, in order.
+pub fn pixel_crc(pixels: &[u8]) -> u32 {
+    CRC.checksum(pixels)
+}
+
+/// CRC-32 of the sample's f32 values as little-endian bytes (`v.to_le_bytes()` for each value, in order):
+/// identical samples give identical checksums, and any differing bit changes it.
+pub fn sample_crc(sample: &[f32]) -> u32 {
+    let mut digest = CRC.digest();
+    for v in sample {
+        digest.update(&v.to_le_bytes());
+    }
+    digest.finalize()
+}
+
+/// Which sampler produced a sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SamplerKind {
+    /// The exact solution of the probability-flow ODE (Gaussian denoisers only); `steps` is ignored.
+    Exact,
+    /// Euler steps on the EDM schedule.
+    Euler,
+    /// Heun (second order) steps on the EDM schedule.
+    Heun,
+}
+
+impl SamplerKind {
+    /// All kinds, in protocol order.
+    pub const ALL: [Self; 3] = [Self::Exact, Self::Euler, Self::Heun];
+
+    /// The protocol name: `exact`, `euler` or `heun`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::Euler => "euler",
+            Self::Heun => "heun",
+        }
+    }
+
+    /// The kind for a protocol name, `None` for any other text.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+impl fmt::Display for SamplerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a frame's sample is: sampler, number of steps and the seed of the initial noise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SampleSpec {
+    /// The sampler.
+    pub sampler: SamplerKind,
+    /// Steps on the EDM schedule (0 for [`SamplerKind::Exact`]).
+    pub steps: u32,
+    /// Seed of [`crate::rng::Rng`] that draws the initial noise.
+    pub seed: u64,
+}
+
+/// A fixed-capacity line buffer implementing [`fmt::Write`]; writing past [`LINE_CAPACITY`] is an error.
+#[derive(Clone, Debug)]
+pub struct LineBuf {
+    buf: [u8; LINE_CAPACITY],
+    len: usize,
+}
+
+impl Default for LineBuf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LineBuf {
+    /// An empty line.
+    pub const fn new() -> Self {
+        Self {
+            buf: [0; LINE_CAPACITY],
+            len: 0,
+        }
+    }
+    /// Forget the contents.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+    /// The text written so far (always ASCII: only `write_str` and [`LineBuf::push_byte`] add to it).
+    pub fn as_str(&self) -> &str {
+        // Only whole `&str`s and ASCII bytes are ever appended, so this cannot fail; fall back to "" anyway.
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+    /// Append one ASCII byte.
+    fn push_byte(&mut self, b: u8) -> fmt::Result {
+        if self.len >= LINE_CAPACITY || !b.is_ascii() {
+            return Err(fmt::Error);
+        }
+        self.buf[self.len] = b;
+        self.len += 1;
+        Ok(())
+    }
+    /// Append `v` as two lowercase hex digits.
+    fn push_hex_u8(&mut self, v: u8) -> fmt::Result {
+        self.push_byte(HEX[(v >> 4) as usize])?;
+        self.push_byte(HEX[(v & 15) as usize])
+    }
+    /// Append `v` as eight lowercase hex digits, most significant first.
+    fn push_hex_u32(&mut self, v: u32) -> fmt::Result {
+        for b in v.to_be_bytes() {
+            self.push_hex_u8(b)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Write for LineBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let b = s.as_bytes();
+        if self.len + b.len() > LINE_CAPACITY {
+            return Err(fmt::Error);
+        }
+        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+        Ok(())
+    }
+}
+
+const HEX: [u8; 16] = *b"0123456789abcdef";
+
+/// True for a valid extra key: 1 to [`MAX_KEY_LEN`] characters of `[a-z0-9_]`.
+pub fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= MAX_KEY_LEN
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Append ` key=value` pairs.
+fn push_extras(line: &mut LineBuf, extras: &[(&str, u64)]) -> fmt::Result {
+    for (k, v) in extras {
+        write!(line, " {k}={v}")?;
+    }
+    Ok(())
+}
+
+/// Formats one `stat` line (`@GDF1 stat key=value ...`) for measurements that belong to no frame.
+///
+/// # Panics
+/// If there are more than [`MAX_EXTRAS`] pairs or a key is not [`valid_key`] (caller contract).
+pub fn stat_line<'b>(line: &'b mut LineBuf, extras: &[(&str, u64)]) -> &'b str {
+    assert!(
+        extras.len() <= MAX_EXTRAS && extras.iter().all(|(k, _)| valid_key(k)),
+        "stat_line: bad extras"
+    );
+    line.clear();
+    // Cannot overflow: 5 + 5 + MAX_EXTRAS * (1 + MAX_KEY_LEN + 1 + 20) < LINE_CAPACITY.
+    let _ = write!(line, "{PREFIX} stat");
+    let _ = push_extras(line, extras);
+    line.as_str()
+}
+
+/// One sample with everything its frame carries. Borrowed, so encoding allocates nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct Frame<'a> {
+    /// Image shape; `pixels.len()` and `sample.len()` equal `shape.dim()`.
+    pub shape: ImageShape,
+    /// How the sample was produced.
+    pub spec: SampleSpec,
+    /// 8-bit pixels in CHW order (the blob's pixel mapping applied to `sample`).
+    pub pixels: &'a [u8],
+    /// The f32 sample in CHW order.
+    pub sample: &'a [f32],
+    /// Extra `key=value` pairs for the `begin` line (e.g. `blob_crc`).
+    pub begin_extras: &'a [(&'a str, u64)],
+    /// Extra `key=value` pairs for the `end` line (e.g. `evals`, `instr`).
+    pub end_extras: &'a [(&'a str, u64)],
+}
+
+impl Frame<'_> {
+    /// Encodes the frame line by line, calling `emit` with each line (without its newline).
+    ///
+    /// With `values`, the `v` lines carrying the f32 bit patterns are included, so a reader can recover the
+    /// exact sample and check its CRC; without, only pixels and both CRCs are sent.
+    ///
+    /// # Errors
+    /// The first error `emit` returns.
+    ///
+    /// # Panics
+    /// If `pixels.len()` or `sample.len()` differ from `shape.dim()`, the shape has a zero side, or the extras
+    /// break [`MAX_EXTRAS`] / [`valid_key`] (caller contract).
+    pub fn encode<E>(
+        &self,
+        values: bool,
+        emit: &mut impl FnMut(&str) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let d = self.shape.dim();
+        assert!(d > 0, "Frame::encode: empty shape");
+        assert!(
+            self.pixels.len() == d && self.sample.len() == d,
+            "Frame::encode: pixels/sample length != shape"
+        );
+        for extras in [self.begin_extras, self.end_extras] {
+            assert!(
+                extras.len() <= MAX_EXTRAS && extras.iter().all(|(k, _)| valid_key(k)),
+                "Frame::encode: bad extras"
+            );
+        }
+        let mut line = LineBuf::new();
+        let ImageShape {
+            channels,
+            height,
+            width,
+        } = self.shape;
+        let SampleSpec {
+            sampler,
+            steps,
+            seed,
+        } = self.spec;
+        // The capacity arithmetic in the comments below shows none of these writes can overflow the buffer.
+        // begin: < 80 fixed chars + MAX_EXTRAS * 34.
+        let _ = write!(line, "{PREFIX} begin c={channels} h={height} w={width} sampler={sampler} steps={steps} seed={seed}");
+        let _ = push_extras(&mut line, self.begin_extras);
+        emit(line.as_str())?;
+        // p lines: 5 + 3 + 2 * 6 + 2 * PIXELS_PER_LINE < 160.
+        let width = usize::from(width);
+        for (r, row) in self.pixels.chunks(width).enumerate() {
+            for (k, chunk) in row.chunks(PIXELS_PER_LINE).enumerate() {
+                line.clear();
+                let _ = write!(line, "{PREFIX} p {r} {} ", k * PIXELS_PER_LINE);
+                for &p in chunk {
+                    let _ = line.push_hex_u8(p);
+                }
+                emit(line.as_str())?;
+            }
+        }
+        // v lines: 5 + 3 + 11 + 8 * VALUES_PER_LINE < 160.
+        if values {
+            for (k, chunk) in self.sample.chunks(VALUES_PER_LINE).enumerate() {
+                line.clear();
+                let _ = write!(line, "{PREFIX} v {} ", k * VALUES_PER_LINE);
+                for v in chunk {
+                    let _ = line.push_hex_u32(v.to_bits());
+                }
+                emit(line.as_str())?;
+            }
+        }
+        line.clear();
+        let _ = write!(line, "{PREFIX} end pixels=");
+        let _ = line.push_hex_u32(pixel_crc(self.pixels));
+        let _ = line.write_str(" sample=");
+        let _ = line.push_hex_u32(sample_crc(self.sample));
+        let _ = push_extras(&mut line, self.end_extras);
+        emit(line.as_str())
+    }
+}
+
+#[cfg(feature = "std")]
+mod decode;
+#[cfg(feature = "std")]
+pub use decode::{decode, DecodedFrame, FrameError, Item};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc_is_iso_hdlc() {
+        assert_eq!(CRC.checksum(b"123456789"), 0xcbf4_3926);
+        assert_eq!(
+            sample_crc(&[1.0, -2.5]),
+            CRC.checksum(&[0, 0, 0x80, 0x3f, 0, 0, 0x20, 0xc0])
+        );
+        assert_ne!(sample_crc(&[0.0]), sample_crc(&[-0.0]));
+    }
+
+    #[test]
+    fn line_buf_rejects_overflow() {
+        let mut l = LineBuf::new();
+        let long = [b'a'; LINE_CAPACITY];
+        assert!(l.write_str(core::str::from_utf8(&long).unwrap()).is_ok());
+        assert!(l.write_str("b").is_err());
+        assert!(l.push_byte(b'c').is_err());
+        assert_eq!(l.as_str().len(), LINE_CAPACITY);
+    }
+
+    #[test]
+    fn keys() {
+        assert!(valid_key("instr") && valid_key("blob_crc") && valid_key("a1"));
+        assert!(
+            !valid_key("")
+                && !valid_key("Bad")
+                && !valid_key("a=b")
+                && !valid_key("toolongkey_xyz")
+        );
+    }
+
+    #[test]
+    fn sampler_names_round_trip() {
+        for k in SamplerKind::ALL {
+            assert_eq!(SamplerKind::from_name(k.name()), Some(k));
+        }
+        assert_eq!(SamplerKind::from_name("ddim"), None);
+    }
+
+    #[test]
+    fn encodes_known_text() {
+        let shape = ImageShape {
+            channels: 1,
+            height: 2,
+            width: 3,
+        };
+        let pixels = [0u8, 1, 255, 16, 128, 7];
+        let sample = [-1.0f32, 0.5, 1.0, 0.0, -0.0, 2.0];
+        let frame = Frame {
+            shape,
+            spec: SampleSpec {
+                sampler: SamplerKind::Heun,
+                steps: 18,
+                seed: 7,
+            },
+            pixels: &pixels,
+            sample: &sample,
+            begin_extras: &[("blob_crc", 42)],
+            end_extras: &[("evals", 35)],
+        };
+        let mut lines: [([u8; LINE_CAPACITY], usize); 8] = [([0; LINE_CAPACITY], 0); 8];
+        let mut n = 0;
+        frame
+            .encode::<()>(true, &mut |l| {
+                lines[n].0[..l.len()].copy_from_slice(l.as_bytes());
+                lines[n].1 = l.len();
+                n += 1;
+                Ok(())
+            })
+            .unwrap();
+        let text = |i: usize| core::str::from_utf8(&lines[i].0[..lines[i].1]).unwrap();
+        assert_eq!(n, 5);
+        assert_eq!(
+            text(0),
+            "@GDF1 begin c=1 h=2 w=3 sampler=heun steps=18 seed=7 blob_crc=42"
+        );
+        assert_eq!(text(1), "@GDF1 p 0 0 0001ff");
+        assert_eq!(text(2), "@GDF1 p 1 0 108007");
+        assert_eq!(
+            text(3),
+            "@GDF1 v 0 bf8000003f0000003f800000000000008000000040000000"
+        );
+        let end = text(4);
+        assert!(end.starts_with("@GDF1 end pixels="));
+        assert!(end.ends_with(" evals=35"));
+        assert!(end.contains(
+            &{
+                let mut s = LineBuf::new();
+                let _ = s.push_hex_u32(sample_crc(&sample));
+                s
+            }
+            .as_str()[..]
+        ));
+    }
+}
