@@ -55,7 +55,7 @@ impl EdmSchedule {
     /// reference code yields NaN), and one step from the top straight to the data is the sensible reading.
     /// `steps == 0` writes just `[0]` (a sampler given it does nothing).
     /// The first and the `(N-1)`-th levels are exactly `sigma_max` and `sigma_min` (not recomputed through
-    /// `powf`, which could be off by an ulp).
+    /// `powf`, which could be off by an ulp), and the levels between are kept inside `[sigma_min, sigma_max]`.
     ///
     /// # Panics
     /// If `out.len() != steps + 1` (caller contract).
@@ -74,7 +74,16 @@ impl EdmSchedule {
         let lo = math::pow(self.sigma_min, inv_rho);
         let last = (steps - 1) as f32;
         for (i, o) in out.iter_mut().enumerate().take(steps - 1).skip(1) {
-            *o = math::pow(hi + i as f32 / last * (lo - hi), self.rho);
+            let sigma = math::pow(hi + i as f32 / last * (lo - hi), self.rho);
+            // powf(powf(s, 1/rho), rho) can overshoot the end points by an ulp; keep the schedule monotone.
+            // (Written out instead of `clamp`, which panics when sigma_min > sigma_max.)
+            *o = if sigma > self.sigma_max {
+                self.sigma_max
+            } else if sigma < self.sigma_min {
+                self.sigma_min
+            } else {
+                sigma
+            };
         }
         out[steps - 1] = self.sigma_min;
     }
