@@ -123,7 +123,9 @@ const _: () = {
     assert!(header::HEADER_CRC == header::PAYLOAD_CRC + 4);
     assert!(header::END == header::HEADER_CRC + 4);
     assert!(HEADER_SIZE == 64);
-    assert!(header::PIXEL_SCALE.is_multiple_of(4) && header::DIM.is_multiple_of(4) && header::HEADER_CRC.is_multiple_of(4));
+    assert!(
+        header::PIXEL_SCALE.is_multiple_of(4) && header::DIM.is_multiple_of(4) && header::HEADER_CRC.is_multiple_of(4)
+    );
     assert!(entry::DTYPE == entry::ID + 1);
     assert!(entry::RESERVED == entry::DTYPE + 1);
     assert!(entry::ROWS == entry::RESERVED + 2);

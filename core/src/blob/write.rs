@@ -319,7 +319,7 @@ impl GaussianParams {
     fn validate(&self) -> Result<(usize, usize), WriteError> {
         let d = shape_dim(self.shape)?;
         let k = self.lambda.len();
-        limit("rank", k, MAX_RANK.min(d))?;
+        limit("rank k (at most min(d, 4096))", k, MAX_RANK.min(d))?;
         check_len("mu", &self.mu, d)?;
         check_len("u_t", &self.u_t, k * d)?;
         check_finite("mu", &self.mu)?;
@@ -354,12 +354,17 @@ impl GaussianParams {
 
 impl LinearParams {
     /// (kind, d, k, L) after checking every length, range and limit.
-    fn validate(&self) -> Result<(Kind, usize, usize, usize), WriteError> {
+    fn validate(&self, dtype: DType) -> Result<(Kind, usize, usize, usize), WriteError> {
         let d = shape_dim(self.shape)?;
         match &self.maps {
             LinearMaps::Dense { sigmas, w, b } => {
                 let l = sigmas.len();
                 validate_sigmas(sigmas)?;
+                // Before the length checks: a d whose L dense d x d maps cannot fit is reported as such.
+                let w_bytes = (dtype.storage_bytes(1, d) as u64) * (l as u64) * (d as u64);
+                if w_bytes > u64::from(u32::MAX) {
+                    return Err(WriteError::TooLarge { bytes: w_bytes });
+                }
                 check_len("w", w, l * d * d)?;
                 check_len("b", b, l * d)?;
                 check_finite("w", w)?;
@@ -373,7 +378,7 @@ impl LinearParams {
                 if k == 0 || k * d != u_t.len() {
                     return Err(WriteError::Length { tensor: "u_t", expected: k.max(1) * d, found: u_t.len() });
                 }
-                limit("rank", k, MAX_RANK.min(d))?;
+                limit("rank k (at most min(d, 4096))", k, MAX_RANK.min(d))?;
                 check_len("m", m, l * k * k)?;
                 check_len("a", a, l)?;
                 check_len("b", b, l * d)?;
@@ -408,7 +413,7 @@ impl LinearParams {
     /// # Errors
     /// As [`write_linear`]'s validation.
     pub fn quantization_report(&self, dtype: DType) -> Result<Vec<QuantError>, WriteError> {
-        let (_, d, k, l) = self.validate()?;
+        let (_, d, k, l) = self.validate(dtype)?;
         Ok(report(&self.plans(dtype, d, k, l)))
     }
 }
@@ -534,7 +539,7 @@ pub fn write_gaussian(params: &GaussianParams, opts: &WriteOptions) -> Result<Ve
 /// # Errors
 /// As [`write_gaussian`]; sigmas must be finite, > 0 and strictly descending, with 1..=256 levels.
 pub fn write_linear(params: &LinearParams, opts: &WriteOptions) -> Result<Vec<u8>, WriteError> {
-    let (kind, d, k, l) = params.validate()?;
+    let (kind, d, k, l) = params.validate(opts.dtype)?;
     let plans = params.plans(opts.dtype, d, k, l);
     assemble(kind, params.shape, (d, k, l), 0.0, &plans, opts)
 }
