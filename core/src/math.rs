@@ -11,7 +11,8 @@
 //! # Reductions
 //! [`dot4`] fixes the summation order of every dot product in the crate (four interleaved partial sums), so
 //! a blob evaluated on x86-64 and on a Cortex-M4F gives bit-identical results. Elementwise kernels
-//! ([`axpy`]) have no reduction and are order-free.
+//! ([`axpy`]) have no reduction and are order-free. The `*_le` / `*_i8` variants run the same kernels straight
+//! over stored tensor rows (f32, f16, int8 bytes, any alignment) with the same order, hence the same bits.
 
 /// Square root (IEEE correctly rounded in libm).
 #[inline]
@@ -120,6 +121,114 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
+/// [`dot4`] over little-endian stored elements of `B` bytes each: `sum_c x[c] * decode(w[c])`.
+///
+/// Same order as [`dot4`] (lane `j` of four accumulates `c = 4m + j`; the tail goes to lanes 0, 1, 2;
+/// result `(s0 + s1) + (s2 + s3)`), hence the same bits, but written over fixed-size blocks so the compiler
+/// drops the per-byte bounds checks and can keep the four lanes in one SIMD register.
+#[inline(always)]
+fn dot4_blocks<const B: usize>(x: &[f32], w: &[[u8; B]], decode: impl Fn([u8; B]) -> f32) -> f32 {
+    assert_eq!(x.len(), w.len(), "dot4: length mismatch");
+    let (xq, xt) = x.as_chunks::<4>();
+    let (wq, wt) = w.as_chunks::<4>();
+    let mut s = [0.0f32; 4];
+    for (xs, ws) in xq.iter().zip(wq) {
+        for j in 0..4 {
+            s[j] += xs[j] * decode(ws[j]);
+        }
+    }
+    for (j, (&xv, &wv)) in xt.iter().zip(wt).enumerate() {
+        s[j] += xv * decode(wv);
+    }
+    (s[0] + s[1]) + (s[2] + s[3])
+}
+
+/// `y[c] += alpha * decode(w[c])` over stored elements of `B` bytes (elementwise).
+#[inline(always)]
+fn axpy_blocks<const B: usize>(alpha: f32, w: &[[u8; B]], y: &mut [f32], decode: impl Fn([u8; B]) -> f32) {
+    assert_eq!(w.len(), y.len(), "axpy: length mismatch");
+    for (yc, &wc) in y.iter_mut().zip(w) {
+        *yc += alpha * decode(wc);
+    }
+}
+
+#[inline(always)]
+fn f16_bits(b: [u8; 2]) -> f32 {
+    half::f16::from_le_bytes(b).to_f32()
+}
+
+#[inline(always)]
+fn i8_bits(b: [u8; 1]) -> f32 {
+    (b[0] as i8) as f32
+}
+
+/// [`dot4`] of `x` with a row stored as little-endian f32 bytes (`row.len() == 4 * x.len()`), bit-identical
+/// to `dot4(x, |c| f32::from_le_bytes(row[4c..4c+4]))`.
+///
+/// # Panics
+/// If `row.len() != 4 * x.len()`.
+#[inline]
+pub fn dot4_f32_le(x: &[f32], row: &[u8]) -> f32 {
+    let (w, tail) = row.as_chunks::<4>();
+    assert!(tail.is_empty(), "dot4_f32_le: row is not a whole number of f32");
+    dot4_blocks(x, w, f32::from_le_bytes)
+}
+
+/// [`dot4`] of `x` with a row stored as little-endian IEEE binary16 (`row.len() == 2 * x.len()`); products
+/// and sums in f32.
+///
+/// # Panics
+/// If `row.len() != 2 * x.len()`.
+#[inline]
+pub fn dot4_f16_le(x: &[f32], row: &[u8]) -> f32 {
+    let (w, tail) = row.as_chunks::<2>();
+    assert!(tail.is_empty(), "dot4_f16_le: row is not a whole number of f16");
+    dot4_blocks(x, w, f16_bits)
+}
+
+/// [`dot4`] of `x` with a row of int8 values `q` (no scale: the caller multiplies the result by the row's
+/// scale once, as `Tensor::row_dot` documents).
+///
+/// # Panics
+/// If `row.len() != x.len()`.
+#[inline]
+pub fn dot4_i8(x: &[f32], row: &[u8]) -> f32 {
+    let (w, _) = row.as_chunks::<1>();
+    dot4_blocks(x, w, i8_bits)
+}
+
+/// `y[c] += alpha * w[c]` for a row of little-endian f32 bytes.
+///
+/// # Panics
+/// If `row.len() != 4 * y.len()`.
+#[inline]
+pub fn axpy_f32_le(alpha: f32, row: &[u8], y: &mut [f32]) {
+    let (w, tail) = row.as_chunks::<4>();
+    assert!(tail.is_empty(), "axpy_f32_le: row is not a whole number of f32");
+    axpy_blocks(alpha, w, y, f32::from_le_bytes)
+}
+
+/// `y[c] += alpha * w[c]` for a row of little-endian binary16.
+///
+/// # Panics
+/// If `row.len() != 2 * y.len()`.
+#[inline]
+pub fn axpy_f16_le(alpha: f32, row: &[u8], y: &mut [f32]) {
+    let (w, tail) = row.as_chunks::<2>();
+    assert!(tail.is_empty(), "axpy_f16_le: row is not a whole number of f16");
+    axpy_blocks(alpha, w, y, f16_bits)
+}
+
+/// `y[c] += alpha * q[c]` for a row of int8 values (pass `alpha * scale` for a scaled row).
+///
+/// # Panics
+/// If `row.len() != y.len()`.
+#[inline]
+pub fn axpy_i8(alpha: f32, row: &[u8], y: &mut [f32]) {
+    let (w, _) = row.as_chunks::<1>();
+    axpy_blocks(alpha, w, y, i8_bits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +276,55 @@ mod tests {
             // Standard bound for recursive summation in blocks of n/4: (n/4 + 2) * eps * sum |x_i w_i|.
             let bound = ((n / 4 + 2) as f64) * f32::EPSILON as f64 * abs_sum;
             assert!(err <= bound, "n = {n}: error {err:e} exceeds {bound:e}");
+        }
+    }
+
+    #[test]
+    fn byte_row_kernels_are_bit_identical_to_dot4() {
+        for n in 0..=37 {
+            let xa = data(n.min(64), 5);
+            let wa = data(n.min(64), 6);
+            let (x, w) = (&xa[..n], &wa[..n]);
+            let f32_row: [u8; 256] = {
+                let mut b = [0u8; 256];
+                for (c, v) in w.iter().enumerate() {
+                    b[4 * c..4 * c + 4].copy_from_slice(&v.to_le_bytes());
+                }
+                b
+            };
+            let f16_row: [u8; 128] = {
+                let mut b = [0u8; 128];
+                for (c, v) in w.iter().enumerate() {
+                    b[2 * c..2 * c + 2].copy_from_slice(&half::f16::from_f32(*v).to_le_bytes());
+                }
+                b
+            };
+            let i8_row: [u8; 64] = {
+                let mut b = [0u8; 64];
+                for (c, v) in w.iter().enumerate() {
+                    b[c] = ((v * 127.0) as i8) as u8;
+                }
+                b
+            };
+            let f32_ref = dot4(x, |c| w[c]);
+            let f16_ref = dot4(x, |c| half::f16::from_f32(w[c]).to_f32());
+            let i8_ref = dot4(x, |c| (i8_row[c] as i8) as f32);
+            assert_eq!(dot4_f32_le(x, &f32_row[..4 * n]).to_bits(), f32_ref.to_bits(), "f32 n = {n}");
+            assert_eq!(dot4_f16_le(x, &f16_row[..2 * n]).to_bits(), f16_ref.to_bits(), "f16 n = {n}");
+            assert_eq!(dot4_i8(x, &i8_row[..n]).to_bits(), i8_ref.to_bits(), "i8 n = {n}");
+
+            let mut y = [0.25f32; 64];
+            let mut want = [0.25f32; 64];
+            axpy_f32_le(-1.5, &f32_row[..4 * n], &mut y[..n]);
+            axpy(-1.5, w, &mut want[..n]);
+            assert_eq!(y, want);
+            let mut y = [0.0f32; 64];
+            axpy_f16_le(2.0, &f16_row[..2 * n], &mut y[..n]);
+            axpy_i8(0.5, &i8_row[..n], &mut y[..n]);
+            for c in 0..n {
+                let e = 2.0 * half::f16::from_f32(w[c]).to_f32() + 0.5 * (i8_row[c] as i8) as f32;
+                assert_eq!(y[c], e);
+            }
         }
     }
 

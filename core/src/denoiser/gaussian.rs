@@ -37,7 +37,7 @@
 //! The rows of `u_t` must be orthonormal (the exporter guarantees it; checking costs `O(d k^2)`), and `mu`,
 //! `u_t` should be finite (non-finite values give non-finite outputs, never a panic).
 
-use super::Denoiser;
+use super::{row_axpy, row_dot, Denoiser};
 use crate::blob::format::field;
 use crate::blob::{DType, Tensor};
 use crate::error::BlobError;
@@ -169,21 +169,19 @@ impl<'a> GaussianDenoiser<'a> {
         assert!(scratch.len() >= k, "GaussianDenoiser: scratch shorter than scratch_len()");
         // Complement factor: irrelevant (empty complement) at full rank; 0 keeps that case free of rounding.
         let h_c = if k == d { 0.0 } else { h_c };
-        // out = x - mu
-        for (j, (o, &xj)) in out.iter_mut().zip(x).enumerate() {
-            *o = xj - self.mu.get(0, j);
-        }
+        // out = x - mu  (x + (-1) mu is exactly x - mu)
+        out.copy_from_slice(x);
+        row_axpy(&self.mu, 0, -1.0, out);
         // coef_i = (h_i - h_c) u_i^T (x - mu)
         let coef = &mut scratch[..k];
         for (i, ci) in coef.iter_mut().enumerate() {
-            *ci = (h(i) - h_c) * self.u_t.row_dot(i, out);
+            *ci = (h(i) - h_c) * row_dot(&self.u_t, i, out);
         }
         // out = mu + h_c (x - mu) + sum_i coef_i u_i
-        for (j, o) in out.iter_mut().enumerate() {
-            *o = self.mu.get(0, j) + h_c * *o;
-        }
+        out.iter_mut().for_each(|o| *o *= h_c);
+        row_axpy(&self.mu, 0, 1.0, out);
         for (i, &ci) in coef.iter().enumerate() {
-            self.u_t.row_axpy(i, ci, out);
+            row_axpy(&self.u_t, i, ci, out);
         }
     }
 
