@@ -1,0 +1,137 @@
+//! `metrics`: how Gaussian is a trained denoiser?
+//!
+//! Kernels (each has an f64 reference in `tests/metrics.rs`):
+//! * [`denoiser_difference`]: `E_x |D1(x) - D2(x)|_2 / |D1(x)|_2` over noisy held-out images
+//!   `x = y + sigma z`.
+//! * [`linearity_score`]: mean over pairs of `cos(D(sqrt(a) x1 + sqrt(1-a) x2), sqrt(a) D(x1) + sqrt(1-a) D(x2))`
+//!   for `a` in [`ALPHAS`]; exactly 1 for an affine map without offset... and for any linear map.
+//! * [`rel_frobenius`]: `|W - W_G|_F / |W_G|_F` with `W_G = U diag(lambda/(lambda+sigma^2)) U^T`.
+//! * [`heun_sample`]: EDM's Heun sampler (batched) so two denoisers can start from the same noise;
+//!   sample agreement is the mean squared difference per pixel.
+//! * [`nearest_two`] / [`memorisation_fraction`]: a sample counts as memorised when its nearest
+//!   training image is closer than 1/3 of the distance to the second nearest (`d1 < d2 / 3`, Euclidean
+//!   distance in model space) -- the rule of Yoon et al. (2023) and Li et al. (2024).
+
+use anyhow::Result;
+use candle_core::{Device, Tensor};
+
+use crate::denoisers::{sq_dists, BatchDenoiser};
+use crate::edm::edm_sigmas;
+
+/// Interpolation weights of the linearity score.
+pub const ALPHAS: [f64; 5] = [0.99, 0.8675, 0.745, 0.6225, 0.5];
+
+/// Mean over rows of `|a_i - b_i| / |a_i|` (row-major `n x d`, f64 accumulation).
+pub fn denoiser_difference(a: &[f32], b: &[f32], d: usize) -> f64 {
+    let n = a.len() / d;
+    let mut acc = 0.0;
+    for i in 0..n {
+        let (mut num, mut den) = (0.0f64, 0.0f64);
+        for j in 0..d {
+            let (x, y) = (a[i * d + j] as f64, b[i * d + j] as f64);
+            num += (x - y) * (x - y);
+            den += x * x;
+        }
+        acc += num.sqrt() / den.sqrt().max(1e-300);
+    }
+    acc / n as f64
+}
+
+/// Mean cosine similarity of corresponding rows.
+pub fn mean_cosine(a: &[f32], b: &[f32], d: usize) -> f64 {
+    let n = a.len() / d;
+    let mut acc = 0.0;
+    for i in 0..n {
+        let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
+        for j in 0..d {
+            let (x, y) = (a[i * d + j] as f64, b[i * d + j] as f64);
+            ab += x * y;
+            aa += x * x;
+            bb += y * y;
+        }
+        acc += ab / (aa.sqrt() * bb.sqrt()).max(1e-300);
+    }
+    acc / n as f64
+}
+
+/// Linearity score of `den` at `sigma` for weight `a`, over pairs `(x1_i, x2_i)` (rows of `x1`, `x2`).
+pub fn linearity_score(den: &dyn BatchDenoiser, x1: &[f32], x2: &[f32], d: usize, sigma: f64, a: f64) -> Result<f64> {
+    let (sa, sb) = (a.sqrt() as f32, (1.0 - a).sqrt() as f32);
+    let mix: Vec<f32> = x1.iter().zip(x2).map(|(&p, &q)| sa * p + sb * q).collect();
+    let d_mix = den.denoise(&mix, sigma)?;
+    let d1 = den.denoise(x1, sigma)?;
+    let d2 = den.denoise(x2, sigma)?;
+    let lin: Vec<f32> = d1.iter().zip(&d2).map(|(&p, &q)| sa * p + sb * q).collect();
+    Ok(mean_cosine(&d_mix, &lin, d))
+}
+
+/// `|W - W_G|_F / |W_G|_F` for row-major matrices of equal size (f64 accumulation).
+pub fn rel_frobenius(w: &[f32], w_g: &[f64]) -> f64 {
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for (&a, &b) in w.iter().zip(w_g) {
+        num += (a as f64 - b).powi(2);
+        den += b * b;
+    }
+    (num / den.max(1e-300)).sqrt()
+}
+
+/// EDM Heun sampler over a batch, from `x_T = sigma_max * noise` through `steps` noise levels of
+/// the EDM schedule (sigma_min 0.002, sigma_max 80, rho 7) and a final step to 0; `2 steps - 1`
+/// evaluations.
+pub fn heun_sample(den: &dyn BatchDenoiser, noise: &[f32], steps: usize) -> Result<Vec<f32>> {
+    let mut sig = edm_sigmas(steps.max(2), 0.002, 80.0, 7.0);
+    sig.push(0.0);
+    let mut x: Vec<f32> = noise.iter().map(|&z| z * sig[0] as f32).collect();
+    for i in 0..sig.len() - 1 {
+        let (sigma_cur, sigma_next) = (sig[i], sig[i + 1]);
+        let denoised = den.denoise(&x, sigma_cur)?;
+        let h = (sigma_next - sigma_cur) as f32;
+        let d_cur: Vec<f32> = x.iter().zip(&denoised).map(|(&xv, &dv)| (xv - dv) / sigma_cur as f32).collect();
+        let x_next: Vec<f32> = x.iter().zip(&d_cur).map(|(&xv, &dc)| xv + h * dc).collect();
+        if sigma_next > 0.0 {
+            let denoised2 = den.denoise(&x_next, sigma_next)?;
+            let d_prime: Vec<f32> = x_next.iter().zip(&denoised2).map(|(&xv, &dv)| (xv - dv) / sigma_next as f32).collect();
+            x = x.iter().zip(d_cur.iter().zip(&d_prime)).map(|(&xv, (&a, &b))| xv + h * 0.5 * (a + b)).collect();
+        } else {
+            x = x_next;
+        }
+    }
+    Ok(x)
+}
+
+/// Mean squared difference per pixel.
+pub fn mse(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| ((x - y) as f64).powi(2)).sum::<f64>() / a.len().max(1) as f64
+}
+
+/// For each row of `x`, the Euclidean distances to its nearest and second-nearest rows of `train`.
+pub fn nearest_two(x: &[f32], train: &[f32], d: usize, device: &Device) -> Result<Vec<(f64, f64)>> {
+    let n = train.len() / d;
+    let y = Tensor::from_slice(train, (n, d), device)?;
+    let y_sq: Vec<f32> = train.chunks_exact(d).map(|r| r.iter().map(|v| v * v).sum()).collect();
+    let mut out = Vec::new();
+    for chunk in x.chunks(256 * d) {
+        let dist = sq_dists(chunk, &y, &y_sq, d)?;
+        for row in dist.chunks_exact(n) {
+            let (mut a, mut b) = (f32::INFINITY, f32::INFINITY);
+            for &v in row {
+                if v < a {
+                    b = a;
+                    a = v;
+                } else if v < b {
+                    b = v;
+                }
+            }
+            out.push(((a as f64).sqrt(), (b as f64).sqrt()));
+        }
+    }
+    Ok(out)
+}
+
+/// Fraction of rows with `d1 < d2 / 3`.
+pub fn memorisation_fraction(nn: &[(f64, f64)]) -> f64 {
+    if nn.is_empty() {
+        return 0.0;
+    }
+    nn.iter().filter(|(a, b)| *a < *b / 3.0).count() as f64 / nn.len() as f64
+}

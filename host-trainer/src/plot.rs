@@ -1,0 +1,150 @@
+//! Figures: line plots against sigma (log axis) and histograms with plotters, image grids with `image`.
+//! Everything is rendered in memory, PNG-encoded, and written atomically.
+
+use anyhow::{Context, Result};
+use gaussdiff_core::pixel::{ImageShape, PixelMap};
+use plotters::prelude::*;
+use std::path::Path;
+
+use crate::st::write_atomic;
+
+const W: u32 = 800;
+const H: u32 = 500;
+
+fn encode_png(rgb: Vec<u8>, w: u32, h: u32, path: &Path) -> Result<()> {
+    let img = image::RgbImage::from_raw(w, h, rgb).context("image buffer size")?;
+    let mut bytes = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).with_context(|| format!("encoding {}", path.display()))?;
+    write_atomic(path, &bytes)
+}
+
+const COLORS: [RGBColor; 6] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
+
+/// One or more curves `y(sigma)` on a log-sigma axis.
+pub fn sigma_plot(path: &Path, title: &str, y_label: &str, sigmas: &[f64], series: &[(String, Vec<f64>)], log_y: bool) -> Result<()> {
+    let mut buf = vec![0u8; (W * H * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let xs = (sigmas.iter().cloned().fold(f64::INFINITY, f64::min) * 0.8, sigmas.iter().cloned().fold(0.0, f64::max) * 1.25);
+        let vals: Vec<f64> = series.iter().flat_map(|s| s.1.iter().cloned()).filter(|v| v.is_finite()).collect();
+        let mut lo = vals.iter().cloned().fold(f64::INFINITY, f64::min);
+        let mut hi = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        if !lo.is_finite() {
+            lo = 0.0;
+            hi = 1.0;
+        }
+        if log_y {
+            lo = lo.max(1e-6) * 0.8;
+            hi = hi.max(lo * 10.0) * 1.25;
+        } else {
+            let pad = ((hi - lo) * 0.08).max(1e-3);
+            lo -= pad;
+            hi += pad;
+        }
+        let mut b = ChartBuilder::on(&root);
+        b.caption(title, ("sans-serif", 22)).margin(12).x_label_area_size(40).y_label_area_size(60);
+        macro_rules! draw {
+            ($chart:expr) => {{
+                let mut chart = $chart;
+                chart.configure_mesh().x_desc("sigma").y_desc(y_label).draw().map_err(|e| anyhow::anyhow!("{e}"))?;
+                for (k, (name, ys)) in series.iter().enumerate() {
+                    let c = COLORS[k % COLORS.len()];
+                    let pts: Vec<(f64, f64)> = sigmas.iter().cloned().zip(ys.iter().cloned()).filter(|p| p.1.is_finite()).collect();
+                    chart
+                        .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                        .label(name.as_str())
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+                    chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
+                chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| anyhow::anyhow!("{e}"))?;
+            }};
+        }
+        if log_y {
+            draw!(b.build_cartesian_2d((xs.0..xs.1).log_scale(), (lo..hi).log_scale()).map_err(|e| anyhow::anyhow!("{e}"))?);
+        } else {
+            draw!(b.build_cartesian_2d((xs.0..xs.1).log_scale(), lo..hi).map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    encode_png(buf, W, H, path)
+}
+
+/// Overlaid histograms of several value lists.
+pub fn histogram(path: &Path, title: &str, x_label: &str, series: &[(String, Vec<f64>)]) -> Result<()> {
+    let mut buf = vec![0u8; (W * H * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let all: Vec<f64> = series.iter().flat_map(|s| s.1.iter().cloned()).filter(|v| v.is_finite()).collect();
+        let lo = all.iter().cloned().fold(f64::INFINITY, f64::min).min(0.0);
+        let hi = all.iter().cloned().fold(0.0, f64::max).max(1e-6) * 1.05;
+        let bins = 30usize;
+        let width = (hi - lo) / bins as f64;
+        let counts: Vec<Vec<f64>> = series
+            .iter()
+            .map(|(_, v)| {
+                let mut c = vec![0.0; bins];
+                for &x in v {
+                    let k = (((x - lo) / width) as usize).min(bins - 1);
+                    c[k] += 1.0 / v.len().max(1) as f64;
+                }
+                c
+            })
+            .collect();
+        let top = counts.iter().flatten().cloned().fold(0.0, f64::max).max(1e-6) * 1.1;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(lo..hi, 0.0..top)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart.configure_mesh().x_desc(x_label).y_desc("fraction").draw().map_err(|e| anyhow::anyhow!("{e}"))?;
+        for (k, ((name, _), c)) in series.iter().zip(&counts).enumerate() {
+            let col = COLORS[k % COLORS.len()];
+            let pts: Vec<(f64, f64)> = c.iter().enumerate().flat_map(|(i, &v)| [(lo + i as f64 * width, v), (lo + (i + 1) as f64 * width, v)]).collect();
+            chart
+                .draw_series(LineSeries::new(pts, col.stroke_width(2)))
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| anyhow::anyhow!("{e}"))?;
+        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    encode_png(buf, W, H, path)
+}
+
+/// A grid of images (rows of `samples`, model space) as a PNG, `cols` per row, 1-pixel gaps,
+/// each image scaled up by `zoom`.
+pub fn image_grid(path: &Path, samples: &[f32], shape: ImageShape, pixel: PixelMap, cols: usize, zoom: u32) -> Result<()> {
+    let d = shape.dim();
+    let n = samples.len() / d;
+    let (c, h, w) = (shape.channels as usize, shape.height as usize, shape.width as usize);
+    let cols = cols.max(1).min(n.max(1));
+    let rows = n.div_ceil(cols).max(1);
+    let z = zoom.max(1) as usize;
+    let gw = cols * (w * z + 1) + 1;
+    let gh = rows * (h * z + 1) + 1;
+    let mut rgb = vec![64u8; gw * gh * 3];
+    for k in 0..n {
+        let (gr, gc) = (k / cols, k % cols);
+        let s = &samples[k * d..(k + 1) * d];
+        for y in 0..h * z {
+            for x in 0..w * z {
+                let (sy, sx) = (y / z, x / z);
+                let px = |ch: usize| pixel.to_pixel(s[(ch * h + sy) * w + sx]);
+                let (r, g, b) = if c >= 3 { (px(0), px(1), px(2)) } else { (px(0), px(0), px(0)) };
+                let oy = gr * (h * z + 1) + 1 + y;
+                let ox = gc * (w * z + 1) + 1 + x;
+                let o = (oy * gw + ox) * 3;
+                rgb[o] = r;
+                rgb[o + 1] = g;
+                rgb[o + 2] = b;
+            }
+        }
+    }
+    encode_png(rgb, gw as u32, gh as u32, path)
+}

@@ -1,0 +1,251 @@
+//! The `metrics` command: evaluates every pair of denoisers and writes JSON, CSV, plots and grids.
+
+use anyhow::{bail, Result};
+use candle_core::Device;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::denoisers::{BatchDenoiser, GaussDenoiser, LinearDenoiser, MemorisingDenoiser, NetDenoiser};
+use crate::distill::load_maps;
+use crate::gauss::Gaussian;
+use crate::metrics::{self, ALPHAS};
+use crate::plot;
+use crate::rng::TrainRng;
+use crate::st::write_atomic;
+use crate::train::load_network;
+
+/// Options of `metrics`.
+#[derive(Clone, Debug)]
+pub struct MetricsOptions {
+    /// Trained network checkpoint.
+    pub checkpoint: PathBuf,
+    /// Distilled maps (optional).
+    pub distilled: Option<PathBuf>,
+    /// Output directory.
+    pub out: PathBuf,
+    /// Held-out images used per sigma.
+    pub n_eval: usize,
+    /// Samples per denoiser.
+    pub n_samples: usize,
+    /// Heun steps.
+    pub steps: usize,
+    /// Seed of noise draws.
+    pub seed: u64,
+    /// Sigma grid (default: the distilled grid, else the 10-step EDM grid).
+    pub sigmas: Option<Vec<f64>>,
+    /// Skip the memorising denoiser (it costs O(N) per evaluation).
+    pub no_memorising: bool,
+}
+
+/// Everything `metrics.json` holds.
+#[derive(Debug, Serialize)]
+pub struct MetricsReport {
+    /// Dataset name.
+    pub dataset: String,
+    /// Training images.
+    pub n_train: usize,
+    /// d.
+    pub d: usize,
+    /// "held-out" or "training" (when the run held nothing out).
+    pub eval_set: String,
+    /// Images per sigma.
+    pub n_eval: usize,
+    /// Sigma grid.
+    pub sigmas: Vec<f64>,
+    /// `difference["a vs b"][i]` = E|D_a - D_b| / |D_a| at sigmas[i].
+    pub difference: BTreeMap<String, Vec<f64>>,
+    /// `linearity[den][i][k]` at sigmas[i], ALPHAS[k].
+    pub linearity: BTreeMap<String, Vec<Vec<f64>>>,
+    /// `linearity_mean[den][i]`: mean over alphas.
+    pub linearity_mean: BTreeMap<String, Vec<f64>>,
+    /// Minimum over sigma of `linearity_mean`.
+    pub linearity_min: BTreeMap<String, f64>,
+    /// Alphas.
+    pub alphas: Vec<f64>,
+    /// Relative Frobenius distance of the distilled W to the Gaussian's, per sigma of the distilled grid.
+    pub frobenius: Option<Vec<f64>>,
+    /// The distilled grid that `frobenius` refers to.
+    pub frobenius_sigmas: Option<Vec<f64>>,
+    /// Heun steps.
+    pub sample_steps: usize,
+    /// Mean squared difference per pixel between samples from the same noise.
+    pub sample_agreement: BTreeMap<String, f64>,
+    /// Fraction of samples with d1 < d2/3 (nearest / second-nearest training image).
+    pub memorisation_fraction: BTreeMap<String, f64>,
+    /// Nearest-neighbour distance quantiles (0, 0.1, 0.5, 0.9, 1) per denoiser and for held-out images.
+    pub nn_distance_quantiles: BTreeMap<String, Vec<f64>>,
+    /// The memorisation rule, in words.
+    pub memorisation_rule: String,
+}
+
+fn quantiles(v: &[f64]) -> Vec<f64> {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    if s.is_empty() {
+        return vec![];
+    }
+    [0.0, 0.1, 0.5, 0.9, 1.0].iter().map(|q| s[((s.len() - 1) as f64 * q).round() as usize]).collect()
+}
+
+/// Run all metrics.
+pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<MetricsReport> {
+    std::fs::create_dir_all(&o.out).map_err(|e| anyhow::anyhow!("creating {}: {e}", o.out.display()))?;
+    let (cfg, net) = load_network(&o.checkpoint, true, device)?;
+    let data = cfg.load_data()?;
+    let d = data.dim();
+    let maps = o.distilled.as_ref().map(|p| load_maps(p)).transpose()?;
+    if let Some(m) = &maps {
+        if m.d != d {
+            bail!("distilled maps have d = {} but the checkpoint's data has d = {d}", m.d);
+        }
+    }
+    let sigmas = o.sigmas.clone().or_else(|| maps.as_ref().map(|m| m.sigmas.clone())).unwrap_or_else(crate::edm::default_grid);
+    let g = Gaussian::fit(&data.images, d)?;
+    let net_d = NetDenoiser { net: &net };
+    let lin_d = maps.clone().map(|m| LinearDenoiser::new(m, device)).transpose()?;
+    let gau_d = GaussDenoiser::new(g.clone(), device)?;
+    let mem_d = if o.no_memorising { None } else { Some(MemorisingDenoiser::new(&data.images, d, device)?) };
+    let mut dens: Vec<&dyn BatchDenoiser> = vec![&net_d];
+    if let Some(l) = &lin_d {
+        dens.push(l);
+    }
+    dens.push(&gau_d);
+    if let Some(m) = &mem_d {
+        dens.push(m);
+    }
+    let (eval_set, pool) = if data.n_held_out() >= 2 { ("held-out", &data.held_out) } else { ("training", &data.images) };
+    let n_pool = pool.len() / d;
+    let n_eval = (o.n_eval.min(n_pool) / 2) * 2;
+    if n_eval < 2 {
+        bail!("metrics needs at least 2 evaluation images");
+    }
+    let mut rng = TrainRng::stream(o.seed, 0x3E7);
+    let pb = if progress { indicatif::ProgressBar::new(sigmas.len() as u64 + 1) } else { indicatif::ProgressBar::hidden() };
+    let mut difference: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut linearity: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
+    for &sigma in &sigmas {
+        let mut x = rng.normals(n_eval * d);
+        for i in 0..n_eval {
+            for j in 0..d {
+                x[i * d + j] = pool[i * d + j] + sigma as f32 * x[i * d + j];
+            }
+        }
+        let outs: Vec<Vec<f32>> = dens.iter().map(|den| den.denoise(&x, sigma)).collect::<Result<_>>()?;
+        for a in 0..dens.len() {
+            for b in a + 1..dens.len() {
+                difference.entry(format!("{} vs {}", dens[a].label(), dens[b].label())).or_default().push(metrics::denoiser_difference(&outs[a], &outs[b], d));
+            }
+        }
+        let half = n_eval / 2 * d;
+        for den in &dens {
+            let row: Vec<f64> = ALPHAS.iter().map(|&a| metrics::linearity_score(*den, &x[..half], &x[half..], d, sigma, a)).collect::<Result<_>>()?;
+            linearity.entry(den.label().to_string()).or_default().push(row);
+        }
+        pb.inc(1);
+    }
+    let linearity_mean: BTreeMap<String, Vec<f64>> = linearity.iter().map(|(k, v)| (k.clone(), v.iter().map(|r| r.iter().sum::<f64>() / r.len() as f64).collect())).collect();
+    let linearity_min = linearity_mean.iter().map(|(k, v)| (k.clone(), v.iter().cloned().fold(f64::INFINITY, f64::min))).collect();
+    let frobenius = maps.as_ref().map(|m| (0..m.sigmas.len()).map(|i| metrics::rel_frobenius(&m.w[i * d * d..(i + 1) * d * d], &g.w_matrix(m.sigmas[i]))).collect::<Vec<f64>>());
+    // Samples from the same noise.
+    let noise = TrainRng::stream(o.seed, 0x5A3).normals(o.n_samples * d);
+    let mut samples = Vec::new();
+    for den in &dens {
+        samples.push(metrics::heun_sample(*den, &noise, o.steps)?);
+    }
+    pb.finish_and_clear();
+    let mut sample_agreement = BTreeMap::new();
+    for a in 0..dens.len() {
+        for b in a + 1..dens.len() {
+            sample_agreement.insert(format!("{} vs {}", dens[a].label(), dens[b].label()), metrics::mse(&samples[a], &samples[b]));
+        }
+    }
+    let mut memorisation_fraction = BTreeMap::new();
+    let mut nn_q = BTreeMap::new();
+    let mut hist = Vec::new();
+    for (den, s) in dens.iter().zip(&samples) {
+        let nn = metrics::nearest_two(s, &data.images, d, device)?;
+        memorisation_fraction.insert(den.label().to_string(), metrics::memorisation_fraction(&nn));
+        let d1: Vec<f64> = nn.iter().map(|p| p.0).collect();
+        nn_q.insert(den.label().to_string(), quantiles(&d1));
+        hist.push((den.label().to_string(), d1));
+        plot::image_grid(&o.out.join(format!("samples_{}.png", den.label())), s, data.shape, data.pixel, 8, 4)?;
+    }
+    if data.n_held_out() > 0 {
+        let m = data.n_held_out().min(o.n_samples.max(64));
+        let nn = metrics::nearest_two(&data.held_out[..m * d], &data.images, d, device)?;
+        let d1: Vec<f64> = nn.iter().map(|p| p.0).collect();
+        nn_q.insert("held-out images".into(), quantiles(&d1));
+        memorisation_fraction.insert("held-out images".into(), metrics::memorisation_fraction(&nn));
+        hist.push(("held-out images".into(), d1));
+    }
+    let rep = MetricsReport {
+        dataset: data.name.clone(),
+        n_train: data.n(),
+        d,
+        eval_set: eval_set.into(),
+        n_eval,
+        sigmas: sigmas.clone(),
+        difference,
+        linearity,
+        linearity_mean,
+        linearity_min,
+        alphas: ALPHAS.to_vec(),
+        frobenius,
+        frobenius_sigmas: maps.as_ref().map(|m| m.sigmas.clone()),
+        sample_steps: o.steps,
+        sample_agreement,
+        memorisation_fraction,
+        nn_distance_quantiles: nn_q,
+        memorisation_rule: "a sample is memorised when the Euclidean distance (model space, [-1,1]) to its nearest training image is less than 1/3 of the distance to the second-nearest".into(),
+    };
+    write_outputs(&o.out, &rep, &hist)?;
+    Ok(rep)
+}
+
+fn write_outputs(out: &Path, rep: &MetricsReport, hist: &[(String, Vec<f64>)]) -> Result<()> {
+    write_atomic(&out.join("metrics.json"), serde_json::to_string_pretty(rep)?.as_bytes())?;
+    let table = |cols: &BTreeMap<String, Vec<f64>>| {
+        let mut s = String::from("sigma");
+        for k in cols.keys() {
+            s.push(',');
+            s.push_str(k);
+        }
+        s.push('\n');
+        for (i, sg) in rep.sigmas.iter().enumerate() {
+            let _ = write!(s, "{sg}");
+            for v in cols.values() {
+                let _ = write!(s, ",{}", v.get(i).copied().unwrap_or(f64::NAN));
+            }
+            s.push('\n');
+        }
+        s
+    };
+    write_atomic(&out.join("difference.csv"), table(&rep.difference).as_bytes())?;
+    write_atomic(&out.join("linearity.csv"), table(&rep.linearity_mean).as_bytes())?;
+    let mut s = String::from("pair,mse_per_pixel\n");
+    for (k, v) in &rep.sample_agreement {
+        let _ = writeln!(s, "{k},{v}");
+    }
+    write_atomic(&out.join("sample_agreement.csv"), s.as_bytes())?;
+    let mut s = String::from("denoiser,memorised_fraction,nn_min,nn_p10,nn_median,nn_p90,nn_max\n");
+    for (k, v) in &rep.memorisation_fraction {
+        let q = rep.nn_distance_quantiles.get(k).cloned().unwrap_or_default();
+        let _ = writeln!(s, "{k},{v},{}", q.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","));
+    }
+    write_atomic(&out.join("memorisation.csv"), s.as_bytes())?;
+    let series = |m: &BTreeMap<String, Vec<f64>>| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
+    plot::sigma_plot(&out.join("difference.png"), "denoiser difference E|D1-D2|/|D1|", "relative difference", &rep.sigmas, &series(&rep.difference), true)?;
+    plot::sigma_plot(&out.join("linearity.png"), "linearity score (mean over alpha)", "mean cosine", &rep.sigmas, &series(&rep.linearity_mean), false)?;
+    if let (Some(f), Some(fs)) = (&rep.frobenius, &rep.frobenius_sigmas) {
+        let mut s = String::from("sigma,rel_frobenius\n");
+        for (sg, v) in fs.iter().zip(f) {
+            let _ = writeln!(s, "{sg},{v}");
+        }
+        write_atomic(&out.join("frobenius.csv"), s.as_bytes())?;
+        plot::sigma_plot(&out.join("frobenius.png"), "|W_sigma - W_G| / |W_G|", "relative Frobenius distance", fs, &[("linear vs gaussian".into(), f.clone())], true)?;
+    }
+    plot::histogram(&out.join("nn_distance.png"), "distance to the nearest training image", "Euclidean distance", hist)?;
+    Ok(())
+}

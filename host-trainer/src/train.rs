@@ -1,0 +1,377 @@
+//! `train`: EDM training loop with Adam, warm-up, EMA, atomic safetensors checkpoints and `--resume`.
+//!
+//! One step (batch size B, all draws from [`TrainRng`] in this order):
+//! 1. B image indices, uniform with replacement;
+//! 2. B noise levels `sigma = exp(P_mean + P_std n)`;
+//! 3. B x d standard normals `z`; the input is `x = y + sigma z` (f32, on the host);
+//! 4. loss = mean over batch and pixels of `lambda(sigma) (D(x; sigma) - y)^2`;
+//! 5. Adam step, EMA update.
+//!
+//! A checkpoint holds weights, EMA, both Adam moments, the step, the RNG state and the config, so a
+//! resumed run repeats exactly the draws and arithmetic of an uninterrupted one.
+
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::data::{self, TrainData};
+use crate::edm;
+use crate::model::{Arch, CondBatch, Network};
+use crate::optim::{Adam, AdamConfig};
+use crate::rng::TrainRng;
+use crate::st::{self, F32Tensor, Loaded};
+
+/// Checkpoint file name inside the run directory.
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+/// Config file name inside the run directory.
+pub const CONFIG: &str = "config.toml";
+/// Loss log inside the run directory.
+pub const LOSSES: &str = "losses.csv";
+/// Value of the `format` metadata key of a checkpoint.
+pub const CHECKPOINT_FORMAT: &str = "gaussdiff-train-checkpoint-1";
+
+/// Everything that determines a training run's numbers (saved as `config.toml` and in the checkpoint).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Dataset file (sklearn digits CSV, MNIST IDX, ...).
+    pub dataset: PathBuf,
+    /// Random subset of N training images (after the hold-out).
+    pub limit: Option<usize>,
+    /// Images held out from training (used by `metrics`).
+    pub hold_out: usize,
+    /// Network.
+    pub arch: Arch,
+    /// Batch size.
+    pub batch: usize,
+    /// Total optimiser steps.
+    pub steps: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Linear warm-up steps.
+    pub warmup: usize,
+    /// EMA decay ceiling.
+    pub ema_decay: f64,
+    /// Seed of every random draw (data subset, init, batches, noise).
+    pub seed: u64,
+    /// Write a checkpoint every this many steps (and at the end).
+    pub save_every: usize,
+    /// Also keep `checkpoint-<step>.safetensors` snapshots (for following a run over training).
+    pub keep_snapshots: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            dataset: PathBuf::from("data/mnist/t10k-images-idx3-ubyte.gz"),
+            limit: None,
+            hold_out: 500,
+            arch: Arch::Mlp { width: 1024, depth: 3 },
+            batch: 128,
+            steps: 20_000,
+            lr: 1e-3,
+            warmup: 500,
+            ema_decay: 0.999,
+            seed: 0,
+            save_every: 1000,
+            keep_snapshots: false,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Check ranges; errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch == 0 {
+            bail!("config: batch must be at least 1");
+        }
+        if self.save_every == 0 {
+            bail!("config: save_every must be at least 1");
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            bail!("config: lr must be a positive number, got {}", self.lr);
+        }
+        if !(0.0..1.0).contains(&self.ema_decay) {
+            bail!("config: ema_decay must be in [0, 1), got {}", self.ema_decay);
+        }
+        if self.limit == Some(0) {
+            bail!("config: limit must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Load data as this config describes it.
+    pub fn load_data(&self) -> Result<TrainData> {
+        data::load(&self.dataset, &data::LoadSpec { limit: self.limit, seed: self.seed, hold_out: self.hold_out })
+    }
+}
+
+/// Runtime options that do not change the numbers (or that are not part of the config).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Run directory (checkpoint, config, loss log).
+    pub out: PathBuf,
+    /// Continue from `out/checkpoint.safetensors`.
+    pub resume: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Also write the Gaussian blob of the training data here.
+    pub gaussian_blob: Option<PathBuf>,
+}
+
+/// Training state that a checkpoint restores.
+#[derive(Debug)]
+pub struct State {
+    /// Network (current weights).
+    pub net: Network,
+    /// Optimiser and EMA.
+    pub opt: Adam,
+    /// RNG (batches and noise).
+    pub rng: TrainRng,
+}
+
+fn adam_cfg(c: &TrainConfig) -> AdamConfig {
+    AdamConfig { lr: c.lr, warmup: c.warmup, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+}
+
+/// Initial state for a config.
+pub fn init_state(cfg: &TrainConfig, data: &TrainData, device: &Device) -> Result<State> {
+    let mut init_rng = TrainRng::stream(cfg.seed, 0x1417);
+    let s = data.shape;
+    let net = Network::new(cfg.arch.clone(), (s.channels as usize, s.height as usize, s.width as usize), &mut init_rng, device)?;
+    let opt = Adam::new(&net, adam_cfg(cfg), cfg.ema_decay)?;
+    Ok(State { net, opt, rng: TrainRng::stream(cfg.seed, 0x7EA1) })
+}
+
+fn tensor_f32(name: String, t: &Tensor) -> Result<F32Tensor> {
+    Ok(F32Tensor { name, shape: t.dims().to_vec(), data: t.flatten_all()?.to_vec1::<f32>()? })
+}
+
+/// Write a checkpoint atomically.
+pub fn save_checkpoint(path: &Path, cfg: &TrainConfig, data: &TrainData, st: &State) -> Result<()> {
+    let mut tensors = Vec::new();
+    for (i, p) in st.net.params.iter().enumerate() {
+        tensors.push(tensor_f32(format!("param.{}", p.name), p.var.as_tensor())?);
+        tensors.push(tensor_f32(format!("ema.{}", p.name), &st.opt.ema[i])?);
+        tensors.push(tensor_f32(format!("adam_m.{}", p.name), &st.opt.m[i])?);
+        tensors.push(tensor_f32(format!("adam_v.{}", p.name), &st.opt.v[i])?);
+    }
+    let s = data.shape;
+    let mut md = HashMap::new();
+    md.insert("format".into(), CHECKPOINT_FORMAT.into());
+    md.insert("step".into(), st.opt.t.to_string());
+    md.insert("rng".into(), st.rng.state().iter().map(|w| format!("{w:016x}")).collect::<Vec<_>>().join(","));
+    md.insert("config".into(), toml::to_string(cfg)?);
+    md.insert("dataset".into(), data.name.clone());
+    md.insert("n_train".into(), data.n().to_string());
+    md.insert("shape".into(), format!("{},{},{}", s.channels, s.height, s.width));
+    md.insert("arch".into(), cfg.arch.label());
+    md.insert("num_params".into(), st.net.num_params().to_string());
+    st::save(path, &tensors, md)
+}
+
+/// A loaded checkpoint: config, network with the chosen weights, and (for resuming) the full state.
+#[derive(Debug)]
+pub struct Checkpoint {
+    /// Config the run was started with.
+    pub cfg: TrainConfig,
+    /// Step at which it was written.
+    pub step: usize,
+    /// Full training state.
+    pub state: State,
+}
+
+/// Read a checkpoint and rebuild the state on `device`.
+pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint> {
+    let f = Loaded::open(path)?;
+    if f.meta("format")? != CHECKPOINT_FORMAT {
+        bail!("{}: metadata format is {:?}, expected {CHECKPOINT_FORMAT:?}", path.display(), f.meta("format")?);
+    }
+    let cfg: TrainConfig = toml::from_str(f.meta("config")?).with_context(|| format!("{}: metadata \"config\" is not a valid config", path.display()))?;
+    let step: usize = f.meta("step")?.parse().with_context(|| format!("{}: metadata \"step\" is not an integer", path.display()))?;
+    let words: Vec<u64> = f
+        .meta("rng")?
+        .split(',')
+        .map(|w| u64::from_str_radix(w, 16))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{}: metadata \"rng\" is not four hex words", path.display()))?;
+    let words: [u64; 4] = words.try_into().map_err(|_| anyhow::anyhow!("{}: metadata \"rng\" must hold four words", path.display()))?;
+    let shape: Vec<usize> = f
+        .meta("shape")?
+        .split(',')
+        .map(|v| v.parse())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{}: metadata \"shape\" is not C,H,W", path.display()))?;
+    if shape.len() != 3 {
+        bail!("{}: metadata \"shape\" must be C,H,W", path.display());
+    }
+    let mut scratch = TrainRng::new(0);
+    let net = Network::new(cfg.arch.clone(), (shape[0], shape[1], shape[2]), &mut scratch, device)?;
+    let mut opt = Adam::new(&net, adam_cfg(&cfg), cfg.ema_decay)?;
+    for (i, p) in net.params.iter().enumerate() {
+        let dims = p.var.dims().to_vec();
+        let get = |prefix: &str| -> Result<Tensor> {
+            let t = f.f32(&format!("{prefix}.{}", p.name), Some(&dims))?;
+            Ok(Tensor::from_vec(t.data, dims.as_slice(), device)?)
+        };
+        p.var.set(&get("param")?)?;
+        opt.ema[i] = get("ema")?;
+        opt.m[i] = get("adam_m")?;
+        opt.v[i] = get("adam_v")?;
+    }
+    opt.t = step;
+    Ok(Checkpoint { cfg, step, state: State { net, opt, rng: TrainRng::from_state(words) } })
+}
+
+/// Load a checkpoint's network with EMA weights (`ema = true`) or raw weights.
+pub fn load_network(path: &Path, ema: bool, device: &Device) -> Result<(TrainConfig, Network)> {
+    let ck = load_checkpoint(path, device)?;
+    let net = ck.state.net;
+    if ema {
+        for (p, e) in net.params.iter().zip(&ck.state.opt.ema) {
+            p.var.set(e)?;
+        }
+    }
+    Ok((ck.cfg, net))
+}
+
+/// One training step; returns the loss.
+pub fn train_step(st: &mut State, data: &TrainData, batch: usize) -> Result<f32> {
+    let d = data.dim();
+    let n = data.n();
+    let mut y = Vec::with_capacity(batch * d);
+    for _ in 0..batch {
+        let i = st.rng.below(n);
+        y.extend_from_slice(&data.images[i * d..(i + 1) * d]);
+    }
+    let sigmas: Vec<f64> = (0..batch).map(|_| (edm::P_MEAN + edm::P_STD * st.rng.normal()).exp()).collect();
+    let mut x = st.rng.normals(batch * d);
+    for (b, s) in sigmas.iter().enumerate() {
+        let s = *s as f32;
+        for j in 0..d {
+            x[b * d + j] = y[b * d + j] + s * x[b * d + j];
+        }
+    }
+    let dev = st.net.device().clone();
+    let yt = Tensor::from_vec(y, (batch, d), &dev)?;
+    let xt = Tensor::from_vec(x, (batch, d), &dev)?;
+    let w: Vec<f32> = sigmas.iter().map(|&s| edm::loss_weight(s) as f32).collect();
+    let wt = Tensor::from_vec(w, (batch, 1), &dev)?;
+    let cond = CondBatch::new(&sigmas, &dev)?;
+    let den = st.net.denoise(&xt, &cond)?;
+    let loss = (den - yt)?.sqr()?.broadcast_mul(&wt)?.mean_all()?;
+    let grads = loss.backward()?;
+    st.opt.step(&st.net, &grads)?;
+    Ok(loss.to_scalar::<f32>()?)
+}
+
+fn truncate_log(path: &Path, upto: usize) -> Result<()> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|_| "step,loss\n".into());
+    let mut out = String::from("step,loss\n");
+    for line in text.lines().skip(1) {
+        if let Some(s) = line.split(',').next().and_then(|s| s.parse::<usize>().ok()) {
+            if s <= upto {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    st::write_atomic(path, out.as_bytes())
+}
+
+/// How a run starts.
+#[derive(Clone, Debug)]
+pub enum Start {
+    /// A new run with this config.
+    Fresh(TrainConfig),
+    /// Continue `out/checkpoint.safetensors` with its saved config; `steps` may extend the run.
+    Resume {
+        /// New total step count (at least the checkpoint's step).
+        steps: Option<usize>,
+    },
+}
+
+/// Run (or resume) training; returns the final state.
+pub fn run(start: Start, opts: &RunOptions, device: &Device) -> Result<State> {
+    std::fs::create_dir_all(&opts.out).with_context(|| format!("creating run directory {}", opts.out.display()))?;
+    let ck_path = opts.out.join(CHECKPOINT);
+    let log_path = opts.out.join(LOSSES);
+    let (cfg, data, mut st) = match start {
+        Start::Resume { steps } => {
+            if !ck_path.exists() {
+                bail!("--resume: no checkpoint at {}", ck_path.display());
+            }
+            let ck = load_checkpoint(&ck_path, device)?;
+            let mut c = ck.cfg.clone();
+            if let Some(s) = steps {
+                c.steps = s.max(ck.step);
+            }
+            let data = c.load_data()?;
+            truncate_log(&log_path, ck.step)?;
+            (c, data, ck.state)
+        }
+        Start::Fresh(c) => {
+            c.validate()?;
+            let data = c.load_data()?;
+            let st = init_state(&c, &data, device)?;
+            st::write_atomic(&log_path, b"step,loss\n")?;
+            (c, data, st)
+        }
+    };
+    st::write_atomic(&opts.out.join(CONFIG), toml::to_string(&cfg)?.as_bytes())?;
+    if let Some(p) = &opts.gaussian_blob {
+        crate::gauss::write_gaussian_blob(&data, p)?;
+    }
+    let mut log = std::fs::OpenOptions::new().append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
+    let start_step = st.opt.t;
+    let pb = if opts.progress {
+        let pb = indicatif::ProgressBar::new(cfg.steps as u64);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  loss {msg}  {per_sec}  ETA {eta}")
+                .map_err(|e| anyhow::anyhow!("progress template: {e}"))?,
+        );
+        pb.set_position(start_step as u64);
+        pb
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let t0 = Instant::now();
+    let mut ema_loss = None::<f64>;
+    while st.opt.t < cfg.steps {
+        let loss = train_step(&mut st, &data, cfg.batch)?;
+        if !loss.is_finite() {
+            bail!("training diverged at step {}: loss is {loss}; lower --lr", st.opt.t);
+        }
+        writeln!(log, "{},{}", st.opt.t, loss)?;
+        let e = ema_loss.map_or(loss as f64, |e| 0.98 * e + 0.02 * loss as f64);
+        ema_loss = Some(e);
+        pb.set_message(format!("{e:.4}"));
+        pb.inc(1);
+        if st.opt.t % cfg.save_every == 0 || st.opt.t == cfg.steps {
+            log.flush()?;
+            save_checkpoint(&ck_path, &cfg, &data, &st)?;
+            if cfg.keep_snapshots {
+                save_checkpoint(&opts.out.join(format!("checkpoint-{}.safetensors", st.opt.t)), &cfg, &data, &st)?;
+            }
+        }
+    }
+    pb.finish_and_clear();
+    if opts.progress {
+        let dt = t0.elapsed().as_secs_f64();
+        let done = st.opt.t - start_step;
+        eprintln!(
+            "trained {} ({} params) on {} x {} images for {done} steps in {dt:.1} s ({:.1} steps/s); checkpoint {}",
+            cfg.arch.label(),
+            st.net.num_params(),
+            data.n(),
+            data.dim(),
+            done as f64 / dt.max(1e-9),
+            ck_path.display()
+        );
+    }
+    Ok(st)
+}
