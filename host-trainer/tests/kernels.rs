@@ -268,8 +268,9 @@ fn unet_trains_a_step_on_cpu_and_rejects_odd_sizes() {
 }
 
 #[test]
-fn mlp_training_lowers_the_loss() {
-    let data = synthetic(400, 23);
+fn mlp_training_lowers_the_loss_on_digits() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sklearn_digits/digits.csv.gz");
+    let data = gaussdiff_trainer::data::load(&path, &gaussdiff_trainer::data::LoadSpec { limit: Some(500), seed: 1, hold_out: 0 }).unwrap();
     let mut rng = TrainRng::new(24);
     let net = Network::new(Arch::Mlp { width: 128, depth: 2 }, (1, 8, 8), &mut rng, &DEV).unwrap();
     let opt = gaussdiff_trainer::optim::Adam::new(&net, gaussdiff_trainer::optim::AdamConfig { lr: 2e-3, warmup: 20, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, 0.99).unwrap();
@@ -277,5 +278,6 @@ fn mlp_training_lowers_the_loss() {
     let losses: Vec<f32> = (0..400).map(|_| gaussdiff_trainer::train::train_step(&mut st, &data, 64).unwrap()).collect();
     let first: f32 = losses[..50].iter().sum::<f32>() / 50.0;
     let last: f32 = losses[350..].iter().sum::<f32>() / 50.0;
-    assert!(last < 0.8 * first, "loss should fall: first {first}, last {last}");
+    // At initialisation F = 0 and the EDM loss is about 1 by construction; learning must beat it clearly.
+    assert!(last < 0.9 * first, "loss should fall: first {first}, last {last}");
 }
