@@ -1,0 +1,49 @@
+//! The no_std build matrix: `gaussdiff-core` with default features off must build for a Cortex-M4F
+//! (`thumbv7em-none-eabihf`) and a Cortex-M0+ (`thumbv6m-none-eabi`, no atomic compare-and-swap), with and
+//! without `defmt`. Both targets are listed in `rust-toolchain.toml`.
+//!
+//! Runs a nested `cargo build` in its own target directory under this test's `CARGO_TARGET_TMPDIR`, so it
+//! never waits on the lock of the build that runs the tests.
+
+use std::path::Path;
+use std::process::Command;
+
+const TARGETS: [&str; 2] = ["thumbv7em-none-eabihf", "thumbv6m-none-eabi"];
+
+fn build(features: Option<&str>) {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("core/ lives in the workspace root");
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("nostd-matrix");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .args(["build", "--quiet", "-p", "gaussdiff-core", "--no-default-features"]);
+    for t in TARGETS {
+        cmd.args(["--target", t]);
+    }
+    if let Some(f) = features {
+        cmd.args(["--features", f]);
+    }
+    let out = cmd.output().expect("failed to start cargo");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for t in TARGETS {
+        let lib = target_dir.join(t).join("debug").join("libgaussdiff_core.rlib");
+        assert!(lib.is_file(), "{} was not produced", lib.display());
+    }
+}
+
+#[test]
+fn core_builds_for_cortex_m_without_std() {
+    build(None);
+}
+
+#[test]
+fn core_builds_for_cortex_m_with_defmt() {
+    build(Some("defmt"));
+}
