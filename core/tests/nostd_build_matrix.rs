@@ -15,9 +15,13 @@ fn build(features: Option<&str>) {
     let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("nostd-matrix");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace)
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .args(["build", "--quiet", "-p", "gaussdiff-core", "--no-default-features"]);
+    cmd.current_dir(workspace).env("CARGO_TARGET_DIR", &target_dir).args([
+        "build",
+        "--quiet",
+        "-p",
+        "gaussdiff-core",
+        "--no-default-features",
+    ]);
     for t in TARGETS {
         cmd.args(["--target", t]);
     }
