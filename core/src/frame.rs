@@ -14,7 +14,12 @@
 
 use core::fmt::{self, Write as _};
 
+use crate::blob::read::Model;
+use crate::denoiser::Denoiser;
 use crate::pixel::ImageShape;
+use crate::rng::Rng;
+use crate::sampler::{self, Solver};
+use crate::schedule::EdmSchedule;
 
 /// Every protocol line starts with this token (the `1` is the protocol version).
 pub const PREFIX: &str = "@GDF1";
@@ -95,6 +100,106 @@ pub struct SampleSpec {
     pub steps: u32,
     /// Seed of [`crate::rng::Rng`] that draws the initial noise.
     pub seed: u64,
+}
+
+/// Why a [`SampleSpec`] cannot run on a model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum SpecError {
+    /// The exact sampler needs a Gaussian model; the blob holds a linear one.
+    ExactNeedsGaussian,
+    /// Euler and Heun need at least one step.
+    ZeroSteps,
+    /// More steps than the caller's `sigmas` buffer holds (`max` = its length - 1).
+    TooManySteps {
+        /// Steps asked for.
+        steps: u32,
+        /// The most the buffer allows.
+        max: u32,
+    },
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::ExactNeedsGaussian => f.write_str("the exact sampler needs a Gaussian blob, this one is linear"),
+            Self::ZeroSteps => f.write_str("euler and heun need steps >= 1"),
+            Self::TooManySteps { steps, max } => write!(f, "steps = {steps} exceeds the maximum {max}"),
+        }
+    }
+}
+
+impl core::error::Error for SpecError {}
+
+impl SampleSpec {
+    /// Scratch floats [`SampleSpec::run`] needs for `model` (enough for every sampler).
+    pub fn scratch_len(model: &Model<'_>) -> usize {
+        let ode = sampler::scratch_len(model.dim(), model.scratch_len());
+        match model.as_gaussian() {
+            Some(g) => ode.max(sampler::exact_scratch_len(g)),
+            None => ode,
+        }
+    }
+
+    /// Produces the sample this spec names; the one definition shared by the firmware, `gaussdiff capture`
+    /// and the tests, so a frame's `seed`, `sampler` and `steps` mean the same bits everywhere:
+    ///
+    /// 1. `x = schedule.sigma_max * z` with `z` from `Rng::new(seed).fill_normal`;
+    /// 2. `exact`: [`sampler::sample_exact`] from `sigma_max` to 0; `euler`/`heun`: `schedule.fill(steps)`
+    ///    into `sigmas[..=steps]`, then [`sampler::sample`] without churn.
+    ///
+    /// `on_step(i, sigma_next)` is called after each step (once for `exact`). Returns the number of
+    /// denoiser (or flow) evaluations.
+    ///
+    /// # Errors
+    /// [`SpecError`] when the spec does not fit the model or the `sigmas` buffer.
+    ///
+    /// # Panics
+    /// If `x.len() != model.dim()` or `scratch.len() < SampleSpec::scratch_len(model)` (caller contract).
+    pub fn run(
+        &self,
+        model: &Model<'_>,
+        schedule: &EdmSchedule,
+        sigmas: &mut [f32],
+        x: &mut [f32],
+        scratch: &mut [f32],
+        mut on_step: impl FnMut(usize, f32),
+    ) -> Result<u32, SpecError> {
+        assert_eq!(x.len(), model.dim(), "SampleSpec::run: x must have length model.dim()");
+        let solver = match self.sampler {
+            SamplerKind::Exact => None,
+            SamplerKind::Euler => Some(Solver::Euler),
+            SamplerKind::Heun => Some(Solver::Heun),
+        };
+        let steps = self.steps as usize;
+        match solver {
+            None if model.as_gaussian().is_none() => return Err(SpecError::ExactNeedsGaussian),
+            Some(_) if steps == 0 => return Err(SpecError::ZeroSteps),
+            Some(_) if steps >= sigmas.len() => {
+                let max = u32::try_from(sigmas.len().saturating_sub(1)).unwrap_or(u32::MAX);
+                return Err(SpecError::TooManySteps { steps: self.steps, max });
+            }
+            _ => {}
+        }
+        Rng::new(self.seed).fill_normal(x);
+        for v in x.iter_mut() {
+            *v *= schedule.sigma_max;
+        }
+        Ok(match (solver, model.as_gaussian()) {
+            (Some(solver), _) => {
+                let sigmas = &mut sigmas[..=steps];
+                schedule.fill(steps, sigmas);
+                sampler::sample(model, solver, sigmas, None, x, scratch, on_step)
+            }
+            (None, Some(g)) => {
+                let evals = sampler::sample_exact(g, schedule.sigma_max, x, scratch);
+                on_step(0, 0.0);
+                evals
+            }
+            (None, None) => return Err(SpecError::ExactNeedsGaussian),
+        })
+    }
 }
 
 /// A fixed-capacity line buffer implementing [`fmt::Write`]; writing past [`LINE_CAPACITY`] is an error.
