@@ -30,9 +30,9 @@
 //! * [`Rng::fill_normal`]: pairs in order (cosine then sine), the last element of an odd-length slice from
 //!   [`Rng::normal`].
 //!
-//! The transcendental functions go through [`crate::math`] (libm, pure software), so the same seed gives the
-//! same bits on every platform. Under the `fast-math` feature `ln` is approximate, which changes the normals
-//! (not the integers or the uniforms).
+//! The transcendental functions go through [`crate::math`] (libm, pure software; `ln`, `sqrt`, `sin` and
+//! `cos` stay on libm even under `fast-math`), so the same seed gives the same bits on every platform and in
+//! every build.
 
 use crate::math;
 

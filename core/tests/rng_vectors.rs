@@ -73,8 +73,7 @@ fn fill_normal_is_pairs_then_a_single() {
 
 /// The first normals of seed 0, bit for bit: pins libm's `logf`/`cosf`/`sinf`/`sqrtf` results so that a
 /// platform or dependency change that alters the Gaussian stream is noticed (the firmware tests compare
-/// against the host). Not applicable under `fast-math`, which changes `ln` on purpose.
-#[cfg(not(feature = "fast-math"))]
+/// against the host). `fast-math` does not touch the functions Box-Muller uses.
 #[test]
 fn normal_stream_is_pinned() {
     let mut rng = Rng::new(0);
@@ -85,7 +84,6 @@ fn normal_stream_is_pinned() {
     assert_eq!(got, PINNED_NORMALS, "normals now: {:?}", got.map(f32::from_bits));
 }
 
-#[cfg(not(feature = "fast-math"))]
 /// Recorded on x86-64 (libm 0.2.16) = [-1.5332742, 0.4831231, 1.2966112, 0.37315527, -0.2514498, -1.8415511];
 /// their correctness (not just stability) is checked against f64 Box-Muller in `floats_are_defined_by_...`.
 const PINNED_NORMALS: [u32; 6] = [3217310292, 1056398313, 1067841371, 1052708405, 3196108295, 3219896306];
