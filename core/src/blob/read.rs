@@ -20,11 +20,18 @@ use crate::error::BlobError;
 use crate::pixel::{ImageShape, PixelMap};
 
 /// A validated blob borrowed from a byte slice of any alignment.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Blob<'a> {
     /// Exactly `header.total_len` bytes.
     bytes: &'a [u8],
     header: Header,
+}
+
+impl core::fmt::Debug for Blob<'_> {
+    /// The header and the length, not the (possibly megabytes of) bytes.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Blob").field("header", &self.header).field("total_len", &self.bytes.len()).finish()
+    }
 }
 
 /// One section-table entry after validation.
