@@ -1,0 +1,231 @@
+//! The application, generic over the board: an [`OutputPin`] toggled once per sampler step, a [`DelayNs`]
+//! between frames, an [`embedded_io::Write`] byte sink for the text frames and a [`Counter`] for timing.
+//!
+//! For every [`config::RUNS`] entry it draws the initial noise from the seed, runs the sampler through
+//! [`SampleSpec::run`] (the same function the host uses), maps the sample to pixels with the blob's pixel
+//! mapping and sends one frame (`docs/frame-protocol.md`).
+
+use core::fmt;
+use core::hint::black_box;
+
+use embedded_hal::delay::DelayNs;
+use embedded_hal::digital::OutputPin;
+use gaussdiff_core::blob::{Blob, DType, Model, Tensor};
+use gaussdiff_core::denoiser::Denoiser;
+use gaussdiff_core::error::BlobError;
+use gaussdiff_core::frame::{self, Frame, LineBuf, SampleSpec, SpecError};
+use gaussdiff_core::rng::Rng;
+use gaussdiff_core::schedule::EdmSchedule;
+
+use crate::config::{self, Aligned, DIM, MAX_STEPS, SCRATCH};
+
+/// A monotonic counter for measurements.
+pub trait Counter {
+    /// The key measurements are reported under: `instr` (QEMU `-icount`) or `cycles` (DWT on a board).
+    const KEY: &'static str;
+    /// The current count.
+    fn now(&mut self) -> u64;
+}
+
+/// Why the application stopped.
+#[derive(Debug)]
+pub enum AppError<E> {
+    /// The embedded blob is invalid.
+    Blob(BlobError),
+    /// A run does not fit the model.
+    Spec(SpecError),
+    /// The model needs larger buffers than the build sized (the blob changed after the build script ran).
+    Capacity { dim: usize, scratch: usize },
+    /// The byte sink failed.
+    Io(E),
+}
+
+impl<E: fmt::Debug> fmt::Display for AppError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Blob(e) => write!(f, "blob: {e}"),
+            Self::Spec(e) => write!(f, "run: {e}"),
+            Self::Capacity { dim, scratch } => write!(
+                f,
+                "blob needs d = {dim}, scratch = {scratch}; the build sized d = {DIM}, scratch = {SCRATCH}"
+            ),
+            Self::Io(e) => write!(f, "output: {e:?}"),
+        }
+    }
+}
+
+/// Writes one protocol line and its newline.
+pub fn write_line<W: embedded_io::Write>(out: &mut W, line: &str) -> Result<(), W::Error> {
+    out.write_all(line.as_bytes())?;
+    out.write_all(b"\n")
+}
+
+/// Writes `@GDF1 error <message>` (best effort: the sink may be what failed).
+pub fn report_error<W: embedded_io::Write>(out: &mut W, message: impl fmt::Display) {
+    let mut line = LineBuf::new();
+    let _ = fmt::Write::write_fmt(&mut line, format_args!("{} error {message}", frame::PREFIX));
+    let _ = write_line(out, line.as_str());
+    let _ = out.flush();
+}
+
+/// Writes one `stat` line.
+pub fn stat<W: embedded_io::Write>(out: &mut W, pairs: &[(&str, u64)]) -> Result<(), W::Error> {
+    let mut line = LineBuf::new();
+    write_line(out, frame::stat_line(&mut line, pairs))
+}
+
+fn parse(blob: &[u8]) -> Result<(Blob<'_>, Model<'_>), BlobError> {
+    let blob = Blob::parse(blob)?;
+    let model = blob.model()?;
+    Ok((blob, model))
+}
+
+/// Measures the matrix-vector kernels on the blob's `U^T` (and on an f32 copy of its first rows, and on a
+/// naive single-accumulator f32 loop as the baseline) and reports `stat` lines:
+/// `kernel` 1 = `Tensor::row_dot`, 2 = `Tensor::row_axpy`, 9 = naive dot; `dtype` as in the blob format.
+/// Does nothing for a linear model or a blob that does not parse (the run reports that).
+#[inline(never)]
+pub fn bench<W: embedded_io::Write, C: Counter>(out: &mut W, counter: &mut C) -> Result<(), W::Error> {
+    let Ok((_, Model::Gaussian(g))) = parse(&config::BLOB.0) else { return Ok(()) };
+    let u_t = g.u_t();
+    if u_t.cols() != DIM {
+        return Ok(());
+    }
+    let mut x = [0.0f32; DIM];
+    let mut y = [0.0f32; DIM];
+    Rng::new(1).fill_normal(&mut x);
+    measure(out, counter, &u_t, &x, &mut y)?;
+
+    // An f32 copy of the first rows, 16-byte aligned, to measure the f32 path whatever the blob stores.
+    const ROWS: usize = 8;
+    let rows = ROWS.min(u_t.rows());
+    let mut buf = Aligned([0u8; ROWS * DIM * 4]);
+    let mut row = [0.0f32; DIM];
+    for r in 0..rows {
+        u_t.decode_row(r, &mut row);
+        for (c, v) in row.iter().enumerate() {
+            buf.0[(r * DIM + c) * 4..][..4].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    if let Ok(t) = Tensor::new(DType::F32, rows, DIM, &buf.0[..rows * DIM * 4]) {
+        measure(out, counter, &t, &x, &mut y)?;
+        // Baseline: the naive kernel (one accumulator, byte-wise little-endian loads).
+        let t0 = counter.now();
+        let mut acc = 0.0f32;
+        for r in 0..rows {
+            acc += naive_dot(black_box(&buf.0[r * DIM * 4..(r + 1) * DIM * 4]), black_box(&x));
+        }
+        let t1 = counter.now();
+        black_box(acc);
+        stat(out, &[("kernel", 9), ("dtype", 0), ("rows", rows as u64), ("cols", DIM as u64), (C::KEY, t1 - t0)])?;
+    }
+    Ok(())
+}
+
+/// One accumulator, bytes decoded one at a time: the first kernel this project measured (4.28 instr/MAC).
+#[inline(never)]
+fn naive_dot(w: &[u8], x: &[f32]) -> f32 {
+    let mut s = 0.0f32;
+    for (c, xc) in x.iter().enumerate() {
+        s += xc * f32::from_le_bytes([w[4 * c], w[4 * c + 1], w[4 * c + 2], w[4 * c + 3]]);
+    }
+    s
+}
+
+fn measure<W: embedded_io::Write, C: Counter>(
+    out: &mut W,
+    counter: &mut C,
+    t: &Tensor<'_>,
+    x: &[f32],
+    y: &mut [f32],
+) -> Result<(), W::Error> {
+    let dtype = t.dtype() as u64;
+    let (rows, cols) = (t.rows() as u64, t.cols() as u64);
+    let t0 = counter.now();
+    let mut acc = 0.0f32;
+    for r in 0..t.rows() {
+        acc += black_box(t).row_dot(r, black_box(x));
+    }
+    let t1 = counter.now();
+    black_box(acc);
+    stat(out, &[("kernel", 1), ("dtype", dtype), ("rows", rows), ("cols", cols), (C::KEY, t1 - t0)])?;
+    let t0 = counter.now();
+    for r in 0..t.rows() {
+        black_box(t).row_axpy(r, 1e-3, black_box(&mut *y));
+    }
+    let t1 = counter.now();
+    black_box(&y);
+    stat(out, &[("kernel", 2), ("dtype", dtype), ("rows", rows), ("cols", cols), (C::KEY, t1 - t0)])
+}
+
+/// Runs every configured sample and streams its frame. Returns the number of frames sent.
+///
+/// # Errors
+/// See [`AppError`]; the caller reports it with [`report_error`] and signals failure.
+#[inline(never)]
+pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter>(
+    pin: &mut P,
+    delay: &mut D,
+    out: &mut W,
+    counter: &mut C,
+    frame_gap_ms: u32,
+) -> Result<u32, AppError<W::Error>> {
+    let (blob, model) = parse(&config::BLOB.0).map_err(AppError::Blob)?;
+    let need = SampleSpec::scratch_len(&model);
+    if model.dim() != DIM || need > SCRATCH {
+        return Err(AppError::Capacity { dim: model.dim(), scratch: need });
+    }
+    let rank = model.as_gaussian().map_or(0, |g| g.rank() as u64);
+    stat(
+        out,
+        &[
+            ("blob_crc", u64::from(blob.stored_crc())),
+            ("blob_bytes", config::BLOB_LEN as u64),
+            ("dim", DIM as u64),
+            ("rank", rank),
+            ("macs", model.macs_per_eval()),
+        ],
+    )
+    .map_err(AppError::Io)?;
+
+    let shape = blob.shape();
+    let map = blob.pixel_map();
+    let mut x = [0.0f32; DIM];
+    let mut scratch = [0.0f32; SCRATCH];
+    let mut sigmas = [0.0f32; MAX_STEPS + 1];
+    let mut pixels = [0u8; DIM];
+    let mut frames = 0;
+    for spec in &config::RUNS {
+        let t0 = counter.now();
+        let evals = spec
+            .run(&model, &EdmSchedule::EDM, &mut sigmas, &mut x, &mut scratch, |i, _| {
+                let _ = if i % 2 == 0 { pin.set_high() } else { pin.set_low() };
+            })
+            .map_err(AppError::Spec)?;
+        let t1 = counter.now();
+        map.to_pixels(&x, &mut pixels);
+        let frame = Frame {
+            shape,
+            spec: *spec,
+            pixels: &pixels,
+            sample: &x,
+            begin_extras: &[("blob_crc", u64::from(blob.stored_crc()))],
+            end_extras: &[("evals", u64::from(evals)), (C::KEY, t1 - t0)],
+        };
+        frame.encode(config::VALUES, &mut |l| write_line(out, l)).map_err(AppError::Io)?;
+        out.flush().map_err(AppError::Io)?;
+        frames += 1;
+        let _ = pin.set_low();
+        delay.delay_ms(frame_gap_ms);
+    }
+    Ok(frames)
+}
+
+/// Reports the painted-stack peak and the `done` line.
+pub fn finish<W: embedded_io::Write>(out: &mut W, frames: u32, stack: (usize, usize)) -> Result<(), W::Error> {
+    stat(out, &[("stack_peak", stack.0 as u64), ("stack_size", stack.1 as u64)])?;
+    let mut line = LineBuf::new();
+    let _ = fmt::Write::write_fmt(&mut line, format_args!("{} done frames={frames}", frame::PREFIX));
+    write_line(out, line.as_str())?;
+    out.flush()
+}

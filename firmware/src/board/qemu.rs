@@ -1,0 +1,200 @@
+//! QEMU `-machine mps2-an386` (Cortex-M4F): output and exit code through semihosting, the FPGA I/O LED
+//! register as the step pin, and SysTick for counting. Under `-icount shift=0` QEMU advances virtual time
+//! by exactly 1 ns per instruction, so SysTick counts are exactly repeatable; a calibration loop of known
+//! length converts ticks to instructions.
+
+use core::convert::Infallible;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::SYST;
+use cortex_m_rt::{exception, ExceptionFrame};
+use cortex_m_semihosting::{debug, hio};
+use embedded_hal::digital::{ErrorType, OutputPin};
+use gaussdiff_core::frame::LINE_CAPACITY;
+
+use crate::app::{self, Counter};
+use crate::delay::SpinDelay;
+use crate::stack;
+
+/// `ORIGIN(RAM)` in memory/qemu.x: the bottom of the stack under flip-link.
+const RAM_ORIGIN: usize = 0x2000_0000;
+/// MPS2 FPGA I/O block: LED register (bit 0 = LED0).
+const FPGAIO_LED: usize = 0x4002_8000;
+/// SysTick counts the 25 MHz MPS2 system clock.
+const SYSCLK_HZ: u32 = 25_000_000;
+const RELOAD: u32 = 0x00FF_FFFF;
+/// Iterations of the two-instruction calibration loop.
+const CALIBRATION_LOOPS: u32 = 1_000_000;
+
+/// LED0 of the MPS2 FPGA I/O block as an [`OutputPin`].
+struct FpgaLed;
+
+impl ErrorType for FpgaLed {
+    type Error = Infallible;
+}
+
+impl OutputPin for FpgaLed {
+    fn set_low(&mut self) -> Result<(), Infallible> {
+        // SAFETY: FPGAIO_LED is the memory-mapped MPS2 LED register; a 32-bit write has no other effect.
+        unsafe { core::ptr::write_volatile(FPGAIO_LED as *mut u32, 0) };
+        Ok(())
+    }
+    fn set_high(&mut self) -> Result<(), Infallible> {
+        // SAFETY: as above.
+        unsafe { core::ptr::write_volatile(FPGAIO_LED as *mut u32, 1) };
+        Ok(())
+    }
+}
+
+/// Semihosting stdout as an [`embedded_io::Write`], one host call per line.
+struct Semihosting {
+    out: hio::HostStream,
+    buf: [u8; LINE_CAPACITY + 1],
+    len: usize,
+}
+
+#[derive(Debug)]
+struct HostError;
+
+impl embedded_io::Error for HostError {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        embedded_io::ErrorKind::Other
+    }
+}
+
+impl embedded_io::ErrorType for Semihosting {
+    type Error = HostError;
+}
+
+impl embedded_io::Write for Semihosting {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, HostError> {
+        for &b in buf {
+            self.buf[self.len] = b;
+            self.len += 1;
+            if b == b'\n' || self.len == self.buf.len() {
+                self.flush()?;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> Result<(), HostError> {
+        let r = self.out.write_all(&self.buf[..self.len]).map_err(|()| HostError);
+        self.len = 0;
+        r
+    }
+}
+
+static OVERFLOWS: AtomicU32 = AtomicU32::new(0);
+
+#[exception]
+fn SysTick() {
+    OVERFLOWS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// SysTick ticks since start, converted to instructions with the calibration.
+struct Icount {
+    /// Instructions per `2^16` ticks.
+    instr_per_tick_q16: u64,
+}
+
+fn ticks() -> u64 {
+    loop {
+        let hi = OVERFLOWS.load(Ordering::Relaxed);
+        let cur = SYST::get_current();
+        if OVERFLOWS.load(Ordering::Relaxed) == hi {
+            return (u64::from(hi) << 24) + u64::from(RELOAD - cur);
+        }
+    }
+}
+
+impl Counter for Icount {
+    const KEY: &'static str = "instr";
+    fn now(&mut self) -> u64 {
+        (ticks() * self.instr_per_tick_q16 + (1 << 15)) >> 16
+    }
+}
+
+/// Exactly `2 n` instructions (`subs` + `bne` per iteration).
+#[inline(never)]
+fn two_instruction_loop(n: u32) {
+    // SAFETY: a register-only countdown loop; touches no memory and no stack.
+    unsafe {
+        core::arch::asm!("1:", "subs {0}, {0}, #1", "bne 1b", inout(reg) n => _, options(nomem, nostack));
+    }
+}
+
+fn exit(ok: bool) -> ! {
+    debug::exit(if ok { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    // Only reached when not running under a semihosting debugger.
+    loop {
+        cortex_m::asm::bkpt();
+    }
+}
+
+fn stdout() -> Semihosting {
+    match hio::hstdout() {
+        Ok(out) => Semihosting { out, buf: [0; LINE_CAPACITY + 1], len: 0 },
+        // No host: nothing can be reported.
+        Err(()) => exit(false),
+    }
+}
+
+pub fn main() -> ! {
+    let Some(cp) = cortex_m::Peripherals::take() else { exit(false) };
+    let mut syst = cp.SYST;
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(RELOAD);
+    syst.clear_current();
+    syst.enable_interrupt();
+    syst.enable_counter();
+
+    let mut out = stdout();
+    // Calibrate: a loop of exactly 2 * CALIBRATION_LOOPS instructions (plus the two reads).
+    let t0 = ticks();
+    two_instruction_loop(CALIBRATION_LOOPS);
+    let cal_ticks = (ticks() - t0).max(1);
+    let mut counter = Icount { instr_per_tick_q16: (2 * u64::from(CALIBRATION_LOOPS) << 16) / cal_ticks };
+    let mut delay = SpinDelay { hz: SYSCLK_HZ };
+    let mut pin = FpgaLed;
+
+    let calibration = [("calib_instr", 2 * u64::from(CALIBRATION_LOOPS)), ("calib_ticks", cal_ticks)];
+    if app::stat(&mut out, &calibration).is_err() || app::bench(&mut out, &mut counter).is_err() {
+        exit(false);
+    }
+    stack::paint(RAM_ORIGIN);
+    let result = app::run(&mut pin, &mut delay, &mut out, &mut counter, 0);
+    #[cfg(feature = "test-panic")]
+    panic!("test-panic feature: deliberate panic after the runs");
+    #[cfg(feature = "test-hardfault")]
+    cortex_m::asm::udf();
+    match result {
+        Ok(frames) => {
+            let ok = app::finish(&mut out, frames, stack::peak(RAM_ORIGIN)).is_ok();
+            exit(ok)
+        }
+        Err(e) => {
+            app::report_error(&mut out, &e);
+            exit(false)
+        }
+    }
+}
+
+#[exception]
+unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
+    let mut out = stdout();
+    app::report_error(
+        &mut out,
+        format_args!("hardfault pc=0x{:08x} lr=0x{:08x} xpsr=0x{:08x}", ef.pc(), ef.lr(), ef.xpsr()),
+    );
+    exit(false)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    cortex_m::interrupt::disable();
+    let mut out = stdout();
+    app::report_error(&mut out, format_args!("panic: {info}"));
+    exit(false)
+}

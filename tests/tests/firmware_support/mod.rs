@@ -1,0 +1,153 @@
+//! Shared by the firmware tests (`qemu_*.rs`, `firmware_*.rs`): build the firmware workspace, run it under
+//! QEMU, read llvm-size, and decide whether a missing tool skips (locally) or fails (with `CI` set).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Serialises firmware builds within one test binary (they share `firmware/target`).
+static BUILD: Mutex<()> = Mutex::new(());
+
+pub const TARGET: &str = "thumbv7em-none-eabihf";
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+pub fn firmware_dir() -> PathBuf {
+    repo().join("firmware")
+}
+
+pub fn default_blob() -> PathBuf {
+    firmware_dir().join("blobs/frey-k40-f16.gdn")
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// `None` when everything is there; otherwise skip locally (returns the reason) or panic under CI.
+pub fn require(tools: &[&str]) -> Option<String> {
+    for tool in tools {
+        let found = Command::new(tool).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
+        if !found {
+            let msg = format!(
+                "`{tool}` is not installed (install: .ci/firmware-deps.sh; qemu-system-arm via apt, flip-link via cargo install)"
+            );
+            assert!(!in_ci(), "CI is set, so this test may not skip: {msg}");
+            eprintln!("SKIPPED: {msg}");
+            return Some(msg);
+        }
+    }
+    None
+}
+
+/// A firmware build: features, extra environment (GAUSSDIFF_*), and where its ELF was copied.
+#[derive(Debug, Clone)]
+pub struct Build {
+    pub elf: PathBuf,
+}
+
+/// `cd firmware && cargo build --release --features <features>` with the given GAUSSDIFF_* variables; the
+/// ELF is copied to a name unique to this build, so later builds cannot replace it under a running test.
+pub fn build(features: &str, envs: &[(&str, &str)], label: &str) -> Build {
+    let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = firmware_dir();
+    let target_dir = dir.join("target");
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(&dir)
+        .args(["build", "--release", "--features", features])
+        .env("CARGO_TARGET_DIR", &target_dir);
+    // The outer `cargo test` exports variables meant for the host build; keep them out of the firmware's.
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER", "CARGO_BUILD_RUSTFLAGS"] {
+        cmd.env_remove(var);
+    }
+    for var in ["GAUSSDIFF_BLOB", "GAUSSDIFF_RUNS", "GAUSSDIFF_SEEDS", "GAUSSDIFF_VALUES"] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("running cargo build in firmware/");
+    assert!(
+        out.status.success(),
+        "firmware build `--features {features}` {envs:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let built = target_dir.join(TARGET).join("release/gaussdiff-firmware");
+    let copies = target_dir.join("test-elves");
+    std::fs::create_dir_all(&copies).expect("creating firmware/target/test-elves");
+    let elf = copies.join(format!("{label}.elf"));
+    std::fs::copy(&built, &elf).unwrap_or_else(|e| panic!("copying {} to {}: {e}", built.display(), elf.display()));
+    Build { elf }
+}
+
+/// What a QEMU run printed (semihosting stdout) and its exit code (`None` when killed by the timeout).
+#[derive(Debug)]
+pub struct Run {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: Option<i32>,
+}
+
+/// Runs `elf` on `qemu-system-arm -machine mps2-an386` with `-icount shift=0`, killed after `timeout`.
+pub fn qemu(elf: &Path, timeout: Duration) -> Run {
+    let mut child = Command::new("qemu-system-arm")
+        .args(["-machine", "mps2-an386", "-cpu", "cortex-m4", "-nographic", "-monitor", "none", "-serial", "none"])
+        .args(["-semihosting-config", "enable=on,target=native", "-icount", "shift=0", "-kernel"])
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting qemu-system-arm");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for qemu") {
+            break Some(status);
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().expect("reading qemu output");
+    Run {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.and_then(|s| s.code()),
+    }
+}
+
+/// `llvm-size` from the toolchain's llvm-tools component.
+pub fn llvm_size() -> Option<PathBuf> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).output().ok()?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    let vv = Command::new(&rustc).arg("-vV").output().ok()?;
+    let vv = String::from_utf8_lossy(&vv.stdout).into_owned();
+    let host = vv.lines().find_map(|l| l.strip_prefix("host: "))?.trim().to_string();
+    let p = sysroot.join("lib/rustlib").join(host).join("bin/llvm-size");
+    p.exists().then_some(p)
+}
+
+/// Section sizes in bytes: `(text, data, bss)` from `llvm-size` (Berkeley format).
+pub fn sizes(elf: &Path) -> (u64, u64, u64) {
+    let tool = llvm_size().expect("llvm-size (rustup component add llvm-tools)");
+    let out = Command::new(&tool).arg(elf).output().expect("running llvm-size");
+    assert!(out.status.success(), "llvm-size failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row: Vec<u64> = text
+        .lines()
+        .nth(1)
+        .expect("llvm-size prints a header and a row")
+        .split_whitespace()
+        .take(3)
+        .map(|v| v.parse().expect("llvm-size numbers"))
+        .collect();
+    (row[0], row[1], row[2])
+}
