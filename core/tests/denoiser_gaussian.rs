@@ -178,8 +178,15 @@ fn zero_eigenvalues_at_zero_noise_are_projected_out_not_nan() {
     // lambda = (1, 0): the second direction has no variance; D(x; 0) keeps only the first.
     let (d, k) = (2, 2);
     let u = [1.0f32, 0.0, 0.0, 1.0];
-    let (mu_b, u_b, lam_b) = (encode(DType::F32, 1, d, &[0.0, 0.0]), encode(DType::F32, k, d, &u), encode(DType::F32, 1, k, &[1.0, 0.0]));
-    let g = GaussianDenoiser::new(view(DType::F32, 1, d, &mu_b), view(DType::F32, k, d, &u_b), view(DType::F32, 1, k, &lam_b), 0.0).unwrap();
+    let (mu_b, u_b, lam_b) =
+        (encode(DType::F32, 1, d, &[0.0, 0.0]), encode(DType::F32, k, d, &u), encode(DType::F32, 1, k, &[1.0, 0.0]));
+    let g = GaussianDenoiser::new(
+        view(DType::F32, 1, d, &mu_b),
+        view(DType::F32, k, d, &u_b),
+        view(DType::F32, 1, k, &lam_b),
+        0.0,
+    )
+    .unwrap();
     let mut out = [0.0f32; 2];
     let mut scratch = [0.0f32; 2];
     g.denoise(&[3.0, 4.0], 0.0, &mut out, &mut scratch);
@@ -189,8 +196,20 @@ fn zero_eigenvalues_at_zero_noise_are_projected_out_not_nan() {
 }
 
 /// Builds from f32 parameters; returns the construction result.
-fn build(d: usize, mu: &[f32], u_t: &[f32], k: usize, lambda: &[f32], lambda_dtype: DType, c: f32) -> Result<(), BlobError> {
-    let (mu_b, u_b, lam_b) = (encode(DType::F32, 1, mu.len(), mu), encode(DType::F32, k, d, u_t), encode(lambda_dtype, 1, lambda.len(), lambda));
+fn build(
+    d: usize,
+    mu: &[f32],
+    u_t: &[f32],
+    k: usize,
+    lambda: &[f32],
+    lambda_dtype: DType,
+    c: f32,
+) -> Result<(), BlobError> {
+    let (mu_b, u_b, lam_b) = (
+        encode(DType::F32, 1, mu.len(), mu),
+        encode(DType::F32, k, d, u_t),
+        encode(lambda_dtype, 1, lambda.len(), lambda),
+    );
     GaussianDenoiser::new(
         view(DType::F32, 1, mu.len(), &mu_b),
         view(DType::F32, k, d, &u_b),
@@ -215,8 +234,14 @@ fn construction_errors_name_the_field() {
         Err(BlobError::BadField { field: field::LAMBDA, value: (-0.5f32).to_bits() })
     );
     // NaN and infinite eigenvalues.
-    assert_eq!(build(2, &[0.0, 0.0], &eye2, 2, &[f32::NAN, 1.0], DType::F32, 0.0), Err(BlobError::NonFinite { field: field::LAMBDA }));
-    assert_eq!(build(2, &[0.0, 0.0], &eye2, 2, &[f32::INFINITY, 1.0], DType::F32, 0.0), Err(BlobError::NonFinite { field: field::LAMBDA }));
+    assert_eq!(
+        build(2, &[0.0, 0.0], &eye2, 2, &[f32::NAN, 1.0], DType::F32, 0.0),
+        Err(BlobError::NonFinite { field: field::LAMBDA })
+    );
+    assert_eq!(
+        build(2, &[0.0, 0.0], &eye2, 2, &[f32::INFINITY, 1.0], DType::F32, 0.0),
+        Err(BlobError::NonFinite { field: field::LAMBDA })
+    );
     // Eigenvalues not stored as f32.
     assert_eq!(
         build(2, &[0.0, 0.0], &eye2, 2, &[2.0, 1.0], DType::F16, 0.0),
@@ -232,9 +257,15 @@ fn construction_errors_name_the_field() {
         build(2, &[0.0, 0.0], &eye2, 2, &[2.0, 1.0], DType::F32, -1.0),
         Err(BlobError::BadField { field: field::FLOOR, value: (-1.0f32).to_bits() })
     );
-    assert_eq!(build(2, &[0.0, 0.0], &eye2, 2, &[2.0, 1.0], DType::F32, f32::NAN), Err(BlobError::NonFinite { field: field::FLOOR }));
+    assert_eq!(
+        build(2, &[0.0, 0.0], &eye2, 2, &[2.0, 1.0], DType::F32, f32::NAN),
+        Err(BlobError::NonFinite { field: field::FLOOR })
+    );
     // mu and U disagree on d.
-    assert_eq!(build(2, &[0.0, 0.0, 0.0], &eye2, 2, &[2.0, 1.0], DType::F32, 0.0), Err(BlobError::BadField { field: field::DIM, value: 2 }));
+    assert_eq!(
+        build(2, &[0.0, 0.0, 0.0], &eye2, 2, &[2.0, 1.0], DType::F32, 0.0),
+        Err(BlobError::BadField { field: field::DIM, value: 2 })
+    );
     // k > d.
     assert_eq!(
         build(1, &[0.0], &[1.0, 1.0], 2, &[2.0, 1.0], DType::F32, 0.0),
@@ -243,9 +274,16 @@ fn construction_errors_name_the_field() {
     // d = 0.
     assert_eq!(build(0, &[], &[], 0, &[], DType::F32, 0.0), Err(BlobError::BadField { field: field::DIM, value: 0 }));
     // mu with two rows.
-    let (mu_b, u_b, lam_b) = (encode(DType::F32, 2, 2, &[0.0; 4]), encode(DType::F32, 2, 2, &eye2), encode(DType::F32, 1, 2, &[2.0, 1.0]));
+    let (mu_b, u_b, lam_b) =
+        (encode(DType::F32, 2, 2, &[0.0; 4]), encode(DType::F32, 2, 2, &eye2), encode(DType::F32, 1, 2, &[2.0, 1.0]));
     assert_eq!(
-        GaussianDenoiser::new(view(DType::F32, 2, 2, &mu_b), view(DType::F32, 2, 2, &u_b), view(DType::F32, 1, 2, &lam_b), 0.0).map(|_| ()),
+        GaussianDenoiser::new(
+            view(DType::F32, 2, 2, &mu_b),
+            view(DType::F32, 2, 2, &u_b),
+            view(DType::F32, 1, 2, &lam_b),
+            0.0
+        )
+        .map(|_| ()),
         Err(BlobError::BadField { field: field::TENSOR_SHAPE, value: 2 })
     );
 }

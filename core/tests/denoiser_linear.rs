@@ -66,7 +66,9 @@ fn dense_matches_f64_reference() {
     let sig_b = grid_bytes();
     for dtype in DTYPES {
         let (w_b, b_b) = (encode(dtype, l * d, d, &w_rows), encode(dtype, l, d, &row_major(&b)));
-        let den = LinearDenoiser::dense(view(DType::F32, 1, l, &sig_b), view(dtype, l * d, d, &w_b), view(dtype, l, d, &b_b)).unwrap();
+        let den =
+            LinearDenoiser::dense(view(DType::F32, 1, l, &sig_b), view(dtype, l * d, d, &w_b), view(dtype, l, d, &b_b))
+                .unwrap();
         assert_eq!((den.dim(), den.scratch_len(), den.num_levels(), den.basis_rank()), (d, 0, l, None));
         let w_s: Vec<DMatrix<f64>> = {
             let all = stored(&view(dtype, l * d, d, &w_b));
@@ -109,7 +111,11 @@ fn basis_matches_f64_reference() {
     };
     let w_model = dense_w(&u, &m);
     for dtype in DTYPES {
-        let (u_b, m_b, b_b) = (encode(dtype, k, d, &row_major(&u.transpose())), encode(dtype, l * k, k, &m_rows), encode(dtype, l, d, &row_major(&b)));
+        let (u_b, m_b, b_b) = (
+            encode(dtype, k, d, &row_major(&u.transpose())),
+            encode(dtype, l * k, k, &m_rows),
+            encode(dtype, l, d, &row_major(&b)),
+        );
         let den = LinearDenoiser::basis(
             view(DType::F32, 1, l, &sig_b),
             view(dtype, k, d, &u_b),
@@ -146,7 +152,12 @@ fn weights_follow_the_documented_log_sigma_rule() {
     let sig_b = grid_bytes();
     let w_b = encode(DType::F32, 4, 1, &[1.0; 4]);
     let b_b = encode(DType::F32, 4, 1, &[0.0; 4]);
-    let den = LinearDenoiser::dense(view(DType::F32, 1, 4, &sig_b), view(DType::F32, 4, 1, &w_b), view(DType::F32, 4, 1, &b_b)).unwrap();
+    let den = LinearDenoiser::dense(
+        view(DType::F32, 1, 4, &sig_b),
+        view(DType::F32, 4, 1, &w_b),
+        view(DType::F32, 4, 1, &b_b),
+    )
+    .unwrap();
     for (i, &s) in GRID.iter().enumerate() {
         assert_eq!(den.weights(s), (i.min(GRID.len() - 1), 0.0), "grid point {s}");
     }
@@ -183,7 +194,9 @@ fn basis_built_from_a_gaussian_reproduces_it_on_the_grid() {
             m_rows[i * k * k + r * k + r] = (lambda[r] / (lambda[r] + s2)) as f32;
         }
         a[i] = (c / (c + s2)) as f32;
-        let wi = &u * DMatrix::from_diagonal(&DVector::from_iterator(k, lambda.iter().map(|&l| l / (l + s2)))) * u.transpose()
+        let wi = &u
+            * DMatrix::from_diagonal(&DVector::from_iterator(k, lambda.iter().map(|&l| l / (l + s2))))
+            * u.transpose()
             + (DMatrix::identity(d, d) - &u * u.transpose()) * (c / (c + s2));
         b_rows.extend((&mu - wi * &mu).iter().map(|&v| v as f32));
     }
@@ -202,8 +215,17 @@ fn basis_built_from_a_gaussian_reproduces_it_on_the_grid() {
         view(DType::F32, l, d, &b_b),
     )
     .unwrap();
-    let (mu_b, lam_b) = (encode(DType::F32, 1, d, &mu.iter().map(|&v| v as f32).collect::<Vec<_>>()), encode(DType::F32, 1, k, &lambda.iter().map(|&v| v as f32).collect::<Vec<_>>()));
-    let g = GaussianDenoiser::new(view(DType::F32, 1, d, &mu_b), view(DType::F32, k, d, &u_b), view(DType::F32, 1, k, &lam_b), c as f32).unwrap();
+    let (mu_b, lam_b) = (
+        encode(DType::F32, 1, d, &mu.iter().map(|&v| v as f32).collect::<Vec<_>>()),
+        encode(DType::F32, 1, k, &lambda.iter().map(|&v| v as f32).collect::<Vec<_>>()),
+    );
+    let g = GaussianDenoiser::new(
+        view(DType::F32, 1, d, &mu_b),
+        view(DType::F32, k, d, &u_b),
+        view(DType::F32, 1, k, &lam_b),
+        c as f32,
+    )
+    .unwrap();
     let (mut o1, mut o2) = (vec![0.0f32; d], vec![0.0f32; d]);
     let mut scratch = vec![0.0f32; 2 * k];
     for &s in &grid {
@@ -216,15 +238,27 @@ fn basis_built_from_a_gaussian_reproduces_it_on_the_grid() {
 }
 
 fn dense_result(sigmas: &[f32], w_rows: usize, d: usize, b_rows: usize) -> Result<(), BlobError> {
-    let (s_b, w_b, b_b) = (encode(DType::F32, 1, sigmas.len(), sigmas), vec![0u8; 4 * w_rows * d], vec![0u8; 4 * b_rows * d]);
-    LinearDenoiser::dense(view(DType::F32, 1, sigmas.len(), &s_b), view(DType::F32, w_rows, d, &w_b), view(DType::F32, b_rows, d, &b_b)).map(|_| ())
+    let (s_b, w_b, b_b) =
+        (encode(DType::F32, 1, sigmas.len(), sigmas), vec![0u8; 4 * w_rows * d], vec![0u8; 4 * b_rows * d]);
+    LinearDenoiser::dense(
+        view(DType::F32, 1, sigmas.len(), &s_b),
+        view(DType::F32, w_rows, d, &w_b),
+        view(DType::F32, b_rows, d, &b_b),
+    )
+    .map(|_| ())
 }
 
 #[test]
 fn construction_errors_name_the_field() {
     assert_eq!(dense_result(&[2.0, 1.0], 4, 2, 2), Ok(()));
-    assert_eq!(dense_result(&[1.0, 2.0], 4, 2, 2), Err(BlobError::BadField { field: field::SIGMAS, value: 2.0f32.to_bits() }));
-    assert_eq!(dense_result(&[2.0, 2.0], 4, 2, 2), Err(BlobError::BadField { field: field::SIGMAS, value: 2.0f32.to_bits() }));
+    assert_eq!(
+        dense_result(&[1.0, 2.0], 4, 2, 2),
+        Err(BlobError::BadField { field: field::SIGMAS, value: 2.0f32.to_bits() })
+    );
+    assert_eq!(
+        dense_result(&[2.0, 2.0], 4, 2, 2),
+        Err(BlobError::BadField { field: field::SIGMAS, value: 2.0f32.to_bits() })
+    );
     assert_eq!(dense_result(&[2.0, 0.0], 4, 2, 2), Err(BlobError::BadField { field: field::SIGMAS, value: 0 }));
     assert_eq!(dense_result(&[f32::NAN, 1.0], 4, 2, 2), Err(BlobError::NonFinite { field: field::SIGMAS }));
     assert_eq!(dense_result(&[], 0, 2, 0), Err(BlobError::BadField { field: field::NUM_SIGMAS, value: 0 }));
@@ -235,14 +269,16 @@ fn construction_errors_name_the_field() {
     let s16 = encode(DType::F16, 1, 2, &[2.0, 1.0]);
     let (w_b, b_b) = (vec![0u8; 16], vec![0u8; 16]);
     assert_eq!(
-        LinearDenoiser::dense(view(DType::F16, 1, 2, &s16), view(DType::F32, 4, 1, &w_b), view(DType::F32, 2, 2, &b_b)).map(|_| ()),
+        LinearDenoiser::dense(view(DType::F16, 1, 2, &s16), view(DType::F32, 4, 1, &w_b), view(DType::F32, 2, 2, &b_b))
+            .map(|_| ()),
         Err(BlobError::BadField { field: field::SIGMAS, value: DType::F16 as u32 })
     );
 
     // Shared basis: k > d, wrong M shape, non-finite a.
     let s_b = encode(DType::F32, 1, 2, &[2.0, 1.0]);
     let basis = |k: usize, d: usize, m_rows: usize, a: &[f32]| {
-        let (u_b, m_b, a_b, b_b) = (vec![0u8; 4 * k * d], vec![0u8; 4 * m_rows * k], encode(DType::F32, 1, a.len(), a), vec![0u8; 4 * 2 * d]);
+        let (u_b, m_b, a_b, b_b) =
+            (vec![0u8; 4 * k * d], vec![0u8; 4 * m_rows * k], encode(DType::F32, 1, a.len(), a), vec![0u8; 4 * 2 * d]);
         LinearDenoiser::basis(
             view(DType::F32, 1, 2, &s_b),
             view(DType::F32, k, d, &u_b),

@@ -10,7 +10,8 @@ use gaussdiff_core::rng::{Rng, SplitMix64};
 #[test]
 fn xoshiro128plusplus_matches_reference_c() {
     let mut rng = Rng::from_state([1, 2, 3, 4]).unwrap();
-    let want = [641u32, 1573767, 3222811527, 3517856514, 836907274, 4247214768, 3867114732, 1355841295, 495546011, 621204420];
+    let want =
+        [641u32, 1573767, 3222811527, 3517856514, 836907274, 4247214768, 3867114732, 1355841295, 495546011, 621204420];
     for w in want {
         assert_eq!(rng.next_u32(), w);
     }
@@ -19,7 +20,9 @@ fn xoshiro128plusplus_matches_reference_c() {
 #[test]
 fn splitmix64_matches_reference_c() {
     let mut sm = SplitMix64::new(1234567);
-    for w in [6457827717110365317u64, 3203168211198807973, 9817491932198370423, 4593380528125082431, 16408922859458223821] {
+    for w in
+        [6457827717110365317u64, 3203168211198807973, 9817491932198370423, 4593380528125082431, 16408922859458223821]
+    {
         assert_eq!(sm.next_u64(), w);
     }
     let mut sm = SplitMix64::new(0);
@@ -98,7 +101,8 @@ fn normal_and_uniform_statistics() {
     let var = buf.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / (N - 1) as f64;
     let below_one = buf.iter().filter(|&&v| v < 1.0).count() as f64 / N as f64;
     let beyond_three = buf.iter().filter(|&&v| v.abs() > 3.0).count() as f64 / N as f64;
-    let (mean_se, var_se, p_se) = ((1.0 / N as f64).sqrt(), (2.0 / N as f64).sqrt(), (0.8413 * 0.1587 / N as f64).sqrt());
+    let (mean_se, var_se, p_se) =
+        ((1.0 / N as f64).sqrt(), (2.0 / N as f64).sqrt(), (0.8413 * 0.1587 / N as f64).sqrt());
     eprintln!("normals: mean {mean:.5}, var {var:.5}, P(z<1) {below_one:.5}, P(|z|>3) {beyond_three:.5}");
     // Five standard errors: fails for a broken sampler, essentially never by chance (and the seed is fixed).
     assert!(mean.abs() < 5.0 * mean_se, "mean {mean}");

@@ -19,11 +19,21 @@ fn bytes() -> Bytes {
     let mut rng = Rng::new(1);
     let u = orthonormal(&mut rng, D, K);
     let mu: Vec<f32> = (0..D).map(|i| (i as f32 * 0.3).sin() * 0.5).collect();
-    Bytes(encode(DType::F16, 1, D, &mu), encode(DType::F16, K, D, &row_major(&u.transpose())), encode(DType::F32, 1, K, &[2.0, 1.0, 0.5, 0.2, 0.1]))
+    Bytes(
+        encode(DType::F16, 1, D, &mu),
+        encode(DType::F16, K, D, &row_major(&u.transpose())),
+        encode(DType::F32, 1, K, &[2.0, 1.0, 0.5, 0.2, 0.1]),
+    )
 }
 
 fn gaussian(b: &Bytes) -> GaussianDenoiser<'_> {
-    GaussianDenoiser::new(view(DType::F16, 1, D, &b.0), view(DType::F16, K, D, &b.1), view(DType::F32, 1, K, &b.2), 0.01).unwrap()
+    GaussianDenoiser::new(
+        view(DType::F16, 1, D, &b.0),
+        view(DType::F16, K, D, &b.1),
+        view(DType::F32, 1, K, &b.2),
+        0.01,
+    )
+    .unwrap()
 }
 
 /// EDM's stochastic settings (their ImageNet-64 values).
@@ -69,7 +79,7 @@ fn churn_draws_d_normals_per_churned_step_and_none_when_off() {
     let g = gaussian(&b);
     let mut sigmas = [0.0f32; 19];
     EdmSchedule::default().fill(18, &mut sigmas);
-    let churned = sigmas[..18].iter().filter(|&&s| CHURN.s_min <= s && s <= CHURN.s_max).count();
+    let churned = sigmas[..18].iter().filter(|&&s| (CHURN.s_min..=CHURN.s_max).contains(&s)).count();
     assert!(churned > 0 && churned < 18);
     // Replay the generator: initial noise, then one fill_normal(d) per churned step.
     let mut replay = Rng::new(11);

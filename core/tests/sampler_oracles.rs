@@ -37,11 +37,21 @@ struct Bytes {
 fn bytes() -> Bytes {
     let r = rotation();
     let u_t = r.columns(0, 2).transpose();
-    Bytes { mu: encode(DType::F32, 1, 3, &MU), u_t: encode(DType::F32, 2, 3, &row_major(&u_t.into_owned())), lambda: encode(DType::F32, 1, 2, &LAMBDA) }
+    Bytes {
+        mu: encode(DType::F32, 1, 3, &MU),
+        u_t: encode(DType::F32, 2, 3, &row_major(&u_t.into_owned())),
+        lambda: encode(DType::F32, 1, 2, &LAMBDA),
+    }
 }
 
 fn gaussian(b: &Bytes) -> GaussianDenoiser<'_> {
-    GaussianDenoiser::new(view(DType::F32, 1, 3, &b.mu), view(DType::F32, 2, 3, &b.u_t), view(DType::F32, 1, 2, &b.lambda), FLOOR).unwrap()
+    GaussianDenoiser::new(
+        view(DType::F32, 1, 3, &b.mu),
+        view(DType::F32, 2, 3, &b.u_t),
+        view(DType::F32, 1, 2, &b.lambda),
+        FLOOR,
+    )
+    .unwrap()
 }
 
 /// Mode variances in column order of `rotation()`.

@@ -32,7 +32,13 @@ fn max_error(solver: Solver, steps: usize) -> f64 {
         encode(DType::F32, K, D, &row_major(&u.transpose())),
         encode(DType::F32, 1, K, &lambda),
     );
-    let g = GaussianDenoiser::new(view(DType::F32, 1, D, &mu_b), view(DType::F32, K, D, &u_b), view(DType::F32, 1, K, &lam_b), C).unwrap();
+    let g = GaussianDenoiser::new(
+        view(DType::F32, 1, D, &mu_b),
+        view(DType::F32, K, D, &u_b),
+        view(DType::F32, 1, K, &lam_b),
+        C,
+    )
+    .unwrap();
     let (mu_s, u_s) = (stored(&g.mu()).row(0).transpose(), stored(&g.u_t()).transpose());
     let lambda64 = lambda.map(|v| v as f64);
 

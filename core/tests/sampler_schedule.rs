@@ -4,7 +4,8 @@ use gaussdiff_core::schedule::EdmSchedule;
 
 /// f64 reference of Karras et al. (2022) eq. 5.
 fn reference(s: &EdmSchedule, steps: usize) -> Vec<f64> {
-    let (lo, hi, rho) = ((s.sigma_min as f64).powf(1.0 / s.rho as f64), (s.sigma_max as f64).powf(1.0 / s.rho as f64), s.rho as f64);
+    let (lo, hi, rho) =
+        ((s.sigma_min as f64).powf(1.0 / s.rho as f64), (s.sigma_max as f64).powf(1.0 / s.rho as f64), s.rho as f64);
     let mut v: Vec<f64> = (0..steps).map(|i| (hi + i as f64 / (steps - 1) as f64 * (lo - hi)).powf(rho)).collect();
     v.push(0.0);
     v
@@ -41,7 +42,11 @@ fn eighteen_steps_match_edm() {
 
 #[test]
 fn matches_f64_reference_and_descends() {
-    let schedules = [EdmSchedule::EDM, EdmSchedule { sigma_min: 0.01, sigma_max: 10.0, rho: 3.0 }, EdmSchedule { sigma_min: 0.5, sigma_max: 0.5, rho: 7.0 }];
+    let schedules = [
+        EdmSchedule::EDM,
+        EdmSchedule { sigma_min: 0.01, sigma_max: 10.0, rho: 3.0 },
+        EdmSchedule { sigma_min: 0.5, sigma_max: 0.5, rho: 7.0 },
+    ];
     for s in schedules {
         assert!(s.is_valid());
         for steps in [2usize, 3, 10, 18, 40, 256] {

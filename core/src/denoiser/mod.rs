@@ -89,7 +89,8 @@ mod tests {
                 f16b[2 * i..2 * i + 2].copy_from_slice(&half::f16::from_f32(vals(r, c)).to_le_bytes());
                 i8b[i] = ((vals(r, c) * 100.0) as i8) as u8;
             }
-            i8b[rows * cols + 4 * r..rows * cols + 4 * r + 4].copy_from_slice(&(0.01f32 * (r + 1) as f32).to_le_bytes());
+            i8b[rows * cols + 4 * r..rows * cols + 4 * r + 4]
+                .copy_from_slice(&(0.01f32 * (r + 1) as f32).to_le_bytes());
         }
         for (dtype, bytes) in [(DType::F32, &f32b[..]), (DType::F16, &f16b[..]), (DType::I8, &i8b[..])] {
             let t = Tensor::new(dtype, rows, cols, bytes).unwrap();

@@ -80,7 +80,14 @@ pub fn rel_err(a: &[f32], b: &DVector<f64>) -> f64 {
 
 /// f64 reference of the Gaussian denoiser:
 /// `mu + U diag(lambda/(lambda+s^2)) U^T (x-mu) + c/(c+s^2) (I - U U^T)(x-mu)` (0/0 -> 0).
-pub fn gaussian_ref(mu: &DVector<f64>, u: &DMatrix<f64>, lambda: &[f64], c: f64, x: &DVector<f64>, sigma: f64) -> DVector<f64> {
+pub fn gaussian_ref(
+    mu: &DVector<f64>,
+    u: &DMatrix<f64>,
+    lambda: &[f64],
+    c: f64,
+    x: &DVector<f64>,
+    sigma: f64,
+) -> DVector<f64> {
     let s2 = sigma * sigma;
     let ratio = |num: f64, den: f64| if den > 0.0 { num / den } else { 0.0 };
     let r = x - mu;
