@@ -1,1 +1,515 @@
-//! (in progress)
+//! Fitting the Gaussian `N(mu, Sigma)` of a dataset (feature `fit`): streaming f64 moments, the symmetric
+//! eigendecomposition `Sigma = U diag(lambda) U^T`, rank and floor selection, and the conversion to
+//! [`GaussianParams`] for the blob writer.
+//!
+//! # Moments (one pass, memory `O(d^2)`)
+//! Images are consumed in chunks of `m` rows. For a chunk `B` with mean `mu_B` and centred rows,
+//! `M2_B = sum_i (x_i - mu_B)(x_i - mu_B)^T` is one matrix product (faer, lower triangle only), and the
+//! running totals `A` are merged with the pairwise update of Chan, Golub & LeVeque (1979):
+//! ```text
+//! n = n_A + n_B,   delta = mu_B - mu_A
+//! mu = mu_A + delta n_B / n
+//! M2 = M2_A + M2_B + delta delta^T n_A n_B / n
+//! ```
+//! so chunks, or [`Moments`] built on different machines, merge in any grouping. The covariance is
+//! `Sigma = M2 / (n - 1)` (unbiased, like `np.cov`).
+//!
+//! # Determinism
+//! Results are bit-identical for the same input regardless of the number of threads: the lower triangle
+//! of each chunk's product is split into a fixed set of column blocks (independent of the thread count),
+//! each block is a sequential faer product (`Par::Seq`), and threads only decide which block they compute.
+//! The eigendecomposition runs sequentially. Eigenvalues are re-sorted descending (faer returns them
+//! ascending) and each eigenvector's sign is fixed so that its largest-magnitude component (the first one
+//! on a tie) is positive, so exported blobs are byte-reproducible.
+//!
+//! # Rank and floor
+//! [`Rank::Fixed`] `k` must satisfy `1 <= k <= min(d, n - 1)` (a sample covariance has rank at most
+//! `n - 1`); [`Rank::Variance`] `f` picks the smallest `k` whose eigenvalues explain a fraction `>= f` of
+//! the trace, capped at `min(d, n - 1)`. [`Floor::Auto`] sets `c` to the mean of the discarded eigenvalues
+//! `lambda_{k+1..d}`, the maximum-likelihood isotropic variance of the complement (0 when `k = d`).
+
+#[allow(unused_imports)]
+use std::prelude::rust_2021::*;
+use std::string::String;
+use std::vec::Vec;
+
+use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+
+use crate::blob::write::GaussianParams;
+use crate::pixel::ImageShape;
+
+/// Why a fit failed. Messages name the value and what was expected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FitError {
+    /// No images.
+    #[error("empty dataset: expected at least 2 images to estimate a covariance, found {n}")]
+    TooFewImages {
+        /// Number of images.
+        n: usize,
+    },
+    /// The data length is not a multiple of `d`, or `d` is 0.
+    #[error("data of {len} values is not a whole number of images of dimension {d}")]
+    Shape {
+        /// Number of values.
+        len: usize,
+        /// Dimension.
+        d: usize,
+    },
+    /// A NaN or infinity in the data.
+    #[error("non-finite value {value} at image {image}, pixel {pixel}: expected finite data")]
+    NonFinite {
+        /// Image index (in the order pushed).
+        image: usize,
+        /// Pixel index.
+        pixel: usize,
+        /// The value.
+        value: f32,
+    },
+    /// `--rank` out of range.
+    #[error("rank {k} is out of range: expected 1 <= rank <= min(d = {d}, n - 1 = {})", n.saturating_sub(1))]
+    Rank {
+        /// Requested rank.
+        k: usize,
+        /// Dimension.
+        d: usize,
+        /// Number of images.
+        n: usize,
+    },
+    /// `--variance` out of range.
+    #[error("variance fraction {0} is out of range: expected 0 < fraction <= 1")]
+    Variance(f64),
+    /// `--floor` out of range.
+    #[error("floor {0} is out of range: expected a finite value >= 0")]
+    Floor(f64),
+    /// Two [`Moments`] of different dimension.
+    #[error("cannot merge moments of dimension {0} and {1}")]
+    DimMismatch(usize, usize),
+    /// The eigensolver did not converge.
+    #[error("eigendecomposition failed: {0}")]
+    Eigen(String),
+}
+
+/// Running count, mean and centred second moment `M2` of `d`-dimensional data, in f64.
+#[derive(Clone, Debug)]
+pub struct Moments {
+    n: u64,
+    mean: Vec<f64>,
+    /// `d x d` column-major; only the lower triangle is maintained.
+    m2: Mat<f64>,
+}
+
+/// Column block width of the Gram product (fixed, so results do not depend on the thread count).
+const BLOCK: usize = 64;
+
+/// Rows per chunk for [`moments`]: about 16 MiB of f64 per chunk, between 256 and 4096 rows.
+pub fn chunk_rows(d: usize) -> usize {
+    ((2usize << 20) / d.max(1)).clamp(256, 4096)
+}
+
+impl Moments {
+    /// Empty moments of dimension `d`.
+    pub fn new(d: usize) -> Self {
+        Self { n: 0, mean: std::vec![0.0; d], m2: Mat::zeros(d, d) }
+    }
+
+    /// Dimension `d`.
+    pub fn dim(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Number of images seen.
+    pub fn count(&self) -> u64 {
+        self.n
+    }
+
+    /// The mean (length `d`).
+    pub fn mean(&self) -> &[f64] {
+        &self.mean
+    }
+
+    /// Add a chunk of `rows.len() / d` images (row-major) with the pairwise update.
+    ///
+    /// # Errors
+    /// [`FitError::Shape`] if `rows.len()` is not a multiple of `d`, [`FitError::NonFinite`] for NaN or
+    /// infinite values (the moments are left unchanged).
+    pub fn add_chunk(&mut self, rows: &[f32]) -> Result<(), FitError> {
+        let d = self.dim();
+        if d == 0 || rows.len() % d != 0 {
+            return Err(FitError::Shape { len: rows.len(), d });
+        }
+        if let Some(pos) = rows.iter().position(|v| !v.is_finite()) {
+            return Err(FitError::NonFinite { image: self.n as usize + pos / d, pixel: pos % d, value: rows[pos] });
+        }
+        let m = rows.len() / d;
+        if m == 0 {
+            return Ok(());
+        }
+        // Chunk as a d x m column-major matrix: one image per column, so the copy is contiguous.
+        let mut a = Mat::<f64>::zeros(d, m);
+        let mut mean_b = std::vec![0.0f64; d];
+        for (j, img) in rows.chunks_exact(d).enumerate() {
+            let col = a.col_mut(j).try_as_col_major_mut().map(|c| c.as_slice_mut());
+            if let Some(col) = col {
+                for ((c, &v), s) in col.iter_mut().zip(img).zip(mean_b.iter_mut()) {
+                    *c = f64::from(v);
+                    *s += f64::from(v);
+                }
+            }
+        }
+        let inv_m = 1.0 / m as f64;
+        mean_b.iter_mut().for_each(|s| *s *= inv_m);
+        for j in 0..m {
+            if let Some(col) = a.col_mut(j).try_as_col_major_mut().map(|c| c.as_slice_mut()) {
+                for (c, mu) in col.iter_mut().zip(&mean_b) {
+                    *c -= mu;
+                }
+            }
+        }
+        let mut m2_b = Mat::<f64>::zeros(d, d);
+        gram_lower(m2_b.as_mut(), a.as_ref());
+        self.merge_parts(m as u64, &mean_b, m2_b.as_ref());
+        Ok(())
+    }
+
+    /// Merge another set of moments into this one (Chan et al.'s pairwise update).
+    ///
+    /// # Errors
+    /// [`FitError::DimMismatch`] if the dimensions differ.
+    pub fn merge(&mut self, other: &Moments) -> Result<(), FitError> {
+        if other.dim() != self.dim() {
+            return Err(FitError::DimMismatch(self.dim(), other.dim()));
+        }
+        self.merge_parts(other.n, &other.mean, other.m2.as_ref());
+        Ok(())
+    }
+
+    fn merge_parts(&mut self, n_b: u64, mean_b: &[f64], m2_b: MatRef<'_, f64>) {
+        if n_b == 0 {
+            return;
+        }
+        let d = self.dim();
+        let n_a = self.n;
+        let n = n_a + n_b;
+        let delta: Vec<f64> = mean_b.iter().zip(&self.mean).map(|(b, a)| b - a).collect();
+        let w = n_a as f64 * n_b as f64 / n as f64;
+        let frac_b = n_b as f64 / n as f64;
+        for j in 0..d {
+            let wj = w * delta[j];
+            for i in j..d {
+                self.m2[(i, j)] += m2_b[(i, j)] + wj * delta[i];
+            }
+        }
+        for (mu, dl) in self.mean.iter_mut().zip(&delta) {
+            *mu += dl * frac_b;
+        }
+        self.n = n;
+    }
+
+    /// The unbiased covariance `M2 / (n - 1)` as a full symmetric `d x d` matrix (column-major).
+    ///
+    /// # Errors
+    /// [`FitError::TooFewImages`] if fewer than 2 images were seen.
+    pub fn covariance(&self) -> Result<Mat<f64>, FitError> {
+        if self.n < 2 {
+            return Err(FitError::TooFewImages { n: self.n as usize });
+        }
+        let d = self.dim();
+        let s = 1.0 / (self.n - 1) as f64;
+        Ok(Mat::from_fn(d, d, |i, j| if i >= j { self.m2[(i, j)] * s } else { self.m2[(j, i)] * s }))
+    }
+}
+
+/// `dst(lower) = a a^T` for `a` of `d x m`, computed in fixed column blocks spread over the available
+/// threads; each block is a sequential faer product, so the bits do not depend on the thread count.
+fn gram_lower(dst: MatMut<'_, f64>, a: MatRef<'_, f64>) {
+    let d = a.nrows();
+    // Blocks: columns [j0, j1) of the lower triangle, i.e. rows j0..d.
+    let mut blocks: Vec<(usize, MatMut<'_, f64>)> = Vec::new();
+    let mut rest = dst;
+    let mut j0 = 0;
+    while j0 < d {
+        let w = BLOCK.min(d - j0);
+        let (left, right) = rest.split_at_col_mut(w);
+        blocks.push((j0, left));
+        rest = right;
+        j0 += w;
+    }
+    let compute = |j0: usize, block: MatMut<'_, f64>| {
+        let w = block.ncols();
+        let (_, lower) = block.split_at_row_mut(j0);
+        let (diag, below) = lower.split_at_row_mut(w);
+        let a_diag = a.subrows(j0, w);
+        triangular::matmul(
+            diag,
+            BlockStructure::TriangularLower,
+            Accum::Replace,
+            a_diag,
+            BlockStructure::Rectangular,
+            a_diag.transpose(),
+            BlockStructure::Rectangular,
+            1.0,
+            Par::Seq,
+        );
+        if j0 + w < d {
+            faer::linalg::matmul::matmul(below, Accum::Replace, a.subrows(j0 + w, d - j0 - w), a_diag.transpose(), 1.0, Par::Seq);
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(blocks.len());
+    if threads <= 1 {
+        for (j0, b) in blocks {
+            compute(j0, b);
+        }
+        return;
+    }
+    // Deal blocks round-robin from the largest (first) down so the threads get similar work.
+    let mut per_thread: Vec<Vec<(usize, MatMut<'_, f64>)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, b) in blocks.into_iter().enumerate() {
+        let round = i / threads;
+        let t = if round % 2 == 0 { i % threads } else { threads - 1 - i % threads };
+        per_thread[t].push(b);
+    }
+    std::thread::scope(|s| {
+        for work in per_thread {
+            let compute = &compute;
+            s.spawn(move || {
+                for (j0, b) in work {
+                    compute(j0, b);
+                }
+            });
+        }
+    });
+}
+
+/// Stream `images` (`n x d`, row-major) through [`Moments`] in chunks of [`chunk_rows`]`(d)`.
+///
+/// # Errors
+/// As [`Moments::add_chunk`].
+pub fn moments(images: &[f32], d: usize) -> Result<Moments, FitError> {
+    if d == 0 || images.len() % d != 0 {
+        return Err(FitError::Shape { len: images.len(), d });
+    }
+    let mut m = Moments::new(d);
+    for chunk in images.chunks(chunk_rows(d) * d) {
+        m.add_chunk(chunk)?;
+    }
+    Ok(m)
+}
+
+/// Eigenvalues (descending) and eigenvectors (rows) of a symmetric matrix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Eigen {
+    /// Eigenvalues, descending.
+    pub values: Vec<f64>,
+    /// Eigenvectors as rows, `d x d` row-major, row `i` belongs to `values[i]`; sign fixed so the
+    /// largest-magnitude component is positive.
+    pub vectors: Vec<f64>,
+}
+
+/// Symmetric eigendecomposition (faer, sequential, lower triangle read), re-sorted descending, signs fixed.
+///
+/// # Errors
+/// [`FitError::Eigen`] if the solver does not converge.
+pub fn eigh_descending(sym: MatRef<'_, f64>) -> Result<Eigen, FitError> {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::evd;
+    let d = sym.nrows();
+    let mut s = faer::diag::Diag::<f64>::zeros(d);
+    let mut u = Mat::<f64>::zeros(d, d);
+    let par = Par::Seq;
+    let req = evd::self_adjoint_evd_scratch::<f64>(d, evd::ComputeEigenvectors::Yes, par, Default::default());
+    let mut mem = MemBuffer::new(req);
+    evd::self_adjoint_evd(sym, s.as_mut(), Some(u.as_mut()), par, MemStack::new(&mut mem), Default::default())
+        .map_err(|e| FitError::Eigen(std::format!("{e:?}")))?;
+    // faer sorts ascending; sort descending explicitly (stable on ties, by index).
+    let mut order: Vec<usize> = (0..d).collect();
+    let sv = s.column_vector();
+    order.sort_by(|&a, &b| sv[b].total_cmp(&sv[a]).then(a.cmp(&b)));
+    let mut values = Vec::with_capacity(d);
+    let mut vectors = Vec::with_capacity(d * d);
+    for &j in &order {
+        values.push(sv[j]);
+        let col = u.col(j);
+        let mut arg = 0;
+        for i in 1..d {
+            if col[i].abs() > col[arg].abs() {
+                arg = i;
+            }
+        }
+        let sign = if col[arg] < 0.0 { -1.0 } else { 1.0 };
+        vectors.extend((0..d).map(|i| sign * col[i]));
+    }
+    Ok(Eigen { values, vectors })
+}
+
+/// How many eigenvectors to keep.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rank {
+    /// All `d`.
+    Full,
+    /// Exactly `k`.
+    Fixed(usize),
+    /// The smallest `k` explaining at least this fraction of the total variance.
+    Variance(f64),
+}
+
+/// The isotropic floor `c` for the complement of the kept eigenvectors.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Floor {
+    /// `c = 0`: the truncated denoiser.
+    None,
+    /// `c` = mean of the discarded eigenvalues.
+    Auto,
+    /// A given `c >= 0`.
+    Value(f64),
+}
+
+impl core::str::FromStr for Floor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Self::None),
+            "auto" => Ok(Self::Auto),
+            v => match v.parse::<f64>() {
+                Ok(x) if x.is_finite() && x >= 0.0 => Ok(Self::Value(x)),
+                _ => Err(std::format!("invalid floor '{v}': expected none, auto or a finite number >= 0")),
+            },
+        }
+    }
+}
+
+/// Options for [`fit`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FitOptions {
+    /// Rank selection.
+    pub rank: Rank,
+    /// Floor selection.
+    pub floor: Floor,
+}
+
+impl Default for FitOptions {
+    /// 99 % of the variance, no floor.
+    fn default() -> Self {
+        Self { rank: Rank::Variance(0.99), floor: Floor::None }
+    }
+}
+
+/// A fitted Gaussian in f64.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GaussianFit {
+    /// Number of images fitted.
+    pub n: usize,
+    /// Mean, length `d`.
+    pub mean: Vec<f64>,
+    /// All `d` eigenvalues of the covariance, descending, negative round-off clamped to 0.
+    pub eigenvalues: Vec<f64>,
+    /// The kept eigenvectors as rows, `rank x d` row-major.
+    pub u_t: Vec<f64>,
+    /// Number of kept eigenvectors `k`.
+    pub rank: usize,
+    /// The floor `c`.
+    pub floor: f64,
+}
+
+impl GaussianFit {
+    /// Dimension `d`.
+    pub fn dim(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Fraction of the total variance the kept eigenvalues explain (1 for zero total variance).
+    pub fn explained_variance(&self) -> f64 {
+        explained(&self.eigenvalues, self.rank)
+    }
+
+    /// The kept eigenvalues (`lambda_1 >= ... >= lambda_k`).
+    pub fn lambda(&self) -> &[f64] {
+        &self.eigenvalues[..self.rank]
+    }
+
+    /// Convert to the writer's f32 parameters.
+    ///
+    /// # Panics
+    /// If `shape.dim() != self.dim()` (caller contract).
+    pub fn to_params(&self, shape: ImageShape) -> GaussianParams {
+        assert_eq!(shape.dim(), self.dim(), "to_params: shape does not match the fitted dimension");
+        GaussianParams {
+            shape,
+            mu: self.mean.iter().map(|&v| v as f32).collect(),
+            u_t: self.u_t.iter().map(|&v| v as f32).collect(),
+            lambda: self.lambda().iter().map(|&v| v as f32).collect(),
+            floor: self.floor as f32,
+        }
+    }
+}
+
+fn explained(values: &[f64], k: usize) -> f64 {
+    let total: f64 = values.iter().sum();
+    if total > 0.0 {
+        values[..k].iter().sum::<f64>() / total
+    } else {
+        1.0
+    }
+}
+
+/// Fit `N(mu, Sigma)` to `images` (`n x d`, row-major) and select rank and floor.
+///
+/// # Errors
+/// [`FitError`] for a bad shape, fewer than 2 images, non-finite data, or a rank/variance/floor out of range.
+pub fn fit(images: &[f32], d: usize, opts: &FitOptions) -> Result<GaussianFit, FitError> {
+    let m = moments(images, d)?;
+    fit_moments(&m, opts)
+}
+
+/// [`fit`] from already accumulated moments.
+///
+/// # Errors
+/// As [`fit`].
+pub fn fit_moments(m: &Moments, opts: &FitOptions) -> Result<GaussianFit, FitError> {
+    let d = m.dim();
+    let n = m.count() as usize;
+    let max_k = d.min(n.saturating_sub(1));
+    // Validate the options before the expensive part.
+    match opts.rank {
+        Rank::Fixed(k) if k == 0 || k > max_k => return Err(FitError::Rank { k, d, n }),
+        Rank::Variance(f) if !(f > 0.0 && f <= 1.0) => return Err(FitError::Variance(f)),
+        _ => {}
+    }
+    if let Floor::Value(c) = opts.floor {
+        if !(c.is_finite() && c >= 0.0) {
+            return Err(FitError::Floor(c));
+        }
+    }
+    let cov = m.covariance()?;
+    let eig = eigh_descending(cov.as_ref())?;
+    let values: Vec<f64> = eig.values.iter().map(|&v| v.max(0.0)).collect();
+    let rank = match opts.rank {
+        Rank::Full => d,
+        Rank::Fixed(k) => k,
+        Rank::Variance(f) => {
+            let total: f64 = values.iter().sum();
+            let mut acc = 0.0;
+            let mut k = max_k.max(1);
+            for (i, v) in values.iter().enumerate() {
+                acc += v;
+                if acc >= f * total {
+                    k = i + 1;
+                    break;
+                }
+            }
+            k.min(max_k.max(1))
+        }
+    };
+    let floor = match opts.floor {
+        Floor::None => 0.0,
+        Floor::Value(c) => c,
+        Floor::Auto if rank < d => values[rank..].iter().sum::<f64>() / (d - rank) as f64,
+        Floor::Auto => 0.0,
+    };
+    let u_t = eig.vectors[..rank * d].to_vec();
+    Ok(GaussianFit { n, mean: m.mean().to_vec(), eigenvalues: values, u_t, rank, floor })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,165 @@
+#[allow(unused_imports)]
+use std::prelude::rust_2021::*;
+use super::*;
+use crate::rng::Rng;
+use std::vec;
+
+/// `n x d` correlated data: x = A z + mean, with a fixed random A.
+fn data(n: usize, d: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    let a: Vec<f32> = (0..d * d).map(|_| rng.normal() / (d as f32).sqrt()).collect();
+    let mut out = Vec::with_capacity(n * d);
+    let mut z = vec![0.0f32; d];
+    for _ in 0..n {
+        rng.fill_normal(&mut z);
+        for i in 0..d {
+            let s: f32 = (0..d).map(|j| a[i * d + j] * z[j] * (1.0 + j as f32)).sum();
+            out.push(s + 0.1 * i as f32);
+        }
+    }
+    out
+}
+
+/// Two-pass f64 reference: mean, then covariance with divisor n - 1.
+fn reference(x: &[f32], d: usize) -> (Vec<f64>, nalgebra::DMatrix<f64>) {
+    let n = x.len() / d;
+    let mut mean = vec![0.0f64; d];
+    for r in x.chunks_exact(d) {
+        for (m, &v) in mean.iter_mut().zip(r) {
+            *m += f64::from(v);
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= n as f64);
+    let mut cov = nalgebra::DMatrix::<f64>::zeros(d, d);
+    for r in x.chunks_exact(d) {
+        for i in 0..d {
+            for j in 0..d {
+                cov[(i, j)] += (f64::from(r[i]) - mean[i]) * (f64::from(r[j]) - mean[j]);
+            }
+        }
+    }
+    cov /= (n - 1) as f64;
+    (mean, cov)
+}
+
+#[test]
+fn moments_match_two_pass_reference() {
+    let d = 13;
+    let x = data(1000, d, 1);
+    let mut m = Moments::new(d);
+    // Uneven chunks exercise the merge.
+    m.add_chunk(&x[..7 * d]).unwrap();
+    m.add_chunk(&x[7 * d..500 * d]).unwrap();
+    m.add_chunk(&x[500 * d..]).unwrap();
+    let (mean, cov) = reference(&x, d);
+    let c = m.covariance().unwrap();
+    for i in 0..d {
+        assert!((m.mean()[i] - mean[i]).abs() < 1e-12, "mean {i}");
+        for j in 0..d {
+            assert!((c[(i, j)] - cov[(i, j)]).abs() < 1e-11 * (1.0 + cov[(i, j)].abs()), "cov {i},{j}");
+        }
+    }
+}
+
+#[test]
+fn merging_two_halves_equals_one_pass() {
+    let d = 70;
+    let x = data(600, d, 2);
+    let mut one = Moments::new(d);
+    one.add_chunk(&x).unwrap();
+    let mut a = Moments::new(d);
+    let mut b = Moments::new(d);
+    a.add_chunk(&x[..250 * d]).unwrap();
+    b.add_chunk(&x[250 * d..]).unwrap();
+    a.merge(&b).unwrap();
+    assert_eq!(a.count(), 600);
+    let (c1, c2) = (one.covariance().unwrap(), a.covariance().unwrap());
+    for i in 0..d {
+        assert!((one.mean()[i] - a.mean()[i]).abs() < 1e-13);
+        for j in 0..d {
+            assert!((c1[(i, j)] - c2[(i, j)]).abs() < 1e-12 * (1.0 + c1[(i, j)].abs()));
+        }
+    }
+    assert!(matches!(a.merge(&Moments::new(3)), Err(FitError::DimMismatch(70, 3))));
+}
+
+#[test]
+fn eigen_matches_nalgebra_descending_with_fixed_signs() {
+    let d = 150; // > BLOCK, so the blocked Gram is exercised
+    let x = data(400, d, 3);
+    let f = fit(&x, d, &FitOptions { rank: Rank::Full, floor: Floor::None }).unwrap();
+    let (_, cov) = reference(&x, d);
+    let eig = nalgebra::SymmetricEigen::new(cov.clone());
+    let mut idx: Vec<usize> = (0..d).collect();
+    idx.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
+    let top = eig.eigenvalues[idx[0]];
+    for (r, &i) in idx.iter().enumerate() {
+        assert!((f.eigenvalues[r] - eig.eigenvalues[i].max(0.0)).abs() < 1e-10 * top, "lambda {r}");
+        assert!(r == 0 || f.eigenvalues[r] <= f.eigenvalues[r - 1]);
+    }
+    // Leading eigenvectors (well separated): equal up to sign to nalgebra's, and the sign rule holds.
+    for (r, &i) in idx.iter().take(10).enumerate() {
+        let v = &f.u_t[r * d..(r + 1) * d];
+        let w = eig.eigenvectors.column(i);
+        let dot: f64 = v.iter().zip(w.iter()).map(|(a, b)| a * b).sum();
+        assert!((dot.abs() - 1.0).abs() < 1e-8, "vector {r}: |dot| = {}", dot.abs());
+        let arg = (0..d).fold(0, |a, j| if v[j].abs() > v[a].abs() { j } else { a });
+        assert!(v[arg] > 0.0);
+    }
+    // U diag(lambda) U^T reconstructs the covariance.
+    let mut worst = 0.0f64;
+    for i in 0..d {
+        for j in 0..d {
+            let s: f64 = (0..d).map(|r| f.eigenvalues[r] * f.u_t[r * d + i] * f.u_t[r * d + j]).sum();
+            worst = worst.max((s - cov[(i, j)]).abs());
+        }
+    }
+    assert!(worst < 1e-10 * top, "reconstruction error {worst}");
+}
+
+#[test]
+fn fit_is_bit_reproducible() {
+    let d = 100;
+    let x = data(300, d, 4);
+    let opts = FitOptions { rank: Rank::Fixed(20), floor: Floor::Auto };
+    let a = fit(&x, d, &opts).unwrap();
+    let b = fit(&x, d, &opts).unwrap();
+    let bits = |f: &GaussianFit| f.u_t.iter().chain(&f.eigenvalues).chain(&f.mean).map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&a), bits(&b));
+}
+
+#[test]
+fn rank_variance_and_floor_rules() {
+    let d = 20;
+    let x = data(200, d, 5);
+    let full = fit(&x, d, &FitOptions { rank: Rank::Full, floor: Floor::Auto }).unwrap();
+    assert_eq!((full.rank, full.floor), (d, 0.0));
+    assert_eq!(full.explained_variance(), 1.0);
+    let k5 = fit(&x, d, &FitOptions { rank: Rank::Fixed(5), floor: Floor::Auto }).unwrap();
+    let rest: f64 = full.eigenvalues[5..].iter().sum::<f64>() / 15.0;
+    assert!((k5.floor - rest).abs() < 1e-12 * rest);
+    assert_eq!(k5.u_t.len(), 5 * d);
+    let v = fit(&x, d, &FitOptions { rank: Rank::Variance(0.9), floor: Floor::Value(0.25) }).unwrap();
+    let total: f64 = full.eigenvalues.iter().sum();
+    let frac = |k: usize| full.eigenvalues[..k].iter().sum::<f64>() / total;
+    assert!(frac(v.rank) >= 0.9 && (v.rank == 1 || frac(v.rank - 1) < 0.9), "k = {}", v.rank);
+    assert_eq!(v.floor, 0.25);
+    let p = v.to_params(ImageShape { channels: 1, height: 4, width: 5 });
+    assert_eq!((p.lambda.len(), p.u_t.len(), p.mu.len()), (v.rank, v.rank * d, d));
+
+    let err = |opts: FitOptions, x: &[f32]| fit(x, d, &opts).unwrap_err();
+    assert!(matches!(err(FitOptions { rank: Rank::Fixed(21), floor: Floor::None }, &x), FitError::Rank { k: 21, .. }));
+    assert!(matches!(err(FitOptions { rank: Rank::Fixed(0), floor: Floor::None }, &x), FitError::Rank { .. }));
+    // n - 1 < k: 10 images support rank 9 at most.
+    assert!(matches!(err(FitOptions { rank: Rank::Fixed(10), floor: Floor::None }, &x[..10 * d]), FitError::Rank { n: 10, .. }));
+    assert!(matches!(err(FitOptions { rank: Rank::Variance(1.5), floor: Floor::None }, &x), FitError::Variance(_)));
+    assert!(matches!(err(FitOptions { rank: Rank::Full, floor: Floor::Value(-1.0) }, &x), FitError::Floor(_)));
+    assert!(matches!(err(FitOptions::default(), &x[..d]), FitError::TooFewImages { n: 1 }));
+    let mut nan = x.clone();
+    nan[3 * d + 7] = f32::NAN;
+    assert!(matches!(err(FitOptions::default(), &nan), FitError::NonFinite { image: 3, pixel: 7, .. }));
+    assert!(matches!(fit(&x[..d + 1], d, &FitOptions::default()), Err(FitError::Shape { .. })));
+    assert_eq!("auto".parse::<Floor>(), Ok(Floor::Auto));
+    assert_eq!("0.5".parse::<Floor>(), Ok(Floor::Value(0.5)));
+    assert!("-2".parse::<Floor>().is_err());
+}
