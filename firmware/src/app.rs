@@ -5,7 +5,7 @@
 //! [`SampleSpec::run`] (the same function the host uses), maps the sample to pixels with the blob's pixel
 //! mapping and sends one frame (`docs/frame-protocol.md`).
 
-use core::fmt;
+use core::fmt::{self, Write as _};
 use core::hint::black_box;
 
 use embedded_hal::delay::DelayNs;
@@ -60,10 +60,24 @@ pub fn write_line<W: embedded_io::Write>(out: &mut W, line: &str) -> Result<(), 
     out.write_all(b"\n")
 }
 
-/// Writes `@GDF1 error <message>` (best effort: the sink may be what failed).
+/// Keeps a message on one protocol line: newlines become spaces, and text past the line's capacity is cut.
+struct OneLine<'a>(&'a mut LineBuf);
+
+impl fmt::Write for OneLine<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for ch in s.chars() {
+            let ch = if ch == '\n' || ch == '\r' { ' ' } else { ch };
+            // Out of room: drop the rest rather than fail the whole report.
+            let _ = self.0.write_char(ch);
+        }
+        Ok(())
+    }
+}
+
+/// Writes `@GDF1 error <message>` on one line (best effort: the sink may be what failed).
 pub fn report_error<W: embedded_io::Write>(out: &mut W, message: impl fmt::Display) {
     let mut line = LineBuf::new();
-    let _ = fmt::Write::write_fmt(&mut line, format_args!("{} error {message}", frame::PREFIX));
+    let _ = fmt::Write::write_fmt(&mut OneLine(&mut line), format_args!("{} error {message}", frame::PREFIX));
     let _ = write_line(out, line.as_str());
     let _ = out.flush();
 }

@@ -1,0 +1,72 @@
+//! Failures on the target become a readable `@GDF1 error` line and a non-zero QEMU exit code: a HardFault
+//! (feature `test-hardfault`), a panic (`test-panic`), and a blob corrupted after the build (one flipped
+//! payload bit: the reader's CRC check reports it, nothing panics). Skips locally without
+//! qemu-system-arm/flip-link; fails when `CI` is set.
+
+mod firmware_support;
+
+use std::time::Duration;
+
+use firmware_support as fw;
+use gaussdiff_core::frame::{self, Item};
+
+fn target_errors(stdout: &str) -> Vec<String> {
+    frame::decode(stdout)
+        .into_iter()
+        .filter_map(|i| match i {
+            Ok(Item::TargetError { message, .. }) => Some(message),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn qemu_hardfault_is_reported_with_nonzero_exit() {
+    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+        return;
+    }
+    let build = fw::build("qemu,test-hardfault", &[("GAUSSDIFF_RUNS", "exact"), ("GAUSSDIFF_SEEDS", "0")], "hardfault");
+    let run = fw::qemu(&build.elf, Duration::from_secs(60));
+    assert!(run.code.is_some_and(|c| c != 0), "exit code {:?}, expected non-zero\n{}", run.code, run.stdout);
+    let errors = target_errors(&run.stdout);
+    assert!(errors.iter().any(|e| e.starts_with("hardfault pc=0x")), "no hardfault report in:\n{}", run.stdout);
+}
+
+#[test]
+fn qemu_panic_is_reported_with_nonzero_exit() {
+    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+        return;
+    }
+    let build = fw::build("qemu,test-panic", &[("GAUSSDIFF_RUNS", "exact"), ("GAUSSDIFF_SEEDS", "0")], "panic");
+    let run = fw::qemu(&build.elf, Duration::from_secs(60));
+    assert!(run.code.is_some_and(|c| c != 0), "exit code {:?}, expected non-zero\n{}", run.code, run.stdout);
+    let errors = target_errors(&run.stdout);
+    assert!(
+        errors.iter().any(|e| e.starts_with("panic:") && e.contains("deliberate panic")),
+        "no panic report in:\n{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn qemu_corrupt_blob_is_reported_not_panicked() {
+    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+        return;
+    }
+    let mut bytes = std::fs::read(fw::default_blob()).unwrap();
+    let at = bytes.len() - 100; // inside the payload, covered by the CRC
+    bytes[at] ^= 0x10;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("corrupt.gdn");
+    std::fs::write(&path, &bytes).unwrap();
+    let build = fw::build("qemu", &[("GAUSSDIFF_BLOB", path.to_str().unwrap())], "corrupt-blob");
+    let run = fw::qemu(&build.elf, Duration::from_secs(60));
+    assert!(run.code.is_some_and(|c| c != 0), "exit code {:?}, expected non-zero\n{}", run.code, run.stdout);
+    let errors = target_errors(&run.stdout);
+    assert!(
+        errors.iter().any(|e| e.starts_with("blob: checksum mismatch")),
+        "no checksum report in:\n{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("panic"), "{}", run.stdout);
+}
