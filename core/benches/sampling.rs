@@ -4,8 +4,9 @@
 //! * `g64full` Gaussian, d = 64 (8 x 8), full rank, f32,
 //! * `lin784k64` linear denoiser in a shared basis (d = 784, k = 64, L = 18 levels, f32), evaluated between
 //!   two grid levels (the worst case),
-//! * `baseline`: the same `2 d k` multiply-adds on plain `&[f32]` slices with `math::dot`/`math::axpy`, to
-//!   express the tensor-view overhead as a ratio measured in the same run.
+//! * baselines measured in the same run: `baseline-slices`, the same `2 d k` multiply-adds on plain `&[f32]`
+//!   slices with `math::dot`/`math::axpy`; `f32-tensor-api` / `f16-tensor-api`, the same Gaussian evaluation
+//!   through the generic element-wise `Tensor::row_dot`/`row_axpy` instead of the byte-row kernels.
 //!
 //! Throughput is in multiply-adds (`Denoiser::macs_per_eval` times evaluations), so criterion's "elem/s"
 //! reads as MAC/s.
@@ -112,6 +113,27 @@ fn bench_denoise(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(name, dtype.name()), |b| {
                 b.iter(|| g.denoise(black_box(&x), black_box(1.0), &mut out, &mut scratch))
             });
+            if d == 784 && dtype != DType::I8 {
+                // Baseline: the same evaluation through the generic `Tensor::row_dot` / `row_axpy` (element-wise
+                // decoding, same summation order and bits) instead of the byte-row kernels of `math`.
+                let (mu, u_t) = (g.mu(), g.u_t());
+                let mut coef = vec![0.0f32; k];
+                group.bench_function(BenchmarkId::new(name, format!("{}-tensor-api", dtype.name())), |b| {
+                    b.iter(|| {
+                        out.copy_from_slice(black_box(&x));
+                        mu.row_axpy(0, -1.0, &mut out);
+                        for (i, ci) in coef.iter_mut().enumerate() {
+                            *ci = 0.5 * u_t.row_dot(i, &out);
+                        }
+                        out.iter_mut().for_each(|o| *o *= 0.01);
+                        mu.row_axpy(0, 1.0, &mut out);
+                        for (i, &ci) in coef.iter().enumerate() {
+                            u_t.row_axpy(i, ci, &mut out);
+                        }
+                        black_box(&out);
+                    })
+                });
+            }
         }
         // Baseline: the same 2dk MACs on plain slices (projection with dot, update with axpy).
         let x = noisy(d, 1.0);
