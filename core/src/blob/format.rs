@@ -531,9 +531,10 @@ impl Header {
         Ok(())
     }
 
-    /// First byte after the section table: `64 + 20 * section_count`.
+    /// First byte after the section table: `64 + 20 * section_count` (saturating, so an unvalidated header
+    /// cannot overflow a 32-bit `usize`).
     pub fn table_end(&self) -> usize {
-        HEADER_SIZE + SECTION_ENTRY_SIZE * self.section_count as usize
+        SECTION_ENTRY_SIZE.saturating_mul(self.section_count as usize).saturating_add(HEADER_SIZE)
     }
 
     /// Encodes the header into its 64 bytes, computing the header CRC over bytes `[0, 60)` (the stored
