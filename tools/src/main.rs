@@ -1,9 +1,60 @@
-//! `gaussdiff`: the command-line tool (skeleton; filled by the CLI issue).
-fn main() -> anyhow::Result<()> {
-    use clap::Parser;
-    #[derive(Parser, Debug)]
-    #[command(name = "gaussdiff", version, about = "Gaussian diffusion denoisers for host and microcontroller")]
-    struct Cli {}
-    let _ = Cli::parse();
-    Ok(())
+//! `gaussdiff`: fit Gaussian diffusion denoisers on real datasets, export them as blobs for host and
+//! microcontroller, inspect blobs, sample from them, and run the main demo.
+
+mod batch;
+mod cmd;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gaussdiff",
+    version,
+    about = "Gaussian diffusion denoisers for host and microcontroller",
+    long_about = "Fit the Gaussian (optimal linear) denoiser of an image dataset, export it as a checksummed blob \
+                  that a Cortex-M runs, inspect blobs, and sample images on the host.\n\n\
+                  Start with `gaussdiff demo` (fits, exports and samples the datasets shipped in data/)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Fit a Gaussian to a dataset (or convert distilled linear maps) and write a blob.
+    Export(cmd::export::ExportArgs),
+    /// Show a blob's header, metadata, sections, checksum and what it needs on a target.
+    Inspect(cmd::inspect::InspectArgs),
+    /// Sample images from a blob with the core sampler (bit-identical to the firmware) into a PNG grid.
+    Sample(cmd::sample::SampleArgs),
+    /// The main job: fit, export and sample digits, MNIST and Frey faces; write a gallery and a report.
+    Demo(cmd::demo::DemoArgs),
+    /// Turn a captured firmware frame stream into PNG files and verify the checksums.
+    Capture(cmd::capture::CaptureArgs),
+    /// Benchmark helper: time the Gaussian fit of a dataset (used by bench/bench_fit.py).
+    #[command(hide = true)]
+    BenchFit(cmd::bench::BenchFitArgs),
+    /// Benchmark helper: sampling throughput, per-sample core path and batched host path.
+    #[command(hide = true)]
+    BenchSample(cmd::bench::BenchSampleArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Export(a) => cmd::export::run(a),
+        Command::Inspect(a) => cmd::inspect::run(a),
+        Command::Sample(a) => cmd::sample::run(a),
+        Command::Demo(a) => cmd::demo::run(a),
+        Command::Capture(a) => cmd::capture::run(a),
+        Command::BenchFit(a) => cmd::bench::run_fit(a),
+        Command::BenchSample(a) => cmd::bench::run_sample(a),
+    };
+    if let Err(e) = result {
+        // One line: the context chain joined, naming the input and what was expected.
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
 }

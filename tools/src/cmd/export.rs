@@ -1,0 +1,306 @@
+//! `gaussdiff export`: fit a Gaussian to a dataset, or convert a distilled linear denoiser, into a blob.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Result};
+use faer::{Accum, Mat, Par};
+use gaussdiff_core::blob::write::{self, GaussianParams, LinearMaps, LinearParams, WriteOptions};
+use gaussdiff_core::blob::DType;
+use gaussdiff_core::dataset::Dataset;
+use gaussdiff_core::fit::{self, FitOptions, Floor, GaussianFit, Rank};
+use gaussdiff_core::pixel::{ImageShape, PixelMap};
+
+use crate::util::{self, DatasetArgs};
+
+/// Arguments of `gaussdiff export`.
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub data: DatasetArgs,
+    /// Keep exactly K eigenvectors (1 <= K <= min(d, n-1)). With --linear: the shared-basis rank.
+    #[arg(long, value_name = "K", conflicts_with = "variance")]
+    pub rank: Option<usize>,
+    /// Keep the fewest eigenvectors explaining this fraction of the variance (default 0.99).
+    #[arg(long, value_name = "F")]
+    pub variance: Option<f64>,
+    /// Isotropic variance c of the discarded directions: none, auto (mean of the discarded eigenvalues) or a value.
+    #[arg(long, default_value = "none", value_name = "none|auto|VALUE")]
+    pub floor: Floor,
+    /// Storage type of the large matrices: f32, f16 or i8 (per-row scales).
+    #[arg(long, default_value = "f32", value_parser = parse_dtype)]
+    pub dtype: DType,
+    /// Convert the trainer's distilled linear maps (safetensors, docs/distill-format.md) instead of fitting.
+    #[arg(long, value_name = "DISTILLED", conflicts_with_all = ["variance"])]
+    pub linear: Option<PathBuf>,
+    /// With --linear: store dense W_i even for large d (default: dense only for d <= 256 without --rank).
+    #[arg(long, requires = "linear")]
+    pub dense: bool,
+    /// Output blob.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+pub fn parse_dtype(s: &str) -> Result<DType, String> {
+    match s {
+        "f32" => Ok(DType::F32),
+        "f16" => Ok(DType::F16),
+        "i8" | "int8" => Ok(DType::I8),
+        _ => Err(format!("invalid dtype '{s}': expected f32, f16 or i8")),
+    }
+}
+
+/// What an export wrote (printed, and used by the demo report).
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub kind: &'static str,
+    pub d: usize,
+    pub rank: usize,
+    pub floor: f64,
+    pub dtype: DType,
+    pub bytes: usize,
+    pub explained_variance: Option<f64>,
+    /// (tensor name, its storage type, relative Frobenius error of the stored values).
+    pub quant_errors: Vec<(&'static str, DType, f64)>,
+    /// Linear export: worst relative Frobenius error of the shared-basis approximation of W_i.
+    pub basis_error: Option<f64>,
+    pub n_train: usize,
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "kind               {}", self.kind)?;
+        writeln!(f, "d                  {}", self.d)?;
+        writeln!(f, "rank               {}", self.rank)?;
+        if self.kind == "gaussian" {
+            writeln!(f, "floor              {:.6e}", self.floor)?;
+        }
+        writeln!(f, "dtype              {}", self.dtype.name())?;
+        writeln!(f, "bytes              {}", self.bytes)?;
+        writeln!(f, "training images    {}", self.n_train)?;
+        if let Some(v) = self.explained_variance {
+            writeln!(f, "explained variance {:.4}", v)?;
+        }
+        if let Some(e) = self.basis_error {
+            writeln!(f, "basis approx error {:.3e} (worst relative Frobenius over sigma levels)", e)?;
+        }
+        for (name, dtype, e) in &self.quant_errors {
+            writeln!(f, "quantisation error {name} ({}): {e:.3e} (relative Frobenius)", dtype.name())?;
+        }
+        Ok(())
+    }
+}
+
+pub fn fit_options(rank: Option<usize>, variance: Option<f64>, floor: Floor) -> FitOptions {
+    let rank = match (rank, variance) {
+        (Some(k), _) => Rank::Fixed(k),
+        (None, Some(f)) => Rank::Variance(f),
+        (None, None) => Rank::Variance(0.99),
+    };
+    FitOptions { rank, floor }
+}
+
+/// Fit and serialise a Gaussian blob for a loaded dataset.
+pub fn gaussian_blob(ds: &Dataset, opts: &FitOptions, dtype: DType) -> Result<(Vec<u8>, GaussianFit, Summary)> {
+    let g = fit::fit(&ds.images, ds.dim(), opts).map_err(|e| anyhow!("fit of dataset {}: {e}", ds.name))?;
+    let params: GaussianParams = g.to_params(ds.shape);
+    let metadata = vec![
+        ("dataset".to_string(), ds.name.clone()),
+        ("n_train".to_string(), g.n.to_string()),
+        ("explained_variance".to_string(), format!("{:.6}", g.explained_variance())),
+        ("tool_version".to_string(), concat!("gaussdiff ", env!("CARGO_PKG_VERSION")).to_string()),
+    ];
+    let wopts = WriteOptions { dtype, pixel: ds.pixel, metadata };
+    let bytes = write::write_gaussian(&params, &wopts).map_err(|e| anyhow!("writing the Gaussian blob: {e}"))?;
+    let quant = params.quantization_report(dtype).map_err(|e| anyhow!("{e}"))?;
+    let summary = Summary {
+        kind: "gaussian",
+        d: ds.dim(),
+        rank: g.rank,
+        floor: g.floor,
+        dtype,
+        bytes: bytes.len(),
+        explained_variance: Some(g.explained_variance()),
+        quant_errors: quant.iter().map(|q| (q.name, q.dtype, q.rel_frobenius)).collect(),
+        basis_error: None,
+        n_train: g.n,
+    };
+    Ok((bytes, g, summary))
+}
+
+pub fn run(args: &ExportArgs) -> Result<()> {
+    util::check_output_dir(&args.output)?;
+    let summary = if let Some(path) = &args.linear {
+        let (bytes, summary) = linear_blob(path, args.rank, args.dense, args.dtype)?;
+        util::write_atomic(&args.output, &bytes)?;
+        summary
+    } else {
+        let Some(_) = args.data.dataset.as_ref() else { bail!("export: expected --dataset PATH or --linear DISTILLED") };
+        let ds = args.data.load()?;
+        let opts = fit_options(args.rank, args.variance, args.floor);
+        let (bytes, _, summary) = gaussian_blob(&ds, &opts, args.dtype)?;
+        util::write_atomic(&args.output, &bytes)?;
+        summary
+    };
+    println!("wrote {}", args.output.display());
+    print!("{summary}");
+    Ok(())
+}
+
+fn f32_tensor(st: &safetensors::SafeTensors<'_>, path: &Path, name: &str, shape_desc: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+    let t = st.tensor(name).map_err(|e| anyhow!("{}: tensor '{name}' ({shape_desc}): {e}", path.display()))?;
+    if t.dtype() != safetensors::Dtype::F32 {
+        bail!("{}: tensor '{name}': expected dtype F32, found {:?}", path.display(), t.dtype());
+    }
+    let v: Vec<f32> = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        bail!("{}: tensor '{name}': element {i} is {}, expected finite values", path.display(), v[i]);
+    }
+    Ok((t.shape().to_vec(), v))
+}
+
+fn parse_shape(s: &str) -> Option<ImageShape> {
+    let p: Vec<u16> = s.split(',').map(|x| x.trim().parse().ok()).collect::<Option<_>>()?;
+    match p[..] {
+        [c, h, w] if c > 0 && h > 0 && w > 0 => Some(ImageShape { channels: c, height: h, width: w }),
+        _ => None,
+    }
+}
+
+/// Convert the trainer's distilled maps (docs/distill-format.md) into a linear blob.
+pub fn linear_blob(path: &Path, rank: Option<usize>, dense: bool, dtype: DType) -> Result<(Vec<u8>, Summary)> {
+    let raw = util::read_file(path, "distilled linear maps")?;
+    let st = safetensors::SafeTensors::deserialize(&raw)
+        .map_err(|e| anyhow!("{}: expected a safetensors file of distilled maps: {e}", path.display()))?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&raw).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let meta = meta.metadata().clone().unwrap_or_default();
+    let (s_shape, sigmas) = f32_tensor(&st, path, "sigmas", "[L]")?;
+    let (w_shape, w) = f32_tensor(&st, path, "W", "[L, d, d]")?;
+    let (b_shape, b) = f32_tensor(&st, path, "b", "[L, d]")?;
+    let l = sigmas.len();
+    if s_shape.len() != 1 || w_shape.len() != 3 || w_shape[0] != l || w_shape[1] != w_shape[2] {
+        bail!("{}: expected sigmas [L] and W [L, d, d], found sigmas {s_shape:?} and W {w_shape:?}", path.display());
+    }
+    let d = w_shape[1];
+    if b_shape != [l, d] {
+        bail!("{}: tensor 'b': expected shape [{l}, {d}], found {b_shape:?}", path.display());
+    }
+    let shape = match meta.get("shape") {
+        Some(s) => parse_shape(s).ok_or_else(|| anyhow!("{}: metadata 'shape' = '{s}': expected \"C,H,W\"", path.display()))?,
+        None => bail!("{}: metadata 'shape' is missing: expected \"C,H,W\"", path.display()),
+    };
+    if shape.dim() != d {
+        bail!("{}: metadata shape {:?} has {} pixels, expected d = {d}", path.display(), shape, shape.dim());
+    }
+    let basis = match st.tensor("basis") {
+        Ok(_) => Some(f32_tensor(&st, path, "basis", "[k, d]")?),
+        Err(_) => None,
+    };
+    let use_basis = !dense && (rank.is_some() || basis.is_some() || d > 256);
+    let mut metadata = vec![
+        ("dataset".to_string(), meta.get("dataset").cloned().unwrap_or_else(|| "unknown".into())),
+        ("n_train".to_string(), meta.get("n_train").cloned().unwrap_or_else(|| "0".into())),
+        ("tool_version".to_string(), concat!("gaussdiff ", env!("CARGO_PKG_VERSION")).to_string()),
+    ];
+    metadata.push(("source".to_string(), "distilled".to_string()));
+    let n_train = meta.get("n_train").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (maps, k, basis_error) = if use_basis {
+        let u_t = match (basis, rank) {
+            (Some((bs, u)), r) => {
+                if bs.len() != 2 || bs[1] != d || bs[0] == 0 {
+                    bail!("{}: tensor 'basis': expected shape [k, {d}], found {bs:?}", path.display());
+                }
+                let k = r.unwrap_or(bs[0]);
+                if k == 0 || k > bs[0] {
+                    bail!("{}: --rank {k}: expected 1..={} (rows of 'basis')", path.display(), bs[0]);
+                }
+                u[..k * d].to_vec()
+            }
+            (None, Some(k)) => {
+                if k == 0 || k > d {
+                    bail!("--rank {k}: expected 1 <= rank <= d = {d}");
+                }
+                dominant_basis(&w, l, d, k)?
+            }
+            (None, None) => bail!("{}: d = {d} needs the shared-basis form: pass --rank K (or --dense)", path.display()),
+        };
+        let k = u_t.len() / d;
+        let (m, a, err) = project(&w, l, d, &u_t);
+        (LinearMaps::Basis { sigmas: sigmas.clone(), u_t, m, a, b }, k, Some(err))
+    } else {
+        (LinearMaps::Dense { sigmas: sigmas.clone(), w, b }, d, None)
+    };
+    let params = LinearParams { shape, maps };
+    let wopts = WriteOptions { dtype, pixel: PixelMap::EDM, metadata };
+    let bytes = write::write_linear(&params, &wopts).map_err(|e| anyhow!("{}: writing the linear blob: {e}", path.display()))?;
+    let quant = params.quantization_report(dtype).map_err(|e| anyhow!("{e}"))?;
+    let summary = Summary {
+        kind: if use_basis { "linear-basis" } else { "linear-dense" },
+        d,
+        rank: k,
+        floor: 0.0,
+        dtype,
+        bytes: bytes.len(),
+        explained_variance: None,
+        quant_errors: quant.iter().map(|q| (q.name, q.dtype, q.rel_frobenius)).collect(),
+        basis_error,
+        n_train,
+    };
+    Ok((bytes, summary))
+}
+
+/// Top-k eigenvectors (rows) of `sum_i (W_i + W_i^T) / 2`: the subspace the maps act on most.
+fn dominant_basis(w: &[f32], l: usize, d: usize, k: usize) -> Result<Vec<f32>> {
+    let mut s = Mat::<f64>::zeros(d, d);
+    for i in 0..l {
+        let wi = &w[i * d * d..(i + 1) * d * d];
+        for r in 0..d {
+            for c in 0..d {
+                s[(r, c)] += 0.5 * (f64::from(wi[r * d + c]) + f64::from(wi[c * d + r]));
+            }
+        }
+    }
+    let eig = fit::eigh_descending(s.as_ref()).map_err(|e| anyhow!("basis of the distilled maps: {e}"))?;
+    Ok(eig.vectors[..k * d].iter().map(|&v| v as f32).collect())
+}
+
+/// `M_i = U^T W_i U`, `a_i = tr((I - U U^T) W_i) / (d - k)` and the worst relative Frobenius error of
+/// `U M_i U^T + a_i (I - U U^T)` against `W_i`.
+fn project(w: &[f32], l: usize, d: usize, u_t: &[f32]) -> (Vec<f32>, Vec<f32>, f64) {
+    let k = u_t.len() / d;
+    let u = Mat::<f64>::from_fn(d, k, |r, c| f64::from(u_t[c * d + r]));
+    let mut uu = Mat::<f64>::zeros(d, d);
+    faer::linalg::matmul::matmul(uu.as_mut(), Accum::Replace, u.as_ref(), u.transpose(), 1.0, Par::rayon(0));
+    let (mut m_all, mut a_all, mut worst) = (Vec::with_capacity(l * k * k), Vec::with_capacity(l), 0.0f64);
+    for i in 0..l {
+        let wi = Mat::<f64>::from_fn(d, d, |r, c| f64::from(w[i * d * d + r * d + c]));
+        let mut wu = Mat::<f64>::zeros(d, k);
+        faer::linalg::matmul::matmul(wu.as_mut(), Accum::Replace, wi.as_ref(), u.as_ref(), 1.0, Par::rayon(0));
+        let mut m = Mat::<f64>::zeros(k, k);
+        faer::linalg::matmul::matmul(m.as_mut(), Accum::Replace, u.transpose(), wu.as_ref(), 1.0, Par::rayon(0));
+        let tr_w: f64 = (0..d).map(|j| wi[(j, j)]).sum();
+        let tr_m: f64 = (0..k).map(|j| m[(j, j)]).sum();
+        let a = if k < d { (tr_w - tr_m) / (d - k) as f64 } else { 0.0 };
+        // Reconstruction U M U^T + a (I - U U^T).
+        let mut um = Mat::<f64>::zeros(d, k);
+        faer::linalg::matmul::matmul(um.as_mut(), Accum::Replace, u.as_ref(), m.as_ref(), 1.0, Par::rayon(0));
+        let mut rec = Mat::<f64>::zeros(d, d);
+        faer::linalg::matmul::matmul(rec.as_mut(), Accum::Replace, um.as_ref(), u.transpose(), 1.0, Par::rayon(0));
+        let (mut err, mut norm) = (0.0, 0.0);
+        for c in 0..d {
+            for r in 0..d {
+                let eye = if r == c { 1.0 } else { 0.0 };
+                let v = rec[(r, c)] + a * (eye - uu[(r, c)]);
+                err += (v - wi[(r, c)]).powi(2);
+                norm += wi[(r, c)].powi(2);
+            }
+        }
+        worst = worst.max(if norm > 0.0 { (err / norm).sqrt() } else { 0.0 });
+        for r in 0..k {
+            for c in 0..k {
+                m_all.push(m[(r, c)] as f32);
+            }
+        }
+        a_all.push(a as f32);
+    }
+    (m_all, a_all, worst)
+}

@@ -1,0 +1,101 @@
+//! `gaussdiff inspect`: header, metadata, sections, checksum, and what the model needs on a target.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Result};
+use gaussdiff_core::blob::Blob;
+use gaussdiff_core::denoiser::Denoiser;
+use gaussdiff_core::sampler;
+
+use crate::util;
+
+/// Arguments of `gaussdiff inspect`.
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// The blob.
+    pub blob: PathBuf,
+    /// Sampler steps used for the per-sample cost figures.
+    #[arg(long, default_value_t = 18)]
+    pub steps: u32,
+}
+
+/// Target costs of running a blob.
+#[derive(Debug, Clone, Copy)]
+pub struct Costs {
+    pub flash_bytes: usize,
+    /// f32 state + scratch for Euler/Heun (`x` plus `sampler::scratch_len`).
+    pub ram_ode_bytes: usize,
+    /// f32 state + scratch for the exact sampler (Gaussian only).
+    pub ram_exact_bytes: Option<usize>,
+    pub macs_per_eval: u64,
+    pub macs_heun: u64,
+    pub macs_euler: u64,
+    pub macs_exact: Option<u64>,
+}
+
+/// Costs for `steps` EDM steps (Heun: `2 steps - 1` evaluations, Euler: `steps`).
+pub fn costs(blob: &Blob<'_>, steps: u32) -> Result<Costs> {
+    let model = blob.model().map_err(|e| anyhow!("{e}"))?;
+    let d = model.dim();
+    let per_eval = model.macs_per_eval();
+    let steps = u64::from(steps.max(1));
+    let g = model.as_gaussian();
+    Ok(Costs {
+        flash_bytes: blob.total_len(),
+        ram_ode_bytes: 4 * (d + sampler::scratch_len(d, model.scratch_len())),
+        ram_exact_bytes: g.map(|g| 4 * (d + sampler::exact_scratch_len(g))),
+        macs_per_eval: per_eval,
+        macs_heun: per_eval * (2 * steps - 1),
+        macs_euler: per_eval * steps,
+        // The exact flow costs one projection and one reconstruction, like one evaluation.
+        macs_exact: g.map(|g| g.macs_per_eval()),
+    })
+}
+
+pub fn run(args: &InspectArgs) -> Result<()> {
+    let bytes = util::read_file(&args.blob, "blob")?;
+    let blob = Blob::parse_unverified(&bytes).map_err(|e| anyhow!("{}: invalid gaussdiff blob: {e}", args.blob.display()))?;
+    let h = blob.header();
+    println!("file          {}", args.blob.display());
+    println!("format        GDN1 version {}", h.version);
+    println!("kind          {}", h.kind.name());
+    println!("shape         {} x {} x {} (d = {})", h.shape.channels, h.shape.height, h.shape.width, blob.dim());
+    println!("pixel map     pixel = value * {} + {}", h.pixel.scale, h.pixel.offset);
+    println!("rank          {}", blob.rank());
+    println!("sigma levels  {}", blob.num_sigmas());
+    println!("floor         {:e}", blob.floor());
+    println!("total bytes   {}", blob.total_len());
+    let ok = blob.checksum_ok();
+    println!(
+        "checksum      {} (stored {:08x}, computed {:08x})",
+        if ok { "ok" } else { "MISMATCH" },
+        blob.stored_crc(),
+        blob.computed_crc()
+    );
+    println!("metadata");
+    for (k, v) in blob.metadata().iter() {
+        println!("  {k:<20} {v}");
+    }
+    println!("sections");
+    println!("  {:<8} {:>5} {:>7} {:>7} {:>9} {:>9}", "name", "dtype", "rows", "cols", "offset", "bytes");
+    for s in blob.sections() {
+        println!("  {:<8} {:>5} {:>7} {:>7} {:>9} {:>9}", s.name(), s.dtype.name(), s.rows, s.cols, s.offset, s.len);
+    }
+    if !ok {
+        anyhow::bail!("{}: checksum mismatch: the blob is corrupt (expected CRC-32 {:08x}, computed {:08x})", args.blob.display(), blob.stored_crc(), blob.computed_crc());
+    }
+    let c = costs(&blob, args.steps)?;
+    println!("on a target");
+    println!("  flash bytes               {}", c.flash_bytes);
+    println!("  RAM bytes (Euler/Heun)    {} (state x + sampler scratch, f32)", c.ram_ode_bytes);
+    if let Some(r) = c.ram_exact_bytes {
+        println!("  RAM bytes (exact)         {r}");
+    }
+    println!("  MACs per evaluation       {}", c.macs_per_eval);
+    println!("  MACs per sample, Heun-{}  {} ({} evaluations)", args.steps, c.macs_heun, 2 * args.steps.max(1) - 1);
+    println!("  MACs per sample, Euler-{} {}", args.steps, c.macs_euler);
+    if let Some(m) = c.macs_exact {
+        println!("  MACs per sample, exact    {m}");
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! Shared helpers: atomic output files, dataset arguments, blob loading, PNG grids, the noise convention.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use gaussdiff_core::blob::Blob;
+use gaussdiff_core::dataset::{self, Dataset, Format, LoadOptions};
+use gaussdiff_core::pixel::{ImageShape, PixelMap};
+use gaussdiff_core::rng::Rng;
+
+/// Write `bytes` to `path` atomically: a temporary file in the same directory, then a rename, so a failure
+/// never leaves a partial file at `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        bail!("{}: output directory {} does not exist (expected an existing directory)", path.display(), dir.display());
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".gaussdiff-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .with_context(|| format!("{}: cannot create a temporary file in {}", path.display(), dir.display()))?;
+    tmp.write_all(bytes).with_context(|| format!("{}: write failed", path.display()))?;
+    tmp.as_file().sync_all().ok();
+    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("{}: cannot rename the temporary file into place", path.display()))?;
+    Ok(())
+}
+
+/// Fail early (before any work) if the output's directory is missing.
+pub fn check_output_dir(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() && !p.is_dir() => {
+            bail!("{}: output directory {} does not exist (expected an existing directory)", path.display(), p.display())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `WxH`, e.g. `16x16`.
+pub fn parse_resize(s: &str) -> Result<(u16, u16), String> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("invalid size '{s}': expected WxH, e.g. 16x16"))?;
+    let p = |v: &str| v.parse::<u16>().ok().filter(|&x| x > 0);
+    match (p(w), p(h)) {
+        (Some(w), Some(h)) => Ok((w, h)),
+        _ => Err(format!("invalid size '{s}': expected WxH with positive integers up to 65535")),
+    }
+}
+
+/// Dataset selection shared by `export`, `sample --nearest` and the benchmarks.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DatasetArgs {
+    /// Dataset file or directory (MNIST IDX, CIFAR-10 batches, image folder, digits CSV, Frey MAT).
+    #[arg(long, value_name = "PATH", required_unless_present = "linear")]
+    pub dataset: Option<PathBuf>,
+    /// Dataset format: auto (by content), idx, cifar10, folder, digits-csv, frey-mat.
+    #[arg(long, default_value = "auto", value_name = "FORMAT")]
+    pub format: Format,
+    /// Use a random subset of at most N training images (chosen with --seed).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Seed of the --limit / --hold-out selection.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Convert colour images to gray.
+    #[arg(long)]
+    pub grayscale: bool,
+    /// Resize every image to WxH.
+    #[arg(long, value_name = "WxH", value_parser = parse_resize)]
+    pub resize: Option<(u16, u16)>,
+    /// Keep N random images out of the fit.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub hold_out: usize,
+}
+
+impl DatasetArgs {
+    pub fn options(&self) -> LoadOptions {
+        LoadOptions {
+            format: self.format,
+            limit: self.limit,
+            seed: self.seed,
+            grayscale: self.grayscale,
+            resize: self.resize,
+            hold_out: self.hold_out,
+        }
+    }
+
+    pub fn load(&self) -> Result<Dataset> {
+        let path = self.dataset.as_deref().ok_or_else(|| anyhow::anyhow!("expected --dataset PATH"))?;
+        load_dataset(path, &self.options())
+    }
+}
+
+pub fn load_dataset(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
+    dataset::load(path, opts).map_err(|e| anyhow::anyhow!("dataset {e}"))
+}
+
+/// Read a blob file fully.
+pub fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("{}: cannot read {what}", path.display()))
+}
+
+/// Parse and verify a blob (CRC checked).
+pub fn parse_blob<'a>(path: &Path, bytes: &'a [u8]) -> Result<Blob<'a>> {
+    Blob::parse(bytes).map_err(|e| anyhow::anyhow!("{}: invalid gaussdiff blob: {e}", path.display()))
+}
+
+/// The seed -> noise convention shared with the firmware: sample `i` of a run with seed `seed` draws
+/// `z` with `Rng::new(seed.wrapping_add(i)).fill_normal(z)` and starts at `x = sigma_max * z` (f32).
+pub fn initial_noise(seed: u64, i: u64, sigma_max: f32, x: &mut [f32]) {
+    let mut rng = Rng::new(seed.wrapping_add(i));
+    rng.fill_normal(x);
+    for v in x.iter_mut() {
+        *v *= sigma_max;
+    }
+}
+
+/// Model values (CHW) to 8-bit pixels.
+pub fn to_pixels(map: &PixelMap, sample: &[f32]) -> Vec<u8> {
+    let mut px = vec![0u8; sample.len()];
+    map.to_pixels(sample, &mut px);
+    px
+}
+
+/// A grid of CHW 8-bit tiles (`rows x cols`, row-major order of `tiles`), each scaled up by `scale`,
+/// with a 1-pixel gray gap (scaled), encoded as PNG. Gray images give an 8-bit gray PNG, colour an RGB one.
+pub fn grid_png(tiles: &[Vec<u8>], shape: ImageShape, cols: usize, scale: u32) -> Result<Vec<u8>> {
+    let (h, w) = (u32::from(shape.height), u32::from(shape.width));
+    let cols = cols.max(1).min(tiles.len().max(1));
+    let rows = tiles.len().div_ceil(cols).max(1);
+    let gap = scale.max(1);
+    let (tw, th) = (w * scale + gap, h * scale + gap);
+    let (iw, ih) = (cols as u32 * tw + gap, rows as u32 * th + gap);
+    let mut img = image::RgbImage::from_pixel(iw, ih, image::Rgb([96, 96, 96]));
+    let plane = (h * w) as usize;
+    for (t, tile) in tiles.iter().enumerate() {
+        let (r, c) = ((t / cols) as u32, (t % cols) as u32);
+        for y in 0..h * scale {
+            for x in 0..w * scale {
+                let p = ((y / scale) * w + x / scale) as usize;
+                let px = if shape.channels >= 3 {
+                    image::Rgb([tile[p], tile[plane + p], tile[2 * plane + p]])
+                } else {
+                    image::Rgb([tile[p]; 3])
+                };
+                img.put_pixel(gap + c * tw + x, gap + r * th + y, px);
+            }
+        }
+    }
+    let mut out = std::io::Cursor::new(Vec::new());
+    if shape.channels >= 3 {
+        img.write_to(&mut out, image::ImageFormat::Png)?;
+    } else {
+        image::DynamicImage::ImageRgb8(img).into_luma8().write_to(&mut out, image::ImageFormat::Png)?;
+    }
+    Ok(out.into_inner())
+}
+
+/// One image as PNG bytes (gray or RGB).
+pub fn image_png(pixels: &[u8], shape: ImageShape) -> Result<Vec<u8>> {
+    grid_png_single(pixels, shape)
+}
+
+fn grid_png_single(pixels: &[u8], shape: ImageShape) -> Result<Vec<u8>> {
+    let (w, h) = (u32::from(shape.width), u32::from(shape.height));
+    let mut out = std::io::Cursor::new(Vec::new());
+    if shape.channels >= 3 {
+        let plane = (w * h) as usize;
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            let p = (y * w + x) as usize;
+            image::Rgb([pixels[p], pixels[plane + p], pixels[2 * plane + p]])
+        });
+        img.write_to(&mut out, image::ImageFormat::Png)?;
+    } else {
+        let img = image::GrayImage::from_raw(w, h, pixels.to_vec()).context("pixel buffer does not match the shape")?;
+        img.write_to(&mut out, image::ImageFormat::Png)?;
+    }
+    Ok(out.into_inner())
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub fn progress(len: u64, msg: &str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}") {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(msg.to_string());
+    pb
+}
+
+/// Squared Euclidean distance.
+pub fn dist_sq(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// Index and Euclidean distance of the nearest row of `set` (`n x d`) to `x`.
+pub fn nearest(set: &[f32], d: usize, x: &[f32]) -> (usize, f32) {
+    let mut best = (0, f32::INFINITY);
+    for (i, row) in set.chunks_exact(d).enumerate() {
+        let s = dist_sq(row, x);
+        if s < best.1 {
+            best = (i, s);
+        }
+    }
+    (best.0, best.1.sqrt())
+}

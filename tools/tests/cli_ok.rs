@@ -1,0 +1,117 @@
+//! Happy paths through the binary: export -> inspect -> sample, determinism, --raw/--nearest, --linear.
+
+mod common;
+use common::*;
+
+use std::collections::HashMap;
+
+#[test]
+fn export_inspect_sample_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join("digits.gdn");
+    let digits = data("sklearn_digits/digits.csv.gz");
+    let o = run(&["export", "--dataset", s(&digits), "--variance", "0.95", "--floor", "auto", "--dtype", "f16", "-o", s(&blob)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for key in ["kind               gaussian", "d                  64", "dtype              f16", "explained variance 0.9", "quantisation error u_t"] {
+        assert!(out.contains(key), "missing {key:?} in\n{out}");
+    }
+    let bytes = std::fs::metadata(&blob).unwrap().len();
+    assert!(out.contains(&format!("bytes              {bytes}")), "{out}");
+
+    let o = run(&["inspect", s(&blob)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for key in ["checksum      ok", "dataset", "digits.csv", "n_train", "1797", "flash bytes", "MACs per evaluation", "u_t", "f16"] {
+        assert!(out.contains(key), "missing {key:?} in\n{out}");
+    }
+
+    // Same seed -> same bits; the exact and Heun grids decode as PNGs of the expected size.
+    let a = dir.path().join("a.png");
+    let b = dir.path().join("b.png");
+    let raw = dir.path().join("raw");
+    for (p, extra) in [(&a, None), (&b, Some(&raw))] {
+        let mut args = vec!["sample", s(&blob), "--n", "6", "--seed", "3", "--sampler", "exact", "--cols", "3", "--scale", "1", "-o", s(p)];
+        if let Some(r) = extra {
+            args.extend(["--raw", s(r)]);
+        }
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let img = image::open(&a).unwrap();
+    // 3 columns x (8 + 1) + 1 wide, 2 rows x 9 + 1 high.
+    assert_eq!((img.width(), img.height()), (28, 19));
+    let raws: Vec<_> = std::fs::read_dir(&raw).unwrap().collect();
+    assert_eq!(raws.len(), 6);
+    assert!(raw.join("sample_00003.png").is_file());
+
+    let h = dir.path().join("h.png");
+    let o = run(&["sample", s(&blob), "--n", "4", "--sampler", "heun", "--steps", "10", "--nearest", s(&digits), "-o", s(&h)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("mean distance to the nearest training image"));
+    let img = image::open(&h).unwrap();
+    assert_eq!(img.width(), 2 + 8 * (16 + 2)); // 4 samples + 4 neighbours, scale 2, gap 2
+}
+
+/// A distilled file whose maps are exactly a Gaussian denoiser's `W_i = U diag(lambda/(lambda+s^2)) U^T`:
+/// the shared-basis export must reconstruct it (basis error ~0) and sample.
+#[test]
+fn export_linear_from_safetensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (d, k, l) = (16usize, 3usize, 4usize);
+    // Orthonormal basis: coordinate vectors e_0, e_5, e_10; lambda = 1, 0.5, 0.25.
+    let idx = [0usize, 5, 10];
+    let lambda = [1.0f32, 0.5, 0.25];
+    let sigmas = [10.0f32, 2.0, 0.5, 0.1];
+    let mut w = vec![0.0f32; l * d * d];
+    let mut basis = vec![0.0f32; k * d];
+    for (r, &i) in idx.iter().enumerate() {
+        basis[r * d + i] = 1.0;
+    }
+    for (li, &sg) in sigmas.iter().enumerate() {
+        for (r, &i) in idx.iter().enumerate() {
+            w[li * d * d + i * d + i] = lambda[r] / (lambda[r] + sg * sg);
+        }
+    }
+    let b = vec![0.01f32; l * d];
+    let to_bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let (sb, wb, bb, ub) = (to_bytes(&sigmas), to_bytes(&w), to_bytes(&b), to_bytes(&basis));
+    use safetensors::tensor::TensorView;
+    use safetensors::Dtype;
+    let tensors = vec![
+        ("sigmas", TensorView::new(Dtype::F32, vec![l], &sb).unwrap()),
+        ("W", TensorView::new(Dtype::F32, vec![l, d, d], &wb).unwrap()),
+        ("b", TensorView::new(Dtype::F32, vec![l, d], &bb).unwrap()),
+        ("basis", TensorView::new(Dtype::F32, vec![k, d], &ub).unwrap()),
+    ];
+    let meta: HashMap<String, String> =
+        [("dataset", "synthetic"), ("n_train", "100"), ("shape", "1,4,4")].iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let st = safetensors::serialize(tensors, Some(meta)).unwrap();
+    let distilled = dir.path().join("distilled.safetensors");
+    std::fs::write(&distilled, st).unwrap();
+    let blob = dir.path().join("lin.gdn");
+    let o = run(&["export", "--linear", s(&distilled), "-o", s(&blob)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("kind               linear-basis") && out.contains("rank               3"), "{out}");
+    let err: f64 = out.lines().find(|l| l.starts_with("basis approx error")).unwrap().split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!(err < 1e-6, "basis error {err}");
+    let dense = dir.path().join("dense.gdn");
+    let o = run(&["export", "--linear", s(&distilled), "--dense", "-o", s(&dense)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("linear-dense"));
+    let png = dir.path().join("s.png");
+    let o = run(&["sample", s(&blob), "--n", "2", "--steps", "8", "-o", s(&png)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["sample", s(&blob), "--sampler", "exact", "-o", s(&png)]);
+    assert!(!o.status.success() && stderr(&o).contains("expected a Gaussian blob"));
+
+    // Missing tensor / bad shape metadata are named.
+    let tensors = vec![("sigmas", TensorView::new(Dtype::F32, vec![l], &sb).unwrap())];
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, safetensors::serialize(tensors, None::<HashMap<String, String>>).unwrap()).unwrap();
+    let o = run(&["export", "--linear", s(&bad), "-o", s(&dir.path().join("x.gdn"))]);
+    assert_one_line_error(&o, &["bad.safetensors", "'W'"]);
+    assert!(!dir.path().join("x.gdn").exists());
+}
