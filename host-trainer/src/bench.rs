@@ -13,7 +13,7 @@ use crate::distill::{distill, DistillConfig, Method};
 use crate::model::{Arch, Network};
 use crate::optim::{Adam, AdamConfig};
 use crate::rng::TrainRng;
-use crate::train::{train_step, State};
+use crate::train::{batch_loss, draw_batch, train_step, State};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -36,8 +36,9 @@ pub fn matmul_gflops(m: usize, k: usize, n: usize, reps: usize, device: &Device)
     Ok(2.0 * (m * k * n) as f64 / median(ts) / 1e9)
 }
 
-/// Median seconds per training step of `arch` on `data` at batch `batch`.
-pub fn step_time(arch: Arch, data: &TrainData, batch: usize, steps: usize, device: &Device) -> Result<(f64, usize)> {
+/// Median seconds per training step of `arch` on `data` at batch `batch`, and the macs per sample,
+/// and the medians of the phases (batch drawing, forward, backward, Adam+EMA).
+pub fn step_time(arch: Arch, data: &TrainData, batch: usize, steps: usize, device: &Device) -> Result<(f64, usize, [f64; 4])> {
     let s = data.shape;
     let mut rng = TrainRng::new(3);
     let net = Network::new(arch, (s.channels as usize, s.height as usize, s.width as usize), &mut rng, device)?;
@@ -46,12 +47,24 @@ pub fn step_time(arch: Arch, data: &TrainData, batch: usize, steps: usize, devic
     let mut st = State { net, opt, rng };
     train_step(&mut st, data, batch)?;
     let mut ts = Vec::new();
+    let mut ph: [Vec<f64>; 4] = Default::default();
     for _ in 0..steps {
         let t0 = Instant::now();
-        train_step(&mut st, data, batch)?;
-        ts.push(t0.elapsed().as_secs_f64());
+        let b = draw_batch(&mut st, data, batch)?;
+        let t1 = Instant::now();
+        let loss = batch_loss(&st.net, &b)?;
+        let t2 = Instant::now();
+        let grads = loss.backward()?;
+        let t3 = Instant::now();
+        st.opt.step(&st.net, &grads)?;
+        let t4 = Instant::now();
+        ts.push((t4 - t0).as_secs_f64());
+        for (k, (a, b)) in [(t0, t1), (t1, t2), (t2, t3), (t3, t4)].iter().enumerate() {
+            ph[k].push((*b - *a).as_secs_f64());
+        }
     }
-    Ok((median(ts), macs))
+    let [a, b, c, d] = ph;
+    Ok((median(ts), macs, [median(a), median(b), median(c), median(d)]))
 }
 
 /// Run the benchmark suite on `data`; returns a Markdown section.
@@ -67,18 +80,43 @@ pub fn run(data: &TrainData, digits: Option<&TrainData>, steps: usize, threads: 
     let _ = writeln!(md, "|---|---|---|---|");
     let mm = matmul_gflops(128, 1024, 1024, 20, device)?;
     let _ = writeln!(md, "| candle matmul 128x1024 @ 1024x1024 (baseline) | {:.2} ms | {mm:.1} | 1.00 |", 2.0 * 128.0 * 1024.0 * 1024.0 / mm / 1e6);
+    for (label, ta, tb) in [("A^T B (weight gradient)", true, false), ("A B^T (input gradient)", false, true)] {
+        let mut rng = TrainRng::new(2);
+        let (m, k, n) = (1024usize, 128usize, 1024usize);
+        let a = if ta { Tensor::from_vec(rng.normals(m * k), (k, m), device)?.t()? } else { Tensor::from_vec(rng.normals(m * k), (m, k), device)? };
+        let b = if tb { Tensor::from_vec(rng.normals(k * n), (n, k), device)?.t()? } else { Tensor::from_vec(rng.normals(k * n), (k, n), device)? };
+        let _ = a.matmul(&b)?;
+        let mut ts = Vec::new();
+        for _ in 0..20 {
+            let t0 = Instant::now();
+            let _ = a.matmul(&b)?;
+            ts.push(t0.elapsed().as_secs_f64());
+        }
+        let t = median(ts);
+        let gf = 2.0 * (m * k * n) as f64 / t / 1e9;
+        let _ = writeln!(md, "| candle matmul {label} 1024x128 @ 128x1024 | {:.2} ms | {gf:.1} | {:.2} |", t * 1e3, gf / mm);
+    }
     let mm2 = matmul_gflops(128, 784, 1024, 20, device)?;
     let _ = writeln!(md, "| candle matmul 128x784 @ 784x1024 | {:.2} ms | {mm2:.1} | {:.2} |", 2.0 * 128.0 * 784.0 * 1024.0 / mm2 / 1e6, mm2 / mm);
     for (arch, batch) in [(Arch::Mlp { width: 1024, depth: 3 }, 128), (Arch::Mlp { width: 512, depth: 3 }, 128), (Arch::Unet { channels: 16 }, 32)] {
         let label = arch.label();
-        let (t, macs) = step_time(arch, data, batch, steps, device)?;
+        let (t, macs, ph) = step_time(arch, data, batch, steps, device)?;
         let gf = 6.0 * macs as f64 * batch as f64 / t / 1e9;
-        let _ = writeln!(md, "| train step {label}, batch {batch} | {:.1} ms | {gf:.1} | {:.2} |", t * 1e3, gf / mm);
+        let _ = writeln!(
+            md,
+            "| train step {label}, batch {batch} (draw {:.1} / fwd {:.1} / bwd {:.1} / Adam+EMA {:.1} ms) | {:.1} ms | {gf:.1} | {:.2} |",
+            ph[0] * 1e3,
+            ph[1] * 1e3,
+            ph[2] * 1e3,
+            ph[3] * 1e3,
+            t * 1e3,
+            gf / mm
+        );
     }
-    // Distillation at d = 784 with an untrained default MLP (timing does not depend on the weights).
+    // Distillation at d = 784 with an untrained default MLP (width 512, depth 3) (timing does not depend on the weights).
     let mut rng = TrainRng::new(5);
     let s = data.shape;
-    let net = Network::new(Arch::Mlp { width: 1024, depth: 3 }, (s.channels as usize, s.height as usize, s.width as usize), &mut rng, device)?;
+    let net = Network::new(Arch::Mlp { width: 512, depth: 3 }, (s.channels as usize, s.height as usize, s.width as usize), &mut rng, device)?;
     for (method, batches) in [(Method::Closed, 8usize), (Method::Gd, 8)] {
         let cfg = DistillConfig { sigmas: crate::edm::default_grid(), method, batch: 256, batches, lr0: 1e-3, ridge: 1e-6, seed: 0 };
         let t0 = Instant::now();
@@ -93,7 +131,7 @@ pub fn run(data: &TrainData, digits: Option<&TrainData>, steps: usize, threads: 
         );
     }
     if let Some(dg) = digits {
-        let (t, macs) = step_time(Arch::Mlp { width: 256, depth: 2 }, dg, 128, steps, device)?;
+        let (t, macs, _) = step_time(Arch::Mlp { width: 256, depth: 2 }, dg, 128, steps, device)?;
         let _ = writeln!(md, "| train step mlp-w256-d2 on digits (d=64), batch 128 | {:.2} ms | {:.1} | {:.2} |", t * 1e3, 6.0 * macs as f64 * 128.0 / t / 1e9, 6.0 * macs as f64 * 128.0 / t / 1e9 / mm);
     }
     Ok(md)

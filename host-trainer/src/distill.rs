@@ -6,8 +6,9 @@
 //!
 //! * **gradient descent** as Li et al. (2024): `t_hat = W' (x / sqrt(d)) + b`, `W'` and `b` start at 0,
 //!   Adam on the mean squared error, batch 256, per-sigma learning rate
-//!   `lr_sigma = lr0 sqrt(d) sigma_data^2 / (sigma_data^2 + sigma^2)` (the scale of the optimal `W'`
-//!   entries), cosine-decayed to 0 over the steps; `W = W' / sqrt(d)`.
+//!   `lr_sigma = lr0 sqrt(d) sigma_data^2 / (sigma_data^2 + sigma^2)` for `W'` (the scale of the optimal
+//!   `W'` entries) and `5 lr0` for `b` (whose optimum, about the data mean, does not shrink with sigma),
+//!   both cosine-decayed to 0 over the steps; `W = W' / sqrt(d)`.
 //! * **closed-form ridge least squares**: with sample means `x_bar`, `t_bar` and covariances
 //!   `C_xx`, `C_tx` (f64), `W = C_tx (C_xx + rho I)^-1` (Cholesky solve, faer), `b = t_bar - W x_bar`,
 //!   with `rho = ridge * tr(C_xx) / d`.
@@ -246,17 +247,18 @@ pub fn distill(net: &Network, data: &TrainData, cfg: &DistillConfig, progress: b
                     mse_gd = Some(err.sqr()?.mean_all()?.to_scalar::<f32>()? as f64);
                 }
                 let k = (step + 1) as i32;
-                let lr = lr_sigma * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / cfg.batches as f64).cos());
+                let decay = 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / cfg.batches as f64).cos());
+                let (lr_w, lr_b) = (lr_sigma * decay, 5.0 * cfg.lr0 * decay);
                 let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
                 let (bc1, bc2) = (1.0 - b1.powi(k), 1.0 - b2.powi(k));
-                let upd = |p: &Tensor, m: &mut Tensor, v: &mut Tensor, g: &Tensor| -> Result<Tensor> {
+                let upd = |p: &Tensor, m: &mut Tensor, v: &mut Tensor, g: &Tensor, lr: f64| -> Result<Tensor> {
                     *m = ((&*m * b1)? + (g * (1.0 - b1))?)?;
                     *v = ((&*v * b2)? + (g.sqr()? * (1.0 - b2))?)?;
                     let step = ((&*m / bc1)? / ((&*v / bc2)?.sqrt()? + eps)?)?;
                     Ok((p - (step * lr)?)?)
                 };
-                wp = upd(&wp, &mut mw, &mut vw, &gw)?;
-                bp = upd(&bp, &mut mb, &mut vb, &gb)?;
+                wp = upd(&wp, &mut mw, &mut vw, &gw, lr_w)?;
+                bp = upd(&bp, &mut mb, &mut vb, &gb, lr_b)?;
                 t_gd += t0.elapsed().as_secs_f64();
             }
             if step + 1 == cfg.batches {

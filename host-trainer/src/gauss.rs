@@ -6,9 +6,6 @@
 
 use anyhow::{bail, Result};
 use faer::{Mat, Side};
-use std::path::Path;
-
-use crate::data::TrainData;
 
 /// Mean and eigendecomposition of the training images' covariance (f64).
 #[derive(Clone, Debug)]
@@ -94,10 +91,4 @@ impl Gaussian {
         }
         (w.iter().map(|&v| v as f32).collect(), b.iter().map(|&v| v as f32).collect())
     }
-}
-
-/// Write the Gaussian blob of the training data (core's fit and blob writer).
-pub fn write_gaussian_blob(data: &TrainData, path: &Path) -> Result<()> {
-    let _ = (data, path);
-    bail!("writing the Gaussian blob needs gaussdiff_core::fit and blob::write, which have not landed yet")
 }

@@ -12,6 +12,7 @@
 //! * [`bench`]: training-step and distillation timings against a plain matmul in the same run.
 
 pub mod bench;
+pub mod blob;
 pub mod data;
 pub mod denoisers;
 pub mod distill;

@@ -73,7 +73,7 @@ struct TrainArgs {
     /// Network: mlp (CPU default) or unet.
     #[arg(long, value_enum)]
     arch: Option<ArchKind>,
-    /// MLP hidden width (default 1024).
+    /// MLP hidden width (default 512).
     #[arg(long)]
     width: Option<usize>,
     /// MLP hidden-to-hidden layers (default 3).
@@ -131,8 +131,8 @@ struct DistillArgs {
     /// Batch size.
     #[arg(long, default_value_t = 256)]
     batch: usize,
-    /// Base learning rate of GD (lr_sigma = lr0 sqrt(d) sigma_data^2/(sigma_data^2+sigma^2)).
-    #[arg(long, default_value_t = 1e-3)]
+    /// Base learning rate of GD (W': lr0 sqrt(d) sigma_data^2/(sigma_data^2+sigma^2); b: 5 lr0; cosine decay).
+    #[arg(long, default_value_t = 2e-2)]
     lr0: f64,
     /// Relative ridge rho / (tr(C_xx)/d).
     #[arg(long, default_value_t = 1e-6)]
@@ -146,6 +146,12 @@ struct DistillArgs {
     /// With --method both: also write the GD maps here.
     #[arg(long)]
     gd_out: Option<PathBuf>,
+    /// Also write a linear blob (.gdn) through core's writer: dense, or in the top-K basis with --basis-rank.
+    #[arg(long)]
+    blob: Option<PathBuf>,
+    /// Storage type of the blob's big matrices: f32, f16 or i8.
+    #[arg(long, default_value = "f32")]
+    blob_dtype: String,
     /// Per-sigma report (JSON); default OUT with extension .report.json.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -222,14 +228,35 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     });
     c.arch = match (kind, &c.arch) {
         (ArchKind::Mlp, Arch::Mlp { width, depth }) => Arch::Mlp { width: a.width.unwrap_or(*width), depth: a.depth.unwrap_or(*depth) },
-        (ArchKind::Mlp, _) => Arch::Mlp { width: a.width.unwrap_or(1024), depth: a.depth.unwrap_or(3) },
+        (ArchKind::Mlp, _) => Arch::Mlp { width: a.width.unwrap_or(512), depth: a.depth.unwrap_or(3) },
         (ArchKind::Unet, Arch::Unet { channels }) => Arch::Unet { channels: a.channels.unwrap_or(*channels) },
         (ArchKind::Unet, _) => Arch::Unet { channels: a.channels.unwrap_or(32) },
     };
     Ok(c)
 }
 
+/// mimalloc reads its options from the environment when the process starts. By default it returns
+/// freed pages to the OS after 10 ms, and candle allocates a fresh buffer for every op, so each step
+/// re-faulted and zeroed megabytes of pages (a quarter of the step time in `perf`). Keep freed pages
+/// (`MIMALLOC_PURGE_DELAY=-1`) by re-executing once with the variable set, unless the user set it.
+/// `exec` keeps the process id, so signals sent to this process reach the training run.
+#[cfg(unix)]
+fn tune_allocator() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        if let Ok(exe) = std::env::current_exe() {
+            let err = std::process::Command::new(exe).args(std::env::args_os().skip(1)).env("MIMALLOC_PURGE_DELAY", "-1").exec();
+            // exec only returns on failure; carry on untuned.
+            eprintln!("note: could not re-execute with MIMALLOC_PURGE_DELAY=-1 ({err}); continuing");
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn tune_allocator() {}
+
 fn main() -> Result<()> {
+    tune_allocator();
     let cli = Cli::parse();
     let threads = cli.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     gaussdiff_trainer::set_threads(threads)?;
@@ -262,6 +289,18 @@ fn main() -> Result<()> {
             distill::save_maps(&a.out, &r.maps, &data, method, basis.as_ref(), a.basis_rank)?;
             if let (Some(p), Some(g)) = (&a.gd_out, &r.gd_maps) {
                 distill::save_maps(p, g, &data, "gd", basis.as_ref(), a.basis_rank)?;
+            }
+            if let Some(bp) = &a.blob {
+                let dtype = match a.blob_dtype.as_str() {
+                    "f32" => gaussdiff_core::blob::DType::F32,
+                    "f16" => gaussdiff_core::blob::DType::F16,
+                    "i8" => gaussdiff_core::blob::DType::I8,
+                    other => anyhow::bail!("--blob-dtype {other:?}: expected f32, f16 or i8"),
+                };
+                let bytes = gaussdiff_trainer::blob::write_linear_blob(&data, &r.maps, basis.as_ref().map(|g| (g, a.basis_rank)), dtype, bp)?;
+                if progress {
+                    eprintln!("wrote linear blob {} ({bytes} bytes)", bp.display());
+                }
             }
             let rp = a.report.clone().unwrap_or_else(|| a.out.with_extension("report.json"));
             gaussdiff_trainer::st::write_atomic(&rp, serde_json::to_string_pretty(&r.report)?.as_bytes())?;

@@ -70,7 +70,7 @@ impl Default for TrainConfig {
             dataset: PathBuf::from("data/mnist/t10k-images-idx3-ubyte.gz"),
             limit: None,
             hold_out: 500,
-            arch: Arch::Mlp { width: 1024, depth: 3 },
+            arch: Arch::Mlp { width: 512, depth: 3 },
             batch: 128,
             steps: 20_000,
             lr: 1e-3,
@@ -239,8 +239,19 @@ pub fn load_network(path: &Path, ema: bool, device: &Device) -> Result<(TrainCon
     Ok((ck.cfg, net))
 }
 
-/// One training step; returns the loss.
-pub fn train_step(st: &mut State, data: &TrainData, batch: usize) -> Result<f32> {
+/// One batch of training inputs: clean images `y`, noisy inputs `x`, per-sample sigmas.
+#[derive(Debug)]
+pub struct Batch {
+    /// Clean images (B, d).
+    pub y: Tensor,
+    /// Noisy inputs `y + sigma z` (B, d).
+    pub x: Tensor,
+    /// Per-sample noise levels.
+    pub sigmas: Vec<f64>,
+}
+
+/// Draw a batch (steps 1-3 of the module docs) from the state's RNG.
+pub fn draw_batch(st: &mut State, data: &TrainData, batch: usize) -> Result<Batch> {
     let d = data.dim();
     let n = data.n();
     let mut y = Vec::with_capacity(batch * d);
@@ -257,13 +268,23 @@ pub fn train_step(st: &mut State, data: &TrainData, batch: usize) -> Result<f32>
         }
     }
     let dev = st.net.device().clone();
-    let yt = Tensor::from_vec(y, (batch, d), &dev)?;
-    let xt = Tensor::from_vec(x, (batch, d), &dev)?;
-    let w: Vec<f32> = sigmas.iter().map(|&s| edm::loss_weight(s) as f32).collect();
-    let wt = Tensor::from_vec(w, (batch, 1), &dev)?;
-    let cond = CondBatch::new(&sigmas, &dev)?;
-    let den = st.net.denoise(&xt, &cond)?;
-    let loss = (den - yt)?.sqr()?.broadcast_mul(&wt)?.mean_all()?;
+    Ok(Batch { y: Tensor::from_vec(y, (batch, d), &dev)?, x: Tensor::from_vec(x, (batch, d), &dev)?, sigmas })
+}
+
+/// EDM loss of a batch: mean over batch and pixels of `lambda(sigma) (D(x; sigma) - y)^2`.
+pub fn batch_loss(net: &Network, b: &Batch) -> Result<Tensor> {
+    let dev = net.device();
+    let w: Vec<f32> = b.sigmas.iter().map(|&s| edm::loss_weight(s) as f32).collect();
+    let wt = Tensor::from_vec(w, (b.sigmas.len(), 1), dev)?;
+    let cond = CondBatch::new(&b.sigmas, dev)?;
+    let den = net.denoise(&b.x, &cond)?;
+    Ok((den - &b.y)?.sqr()?.broadcast_mul(&wt)?.mean_all()?)
+}
+
+/// One training step; returns the loss.
+pub fn train_step(st: &mut State, data: &TrainData, batch: usize) -> Result<f32> {
+    let b = draw_batch(st, data, batch)?;
+    let loss = batch_loss(&st.net, &b)?;
     let grads = loss.backward()?;
     st.opt.step(&st.net, &grads)?;
     Ok(loss.to_scalar::<f32>()?)
@@ -324,7 +345,11 @@ pub fn run(start: Start, opts: &RunOptions, device: &Device) -> Result<State> {
     };
     st::write_atomic(&opts.out.join(CONFIG), toml::to_string(&cfg)?.as_bytes())?;
     if let Some(p) = &opts.gaussian_blob {
-        crate::gauss::write_gaussian_blob(&data, p)?;
+        let g = crate::gauss::Gaussian::fit(&data.images, data.dim())?;
+        let bytes = crate::blob::write_gaussian_blob(&data, &g, None, p)?;
+        if opts.progress {
+            eprintln!("wrote the Gaussian of the training data to {} ({bytes} bytes)", p.display());
+        }
     }
     let mut log = std::fs::OpenOptions::new().append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
     let start_step = st.opt.t;

@@ -73,6 +73,21 @@ fn same_losses_and_weights_on_one_and_two_threads() {
     assert_eq!(la.lines().count(), 41);
     assert_eq!(la, lb, "losses differ between 1 and 2 threads");
     assert_eq!(tensors(&a.join("checkpoint.safetensors")), tensors(&b.join("checkpoint.safetensors")));
+    // The U-Net (convolutions, group norm, pooling) too.
+    let unet = |out: &Path, threads: usize| {
+        let mut v = train_args(out, 4, 96, threads);
+        let i = v.iter().position(|s| s == "mlp").unwrap();
+        v[i] = "unet".into();
+        let j = v.iter().position(|s| s == "--batch").unwrap();
+        v[j + 1] = "16".into();
+        v.extend(["--channels".into(), "8".into()]);
+        v
+    };
+    let (c, e) = (dir.path().join("u1"), dir.path().join("u2"));
+    run_ok(&unet(&c, 1));
+    run_ok(&unet(&e, 2));
+    assert_eq!(std::fs::read_to_string(c.join("losses.csv")).unwrap(), std::fs::read_to_string(e.join("losses.csv")).unwrap());
+    assert_eq!(tensors(&c.join("checkpoint.safetensors")), tensors(&e.join("checkpoint.safetensors")));
 }
 
 #[test]
