@@ -488,16 +488,7 @@ mod tests {
             text(3),
             "@GDF1 v 0 bf8000003f0000003f800000000000008000000040000000"
         );
-        let end = text(4);
-        assert!(end.starts_with("@GDF1 end pixels="));
-        assert!(end.ends_with(" evals=35"));
-        assert!(end.contains(
-            &{
-                let mut s = LineBuf::new();
-                let _ = s.push_hex_u32(sample_crc(&sample));
-                s
-            }
-            .as_str()[..]
-        ));
+        // CRCs computed independently (Python zlib.crc32), so the example in docs/frame-protocol.md is real.
+        assert_eq!(text(4), "@GDF1 end pixels=eb66207a sample=d59610fe evals=35");
     }
 }

@@ -96,18 +96,29 @@ fn parse(blob: &[u8]) -> Result<(Blob<'_>, Model<'_>), BlobError> {
 
 /// Measures the matrix-vector kernels on the blob's `U^T` (and on an f32 copy of its first rows, and on a
 /// naive single-accumulator f32 loop as the baseline) and reports `stat` lines:
-/// `kernel` 1 = `Tensor::row_dot`, 2 = `Tensor::row_axpy`, 9 = naive dot; `dtype` as in the blob format.
+/// `kernel` 0 = one `Denoiser::denoise` (all of `U^T`), 1 = `Tensor::row_dot`, 2 = `Tensor::row_axpy`,
+/// 9 = naive dot; `dtype` as in the blob format.
 /// Does nothing for a linear model or a blob that does not parse (the run reports that).
 #[inline(never)]
 pub fn bench<W: embedded_io::Write, C: Counter>(out: &mut W, counter: &mut C) -> Result<(), W::Error> {
     let Ok((_, Model::Gaussian(g))) = parse(&config::BLOB.0) else { return Ok(()) };
     let u_t = g.u_t();
-    if u_t.cols() != DIM {
+    if u_t.cols() != DIM || g.scratch_len() > SCRATCH {
         return Ok(());
     }
     let mut x = [0.0f32; DIM];
     let mut y = [0.0f32; DIM];
     Rng::new(1).fill_normal(&mut x);
+    // One denoiser evaluation (what the samplers call): kernel 0, `macs` = its multiply-adds.
+    {
+        let mut scratch = [0.0f32; SCRATCH];
+        let t0 = counter.now();
+        g.denoise(black_box(&x), black_box(1.0), &mut y, &mut scratch);
+        let t1 = counter.now();
+        black_box(&y);
+        let macs = g.macs_per_eval();
+        stat(out, &[("kernel", 0), ("dtype", u_t.dtype() as u64), ("macs", macs), (C::KEY, t1 - t0)])?;
+    }
     measure(out, counter, &u_t, &x, &mut y)?;
 
     // An f32 copy of the first rows, 16-byte aligned, to measure the f32 path whatever the blob stores.
