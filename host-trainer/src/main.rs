@@ -48,6 +48,8 @@ enum Cmd {
     Metrics(MetricsArgs),
     /// Time training steps and distillation beside a plain matmul (prints Markdown).
     Bench(BenchArgs),
+    /// Reproduce a paper's finding (docs/results.md): data-size, distill, capacity, gaussian-data, gallery, skip-steps.
+    Experiment(gaussdiff_trainer::experiments::ExperimentArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -70,6 +72,12 @@ struct TrainArgs {
     /// Images held out from training (for metrics). Default 500.
     #[arg(long)]
     hold_out: Option<usize>,
+    /// Convert colour images to one channel.
+    #[arg(long)]
+    grayscale: bool,
+    /// Resize every image to WxH (e.g. 28x28).
+    #[arg(long, value_parser = parse_wxh)]
+    resize: Option<(u16, u16)>,
     /// Network: mlp (CPU default) or unet.
     #[arg(long, value_enum)]
     arch: Option<ArchKind>,
@@ -201,6 +209,12 @@ struct BenchArgs {
     steps: usize,
 }
 
+fn parse_wxh(s: &str) -> Result<(u16, u16), String> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("expected WxH like 28x28, got {s:?}"))?;
+    let p = |v: &str| v.trim().parse::<u16>().ok().filter(|&n| n > 0).ok_or_else(|| format!("expected WxH with positive integers, got {s:?}"));
+    Ok((p(w)?, p(h)?))
+}
+
 fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     let mut c = match &a.config {
         Some(p) => {
@@ -221,6 +235,12 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     set!(hold_out, batch, steps, lr, warmup, ema_decay, seed, save_every);
     if a.keep_snapshots {
         c.keep_snapshots = true;
+    }
+    if a.grayscale {
+        c.grayscale = true;
+    }
+    if a.resize.is_some() {
+        c.resize = a.resize;
     }
     let kind = a.arch.unwrap_or(match c.arch {
         Arch::Mlp { .. } => ArchKind::Mlp,
@@ -336,8 +356,9 @@ fn main() -> Result<()> {
                 eprintln!("wrote {}/metrics.json, CSVs and PNGs", a.out.display());
             }
         }
+        Cmd::Experiment(a) => gaussdiff_trainer::experiments::run(&a, &device, progress)?,
         Cmd::Bench(a) => {
-            let spec = data::LoadSpec { limit: None, seed: 0, hold_out: 0 };
+            let spec = data::LoadSpec { limit: None, seed: 0, hold_out: 0, grayscale: false, resize: None };
             let d = data::load(&a.dataset, &spec)?;
             let dg = data::load(&a.digits, &spec).ok();
             let md = bench::run(&d, dg.as_ref(), a.steps, threads, &device)?;

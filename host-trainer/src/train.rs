@@ -44,6 +44,12 @@ pub struct TrainConfig {
     pub limit: Option<usize>,
     /// Images held out from training (used by `metrics`).
     pub hold_out: usize,
+    /// Convert colour images to one channel.
+    #[serde(default)]
+    pub grayscale: bool,
+    /// Resize every image to [width, height].
+    #[serde(default)]
+    pub resize: Option<(u16, u16)>,
     /// Network.
     pub arch: Arch,
     /// Batch size.
@@ -70,6 +76,8 @@ impl Default for TrainConfig {
             dataset: PathBuf::from("data/mnist/t10k-images-idx3-ubyte.gz"),
             limit: None,
             hold_out: 500,
+            grayscale: false,
+            resize: None,
             arch: Arch::Mlp { width: 512, depth: 3 },
             batch: 128,
             steps: 20_000,
@@ -106,7 +114,7 @@ impl TrainConfig {
 
     /// Load data as this config describes it.
     pub fn load_data(&self) -> Result<TrainData> {
-        data::load(&self.dataset, &data::LoadSpec { limit: self.limit, seed: self.seed, hold_out: self.hold_out })
+        data::load(&self.dataset, &data::LoadSpec { limit: self.limit, seed: self.seed, hold_out: self.hold_out, grayscale: self.grayscale, resize: self.resize })
     }
 }
 

@@ -270,7 +270,7 @@ fn unet_trains_a_step_on_cpu_and_rejects_odd_sizes() {
 #[test]
 fn mlp_training_lowers_the_loss_on_digits() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sklearn_digits/digits.csv.gz");
-    let data = gaussdiff_trainer::data::load(&path, &gaussdiff_trainer::data::LoadSpec { limit: Some(500), seed: 1, hold_out: 0 }).unwrap();
+    let data = gaussdiff_trainer::data::load(&path, &gaussdiff_trainer::data::LoadSpec { limit: Some(500), seed: 1, hold_out: 0, grayscale: false, resize: None }).unwrap();
     let mut rng = TrainRng::new(24);
     let net = Network::new(Arch::Mlp { width: 128, depth: 2 }, (1, 8, 8), &mut rng, &DEV).unwrap();
     let opt = gaussdiff_trainer::optim::Adam::new(&net, gaussdiff_trainer::optim::AdamConfig { lr: 2e-3, warmup: 20, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, 0.99).unwrap();
