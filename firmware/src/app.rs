@@ -5,7 +5,7 @@
 //! [`SampleSpec::run`] (the same function the host uses), maps the sample to pixels with the blob's pixel
 //! mapping and sends one frame (`docs/frame-protocol.md`).
 
-use core::fmt::{self, Write as _};
+use core::fmt;
 use core::hint::black_box;
 
 use embedded_hal::delay::DelayNs;
@@ -68,7 +68,7 @@ impl fmt::Write for OneLine<'_> {
         for ch in s.chars() {
             let ch = if ch == '\n' || ch == '\r' { ' ' } else { ch };
             // Out of room: drop the rest rather than fail the whole report.
-            let _ = self.0.write_char(ch);
+            let _ = fmt::Write::write_char(self.0, ch);
         }
         Ok(())
     }
