@@ -17,7 +17,6 @@ pub mod data;
 pub mod denoisers;
 pub mod distill;
 pub mod edm;
-pub mod experiments;
 pub mod gauss;
 pub mod metrics;
 pub mod model;
@@ -50,14 +49,20 @@ pub fn device(name: &str) -> anyhow::Result<candle_core::Device> {
     }
 }
 
-/// Use `threads` worker threads for candle's CPU kernels and rayon (call before any other work).
+/// Use `threads` worker threads for candle's matrix products (gemm on rayon's pool).
 ///
-/// candle reads `CANDLE_NUM_THREADS`/`RAYON_NUM_THREADS` for its gemm parallelism, and rayon's global
-/// pool is built once; both are set here.
+/// candle 0.11 has two pools: rayon's (`RAYON_NUM_THREADS`, used by gemm) and its own spinning
+/// "barrier pool" (`CANDLE_NUM_THREADS`, used by elementwise and broadcast ops). On 2 cores `perf` showed
+/// the main thread spending about half of a training step spinning on that barrier while its one
+/// worker waited for a core, so elementwise ops run on the calling thread (`CANDLE_NUM_THREADS=1`)
+/// unless the user sets `CANDLE_NUM_THREADS` himself; they are memory-bound anyway.
+/// Call before any other candle work.
 pub fn set_threads(threads: usize) -> anyhow::Result<()> {
     let t = threads.max(1);
     std::env::set_var("RAYON_NUM_THREADS", t.to_string());
-    std::env::set_var("CANDLE_NUM_THREADS", t.to_string());
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     rayon::ThreadPoolBuilder::new()
         .num_threads(t)
         .build_global()
