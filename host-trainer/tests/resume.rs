@@ -135,3 +135,67 @@ fn bad_input_is_a_clear_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("batch"));
 }
+
+#[test]
+fn train_distill_metrics_pipeline_writes_every_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    run_ok(&train_args(&run, 30, 64, 2));
+    let ck = run.join("checkpoint.safetensors").display().to_string();
+    let lin = dir.path().join("lin.safetensors");
+    let blob = dir.path().join("lin.gdn");
+    run_ok(&[
+        "--quiet".into(),
+        "distill".into(),
+        "--checkpoint".into(),
+        ck.clone(),
+        "--method".into(),
+        "both".into(),
+        "--batches".into(),
+        "3".into(),
+        "--sigmas".into(),
+        "10,1,0.1".into(),
+        "--basis-rank".into(),
+        "8".into(),
+        "--blob".into(),
+        blob.display().to_string(),
+        "--out".into(),
+        lin.display().to_string(),
+    ]);
+    let maps = gaussdiff_trainer::distill::load_maps(&lin).unwrap();
+    assert_eq!((maps.sigmas.len(), maps.d), (3, 64));
+    // The blob reads back through core's reader.
+    let bytes = std::fs::read(&blob).unwrap();
+    let b = gaussdiff_core::blob::Blob::parse(&bytes).unwrap();
+    assert!(b.model().is_ok());
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("lin.report.json")).unwrap()).unwrap();
+    assert!(report[0]["w_rel_frob_gd_vs_closed"].as_f64().unwrap().is_finite());
+    let out = dir.path().join("metrics");
+    run_ok(&[
+        "--quiet".into(),
+        "metrics".into(),
+        "--checkpoint".into(),
+        ck,
+        "--distilled".into(),
+        lin.display().to_string(),
+        "--n-eval".into(),
+        "32".into(),
+        "--n-samples".into(),
+        "8".into(),
+        "--steps".into(),
+        "6".into(),
+        "--out".into(),
+        out.display().to_string(),
+    ]);
+    for f in ["metrics.json", "difference.csv", "linearity.csv", "frobenius.csv", "sample_agreement.csv", "memorisation.csv", "difference.png", "linearity.png", "frobenius.png", "nn_distance.png", "samples_network.png", "samples_linear.png", "samples_gaussian.png", "samples_memorising.png"] {
+        assert!(out.join(f).metadata().map(|m| m.len() > 0).unwrap_or(false), "missing {f}");
+    }
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(m["eval_set"], "held-out");
+    // Samples of the memorising denoiser are copies of training images.
+    assert_eq!(m["memorisation_fraction"]["memorising"].as_f64().unwrap(), 1.0);
+    for v in m["linearity_min"].as_object().unwrap().values() {
+        let v = v.as_f64().unwrap();
+        assert!((-1.0..=1.0 + 1e-9).contains(&v));
+    }
+}
