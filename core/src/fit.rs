@@ -253,7 +253,14 @@ fn gram_lower(dst: MatMut<'_, f64>, a: MatRef<'_, f64>) {
             Par::Seq,
         );
         if j0 + w < d {
-            faer::linalg::matmul::matmul(below, Accum::Replace, a.subrows(j0 + w, d - j0 - w), a_diag.transpose(), 1.0, Par::Seq);
+            faer::linalg::matmul::matmul(
+                below,
+                Accum::Replace,
+                a.subrows(j0 + w, d - j0 - w),
+                a_diag.transpose(),
+                1.0,
+                Par::Seq,
+            );
         }
     };
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(blocks.len());

@@ -166,7 +166,8 @@ mod tests {
             let mut xh = xe.clone();
             bg.sample_exact(&mut xe, 80.0);
             bg.sample_ode(&mut xh, &sigmas, Solver::Heun);
-            let mut scratch = vec![0.0f32; sampler::scratch_len(d, model.scratch_len()).max(sampler::exact_scratch_len(&gd))];
+            let mut scratch =
+                vec![0.0f32; sampler::scratch_len(d, model.scratch_len()).max(sampler::exact_scratch_len(&gd))];
             for j in 0..n {
                 let mut a = noise[j].clone();
                 sampler::sample_exact(&gd, 80.0, &mut a, &mut scratch);

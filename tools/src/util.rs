@@ -26,7 +26,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("{}: cannot create a temporary file in {}", path.display(), dir.display()))?;
     tmp.write_all(bytes).with_context(|| format!("{}: write failed", path.display()))?;
     tmp.as_file().sync_all().ok();
-    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("{}: cannot rename the temporary file into place", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("{}: cannot rename the temporary file into place", path.display()))?;
     Ok(())
 }
 
@@ -34,7 +36,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn check_output_dir(path: &Path) -> Result<()> {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() && !p.is_dir() => {
-            bail!("{}: output directory {} does not exist (expected an existing directory)", path.display(), p.display())
+            bail!(
+                "{}: output directory {} does not exist (expected an existing directory)",
+                path.display(),
+                p.display()
+            )
         }
         _ => Ok(()),
     }
@@ -184,7 +190,9 @@ fn grid_png_single(pixels: &[u8], shape: ImageShape) -> Result<Vec<u8>> {
 /// A progress bar on stderr (hidden when stderr is not a terminal).
 pub fn progress(len: u64, msg: &str) -> indicatif::ProgressBar {
     let pb = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}") {
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}")
+    {
         pb.set_style(style.progress_chars("=> "));
     }
     pb.set_message(msg.to_string());

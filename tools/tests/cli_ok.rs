@@ -10,10 +10,28 @@ fn export_inspect_sample_digits() {
     let dir = tempfile::tempdir().unwrap();
     let blob = dir.path().join("digits.gdn");
     let digits = data("sklearn_digits/digits.csv.gz");
-    let o = run(&["export", "--dataset", s(&digits), "--variance", "0.95", "--floor", "auto", "--dtype", "f16", "-o", s(&blob)]);
+    let o = run(&[
+        "export",
+        "--dataset",
+        s(&digits),
+        "--variance",
+        "0.95",
+        "--floor",
+        "auto",
+        "--dtype",
+        "f16",
+        "-o",
+        s(&blob),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    for key in ["kind               gaussian", "d                  64", "dtype              f16", "explained variance 0.9", "quantisation error u_t"] {
+    for key in [
+        "kind               gaussian",
+        "d                  64",
+        "dtype              f16",
+        "explained variance 0.9",
+        "quantisation error u_t",
+    ] {
         assert!(out.contains(key), "missing {key:?} in\n{out}");
     }
     let bytes = std::fs::metadata(&blob).unwrap().len();
@@ -22,7 +40,17 @@ fn export_inspect_sample_digits() {
     let o = run(&["inspect", s(&blob)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    for key in ["checksum      ok", "dataset", "digits.csv", "n_train", "1797", "flash bytes", "MACs per evaluation", "u_t", "f16"] {
+    for key in [
+        "checksum      ok",
+        "dataset",
+        "digits.csv",
+        "n_train",
+        "1797",
+        "flash bytes",
+        "MACs per evaluation",
+        "u_t",
+        "f16",
+    ] {
         assert!(out.contains(key), "missing {key:?} in\n{out}");
     }
 
@@ -31,7 +59,22 @@ fn export_inspect_sample_digits() {
     let b = dir.path().join("b.png");
     let raw = dir.path().join("raw");
     for (p, extra) in [(&a, None), (&b, Some(&raw))] {
-        let mut args = vec!["sample", s(&blob), "--n", "6", "--seed", "3", "--sampler", "exact", "--cols", "3", "--scale", "1", "-o", s(p)];
+        let mut args = vec![
+            "sample",
+            s(&blob),
+            "--n",
+            "6",
+            "--seed",
+            "3",
+            "--sampler",
+            "exact",
+            "--cols",
+            "3",
+            "--scale",
+            "1",
+            "-o",
+            s(p),
+        ];
         if let Some(r) = extra {
             args.extend(["--raw", s(r)]);
         }
@@ -47,7 +90,20 @@ fn export_inspect_sample_digits() {
     assert!(raw.join("sample_00003.png").is_file());
 
     let h = dir.path().join("h.png");
-    let o = run(&["sample", s(&blob), "--n", "4", "--sampler", "heun", "--steps", "10", "--nearest", s(&digits), "-o", s(&h)]);
+    let o = run(&[
+        "sample",
+        s(&blob),
+        "--n",
+        "4",
+        "--sampler",
+        "heun",
+        "--steps",
+        "10",
+        "--nearest",
+        s(&digits),
+        "-o",
+        s(&h),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("mean distance to the nearest training image"));
     let img = image::open(&h).unwrap();
@@ -85,8 +141,10 @@ fn export_linear_from_safetensors() {
         ("b", TensorView::new(Dtype::F32, vec![l, d], &bb).unwrap()),
         ("basis", TensorView::new(Dtype::F32, vec![k, d], &ub).unwrap()),
     ];
-    let meta: HashMap<String, String> =
-        [("dataset", "synthetic"), ("n_train", "100"), ("shape", "1,4,4")].iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let meta: HashMap<String, String> = [("dataset", "synthetic"), ("n_train", "100"), ("shape", "1,4,4")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     let st = safetensors::serialize(tensors, Some(meta)).unwrap();
     let distilled = dir.path().join("distilled.safetensors");
     std::fs::write(&distilled, st).unwrap();
@@ -95,7 +153,15 @@ fn export_linear_from_safetensors() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("kind               linear-basis") && out.contains("rank               3"), "{out}");
-    let err: f64 = out.lines().find(|l| l.starts_with("basis approx error")).unwrap().split_whitespace().nth(3).unwrap().parse().unwrap();
+    let err: f64 = out
+        .lines()
+        .find(|l| l.starts_with("basis approx error"))
+        .unwrap()
+        .split_whitespace()
+        .nth(3)
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(err < 1e-6, "basis error {err}");
     let dense = dir.path().join("dense.gdn");
     let o = run(&["export", "--linear", s(&distilled), "--dense", "-o", s(&dense)]);

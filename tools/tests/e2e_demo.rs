@@ -24,9 +24,16 @@ fn demo_quick_writes_gallery_report_and_blobs() {
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("| digits |") && report.contains("| mnist |") && report.contains("| frey |"), "{report}");
     // The nearest-neighbour table: finite, positive distances (samples are not copies).
-    let nn_rows: Vec<&str> = report.lines().filter(|l| l.starts_with("| ") && l.contains('.') && !l.contains("dataset")).collect();
+    let nn_rows: Vec<&str> =
+        report.lines().filter(|l| l.starts_with("| ") && l.contains('.') && !l.contains("dataset")).collect();
     assert!(nn_rows.len() >= 6, "{report}");
-    for row in report.split("## Nearest-neighbour distances").nth(1).unwrap().lines().filter(|l| ["| digits |", "| mnist |", "| frey |"].iter().any(|p| l.starts_with(p))) {
+    for row in report
+        .split("## Nearest-neighbour distances")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .filter(|l| ["| digits |", "| mnist |", "| frey |"].iter().any(|p| l.starts_with(p)))
+    {
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
         let nn_exact: f64 = cells[2].parse().unwrap_or_else(|_| panic!("bad number in {row}"));
         let held: f64 = cells[5].parse().unwrap();

@@ -1,9 +1,9 @@
 //! CIFAR-10 binary batches: records of 1 label byte + 3072 pixel bytes (R, G, B planes of 32x32).
 //! A directory reads `data_batch_*.bin` in name order, or `test_batch.bin` when there are none.
 
+use std::path::{Path, PathBuf};
 #[allow(unused_imports)]
 use std::prelude::rust_2021::*;
-use std::path::{Path, PathBuf};
 use std::vec::Vec;
 
 use super::{DatasetError, Format, Raw};

@@ -1,9 +1,9 @@
 //! scikit-learn's digits CSV (`sklearn/datasets/data/digits.csv.gz`): no header, one image per line,
 //! 64 pixel values 0..16 (8x8 row-major) then the label 0..9.
 
+use std::path::Path;
 #[allow(unused_imports)]
 use std::prelude::rust_2021::*;
-use std::path::Path;
 use std::vec::Vec;
 
 use super::{read_maybe_gz, DatasetError, Format, Raw};
@@ -34,7 +34,8 @@ pub(crate) fn read(path: &Path) -> Result<Raw, DatasetError> {
         for (c, f) in fields.iter().enumerate() {
             let max = if c == 64 { 9 } else { 16 };
             // Accept "3" and "3.0" (some exports write floats); reject NaN, fractions and out-of-range values.
-            let v = f.parse::<f64>().ok().filter(|v| v.is_finite() && v.fract() == 0.0 && (0.0..=max as f64).contains(v));
+            let v =
+                f.parse::<f64>().ok().filter(|v| v.is_finite() && v.fract() == 0.0 && (0.0..=max as f64).contains(v));
             let Some(v) = v else {
                 let what = if c == 64 { "a label 0..9" } else { "an integer pixel value 0..16" };
                 return Err(DatasetError::invalid(

@@ -3,10 +3,10 @@
 //! header, a first CSV line of 65 numbers, or CIFAR-10's record structure (size a multiple of 3073 with
 //! labels 0..9 at every record start).
 
-#[allow(unused_imports)]
-use std::prelude::rust_2021::*;
 use std::io::Read;
 use std::path::Path;
+#[allow(unused_imports)]
+use std::prelude::rust_2021::*;
 use std::vec::Vec;
 
 use super::{cifar, csv, folder, mat, DatasetError, Format};

@@ -2,9 +2,9 @@
 //! name order; all must share the first image's size. The set is gray (1 channel) unless some image has
 //! colour channels, then RGB (3 channels, CHW).
 
+use std::path::{Path, PathBuf};
 #[allow(unused_imports)]
 use std::prelude::rust_2021::*;
-use std::path::{Path, PathBuf};
 use std::vec::Vec;
 
 use super::{DatasetError, Raw};
@@ -49,7 +49,12 @@ pub(crate) fn read(dir: &Path) -> Result<Raw, DatasetError> {
         let (w, h) = (img.width(), img.height());
         if i == 0 {
             if w > u32::from(u16::MAX) || h > u32::from(u16::MAX) {
-                return Err(DatasetError::invalid(f, super::Format::ImageFolder, "width and height up to 65535", std::format!("{w}x{h}")));
+                return Err(DatasetError::invalid(
+                    f,
+                    super::Format::ImageFolder,
+                    "width and height up to 65535",
+                    std::format!("{w}x{h}"),
+                ));
             }
             size = (w, h);
         } else if (w, h) != size {
@@ -73,11 +78,8 @@ pub(crate) fn read(dir: &Path) -> Result<Raw, DatasetError> {
     }
     let (w, h) = (size.0 as u16, size.1 as u16);
     let plane = usize::from(w) * usize::from(h);
-    let pixels = if colour {
-        rgb
-    } else {
-        rgb.chunks_exact(3 * plane).flat_map(|img| img[..plane].iter().copied()).collect()
-    };
+    let pixels =
+        if colour { rgb } else { rgb.chunks_exact(3 * plane).flat_map(|img| img[..plane].iter().copied()).collect() };
     let shape = ImageShape { channels: if colour { 3 } else { 1 }, height: h, width: w };
     Ok(Raw { shape, pixels, levels: 255, labels: None })
 }

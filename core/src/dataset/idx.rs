@@ -1,9 +1,9 @@
 //! MNIST / Fashion-MNIST IDX files: big-endian header `00 00 08 03`, u32 n, rows, cols, then bytes.
 //! Labels come from the sibling file (`images-idx3` -> `labels-idx1`) when it exists.
 
+use std::path::{Path, PathBuf};
 #[allow(unused_imports)]
 use std::prelude::rust_2021::*;
-use std::path::{Path, PathBuf};
 use std::vec::Vec;
 
 use super::{read_maybe_gz, DatasetError, Format, Raw};

@@ -3,9 +3,9 @@
 //! row-major). For the shipped file the pixels start at byte 184. The header is validated element by
 //! element rather than trusted.
 
+use std::path::Path;
 #[allow(unused_imports)]
 use std::prelude::rust_2021::*;
-use std::path::Path;
 
 use super::{DatasetError, Format, Raw};
 use crate::pixel::ImageShape;
@@ -25,7 +25,8 @@ fn le_u32(b: &[u8], at: usize) -> Option<u32> {
 
 pub(crate) fn read(path: &Path) -> Result<Raw, DatasetError> {
     let bytes = std::fs::read(path).map_err(|e| DatasetError::io(path, e))?;
-    let bad = |expected: &str, found: std::string::String| DatasetError::invalid(path, Format::FreyMat, expected, found);
+    let bad =
+        |expected: &str, found: std::string::String| DatasetError::invalid(path, Format::FreyMat, expected, found);
     if !bytes.starts_with(TEXT_MAGIC) {
         return Err(bad("a MAT v5 file starting with 'MATLAB 5.0 MAT-file'", "other content".into()));
     }
@@ -43,7 +44,10 @@ pub(crate) fn read(path: &Path) -> Result<Raw, DatasetError> {
         return Err(bad("a uint8 matrix (array flags class 9)", std::format!("class {}", u(144) & 0xff)));
     }
     if u(152) != MI_INT32 || u(156) != 8 {
-        return Err(bad("a 2-D matrix (dimensions tag miINT32, 8 bytes)", std::format!("tag {} size {}", u(152), u(156))));
+        return Err(bad(
+            "a 2-D matrix (dimensions tag miINT32, 8 bytes)",
+            std::format!("tag {} size {}", u(152), u(156)),
+        ));
     }
     let (rows, cols) = (u(160) as usize, u(164) as usize);
     let d = usize::from(FREY_H) * usize::from(FREY_W);

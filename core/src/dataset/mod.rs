@@ -25,9 +25,9 @@
 //! applied in model space, which is exact because the map is affine with weights summing to 1), `resize`
 //! (bilinear "triangle" filter of the `image` crate, per channel, in model space).
 
+use std::path::{Path, PathBuf};
 #[allow(unused_imports)]
 use std::prelude::rust_2021::*;
-use std::path::{Path, PathBuf};
 use std::string::String;
 use std::vec::Vec;
 
@@ -409,10 +409,7 @@ fn finish(path: &Path, raw: Raw, opts: &LoadOptions) -> Result<Dataset, DatasetE
             value: images[pos],
         });
     }
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string());
+    let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
     let name = name.trim_end_matches(".gz").to_string();
     Ok(Dataset { name, shape, pixel: PixelMap::EDM, images, labels, held_out })
 }

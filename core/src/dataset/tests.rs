@@ -1,7 +1,7 @@
-#[allow(unused_imports)]
-use std::prelude::rust_2021::*;
 use super::*;
 use std::path::PathBuf;
+#[allow(unused_imports)]
+use std::prelude::rust_2021::*;
 use std::vec;
 
 fn data(rel: &str) -> PathBuf {

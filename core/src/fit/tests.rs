@@ -1,7 +1,7 @@
-#[allow(unused_imports)]
-use std::prelude::rust_2021::*;
 use super::*;
 use crate::rng::Rng;
+#[allow(unused_imports)]
+use std::prelude::rust_2021::*;
 use std::vec;
 
 /// `n x d` correlated data: x = A z + mean, with a fixed random A.
@@ -124,7 +124,8 @@ fn fit_is_bit_reproducible() {
     let opts = FitOptions { rank: Rank::Fixed(20), floor: Floor::Auto };
     let a = fit(&x, d, &opts).unwrap();
     let b = fit(&x, d, &opts).unwrap();
-    let bits = |f: &GaussianFit| f.u_t.iter().chain(&f.eigenvalues).chain(&f.mean).map(|v| v.to_bits()).collect::<Vec<_>>();
+    let bits =
+        |f: &GaussianFit| f.u_t.iter().chain(&f.eigenvalues).chain(&f.mean).map(|v| v.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&a), bits(&b));
 }
 
@@ -151,7 +152,10 @@ fn rank_variance_and_floor_rules() {
     assert!(matches!(err(FitOptions { rank: Rank::Fixed(21), floor: Floor::None }, &x), FitError::Rank { k: 21, .. }));
     assert!(matches!(err(FitOptions { rank: Rank::Fixed(0), floor: Floor::None }, &x), FitError::Rank { .. }));
     // n - 1 < k: 10 images support rank 9 at most.
-    assert!(matches!(err(FitOptions { rank: Rank::Fixed(10), floor: Floor::None }, &x[..10 * d]), FitError::Rank { n: 10, .. }));
+    assert!(matches!(
+        err(FitOptions { rank: Rank::Fixed(10), floor: Floor::None }, &x[..10 * d]),
+        FitError::Rank { n: 10, .. }
+    ));
     assert!(matches!(err(FitOptions { rank: Rank::Variance(1.5), floor: Floor::None }, &x), FitError::Variance(_)));
     assert!(matches!(err(FitOptions { rank: Rank::Full, floor: Floor::Value(-1.0) }, &x), FitError::Floor(_)));
     assert!(matches!(err(FitOptions::default(), &x[..d]), FitError::TooFewImages { n: 1 }));

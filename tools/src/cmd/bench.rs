@@ -131,10 +131,8 @@ pub fn run_sample(args: &BenchSampleArgs) -> Result<()> {
 
     // Batched host path.
     let bg = BatchGaussian::new(g, args.threads);
-    let batches: Vec<Mat<f32>> = noise[..args.n]
-        .chunks(args.batch.max(1))
-        .map(|c| Mat::from_fn(d, c.len(), |i, j| c[j][i]))
-        .collect();
+    let batches: Vec<Mat<f32>> =
+        noise[..args.n].chunks(args.batch.max(1)).map(|c| Mat::from_fn(d, c.len(), |i, j| c[j][i])).collect();
     for (name, heun) in [("batch_exact", false), ("batch_heun", true)] {
         let t = min_time(args.repeat, || {
             for b in &batches {

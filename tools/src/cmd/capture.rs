@@ -44,7 +44,12 @@ fn host_sample(blob: &Blob<'_>, spec: &SampleSpec) -> Result<(Vec<f32>, Vec<u8>)
 }
 
 fn file_name(i: usize, f: &DecodedFrame) -> String {
-    format!("frame-{i:03}-{}{}-seed{}.png", f.spec.sampler, if f.spec.steps > 0 { f.spec.steps.to_string() } else { String::new() }, f.spec.seed)
+    format!(
+        "frame-{i:03}-{}{}-seed{}.png",
+        f.spec.sampler,
+        if f.spec.steps > 0 { f.spec.steps.to_string() } else { String::new() },
+        f.spec.seed
+    )
 }
 
 /// Runs `gaussdiff capture`.
@@ -82,7 +87,11 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
     }
     if frames.is_empty() {
         let why = if problems.is_empty() { String::new() } else { format!(":\n  {}", problems.join("\n  ")) };
-        bail!("{}: no complete frame found (expected lines starting with {}){why}", args.input.display(), frame::PREFIX);
+        bail!(
+            "{}: no complete frame found (expected lines starting with {}){why}",
+            args.input.display(),
+            frame::PREFIX
+        );
     }
 
     match args.out.parent() {
@@ -91,7 +100,8 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
         }
         _ => {}
     }
-    std::fs::create_dir_all(&args.out).with_context(|| format!("{}: cannot create the output directory", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("{}: cannot create the output directory", args.out.display()))?;
 
     let mut tiles = Vec::new();
     for (i, f) in frames.iter().enumerate() {
@@ -112,7 +122,8 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
                 )),
                 _ => {}
             }
-            let (x, pixels) = host_sample(blob, &f.spec).with_context(|| format!("frame {i} (line {}): {:?}", f.line, f.spec))?;
+            let (x, pixels) =
+                host_sample(blob, &f.spec).with_context(|| format!("frame {i} (line {}): {:?}", f.line, f.spec))?;
             if f.matches_sample(&x) && pixels == f.pixels {
                 status.push_str(", bit-identical to the host");
             } else {
@@ -129,7 +140,16 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
         let png = util::image_png(&scale_pixels(&f.pixels, f, args.scale), scaled_shape(f, args.scale))?;
         let path = args.out.join(&name);
         util::write_atomic(&path, &png)?;
-        println!("{}  {}x{}x{} {} steps={} seed={}  {status}", path.display(), f.shape.channels, f.shape.height, f.shape.width, f.spec.sampler, f.spec.steps, f.spec.seed);
+        println!(
+            "{}  {}x{}x{} {} steps={} seed={}  {status}",
+            path.display(),
+            f.shape.channels,
+            f.shape.height,
+            f.shape.width,
+            f.spec.sampler,
+            f.spec.steps,
+            f.spec.seed
+        );
         tiles.push(f.pixels.clone());
     }
     if args.grid {
@@ -146,7 +166,11 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
     if !problems.is_empty() {
         bail!("{} frame(s) written, but:\n  {}", frames.len(), problems.join("\n  "));
     }
-    println!("{} frame(s), all checksums verified{}", frames.len(), if blob.is_some() { " and identical to the host" } else { "" });
+    println!(
+        "{} frame(s), all checksums verified{}",
+        frames.len(),
+        if blob.is_some() { " and identical to the host" } else { "" }
+    );
     Ok(())
 }
 
@@ -160,7 +184,8 @@ fn scale_pixels(pixels: &[u8], f: &DecodedFrame, scale: u32) -> Vec<u8> {
     if scale == 1 {
         return pixels.to_vec();
     }
-    let (c, h, w, s) = (usize::from(f.shape.channels), usize::from(f.shape.height), usize::from(f.shape.width), scale as usize);
+    let (c, h, w, s) =
+        (usize::from(f.shape.channels), usize::from(f.shape.height), usize::from(f.shape.width), scale as usize);
     let mut out = Vec::with_capacity(c * h * w * s * s);
     for ch in 0..c {
         for y in 0..h * s {

@@ -54,9 +54,27 @@ struct Job {
 }
 
 const JOBS: [Job; 3] = [
-    Job { name: "digits", file: "sklearn_digits/digits.csv.gz", rank: Rank::Variance(0.99), floor: Floor::Auto, limit_quick: None },
-    Job { name: "mnist", file: "mnist/t10k-images-idx3-ubyte.gz", rank: Rank::Fixed(64), floor: Floor::None, limit_quick: Some(2000) },
-    Job { name: "frey", file: "frey_faces/frey_rawface.mat", rank: Rank::Fixed(40), floor: Floor::None, limit_quick: None },
+    Job {
+        name: "digits",
+        file: "sklearn_digits/digits.csv.gz",
+        rank: Rank::Variance(0.99),
+        floor: Floor::Auto,
+        limit_quick: None,
+    },
+    Job {
+        name: "mnist",
+        file: "mnist/t10k-images-idx3-ubyte.gz",
+        rank: Rank::Fixed(64),
+        floor: Floor::None,
+        limit_quick: Some(2000),
+    },
+    Job {
+        name: "frey",
+        file: "frey_faces/frey_rawface.mat",
+        rank: Rank::Fixed(40),
+        floor: Floor::None,
+        limit_quick: None,
+    },
 ];
 
 /// Figures of one dataset for the report.
@@ -85,7 +103,8 @@ fn mean(v: &[f64]) -> f64 {
 
 pub fn run(args: &DemoArgs) -> Result<()> {
     if !args.out.is_dir() {
-        std::fs::create_dir_all(&args.out).with_context(|| format!("--out {}: cannot create the output directory", args.out.display()))?;
+        std::fs::create_dir_all(&args.out)
+            .with_context(|| format!("--out {}: cannot create the output directory", args.out.display()))?;
     }
     let n = if args.quick { args.n.min(4) } else { args.n };
     let overall = util::progress(JOBS.len() as u64, "demo");
@@ -116,24 +135,24 @@ fn run_job(args: &DemoArgs, job: &Job, n: u64) -> Result<Row> {
         ..LoadOptions::default()
     };
     let ds: Dataset = util::load_dataset(&path, &opts)?;
-    let (bytes, fit, summary) = export::gaussian_blob(&ds, &FitOptions { rank: job.rank, floor: job.floor }, args.dtype)?;
+    let (bytes, fit, summary) =
+        export::gaussian_blob(&ds, &FitOptions { rank: job.rank, floor: job.floor }, args.dtype)?;
     let blob_path = args.out.join(format!("{}.gdn", job.name));
     util::write_atomic(&blob_path, &bytes)?;
     let blob = util::parse_blob(&blob_path, &bytes)?;
     let model = blob.model().map_err(|e| anyhow!("{}: {e}", blob_path.display()))?;
     let costs = inspect::costs(&blob, args.steps as u32)?;
-    let exact = sample::sample_many(&model, SamplerKind::Exact, args.steps, args.seed, n, &format!("{} exact", job.name))?;
+    let exact =
+        sample::sample_many(&model, SamplerKind::Exact, args.steps, args.seed, n, &format!("{} exact", job.name))?;
     let heun = sample::sample_many(&model, SamplerKind::Heun, args.steps, args.seed, n, &format!("{} heun", job.name))?;
     let d = ds.dim();
     let nn = |s: &Vec<f32>| util::nearest(&ds.images, d, s);
     let nn_exact: Vec<(usize, f32)> = exact.iter().map(nn).collect();
     let nn_heun: Vec<f64> = heun.iter().map(|s| f64::from(nn(s).1)).collect();
-    let nn_held: Vec<f64> = (0..ds.held_out_len()).map(|i| f64::from(util::nearest(&ds.images, d, ds.held_out_image(i)).1)).collect();
-    let rms: Vec<f64> = exact
-        .iter()
-        .zip(&heun)
-        .map(|(a, b)| (f64::from(util::dist_sq(a, b)) / d as f64).sqrt())
-        .collect();
+    let nn_held: Vec<f64> =
+        (0..ds.held_out_len()).map(|i| f64::from(util::nearest(&ds.images, d, ds.held_out_image(i)).1)).collect();
+    let rms: Vec<f64> =
+        exact.iter().zip(&heun).map(|(a, b)| (f64::from(util::dist_sq(a, b)) / d as f64).sqrt()).collect();
     // Gallery: row of exact samples, row of Heun samples (same noise), row of the exact samples' nearest
     // training images.
     let map = blob.pixel_map();
@@ -167,7 +186,9 @@ fn stack_galleries(dir: &Path, rows: &[Row]) -> Result<Vec<u8>> {
     let mut imgs = Vec::new();
     for r in rows {
         let p = dir.join(&r.gallery);
-        imgs.push(image::open(&p).with_context(|| format!("{}: cannot read back the gallery", p.display()))?.into_luma8());
+        imgs.push(
+            image::open(&p).with_context(|| format!("{}: cannot read back the gallery", p.display()))?.into_luma8(),
+        );
     }
     let w = imgs.iter().map(|i| i.width()).max().unwrap_or(1);
     let h: u32 = imgs.iter().map(|i| i.height() + 8).sum::<u32>().max(1);
@@ -235,9 +256,11 @@ fn report(args: &DemoArgs, n: u64, rows: &[Row]) -> String {
     let _ = writeln!(s, "\n## Quantisation\n");
     for r in rows {
         for (name, dtype, e) in &r.summary.quant_errors {
-            let _ = writeln!(s, "- {} `{}` stored as {}: relative Frobenius error {:.3e}", r.name, name, dtype.name(), e);
+            let _ =
+                writeln!(s, "- {} `{}` stored as {}: relative Frobenius error {:.3e}", r.name, name, dtype.name(), e);
         }
     }
-    let _ = writeln!(s, "\nBlobs: {}.", rows.iter().map(|r| format!("`{}.gdn`", r.name)).collect::<Vec<_>>().join(", "));
+    let _ =
+        writeln!(s, "\nBlobs: {}.", rows.iter().map(|r| format!("`{}.gdn`", r.name)).collect::<Vec<_>>().join(", "));
     s
 }

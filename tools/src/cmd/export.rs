@@ -134,7 +134,9 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         util::write_atomic(&args.output, &bytes)?;
         summary
     } else {
-        let Some(_) = args.data.dataset.as_ref() else { bail!("export: expected --dataset PATH or --linear DISTILLED") };
+        let Some(_) = args.data.dataset.as_ref() else {
+            bail!("export: expected --dataset PATH or --linear DISTILLED")
+        };
         let ds = args.data.load()?;
         let opts = fit_options(args.rank, args.variance, args.floor);
         let (bytes, _, summary) = gaussian_blob(&ds, &opts, args.dtype)?;
@@ -146,7 +148,12 @@ pub fn run(args: &ExportArgs) -> Result<()> {
     Ok(())
 }
 
-fn f32_tensor(st: &safetensors::SafeTensors<'_>, path: &Path, name: &str, shape_desc: &str) -> Result<(Vec<usize>, Vec<f32>)> {
+fn f32_tensor(
+    st: &safetensors::SafeTensors<'_>,
+    path: &Path,
+    name: &str,
+    shape_desc: &str,
+) -> Result<(Vec<usize>, Vec<f32>)> {
     let t = st.tensor(name).map_err(|e| anyhow!("{}: tensor '{name}' ({shape_desc}): {e}", path.display()))?;
     if t.dtype() != safetensors::Dtype::F32 {
         bail!("{}: tensor '{name}': expected dtype F32, found {:?}", path.display(), t.dtype());
@@ -185,7 +192,9 @@ pub fn linear_blob(path: &Path, rank: Option<usize>, dense: bool, dtype: DType) 
         bail!("{}: tensor 'b': expected shape [{l}, {d}], found {b_shape:?}", path.display());
     }
     let shape = match meta.get("shape") {
-        Some(s) => parse_shape(s).ok_or_else(|| anyhow!("{}: metadata 'shape' = '{s}': expected \"C,H,W\"", path.display()))?,
+        Some(s) => {
+            parse_shape(s).ok_or_else(|| anyhow!("{}: metadata 'shape' = '{s}': expected \"C,H,W\"", path.display()))?
+        }
         None => bail!("{}: metadata 'shape' is missing: expected \"C,H,W\"", path.display()),
     };
     if shape.dim() != d {
@@ -221,7 +230,9 @@ pub fn linear_blob(path: &Path, rank: Option<usize>, dense: bool, dtype: DType) 
                 }
                 dominant_basis(&w, l, d, k)?
             }
-            (None, None) => bail!("{}: d = {d} needs the shared-basis form: pass --rank K (or --dense)", path.display()),
+            (None, None) => {
+                bail!("{}: d = {d} needs the shared-basis form: pass --rank K (or --dense)", path.display())
+            }
         };
         let k = u_t.len() / d;
         let (m, a, err) = project(&w, l, d, &u_t);
@@ -231,7 +242,8 @@ pub fn linear_blob(path: &Path, rank: Option<usize>, dense: bool, dtype: DType) 
     };
     let params = LinearParams { shape, maps };
     let wopts = WriteOptions { dtype, pixel: PixelMap::EDM, metadata };
-    let bytes = write::write_linear(&params, &wopts).map_err(|e| anyhow!("{}: writing the linear blob: {e}", path.display()))?;
+    let bytes = write::write_linear(&params, &wopts)
+        .map_err(|e| anyhow!("{}: writing the linear blob: {e}", path.display()))?;
     let quant = params.quantization_report(dtype).map_err(|e| anyhow!("{e}"))?;
     let summary = Summary {
         kind: if use_basis { "linear-basis" } else { "linear-dense" },

@@ -54,7 +54,8 @@ pub fn costs(blob: &Blob<'_>, steps: u32) -> Result<Costs> {
 
 pub fn run(args: &InspectArgs) -> Result<()> {
     let bytes = util::read_file(&args.blob, "blob")?;
-    let blob = Blob::parse_unverified(&bytes).map_err(|e| anyhow!("{}: invalid gaussdiff blob: {e}", args.blob.display()))?;
+    let blob =
+        Blob::parse_unverified(&bytes).map_err(|e| anyhow!("{}: invalid gaussdiff blob: {e}", args.blob.display()))?;
     let h = blob.header();
     println!("file          {}", args.blob.display());
     println!("format        GDN1 version {}", h.version);
@@ -82,7 +83,12 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         println!("  {:<8} {:>5} {:>7} {:>7} {:>9} {:>9}", s.name(), s.dtype.name(), s.rows, s.cols, s.offset, s.len);
     }
     if !ok {
-        anyhow::bail!("{}: checksum mismatch: the blob is corrupt (expected CRC-32 {:08x}, computed {:08x})", args.blob.display(), blob.stored_crc(), blob.computed_crc());
+        anyhow::bail!(
+            "{}: checksum mismatch: the blob is corrupt (expected CRC-32 {:08x}, computed {:08x})",
+            args.blob.display(),
+            blob.stored_crc(),
+            blob.computed_crc()
+        );
     }
     let c = costs(&blob, args.steps)?;
     println!("on a target");

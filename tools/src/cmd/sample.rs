@@ -81,7 +81,15 @@ pub fn check(model: &Model<'_>, kind: SamplerKind, steps: usize) -> Result<()> {
 }
 
 /// Sample `i` of a run with `seed` through the core (per-sample, fixed summation order).
-pub fn sample_one(model: &Model<'_>, kind: SamplerKind, sigmas: &[f32], seed: u64, i: u64, x: &mut [f32], scratch: &mut [f32]) {
+pub fn sample_one(
+    model: &Model<'_>,
+    kind: SamplerKind,
+    sigmas: &[f32],
+    seed: u64,
+    i: u64,
+    x: &mut [f32],
+    scratch: &mut [f32],
+) {
     util::initial_noise(seed, i, SIGMA_MAX, x);
     match (kind, model.as_gaussian()) {
         (SamplerKind::Exact, Some(g)) => {
@@ -97,7 +105,14 @@ pub fn sample_one(model: &Model<'_>, kind: SamplerKind, sigmas: &[f32], seed: u6
 }
 
 /// `n` samples (model space), seeds `seed .. seed + n`, with a progress bar.
-pub fn sample_many(model: &Model<'_>, kind: SamplerKind, steps: usize, seed: u64, n: u64, label: &str) -> Result<Vec<Vec<f32>>> {
+pub fn sample_many(
+    model: &Model<'_>,
+    kind: SamplerKind,
+    steps: usize,
+    seed: u64,
+    n: u64,
+    label: &str,
+) -> Result<Vec<Vec<f32>>> {
     check(model, kind, steps)?;
     let d = model.dim();
     let mut sigmas = vec![0.0f32; steps + 1];
@@ -124,7 +139,8 @@ pub fn run(args: &SampleArgs) -> Result<()> {
     if let Some(raw) = &args.raw {
         if !raw.is_dir() {
             util::check_output_dir(raw)?;
-            std::fs::create_dir(raw).with_context(|| format!("--raw {}: cannot create the directory", raw.display()))?;
+            std::fs::create_dir(raw)
+                .with_context(|| format!("--raw {}: cannot create the directory", raw.display()))?;
         }
     }
     if args.n == 0 {
@@ -142,7 +158,12 @@ pub fn run(args: &SampleArgs) -> Result<()> {
     if let Some(path) = &args.nearest {
         let ds = util::load_dataset(path, &LoadOptions::default())?;
         if ds.dim() != model.dim() {
-            bail!("--nearest {}: images have d = {}, expected the blob's d = {}", path.display(), ds.dim(), model.dim());
+            bail!(
+                "--nearest {}: images have d = {}, expected the blob's d = {}",
+                path.display(),
+                ds.dim(),
+                model.dim()
+            );
         }
         let mut total = 0.0f64;
         for s in &samples {
@@ -152,7 +173,11 @@ pub fn run(args: &SampleArgs) -> Result<()> {
             tiles.push(util::to_pixels(&ds.pixel, ds.image(idx)));
         }
         cols *= 2;
-        println!("mean distance to the nearest training image: {:.4} (model space, d = {})", total / samples.len() as f64, ds.dim());
+        println!(
+            "mean distance to the nearest training image: {:.4} (model space, d = {})",
+            total / samples.len() as f64,
+            ds.dim()
+        );
     } else {
         tiles.extend(samples.iter().map(|s| util::to_pixels(&map, s)));
     }
@@ -164,7 +189,12 @@ pub fn run(args: &SampleArgs) -> Result<()> {
             util::write_atomic(&p, &util::image_png(&util::to_pixels(&map, s), shape)?)?;
         }
     }
-    println!("wrote {} ({} samples, {} sampler{})", args.output.display(), args.n, args.sampler.name(),
-        if args.sampler == SamplerKind::Exact { String::new() } else { format!(", {} steps", args.steps) });
+    println!(
+        "wrote {} ({} samples, {} sampler{})",
+        args.output.display(),
+        args.n,
+        args.sampler.name(),
+        if args.sampler == SamplerKind::Exact { String::new() } else { format!(", {} steps", args.steps) }
+    );
     Ok(())
 }
