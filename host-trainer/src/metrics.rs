@@ -4,7 +4,9 @@
 //! * [`denoiser_difference`]: `E_x |D1(x) - D2(x)|_2 / |D1(x)|_2` over noisy held-out images
 //!   `x = y + sigma z`.
 //! * [`linearity_score`]: mean over pairs of `cos(D(sqrt(a) x1 + sqrt(1-a) x2), sqrt(a) D(x1) + sqrt(1-a) D(x2))`
-//!   for `a` in [`ALPHAS`]; exactly 1 for an affine map without offset... and for any linear map.
+//!   for `a` in [`ALPHAS`] (Li et al. 2024). Exactly 1 for a linear map; an affine map `W x + b` with
+//!   `b != 0` (the Gaussian's denoiser, for instance) scores slightly below 1, because the right-hand side
+//!   carries `(sqrt(a) + sqrt(1-a)) b` instead of `b`.
 //! * [`rel_frobenius`]: `|W - W_G|_F / |W_G|_F` with `W_G = U diag(lambda/(lambda+sigma^2)) U^T`.
 //! * [`heun_sample`]: EDM's Heun sampler (batched) so two denoisers can start from the same noise;
 //!   sample agreement is the mean squared difference per pixel.
