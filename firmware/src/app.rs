@@ -14,6 +14,7 @@ use gaussdiff_core::blob::{Blob, DType, Model, Tensor};
 use gaussdiff_core::denoiser::Denoiser;
 use gaussdiff_core::error::BlobError;
 use gaussdiff_core::frame::{self, Frame, LineBuf, SampleSpec, SpecError};
+use gaussdiff_core::math;
 use gaussdiff_core::rng::Rng;
 use gaussdiff_core::schedule::EdmSchedule;
 
@@ -96,8 +97,8 @@ fn parse(blob: &[u8]) -> Result<(Blob<'_>, Model<'_>), BlobError> {
 
 /// Measures the matrix-vector kernels on the blob's `U^T` (and on an f32 copy of its first rows, and on a
 /// naive single-accumulator f32 loop as the baseline) and reports `stat` lines:
-/// `kernel` 0 = one `Denoiser::denoise` (all of `U^T`), 1 = `Tensor::row_dot`, 2 = `Tensor::row_axpy`,
-/// 9 = naive dot; `dtype` as in the blob format.
+/// `kernel` 0 = one `Denoiser::denoise` (all of `U^T`), 1 = the row dot-product kernel, 2 = the row axpy
+/// kernel (see [`measure`]), 9 = the naive baseline dot; `dtype` as in the blob format.
 /// Does nothing for a linear model or a blob that does not parse (the run reports that).
 #[inline(never)]
 pub fn bench<W: embedded_io::Write, C: Counter>(out: &mut W, counter: &mut C) -> Result<(), W::Error> {
@@ -157,6 +158,14 @@ fn naive_dot(w: &[u8], x: &[f32]) -> f32 {
     s
 }
 
+/// Row `r` of `t` as stored bytes (float types only).
+fn row_bytes<'t>(t: &Tensor<'t>, r: usize) -> &'t [u8] {
+    let n = t.cols() * t.dtype().element_bytes();
+    &t.bytes()[r * n..(r + 1) * n]
+}
+
+/// Times, over all rows of `t`: the denoisers' kernels `math::dot4_*_le` (kernel 1) and
+/// `math::axpy_*_le` (kernel 2) for f32/f16, or `Tensor::row_dot` / `Tensor::row_axpy` for int8.
 fn measure<W: embedded_io::Write, C: Counter>(
     out: &mut W,
     counter: &mut C,
@@ -164,23 +173,34 @@ fn measure<W: embedded_io::Write, C: Counter>(
     x: &[f32],
     y: &mut [f32],
 ) -> Result<(), W::Error> {
-    let dtype = t.dtype() as u64;
+    let dtype = t.dtype();
     let (rows, cols) = (t.rows() as u64, t.cols() as u64);
     let t0 = counter.now();
     let mut acc = 0.0f32;
     for r in 0..t.rows() {
-        acc += black_box(t).row_dot(r, black_box(x));
+        let t = black_box(t);
+        acc += match dtype {
+            DType::F32 => math::dot4_f32_le(black_box(x), row_bytes(t, r)),
+            DType::F16 => math::dot4_f16_le(black_box(x), row_bytes(t, r)),
+            DType::I8 => t.row_dot(r, black_box(x)),
+        };
     }
     let t1 = counter.now();
     black_box(acc);
-    stat(out, &[("kernel", 1), ("dtype", dtype), ("rows", rows), ("cols", cols), (C::KEY, t1 - t0)])?;
+    stat(out, &[("kernel", 1), ("dtype", dtype as u64), ("rows", rows), ("cols", cols), (C::KEY, t1 - t0)])?;
     let t0 = counter.now();
     for r in 0..t.rows() {
-        black_box(t).row_axpy(r, 1e-3, black_box(&mut *y));
+        let t = black_box(t);
+        let y = black_box(&mut *y);
+        match dtype {
+            DType::F32 => math::axpy_f32_le(1e-3, row_bytes(t, r), y),
+            DType::F16 => math::axpy_f16_le(1e-3, row_bytes(t, r), y),
+            DType::I8 => t.row_axpy(r, 1e-3, y),
+        }
     }
     let t1 = counter.now();
     black_box(&y);
-    stat(out, &[("kernel", 2), ("dtype", dtype), ("rows", rows), ("cols", cols), (C::KEY, t1 - t0)])
+    stat(out, &[("kernel", 2), ("dtype", dtype as u64), ("rows", rows), ("cols", cols), (C::KEY, t1 - t0)])
 }
 
 /// Runs every configured sample and streams its frame. Returns the number of frames sent.
