@@ -136,7 +136,7 @@ impl Moments {
     /// infinite values (the moments are left unchanged).
     pub fn add_chunk(&mut self, rows: &[f32]) -> Result<(), FitError> {
         let d = self.dim();
-        if d == 0 || rows.len() % d != 0 {
+        if d == 0 || !rows.len().is_multiple_of(d) {
             return Err(FitError::Shape { len: rows.len(), d });
         }
         if let Some(pos) = rows.iter().position(|v| !v.is_finite()) {
@@ -274,7 +274,7 @@ fn gram_lower(dst: MatMut<'_, f64>, a: MatRef<'_, f64>) {
     let mut per_thread: Vec<Vec<(usize, MatMut<'_, f64>)>> = (0..threads).map(|_| Vec::new()).collect();
     for (i, b) in blocks.into_iter().enumerate() {
         let round = i / threads;
-        let t = if round % 2 == 0 { i % threads } else { threads - 1 - i % threads };
+        let t = if round.is_multiple_of(2) { i % threads } else { threads - 1 - i % threads };
         per_thread[t].push(b);
     }
     std::thread::scope(|s| {
@@ -294,7 +294,7 @@ fn gram_lower(dst: MatMut<'_, f64>, a: MatRef<'_, f64>) {
 /// # Errors
 /// As [`Moments::add_chunk`].
 pub fn moments(images: &[f32], d: usize) -> Result<Moments, FitError> {
-    if d == 0 || images.len() % d != 0 {
+    if d == 0 || !images.len().is_multiple_of(d) {
         return Err(FitError::Shape { len: images.len(), d });
     }
     let mut m = Moments::new(d);
