@@ -17,6 +17,7 @@ pub mod data;
 pub mod denoisers;
 pub mod distill;
 pub mod edm;
+pub mod experiments;
 pub mod gauss;
 pub mod metrics;
 pub mod model;

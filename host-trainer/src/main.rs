@@ -48,6 +48,8 @@ enum Cmd {
     Metrics(MetricsArgs),
     /// Time training steps and distillation beside a plain matmul (prints Markdown).
     Bench(BenchArgs),
+    /// Reproduce a paper's finding (docs/results.md): data-size, distill, capacity, gaussian-data, gallery, skip-steps.
+    Experiment(gaussdiff_trainer::experiments::ExperimentArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -354,6 +356,7 @@ fn main() -> Result<()> {
                 eprintln!("wrote {}/metrics.json, CSVs and PNGs", a.out.display());
             }
         }
+        Cmd::Experiment(a) => gaussdiff_trainer::experiments::run(&a, &device, progress)?,
         Cmd::Bench(a) => {
             let spec = data::LoadSpec { limit: None, seed: 0, hold_out: 0, grayscale: false, resize: None };
             let d = data::load(&a.dataset, &spec)?;
