@@ -47,13 +47,17 @@ fn main() {
     let blob_path = match env::var("GAUSSDIFF_BLOB") {
         Ok(p) if !p.is_empty() => {
             let p = PathBuf::from(p);
-            if p.is_absolute() { p } else { manifest.join(p) }
+            if p.is_absolute() {
+                p
+            } else {
+                manifest.join(p)
+            }
         }
         _ => manifest.join("blobs/frey-k40-f16.gdn"),
     };
     println!("cargo:rerun-if-changed={}", blob_path.display());
-    let bytes = fs::read(&blob_path)
-        .unwrap_or_else(|e| panic!("GAUSSDIFF_BLOB: cannot read {}: {e}", blob_path.display()));
+    let bytes =
+        fs::read(&blob_path).unwrap_or_else(|e| panic!("GAUSSDIFF_BLOB: cannot read {}: {e}", blob_path.display()));
     // Size the buffers from the blob. A blob that does not parse still builds (zero-sized buffers), so the
     // firmware itself reports the error at run time, as it would for a blob corrupted in flash.
     let (dim, scratch, note) = match Blob::parse(&bytes).and_then(|b| b.model().map(|m| (b, m))) {
@@ -94,9 +98,7 @@ fn main() {
         let steps = if sampler == SamplerKind::Exact { 0 } else { steps };
         max_steps = max_steps.max(steps as usize);
         for &seed in &seeds {
-            specs.push(format!(
-                "SampleSpec {{ sampler: SamplerKind::{sampler:?}, steps: {steps}, seed: {seed} }}"
-            ));
+            specs.push(format!("SampleSpec {{ sampler: SamplerKind::{sampler:?}, steps: {steps}, seed: {seed} }}"));
         }
     }
     assert!(!specs.is_empty(), "GAUSSDIFF_RUNS names no run");
@@ -118,7 +120,8 @@ fn main() {
 fn parse_seeds(s: &str) -> Vec<u64> {
     let bad = || panic!("GAUSSDIFF_SEEDS={s:?}: expected `A..B` or a comma-separated list of u64");
     if let Some((a, b)) = s.split_once("..") {
-        let (a, b): (u64, u64) = (a.trim().parse().unwrap_or_else(|_| bad()), b.trim().parse().unwrap_or_else(|_| bad()));
+        let (a, b): (u64, u64) =
+            (a.trim().parse().unwrap_or_else(|_| bad()), b.trim().parse().unwrap_or_else(|_| bad()));
         if a >= b || b - a > 64 {
             bad();
         }

@@ -218,10 +218,7 @@ impl Default for LineBuf {
 impl LineBuf {
     /// An empty line.
     pub const fn new() -> Self {
-        Self {
-            buf: [0; LINE_CAPACITY],
-            len: 0,
-        }
+        Self { buf: [0; LINE_CAPACITY], len: 0 }
     }
     /// Forget the contents.
     pub fn clear(&mut self) {
@@ -273,9 +270,7 @@ const HEX: [u8; 16] = *b"0123456789abcdef";
 pub fn valid_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= MAX_KEY_LEN
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// Append ` key=value` pairs.
@@ -291,10 +286,7 @@ fn push_extras(line: &mut LineBuf, extras: &[(&str, u64)]) -> fmt::Result {
 /// # Panics
 /// If there are more than [`MAX_EXTRAS`] pairs or a key is not [`valid_key`] (caller contract).
 pub fn stat_line<'b>(line: &'b mut LineBuf, extras: &[(&str, u64)]) -> &'b str {
-    assert!(
-        extras.len() <= MAX_EXTRAS && extras.iter().all(|(k, _)| valid_key(k)),
-        "stat_line: bad extras"
-    );
+    assert!(extras.len() <= MAX_EXTRAS && extras.iter().all(|(k, _)| valid_key(k)), "stat_line: bad extras");
     line.clear();
     // Cannot overflow: 5 + 5 + MAX_EXTRAS * (1 + MAX_KEY_LEN + 1 + 20) < LINE_CAPACITY.
     let _ = write!(line, "{PREFIX} stat");
@@ -331,17 +323,10 @@ impl Frame<'_> {
     /// # Panics
     /// If `pixels.len()` or `sample.len()` differ from `shape.dim()`, the shape has a zero side, or the extras
     /// break [`MAX_EXTRAS`] / [`valid_key`] (caller contract).
-    pub fn encode<E>(
-        &self,
-        values: bool,
-        emit: &mut impl FnMut(&str) -> Result<(), E>,
-    ) -> Result<(), E> {
+    pub fn encode<E>(&self, values: bool, emit: &mut impl FnMut(&str) -> Result<(), E>) -> Result<(), E> {
         let d = self.shape.dim();
         assert!(d > 0, "Frame::encode: empty shape");
-        assert!(
-            self.pixels.len() == d && self.sample.len() == d,
-            "Frame::encode: pixels/sample length != shape"
-        );
+        assert!(self.pixels.len() == d && self.sample.len() == d, "Frame::encode: pixels/sample length != shape");
         for extras in [self.begin_extras, self.end_extras] {
             assert!(
                 extras.len() <= MAX_EXTRAS && extras.iter().all(|(k, _)| valid_key(k)),
@@ -349,19 +334,14 @@ impl Frame<'_> {
             );
         }
         let mut line = LineBuf::new();
-        let ImageShape {
-            channels,
-            height,
-            width,
-        } = self.shape;
-        let SampleSpec {
-            sampler,
-            steps,
-            seed,
-        } = self.spec;
+        let ImageShape { channels, height, width } = self.shape;
+        let SampleSpec { sampler, steps, seed } = self.spec;
         // The capacity arithmetic in the comments below shows none of these writes can overflow the buffer.
         // begin: < 80 fixed chars + MAX_EXTRAS * 34.
-        let _ = write!(line, "{PREFIX} begin c={channels} h={height} w={width} sampler={sampler} steps={steps} seed={seed}");
+        let _ = write!(
+            line,
+            "{PREFIX} begin c={channels} h={height} w={width} sampler={sampler} steps={steps} seed={seed}"
+        );
         let _ = push_extras(&mut line, self.begin_extras);
         emit(line.as_str())?;
         // p lines: 5 + 3 + 2 * 6 + 2 * PIXELS_PER_LINE < 160.
@@ -409,10 +389,7 @@ mod tests {
     #[test]
     fn crc_is_iso_hdlc() {
         assert_eq!(CRC.checksum(b"123456789"), 0xcbf4_3926);
-        assert_eq!(
-            sample_crc(&[1.0, -2.5]),
-            CRC.checksum(&[0, 0, 0x80, 0x3f, 0, 0, 0x20, 0xc0])
-        );
+        assert_eq!(sample_crc(&[1.0, -2.5]), CRC.checksum(&[0, 0, 0x80, 0x3f, 0, 0, 0x20, 0xc0]));
         assert_ne!(sample_crc(&[0.0]), sample_crc(&[-0.0]));
     }
 
@@ -429,12 +406,7 @@ mod tests {
     #[test]
     fn keys() {
         assert!(valid_key("instr") && valid_key("blob_crc") && valid_key("a1"));
-        assert!(
-            !valid_key("")
-                && !valid_key("Bad")
-                && !valid_key("a=b")
-                && !valid_key("toolongkey_xyz")
-        );
+        assert!(!valid_key("") && !valid_key("Bad") && !valid_key("a=b") && !valid_key("toolongkey_xyz"));
     }
 
     #[test]
@@ -447,20 +419,12 @@ mod tests {
 
     #[test]
     fn encodes_known_text() {
-        let shape = ImageShape {
-            channels: 1,
-            height: 2,
-            width: 3,
-        };
+        let shape = ImageShape { channels: 1, height: 2, width: 3 };
         let pixels = [0u8, 1, 255, 16, 128, 7];
         let sample = [-1.0f32, 0.5, 1.0, 0.0, -0.0, 2.0];
         let frame = Frame {
             shape,
-            spec: SampleSpec {
-                sampler: SamplerKind::Heun,
-                steps: 18,
-                seed: 7,
-            },
+            spec: SampleSpec { sampler: SamplerKind::Heun, steps: 18, seed: 7 },
             pixels: &pixels,
             sample: &sample,
             begin_extras: &[("blob_crc", 42)],
@@ -478,16 +442,10 @@ mod tests {
             .unwrap();
         let text = |i: usize| core::str::from_utf8(&lines[i].0[..lines[i].1]).unwrap();
         assert_eq!(n, 5);
-        assert_eq!(
-            text(0),
-            "@GDF1 begin c=1 h=2 w=3 sampler=heun steps=18 seed=7 blob_crc=42"
-        );
+        assert_eq!(text(0), "@GDF1 begin c=1 h=2 w=3 sampler=heun steps=18 seed=7 blob_crc=42");
         assert_eq!(text(1), "@GDF1 p 0 0 0001ff");
         assert_eq!(text(2), "@GDF1 p 1 0 108007");
-        assert_eq!(
-            text(3),
-            "@GDF1 v 0 bf8000003f0000003f800000000000008000000040000000"
-        );
+        assert_eq!(text(3), "@GDF1 v 0 bf8000003f0000003f800000000000008000000040000000");
         // CRCs computed independently (Python zlib.crc32), so the example in docs/frame-protocol.md is real.
         assert_eq!(text(4), "@GDF1 end pixels=eb66207a sample=d59610fe evals=35");
     }

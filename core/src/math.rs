@@ -171,7 +171,7 @@ pub fn f16_to_f32(h: u16) -> f32 {
 }
 
 /// `2^112`, the exponent-bias difference between binary32 and binary16.
-const F16_SCALE: f32 = 5.192_296_858_534_828e33;
+const F16_SCALE: f32 = f32::from_bits((112 + 127) << 23);
 
 #[inline(always)]
 fn f16_bits(b: [u8; 2]) -> f32 {

@@ -46,10 +46,9 @@ impl<E: fmt::Debug> fmt::Display for AppError<E> {
         match self {
             Self::Blob(e) => write!(f, "blob: {e}"),
             Self::Spec(e) => write!(f, "run: {e}"),
-            Self::Capacity { dim, scratch } => write!(
-                f,
-                "blob needs d = {dim}, scratch = {scratch}; the build sized d = {DIM}, scratch = {SCRATCH}"
-            ),
+            Self::Capacity { dim, scratch } => {
+                write!(f, "blob needs d = {dim}, scratch = {scratch}; the build sized d = {DIM}, scratch = {SCRATCH}")
+            }
             Self::Io(e) => write!(f, "output: {e:?}"),
         }
     }

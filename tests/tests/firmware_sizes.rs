@@ -85,9 +85,8 @@ fn check(board: &str) {
         return;
     }
     let path = record_path(board);
-    let recorded = parse_record(
-        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
-    );
+    let recorded =
+        parse_record(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())));
     let mut failures = Vec::new();
     for (k, &now) in &measured {
         let Some(&was) = recorded.get(k) else {

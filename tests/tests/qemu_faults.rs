@@ -63,10 +63,6 @@ fn qemu_corrupt_blob_is_reported_not_panicked() {
     let run = fw::qemu(&build.elf, Duration::from_secs(60));
     assert!(run.code.is_some_and(|c| c != 0), "exit code {:?}, expected non-zero\n{}", run.code, run.stdout);
     let errors = target_errors(&run.stdout);
-    assert!(
-        errors.iter().any(|e| e.starts_with("blob: checksum mismatch")),
-        "no checksum report in:\n{}",
-        run.stdout
-    );
+    assert!(errors.iter().any(|e| e.starts_with("blob: checksum mismatch")), "no checksum report in:\n{}", run.stdout);
     assert!(!run.stdout.contains("panic"), "{}", run.stdout);
 }

@@ -55,11 +55,7 @@ pub struct DecodedFrame {
 impl DecodedFrame {
     /// The value of an extra key from the `begin` or the `end` line.
     pub fn extra(&self, key: &str) -> Option<&str> {
-        self.begin_extras
-            .iter()
-            .chain(&self.end_extras)
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.begin_extras.iter().chain(&self.end_extras).find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// True when `sample` has exactly the bits the frame's `sample` CRC was computed from.
@@ -109,10 +105,7 @@ struct Open {
 }
 
 fn err(line: usize, message: impl Into<String>) -> FrameError {
-    FrameError {
-        line,
-        message: message.into(),
-    }
+    FrameError { line, message: message.into() }
 }
 
 fn pairs(line: usize, words: &[&str]) -> Result<Vec<(String, String)>, FrameError> {
@@ -139,8 +132,7 @@ fn take<T: core::str::FromStr>(
         return Err(err(line, format!("begin line lacks {key}= ({what})")));
     };
     let (_, v) = kv.remove(i);
-    v.parse()
-        .map_err(|_| err(line, format!("{key}={v:?} is not {what}")))
+    v.parse().map_err(|_| err(line, format!("{key}={v:?} is not {what}")))
 }
 
 fn hex_u32(line: usize, s: &str, what: &str) -> Result<u32, FrameError> {
@@ -156,34 +148,19 @@ fn begin(line: usize, words: &[&str]) -> Result<Open, FrameError> {
     let height: u16 = take(line, &mut kv, "h", "a height 1..65535")?;
     let width: u16 = take(line, &mut kv, "w", "a width 1..65535")?;
     let name: String = take(line, &mut kv, "sampler", "a sampler name")?;
-    let sampler = SamplerKind::from_name(&name).ok_or_else(|| {
-        err(
-            line,
-            format!("sampler={name:?} is not one of exact, euler, heun"),
-        )
-    })?;
+    let sampler = SamplerKind::from_name(&name)
+        .ok_or_else(|| err(line, format!("sampler={name:?} is not one of exact, euler, heun")))?;
     let steps: u32 = take(line, &mut kv, "steps", "a step count")?;
     let seed: u64 = take(line, &mut kv, "seed", "a u64 seed")?;
-    let shape = ImageShape {
-        channels,
-        height,
-        width,
-    };
+    let shape = ImageShape { channels, height, width };
     let d = shape.dim();
     if d == 0 || d > MAX_DIM {
-        return Err(err(
-            line,
-            format!("image {channels}x{height}x{width} has {d} values, expected 1..={MAX_DIM}"),
-        ));
+        return Err(err(line, format!("image {channels}x{height}x{width} has {d} values, expected 1..={MAX_DIM}")));
     }
     Ok(Open {
         line,
         shape,
-        spec: SampleSpec {
-            sampler,
-            steps,
-            seed,
-        },
+        spec: SampleSpec { sampler, steps, seed },
         begin_extras: kv,
         pixels: vec![0; d],
         have_pixel: vec![false; d],
@@ -197,32 +174,19 @@ fn pixel_line(line: usize, f: &mut Open, words: &[&str]) -> Result<(), FrameErro
     let [r, x0, hex] = words else {
         return Err(err(line, "expected `p ROW COL HEX`"));
     };
-    let (w, rows) = (
-        usize::from(f.shape.width),
-        usize::from(f.shape.channels) * usize::from(f.shape.height),
-    );
-    let r: usize = r
-        .parse()
-        .map_err(|_| err(line, format!("row {r:?} is not a number")))?;
-    let x0: usize = x0
-        .parse()
-        .map_err(|_| err(line, format!("column {x0:?} is not a number")))?;
+    let (w, rows) = (usize::from(f.shape.width), usize::from(f.shape.channels) * usize::from(f.shape.height));
+    let r: usize = r.parse().map_err(|_| err(line, format!("row {r:?} is not a number")))?;
+    let x0: usize = x0.parse().map_err(|_| err(line, format!("column {x0:?} is not a number")))?;
     let n = hex.len() / 2;
     if hex.len() % 2 != 0 || n == 0 || r >= rows || x0 >= w || x0 + n > w {
-        return Err(err(
-            line,
-            format!("pixel chunk row {r} col {x0} len {n} outside {rows} rows x {w} columns"),
-        ));
+        return Err(err(line, format!("pixel chunk row {r} col {x0} len {n} outside {rows} rows x {w} columns")));
     }
     for i in 0..n {
         let v = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
             .map_err(|_| err(line, format!("bad hex pixel {:?}", &hex[2 * i..2 * i + 2])))?;
         let at = r * w + x0 + i;
         if f.have_pixel[at] {
-            return Err(err(
-                line,
-                format!("pixel row {r} col {} sent twice", x0 + i),
-            ));
+            return Err(err(line, format!("pixel row {r} col {} sent twice", x0 + i)));
         }
         f.pixels[at] = v;
         f.have_pixel[at] = true;
@@ -235,18 +199,10 @@ fn value_line(line: usize, f: &mut Open, words: &[&str]) -> Result<(), FrameErro
         return Err(err(line, "expected `v INDEX HEX`"));
     };
     let d = f.shape.dim();
-    let i0: usize = i0
-        .parse()
-        .map_err(|_| err(line, format!("index {i0:?} is not a number")))?;
+    let i0: usize = i0.parse().map_err(|_| err(line, format!("index {i0:?} is not a number")))?;
     let n = hex.len() / 8;
     if hex.len() % 8 != 0 || n == 0 || i0 >= d || i0 + n > d {
-        return Err(err(
-            line,
-            format!(
-                "value chunk at {i0} with {} hex digits outside 0..{d}",
-                hex.len()
-            ),
-        ));
+        return Err(err(line, format!("value chunk at {i0} with {} hex digits outside 0..{d}", hex.len())));
     }
     for i in 0..n {
         let bits = hex_u32(line, &hex[8 * i..8 * i + 8], "value")?;
@@ -264,44 +220,33 @@ fn end(line: usize, f: Open, words: &[&str]) -> Result<DecodedFrame, FrameError>
     let mut kv = pairs(line, words)?;
     let pix: String = take(line, &mut kv, "pixels", "the pixels CRC")?;
     let smp: String = take(line, &mut kv, "sample", "the sample CRC")?;
-    let (sent_pixel_crc, sent_sample_crc) = (
-        hex_u32(line, &pix, "pixels CRC")?,
-        hex_u32(line, &smp, "sample CRC")?,
-    );
+    let (sent_pixel_crc, sent_sample_crc) = (hex_u32(line, &pix, "pixels CRC")?, hex_u32(line, &smp, "sample CRC")?);
     if let Some(missing) = f.have_pixel.iter().position(|h| !h) {
         let w = usize::from(f.shape.width);
         return Err(err(
             line,
-            format!(
-                "frame from line {} lacks pixel row {} col {}",
-                f.line,
-                missing / w,
-                missing % w
-            ),
+            format!("frame from line {} lacks pixel row {} col {}", f.line, missing / w, missing % w),
         ));
     }
     let computed = pixel_crc(&f.pixels);
     if computed != sent_pixel_crc {
         return Err(err(
             line,
-            format!("frame from line {}: pixels CRC {computed:08x} != sent {sent_pixel_crc:08x} (corrupted stream)", f.line),
+            format!(
+                "frame from line {}: pixels CRC {computed:08x} != sent {sent_pixel_crc:08x} (corrupted stream)",
+                f.line
+            ),
         ));
     }
     let values = if f.any_value {
         if let Some(missing) = f.have_value.iter().position(|h| !h) {
-            return Err(err(
-                line,
-                format!("frame from line {} lacks value {missing}", f.line),
-            ));
+            return Err(err(line, format!("frame from line {} lacks value {missing}", f.line)));
         }
         let computed = sample_crc(&f.values);
         if computed != sent_sample_crc {
             return Err(err(
                 line,
-                format!(
-                    "frame from line {}: sample CRC {computed:08x} != sent {sent_sample_crc:08x}",
-                    f.line
-                ),
+                format!("frame from line {}: sample CRC {computed:08x} != sent {sent_sample_crc:08x}", f.line),
             ));
         }
         Some(f.values)
@@ -347,10 +292,7 @@ pub fn decode(text: &str) -> Vec<Result<Item, FrameError>> {
         match kind {
             "begin" => {
                 if let Some(f) = open.take() {
-                    out.push(Err(err(
-                        line,
-                        format!("frame from line {} has no end line", f.line),
-                    )));
+                    out.push(Err(err(line, format!("frame from line {} has no end line", f.line))));
                 }
                 skipping = false;
                 match begin(line, args) {
@@ -363,11 +305,7 @@ pub fn decode(text: &str) -> Vec<Result<Item, FrameError>> {
             }
             "p" | "v" => {
                 if let Some(f) = open.as_mut() {
-                    let r = if kind == "p" {
-                        pixel_line(line, f, args)
-                    } else {
-                        value_line(line, f, args)
-                    };
+                    let r = if kind == "p" { pixel_line(line, f, args) } else { value_line(line, f, args) };
                     if let Err(e) = r {
                         out.push(Err(e));
                         open = None;
@@ -390,19 +328,13 @@ pub fn decode(text: &str) -> Vec<Result<Item, FrameError>> {
                 Ok(pairs) => out.push(Ok(Item::Done { line, pairs })),
                 Err(e) => out.push(Err(e)),
             },
-            "error" => out.push(Ok(Item::TargetError {
-                line,
-                message: args.join(" "),
-            })),
+            "error" => out.push(Ok(Item::TargetError { line, message: args.join(" ") })),
             other => out.push(Err(err(line, format!("unknown line kind {other:?}")))),
         }
     }
     if let Some(f) = open {
         let n = text.lines().count();
-        out.push(Err(err(
-            n,
-            format!("stream ends inside the frame from line {}", f.line),
-        )));
+        out.push(Err(err(n, format!("stream ends inside the frame from line {}", f.line))));
     }
     out
 }
@@ -427,43 +359,22 @@ mod tests {
 
     fn sample_frame(shape: ImageShape, seed: u64) -> (Vec<u8>, Vec<f32>) {
         let d = shape.dim();
-        let sample: Vec<f32> = (0..d)
-            .map(|i| ((i as f32 + seed as f32) * 0.37).sin())
-            .collect();
-        let pixels: Vec<u8> = sample
-            .iter()
-            .map(|v| crate::pixel::PixelMap::EDM.to_pixel(*v))
-            .collect();
+        let sample: Vec<f32> = (0..d).map(|i| ((i as f32 + seed as f32) * 0.37).sin()).collect();
+        let pixels: Vec<u8> = sample.iter().map(|v| crate::pixel::PixelMap::EDM.to_pixel(*v)).collect();
         (pixels, sample)
     }
 
     #[test]
     fn round_trip_with_and_without_values_in_noise() {
         for shape in [
-            ImageShape {
-                channels: 1,
-                height: 28,
-                width: 20,
-            },
-            ImageShape {
-                channels: 3,
-                height: 5,
-                width: 130,
-            },
-            ImageShape {
-                channels: 1,
-                height: 1,
-                width: 1,
-            },
+            ImageShape { channels: 1, height: 28, width: 20 },
+            ImageShape { channels: 3, height: 5, width: 130 },
+            ImageShape { channels: 1, height: 1, width: 1 },
         ] {
             let (pixels, sample) = sample_frame(shape, 3);
             let frame = Frame {
                 shape,
-                spec: SampleSpec {
-                    sampler: SamplerKind::Euler,
-                    steps: 18,
-                    seed: u64::MAX,
-                },
+                spec: SampleSpec { sampler: SamplerKind::Euler, steps: 18, seed: u64::MAX },
                 pixels: &pixels,
                 sample: &sample,
                 begin_extras: &[("blob_crc", 7)],
@@ -477,9 +388,7 @@ mod tests {
                     .collect();
                 let items = decode(&text);
                 assert_eq!(items.len(), 1, "{items:?}");
-                let Ok(Item::Frame(f)) = &items[0] else {
-                    panic!("{items:?}")
-                };
+                let Ok(Item::Frame(f)) = &items[0] else { panic!("{items:?}") };
                 assert_eq!(f.shape, shape);
                 assert_eq!(f.spec, frame.spec);
                 assert_eq!(f.pixels, pixels);
@@ -487,9 +396,7 @@ mod tests {
                 assert_eq!(f.extra("instr"), Some("123456789"));
                 assert!(f.matches_sample(&sample));
                 assert_eq!(
-                    f.values
-                        .as_deref()
-                        .map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()),
+                    f.values.as_deref().map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>()),
                     values.then(|| sample.iter().map(|x| x.to_bits()).collect())
                 );
             }
@@ -498,19 +405,11 @@ mod tests {
 
     #[test]
     fn detects_corruption_and_truncation() {
-        let shape = ImageShape {
-            channels: 1,
-            height: 4,
-            width: 3,
-        };
+        let shape = ImageShape { channels: 1, height: 4, width: 3 };
         let (pixels, sample) = sample_frame(shape, 1);
         let frame = Frame {
             shape,
-            spec: SampleSpec {
-                sampler: SamplerKind::Exact,
-                steps: 0,
-                seed: 0,
-            },
+            spec: SampleSpec { sampler: SamplerKind::Exact, steps: 0, seed: 0 },
             pixels: &pixels,
             sample: &sample,
             begin_extras: &[],
@@ -520,22 +419,12 @@ mod tests {
         // A flipped pixel digit.
         let lines: Vec<&str> = good.lines().collect();
         let mut bad = lines.clone();
-        let flipped = lines[1].replacen(
-            &lines[1][lines[1].len() - 1..],
-            if lines[1].ends_with('0') { "1" } else { "0" },
-            1,
-        );
-        let flipped = format!(
-            "{}{}",
-            &lines[1][..lines[1].len() - 1],
-            &flipped[flipped.len() - 1..]
-        );
+        let flipped =
+            lines[1].replacen(&lines[1][lines[1].len() - 1..], if lines[1].ends_with('0') { "1" } else { "0" }, 1);
+        let flipped = format!("{}{}", &lines[1][..lines[1].len() - 1], &flipped[flipped.len() - 1..]);
         bad[1] = &flipped;
         let items = decode(&bad.join("\n"));
-        assert!(
-            matches!(&items[..], [Err(e)] if e.message.contains("pixels CRC")),
-            "{items:?}"
-        );
+        assert!(matches!(&items[..], [Err(e)] if e.message.contains("pixels CRC")), "{items:?}");
         // A changed value bit.
         let mut bad = lines.clone();
         let vline = lines.iter().position(|l| l.contains(" v ")).unwrap();
@@ -543,50 +432,27 @@ mod tests {
         let changed = changed[..changed.len() - 1].to_string();
         bad[vline] = &changed;
         let items = decode(&bad.join("\n"));
-        assert!(
-            matches!(&items[..], [Err(e)] if e.message.contains("sample CRC")),
-            "{items:?}"
-        );
+        assert!(matches!(&items[..], [Err(e)] if e.message.contains("sample CRC")), "{items:?}");
         // A missing row, a truncated stream, a frame cut by the next one.
         let mut bad = lines.clone();
         bad.remove(2);
-        assert!(
-            matches!(&decode(&bad.join("\n"))[..], [Err(e)] if e.message.contains("lacks pixel row 1"))
-        );
+        assert!(matches!(&decode(&bad.join("\n"))[..], [Err(e)] if e.message.contains("lacks pixel row 1")));
         let cut = lines[..3].join("\n");
         assert!(matches!(&decode(&cut)[..], [Err(e)] if e.message.contains("stream ends")));
         let twice = format!("{}\n{}", lines[..3].join("\n"), good);
         let items = decode(&twice);
-        assert!(
-            matches!(&items[..], [Err(e), Ok(Item::Frame(_))] if e.message.contains("no end line")),
-            "{items:?}"
-        );
+        assert!(matches!(&items[..], [Err(e), Ok(Item::Frame(_))] if e.message.contains("no end line")), "{items:?}");
         // Bad begin lines name the field.
         for (text, needle) in [
-            (
-                "@GDF1 begin c=1 h=2 sampler=heun steps=1 seed=0",
-                "lacks w=",
-            ),
-            (
-                "@GDF1 begin c=1 h=2 w=2 sampler=ddim steps=1 seed=0",
-                "ddim",
-            ),
-            (
-                "@GDF1 begin c=1 h=0 w=2 sampler=heun steps=1 seed=0",
-                "expected 1..=",
-            ),
-            (
-                "@GDF1 begin c=1 h=2 w=2 sampler=heun steps=x seed=0",
-                "steps=\"x\"",
-            ),
+            ("@GDF1 begin c=1 h=2 sampler=heun steps=1 seed=0", "lacks w="),
+            ("@GDF1 begin c=1 h=2 w=2 sampler=ddim steps=1 seed=0", "ddim"),
+            ("@GDF1 begin c=1 h=0 w=2 sampler=heun steps=1 seed=0", "expected 1..="),
+            ("@GDF1 begin c=1 h=2 w=2 sampler=heun steps=x seed=0", "steps=\"x\""),
             ("@GDF1 p 0 0 00", "outside a frame"),
             ("@GDF1 bogus", "unknown line kind"),
         ] {
             let items = decode(text);
-            assert!(
-                matches!(&items[..], [Err(e), ..] if e.message.contains(needle)),
-                "{text}: {items:?}"
-            );
+            assert!(matches!(&items[..], [Err(e), ..] if e.message.contains(needle)), "{text}: {items:?}");
         }
     }
 
@@ -597,9 +463,7 @@ mod tests {
         let text = format!("{stat}\n@GDF1 error blob: checksum mismatch\n@GDF1 done frames=0 status=1\n@GDF1x junk\n");
         let items = decode(&text);
         assert_eq!(items.len(), 3, "{items:?}");
-        assert!(
-            matches!(&items[0], Ok(Item::Stat { line: 1, pairs }) if pairs[1] == ("instr".into(), "99".into()))
-        );
+        assert!(matches!(&items[0], Ok(Item::Stat { line: 1, pairs }) if pairs[1] == ("instr".into(), "99".into())));
         assert!(
             matches!(&items[1], Ok(Item::TargetError { line: 2, message }) if message == "blob: checksum mismatch")
         );

@@ -155,7 +155,7 @@ pub fn main() -> ! {
     let t0 = ticks();
     two_instruction_loop(CALIBRATION_LOOPS);
     let cal_ticks = (ticks() - t0).max(1);
-    let mut counter = Icount { instr_per_tick_q16: (2 * u64::from(CALIBRATION_LOOPS) << 16) / cal_ticks };
+    let mut counter = Icount { instr_per_tick_q16: ((2 * u64::from(CALIBRATION_LOOPS)) << 16) / cal_ticks };
     let mut delay = SpinDelay { hz: SYSCLK_HZ };
     let mut pin = FpgaLed;
 

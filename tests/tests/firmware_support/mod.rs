@@ -57,11 +57,10 @@ pub fn build(features: &str, envs: &[(&str, &str)], label: &str) -> Build {
     let dir = firmware_dir();
     let target_dir = dir.join("target");
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(&dir)
-        .args(["build", "--release", "--features", features])
-        .env("CARGO_TARGET_DIR", &target_dir);
+    cmd.current_dir(&dir).args(["build", "--release", "--features", features]).env("CARGO_TARGET_DIR", &target_dir);
     // The outer `cargo test` exports variables meant for the host build; keep them out of the firmware's.
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER", "CARGO_BUILD_RUSTFLAGS"] {
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER", "CARGO_BUILD_RUSTFLAGS"]
+    {
         cmd.env_remove(var);
     }
     for var in ["GAUSSDIFF_BLOB", "GAUSSDIFF_RUNS", "GAUSSDIFF_SEEDS", "GAUSSDIFF_VALUES"] {
