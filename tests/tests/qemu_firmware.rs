@@ -103,3 +103,56 @@ fn qemu_runs_chosen_at_build_time_and_pixel_only_frames() {
         assert_eq!(f.pixels, pixels);
     }
 }
+
+/// The `gaussdiff` binary that `cargo test --workspace --release` builds next to this test's executable.
+fn gaussdiff_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join(format!("gaussdiff{}", std::env::consts::EXE_SUFFIX));
+    bin.exists().then_some(bin)
+}
+
+#[test]
+fn qemu_capture_writes_pngs_and_rejects_a_corrupted_stream() {
+    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+        return;
+    }
+    let Some(bin) = gaussdiff_binary() else {
+        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+        assert!(!ci, "the gaussdiff binary is not built next to the tests (run `cargo test --workspace --release`)");
+        eprintln!("SKIPPED: gaussdiff binary not built");
+        return;
+    };
+    let build = fw::build("qemu", &[], "qemu-capture");
+    let run = fw::qemu(&build.elf, Duration::from_secs(120));
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("capture.txt");
+    // As a serial terminal or probe-rs would show it: a prefix before every line.
+    let prefixed: String = run.stdout.lines().map(|l| format!("[00:01.234] {l}\n")).collect();
+    std::fs::write(&capture, &prefixed).unwrap();
+    let out = dir.path().join("png");
+    let res = std::process::Command::new(&bin)
+        .arg("capture")
+        .arg(&capture)
+        .arg("-o")
+        .arg(&out)
+        .arg("--blob")
+        .arg(fw::default_blob())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    assert!(res.status.success(), "capture failed: {}{}", stdout, String::from_utf8_lossy(&res.stderr));
+    assert_eq!(stdout.matches("bit-identical to the host").count(), 6, "{stdout}");
+    let pngs = std::fs::read_dir(&out).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some()).count();
+    assert_eq!(pngs, 6);
+
+    // One changed pixel digit: the pixels CRC catches it, capture exits non-zero and names the line.
+    let at = prefixed.find("@GDF1 p 3 0 ").unwrap() + "@GDF1 p 3 0 ".len();
+    let mut bad = prefixed.into_bytes();
+    bad[at] = if bad[at] == b'0' { b'1' } else { b'0' };
+    std::fs::write(&capture, &bad).unwrap();
+    let res = std::process::Command::new(&bin).arg("capture").arg(&capture).arg("-o").arg(&out).output().unwrap();
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(!res.status.success(), "a corrupted capture must fail");
+    assert!(stderr.contains("pixels CRC"), "{stderr}");
+}
