@@ -118,7 +118,7 @@ struct Summary {
     datasets: Vec<DatasetResult>,
 }
 
-fn one(path: &std::path::Path, hold_out: usize, per_decade: usize, repeats: usize, seed: u64, a: &ExperimentArgs, progress: bool) -> Result<DatasetResult> {
+fn one(path: &std::path::Path, label: &str, hold_out: usize, per_decade: usize, repeats: usize, seed: u64, a: &ExperimentArgs, progress: bool) -> Result<DatasetResult> {
     let ds = load_core(path, hold_out, seed)?;
     let d = ds.dim();
     let n_all = ds.len();
@@ -156,7 +156,7 @@ fn one(path: &std::path::Path, hold_out: usize, per_decade: usize, repeats: usiz
         });
     }
     pb.finish_and_clear();
-    let name = ds.name.clone();
+    let name = label.to_string();
     let csv: Vec<Vec<f64>> = rows.iter().map(|r| vec![r.n as f64, r.kl_empirical, r.kl_floored, r.floored_rank, r.floored_c, r.expected, r.expected_two_sample]).collect();
     write_csv(&a.out.join(format!("kl_{name}.csv")), &["n", "kl_empirical_ridge", "kl_floored", "floored_rank", "floored_c", "expected_d(d+1)/(4N)", "expected_two_sample"], &csv)?;
     let pts = |f: &dyn Fn(&Row) -> f64| rows.iter().map(|r| (r.n as f64, f(r))).collect::<Vec<_>>();
@@ -182,7 +182,7 @@ pub fn run(a: &ExperimentArgs, progress: bool) -> Result<()> {
         Setting::Medium => (5, 2, 5000),
         Setting::Full => (8, 3, 5000),
     };
-    let datasets = vec![one(&a.digits, 797, per_decade, repeats, a.seed, a, progress)?, one(&a.mnist, mnist_hold, per_decade, repeats, a.seed, a, progress)?];
+    let datasets = vec![one(&a.digits, "digits", 797, per_decade, repeats, a.seed, a, progress)?, one(&a.mnist, "mnist", mnist_hold, per_decade, repeats, a.seed, a, progress)?];
     if progress {
         for ds in &datasets {
             eprintln!("{} (d = {}, {} held out, {} varying pixels):", ds.dataset, ds.d, ds.held_out, ds.d_varying);
