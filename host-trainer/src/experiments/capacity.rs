@@ -40,7 +40,17 @@ struct Summary {
 }
 
 fn measure(ck: &Path, out: &Path, width: usize, step: usize, seed: u64, device: &Device) -> Result<Point> {
-    let o = MetricsOptions { checkpoint: ck.to_path_buf(), distilled: None, out: out.to_path_buf(), n_eval: 256, n_samples: 64, steps: 18, seed, sigmas: None, no_memorising: false };
+    let o = MetricsOptions {
+        checkpoint: ck.to_path_buf(),
+        distilled: None,
+        out: out.to_path_buf(),
+        n_eval: 256,
+        n_samples: 64,
+        steps: 18,
+        seed,
+        sigmas: None,
+        no_memorising: false,
+    };
     let rep = report::run(&o, device, false)?;
     let diff = rep.difference.get("network vs gaussian").cloned().unwrap_or_default();
     Ok(Point {
@@ -81,7 +91,11 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     cfg.keep_snapshots = true;
     let last = dir.join(format!("checkpoint-{steps}.safetensors"));
     if !last.exists() {
-        train::run(Start::Fresh(cfg.clone()), &RunOptions { out: dir.clone(), resume: false, progress, gaussian_blob: None }, device)?;
+        train::run(
+            Start::Fresh(cfg.clone()),
+            &RunOptions { out: dir.clone(), resume: false, progress, gaussian_blob: None },
+            device,
+        )?;
     }
     let mut over_training = Vec::new();
     for k in 1..=snapshots {
@@ -93,15 +107,42 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         }
         over_training.push(p);
     }
-    let row = |p: &Point| vec![p.width as f64, p.step as f64, p.difference_to_gaussian_mean, p.sample_mse_to_gaussian, p.sample_mse_to_memorising, p.memorised_fraction, p.linearity_min];
-    let header = ["width", "step", "diff_to_gaussian_mean", "sample_mse_to_gaussian", "sample_mse_to_memorising", "memorised_fraction", "linearity_min"];
+    let row = |p: &Point| {
+        vec![
+            p.width as f64,
+            p.step as f64,
+            p.difference_to_gaussian_mean,
+            p.sample_mse_to_gaussian,
+            p.sample_mse_to_memorising,
+            p.memorised_fraction,
+            p.linearity_min,
+        ]
+    };
+    let header = [
+        "width",
+        "step",
+        "diff_to_gaussian_mean",
+        "sample_mse_to_gaussian",
+        "sample_mse_to_memorising",
+        "memorised_fraction",
+        "linearity_min",
+    ];
     write_csv(&a.out.join("width_sweep.csv"), &header, &width_sweep.iter().map(row).collect::<Vec<_>>())?;
     write_csv(&a.out.join("over_training.csv"), &header, &over_training.iter().map(row).collect::<Vec<_>>())?;
     let series = |ps: &[Point], x: &dyn Fn(&Point) -> f64| {
         vec![
-            Series::new("sample MSE to Gaussian samples", ps.iter().map(|p| (x(p), p.sample_mse_to_gaussian)).collect()),
-            Series::new("sample MSE to memorising samples", ps.iter().map(|p| (x(p), p.sample_mse_to_memorising)).collect()),
-            Series::new("denoiser difference to Gaussian", ps.iter().map(|p| (x(p), p.difference_to_gaussian_mean)).collect()),
+            Series::new(
+                "sample MSE to Gaussian samples",
+                ps.iter().map(|p| (x(p), p.sample_mse_to_gaussian)).collect(),
+            ),
+            Series::new(
+                "sample MSE to memorising samples",
+                ps.iter().map(|p| (x(p), p.sample_mse_to_memorising)).collect(),
+            ),
+            Series::new(
+                "denoiser difference to Gaussian",
+                ps.iter().map(|p| (x(p), p.difference_to_gaussian_mean)).collect(),
+            ),
             Series::new("memorised fraction", ps.iter().map(|p| (x(p), p.memorised_fraction)).collect()),
         ]
     };
@@ -117,5 +158,17 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         &Axes { x: "training step".into(), y: "value".into(), log_x: true, log_y: false, vlines: vec![] },
         &series(&over_training, &|p| p.step as f64),
     )?;
-    write_json(&a.out.join("summary.json"), &Summary { experiment: "capacity", setting, n_train, depth, steps, width_sweep, followed_width: followed, over_training })
+    write_json(
+        &a.out.join("summary.json"),
+        &Summary {
+            experiment: "capacity",
+            setting,
+            n_train,
+            depth,
+            steps,
+            width_sweep,
+            followed_width: followed,
+            over_training,
+        },
+    )
 }

@@ -126,7 +126,12 @@ pub fn xy_plot(path: &Path, title: &str, axes: &Axes, series: &[Series]) -> Resu
                         .points
                         .iter()
                         .copied()
-                        .filter(|p| p.0.is_finite() && p.1.is_finite() && (!axes.log_x || p.0 > 0.0) && (!axes.log_y || p.1 > 0.0))
+                        .filter(|p| {
+                            p.0.is_finite()
+                                && p.1.is_finite()
+                                && (!axes.log_x || p.0 > 0.0)
+                                && (!axes.log_y || p.1 > 0.0)
+                        })
                         .collect();
                     if s.dashed {
                         chart
@@ -144,12 +149,24 @@ pub fn xy_plot(path: &Path, title: &str, axes: &Axes, series: &[Series]) -> Resu
                     }
                 }
                 for (x, label) in &axes.vlines {
-                    chart.draw_series(LineSeries::new(vec![(*x, y0), (*x, y1)], BLACK.mix(0.5).stroke_width(1))).map_err(|q| e(&q))?;
                     chart
-                        .draw_series(std::iter::once(Text::new(label.clone(), (*x, y1), ("sans-serif", 14).into_font())))
+                        .draw_series(LineSeries::new(vec![(*x, y0), (*x, y1)], BLACK.mix(0.5).stroke_width(1)))
+                        .map_err(|q| e(&q))?;
+                    chart
+                        .draw_series(std::iter::once(Text::new(
+                            label.clone(),
+                            (*x, y1),
+                            ("sans-serif", 14).into_font(),
+                        )))
                         .map_err(|q| e(&q))?;
                 }
-                chart.configure_series_labels().position(SeriesLabelPosition::UpperRight).background_style(WHITE.mix(0.85)).border_style(BLACK).draw().map_err(|x| e(&x))?;
+                chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::UpperRight)
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK)
+                    .draw()
+                    .map_err(|x| e(&x))?;
             }};
         }
         match (axes.log_x, axes.log_y) {
@@ -162,7 +179,8 @@ pub fn xy_plot(path: &Path, title: &str, axes: &Axes, series: &[Series]) -> Resu
     }
     let img = image::RgbImage::from_raw(W, H, buf).context("plot buffer size")?;
     let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).with_context(|| format!("encoding {}", path.display()))?;
+    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .with_context(|| format!("encoding {}", path.display()))?;
     write_atomic(path, &bytes)
 }
 
@@ -213,7 +231,15 @@ pub fn train_mlp(dir: &Path, cfg: TrainConfig, device: &Device, progress: bool) 
 }
 
 /// The training config every experiment starts from: the MLP on `dataset`.
-pub fn mlp_config(dataset: &Path, width: usize, depth: usize, steps: usize, limit: Option<usize>, hold_out: usize, seed: u64) -> TrainConfig {
+pub fn mlp_config(
+    dataset: &Path,
+    width: usize,
+    depth: usize,
+    steps: usize,
+    limit: Option<usize>,
+    hold_out: usize,
+    seed: u64,
+) -> TrainConfig {
     TrainConfig {
         dataset: dataset.to_path_buf(),
         limit,
@@ -235,7 +261,8 @@ pub fn mlp_config(dataset: &Path, width: usize, depth: usize, steps: usize, limi
 pub fn log_grid(lo: usize, hi: usize, per_decade: usize) -> Vec<usize> {
     let (a, b) = ((lo.max(1) as f64).ln(), (hi.max(lo.max(1)) as f64).ln());
     let steps = (((b - a) / std::f64::consts::LN_10) * per_decade as f64).ceil().max(1.0) as usize;
-    let mut v: Vec<usize> = (0..=steps).map(|i| (a + (b - a) * i as f64 / steps as f64).exp().round() as usize).collect();
+    let mut v: Vec<usize> =
+        (0..=steps).map(|i| (a + (b - a) * i as f64 / steps as f64).exp().round() as usize).collect();
     v.dedup();
     v
 }

@@ -33,6 +33,9 @@ struct Run {
     sample_mse_to_gaussian: f64,
 }
 
+/// File, title, y label, log y, value.
+type PlotSpec<'a> = (&'a str, &'a str, &'a str, bool, &'a dyn Fn(&Run) -> f64);
+
 #[derive(Serialize)]
 struct Summary {
     experiment: &'static str,
@@ -45,11 +48,23 @@ struct Summary {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn sweep(path: &Path, hold_out: usize, grid: &[usize], width: usize, depth: usize, steps: usize, a: &ExperimentArgs, device: &Device, progress: bool, sigmas: &mut Vec<f64>) -> Result<Vec<Run>> {
+fn sweep(
+    path: &Path,
+    hold_out: usize,
+    grid: &[usize],
+    width: usize,
+    depth: usize,
+    steps: usize,
+    a: &ExperimentArgs,
+    device: &Device,
+    progress: bool,
+    sigmas: &mut Vec<f64>,
+) -> Result<Vec<Run>> {
     let mut runs = Vec::new();
     for &n in grid {
         let cfg = mlp_config(path, width, depth, steps, Some(n), hold_out, a.seed);
-        let stem = path.file_name().and_then(|s| s.to_str()).unwrap_or("data").split('.').next().unwrap_or("data").to_string();
+        let stem =
+            path.file_name().and_then(|s| s.to_str()).unwrap_or("data").split('.').next().unwrap_or("data").to_string();
         let dir = a.out.join(format!("{stem}_n{n}"));
         let ck = train_mlp(&dir, cfg, device, progress)?;
         let o = MetricsOptions {
@@ -105,28 +120,69 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     }
     let mut rows = Vec::new();
     for r in &runs {
-        let mut v = vec![r.d as f64, r.n as f64, r.linearity_min_network, r.linearity_min_gaussian, r.memorised_fraction, r.difference_to_gaussian_mean, r.difference_to_gaussian_max, r.sample_mse_to_gaussian];
+        let mut v = vec![
+            r.d as f64,
+            r.n as f64,
+            r.linearity_min_network,
+            r.linearity_min_gaussian,
+            r.memorised_fraction,
+            r.difference_to_gaussian_mean,
+            r.difference_to_gaussian_max,
+            r.sample_mse_to_gaussian,
+        ];
         v.extend(&r.difference_per_sigma);
         rows.push(v);
     }
-    let mut header: Vec<String> = ["d", "n", "linearity_min_network", "linearity_min_gaussian", "memorised_fraction", "diff_to_gaussian_mean", "diff_to_gaussian_max", "sample_mse_to_gaussian"].iter().map(|s| s.to_string()).collect();
+    let mut header: Vec<String> = [
+        "d",
+        "n",
+        "linearity_min_network",
+        "linearity_min_gaussian",
+        "memorised_fraction",
+        "diff_to_gaussian_mean",
+        "diff_to_gaussian_max",
+        "sample_mse_to_gaussian",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     header.extend(sigmas.iter().map(|s| format!("diff_sigma_{s:.4}")));
     write_csv(&a.out.join("runs.csv"), &header.iter().map(|s| s.as_str()).collect::<Vec<_>>(), &rows)?;
-    let by = |d: usize, f: &dyn Fn(&Run) -> f64| runs.iter().filter(|r| r.d == d).map(|r| (r.n as f64, f(r))).collect::<Vec<_>>();
+    let by = |d: usize, f: &dyn Fn(&Run) -> f64| {
+        runs.iter().filter(|r| r.d == d).map(|r| (r.n as f64, f(r))).collect::<Vec<_>>()
+    };
     let ds: Vec<usize> = {
         let mut v: Vec<usize> = runs.iter().map(|r| r.d).collect();
         v.dedup();
         v
     };
-    let plots: [(&str, &str, &str, bool, &dyn Fn(&Run) -> f64); 3] = [
-        ("data_size_linearity.png", "min over sigma of the linearity score", "min_sigma linearity", false, &|r| r.linearity_min_network),
-        ("data_size_memorisation.png", "memorised fraction of samples (d1 < d2/3)", "fraction", false, &|r| r.memorised_fraction),
-        ("data_size_difference.png", "network vs Gaussian denoiser, mean over sigma", "E|D_net - D_G| / |D_net|", true, &|r| r.difference_to_gaussian_mean),
+    let plots: [PlotSpec<'_>; 3] = [
+        ("data_size_linearity.png", "min over sigma of the linearity score", "min_sigma linearity", false, &|r| {
+            r.linearity_min_network
+        }),
+        ("data_size_memorisation.png", "memorised fraction of samples (d1 < d2/3)", "fraction", false, &|r| {
+            r.memorised_fraction
+        }),
+        (
+            "data_size_difference.png",
+            "network vs Gaussian denoiser, mean over sigma",
+            "E|D_net - D_G| / |D_net|",
+            true,
+            &|r| r.difference_to_gaussian_mean,
+        ),
     ];
     for (file, title, ylab, log_y, f) in plots {
         let series: Vec<Series> = ds.iter().map(|&d| Series::new(format!("d = {d}"), by(d, f))).collect();
         let vlines = ds.iter().map(|&d| (d as f64, format!("N = {d}"))).collect();
-        xy_plot(&a.out.join(file), &format!("{title} ({} w{width} d{depth}, {steps} steps)", "MLP"), &Axes { x: "N training images".into(), y: ylab.into(), log_x: true, log_y, vlines }, &series)?;
+        xy_plot(
+            &a.out.join(file),
+            &format!("{title} ({} w{width} d{depth}, {steps} steps)", "MLP"),
+            &Axes { x: "N training images".into(), y: ylab.into(), log_x: true, log_y, vlines },
+            &series,
+        )?;
     }
-    write_json(&a.out.join("summary.json"), &Summary { experiment: "data-size", setting, width, depth, steps, sigmas, runs })
+    write_json(
+        &a.out.join("summary.json"),
+        &Summary { experiment: "data-size", setting, width, depth, steps, sigmas, runs },
+    )
 }

@@ -44,12 +44,25 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     };
     let ck = match &a.checkpoint {
         Some(p) => p.clone(),
-        None => train_mlp(&a.out.join("train"), mlp_config(&a.digits, width, depth, steps, None, 297, a.seed), device, progress)?,
+        None => train_mlp(
+            &a.out.join("train"),
+            mlp_config(&a.digits, width, depth, steps, None, 297, a.seed),
+            device,
+            progress,
+        )?,
     };
     let (cfg, net) = load_network(&ck, true, device)?;
     let data = cfg.load_data()?;
     let d = data.dim();
-    let dc = DistillConfig { sigmas: crate::edm::default_grid(), method: Method::Closed, batch: 256, batches, lr0: 2e-2, ridge: 1e-6, seed: a.seed };
+    let dc = DistillConfig {
+        sigmas: crate::edm::default_grid(),
+        method: Method::Closed,
+        batch: 256,
+        batches,
+        lr0: 2e-2,
+        ridge: 1e-6,
+        seed: a.seed,
+    };
     let r = distill::distill(&net, &data, &dc, progress)?;
     let maps_path = a.out.join("distilled.safetensors");
     distill::save_maps(&maps_path, &r.maps, &data, "closed-form", None, 0)?;
@@ -82,7 +95,12 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         for (i, s) in rep.sigmas.iter().enumerate() {
             let g = |k: &str| rep.difference.get(k).and_then(|v| v.get(i)).copied().unwrap_or(f64::NAN);
             let f = rep.frobenius.as_ref().and_then(|v| v.get(i)).copied().unwrap_or(f64::NAN);
-            eprintln!("{s:<11.4} {:<14.4} {:<13.4} {:<16.4} {f:.4}", g("network vs linear"), g("network vs gaussian"), g("linear vs gaussian"));
+            eprintln!(
+                "{s:<11.4} {:<14.4} {:<13.4} {:<16.4} {f:.4}",
+                g("network vs linear"),
+                g("network vs gaussian"),
+                g("linear vs gaussian")
+            );
         }
         eprintln!("sample agreement (MSE/pixel): {:?}", rep.sample_agreement);
     }

@@ -78,13 +78,22 @@ fn blob_bytes(g: &fit::GaussianFit, ds: &gaussdiff_core::dataset::Dataset, dtype
     let opts = WriteOptions {
         dtype,
         pixel: ds.pixel,
-        metadata: vec![("dataset".into(), ds.name.clone()), ("n_train".into(), g.n.to_string()), ("tool_version".into(), format!("gaussdiff-train {}", env!("CARGO_PKG_VERSION")))],
+        metadata: vec![
+            ("dataset".into(), ds.name.clone()),
+            ("n_train".into(), g.n.to_string()),
+            ("tool_version".into(), format!("gaussdiff-train {}", env!("CARGO_PKG_VERSION"))),
+        ],
     };
     write_gaussian(&params, &opts).map_err(|e| anyhow::anyhow!("writing the {} blob: {e}", ds.name))
 }
 
 /// Samples `seeds` of `spec` (seed replaced) from a blob; returns them row-major and the evaluations per sample.
-fn run_spec(bytes: &[u8], sampler: SamplerKind, steps: u32, seeds: std::ops::Range<u64>) -> Result<(Vec<f32>, u32, u64)> {
+fn run_spec(
+    bytes: &[u8],
+    sampler: SamplerKind,
+    steps: u32,
+    seeds: std::ops::Range<u64>,
+) -> Result<(Vec<f32>, u32, u64)> {
     let blob = Blob::parse(bytes).map_err(|e| anyhow::anyhow!("parsing the blob just written: {e}"))?;
     let model = blob.model().map_err(|e| anyhow::anyhow!("blob model: {e}"))?;
     let d = model.dim();
@@ -95,7 +104,9 @@ fn run_spec(bytes: &[u8], sampler: SamplerKind, steps: u32, seeds: std::ops::Ran
     for seed in seeds {
         let mut x = vec![0.0f32; d];
         let spec = SampleSpec { sampler, steps, seed };
-        evals = spec.run(&model, &EdmSchedule::EDM, &mut sigmas, &mut x, &mut scratch, |_, _| {}).map_err(|e| anyhow::anyhow!("sampling: {e}"))?;
+        evals = spec
+            .run(&model, &EdmSchedule::EDM, &mut sigmas, &mut x, &mut scratch, |_, _| {})
+            .map_err(|e| anyhow::anyhow!("sampling: {e}"))?;
         out.extend_from_slice(&x);
     }
     Ok((out, evals, model.macs_per_eval()))
@@ -111,7 +122,8 @@ fn capture_frames(text: &str, ds: &gaussdiff_core::dataset::Dataset) -> Vec<(Sam
         .into_iter()
         .filter_map(|r| match r {
             Ok(Item::Frame(f)) if f.shape == ds.shape => {
-                let v = f.values.clone().unwrap_or_else(|| f.pixels.iter().map(|&p| ds.pixel.to_value(p as f32)).collect());
+                let v =
+                    f.values.clone().unwrap_or_else(|| f.pixels.iter().map(|&p| ds.pixel.to_value(p as f32)).collect());
                 Some((f.spec, v))
             }
             _ => None,
@@ -132,7 +144,9 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     let setting = a.setting();
     let n_samples: u64 = if setting == Setting::Quick { 6 } else { 12 };
     let capture_text = match &a.capture {
-        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading the firmware capture {}", p.display()))?),
+        Some(p) => {
+            Some(std::fs::read_to_string(p).with_context(|| format!("reading the firmware capture {}", p.display()))?)
+        }
         None => None,
     };
     let mut capture_note = match &a.capture {
@@ -144,7 +158,8 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     for (path, label) in sets {
         let ds = load_core(path, 0, a.seed)?;
         let d = ds.dim();
-        let g = fit::fit(&ds.images, d, &FitOptions { rank: Rank::Full, floor: Floor::None }).map_err(|e| anyhow::anyhow!("fitting {}: {e}", ds.name))?;
+        let g = fit::fit(&ds.images, d, &FitOptions { rank: Rank::Full, floor: Floor::None })
+            .map_err(|e| anyhow::anyhow!("fitting {}: {e}", ds.name))?;
         let b32 = blob_bytes(&g, &ds, DType::F32)?;
         let b16 = blob_bytes(&g, &ds, DType::F16)?;
         crate::st::write_atomic(&a.out.join(format!("{label}.gdn")), &b32)?;
@@ -162,13 +177,20 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             let mut fw = Vec::new();
             let mut host = Vec::new();
             for (i, seed) in seeds.clone().enumerate() {
-                let hit = frames.iter().find(|(s, _)| s.seed == seed && s.sampler == SamplerKind::Heun && s.steps == HEUN_STEPS).or_else(|| frames.iter().find(|(s, _)| s.seed == seed && s.sampler == SamplerKind::Exact));
+                let hit = frames
+                    .iter()
+                    .find(|(s, _)| s.seed == seed && s.sampler == SamplerKind::Heun && s.steps == HEUN_STEPS)
+                    .or_else(|| frames.iter().find(|(s, _)| s.seed == seed && s.sampler == SamplerKind::Exact));
                 match hit {
                     Some((s, v)) => {
                         fw.extend_from_slice(v);
-                        host.extend_from_slice(if s.sampler == SamplerKind::Exact { &exact[i * d..(i + 1) * d] } else { &heun[i * d..(i + 1) * d] });
+                        host.extend_from_slice(if s.sampler == SamplerKind::Exact {
+                            &exact[i * d..(i + 1) * d]
+                        } else {
+                            &heun[i * d..(i + 1) * d]
+                        });
                     }
-                    None => fw.extend(std::iter::repeat(-1.0f32).take(d)),
+                    None => fw.extend(std::iter::repeat_n(-1.0f32, d)),
                 }
             }
             if !host.is_empty() {
@@ -214,12 +236,18 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     let ds = load_core(&a.mnist, 0, a.seed)?;
     let d = ds.dim();
     let seeds = a.seed..a.seed + n_samples;
-    let full = fit::fit(&ds.images, d, &FitOptions { rank: Rank::Full, floor: Floor::None }).map_err(|e| anyhow::anyhow!("fitting MNIST: {e}"))?;
+    let full = fit::fit(&ds.images, d, &FitOptions { rank: Rank::Full, floor: Floor::None })
+        .map_err(|e| anyhow::anyhow!("fitting MNIST: {e}"))?;
     let (full_samples, _, _) = run_spec(&blob_bytes(&full, &ds, DType::F32)?, SamplerKind::Exact, 0, seeds.clone())?;
     let mut sweep = Vec::new();
     let mut grid = Vec::new();
     for k in [8usize, 16, 32, 64, d] {
-        let g = if k == d { full.clone() } else { fit::fit(&ds.images, d, &FitOptions { rank: Rank::Fixed(k), floor: Floor::Auto }).map_err(|e| anyhow::anyhow!("fitting MNIST rank {k}: {e}"))? };
+        let g = if k == d {
+            full.clone()
+        } else {
+            fit::fit(&ds.images, d, &FitOptions { rank: Rank::Fixed(k), floor: Floor::Auto })
+                .map_err(|e| anyhow::anyhow!("fitting MNIST rank {k}: {e}"))?
+        };
         let b32 = blob_bytes(&g, &ds, DType::F32)?;
         let b16 = blob_bytes(&g, &ds, DType::F16)?;
         let (s, evals, macs) = run_spec(&b32, SamplerKind::Exact, 0, seeds.clone())?;
@@ -237,13 +265,40 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     image_grid(&a.out.join("rank_sweep_mnist.png"), &grid, ds.shape, ds.pixel, n_samples as usize, 2)?;
     write_csv(
         &a.out.join("rank_sweep_mnist.csv"),
-        &["rank", "floor_c", "explained_variance", "blob_bytes_f32", "blob_bytes_f16", "macs_exact", "rmse_vs_full_rank"],
-        &sweep.iter().map(|r| vec![r.rank as f64, r.floor_c, r.explained_variance, r.blob_bytes_f32 as f64, r.blob_bytes_f16 as f64, r.macs_exact as f64, r.rmse_vs_full_rank]).collect::<Vec<_>>(),
+        &[
+            "rank",
+            "floor_c",
+            "explained_variance",
+            "blob_bytes_f32",
+            "blob_bytes_f16",
+            "macs_exact",
+            "rmse_vs_full_rank",
+        ],
+        &sweep
+            .iter()
+            .map(|r| {
+                vec![
+                    r.rank as f64,
+                    r.floor_c,
+                    r.explained_variance,
+                    r.blob_bytes_f32 as f64,
+                    r.blob_bytes_f16 as f64,
+                    r.macs_exact as f64,
+                    r.rmse_vs_full_rank,
+                ]
+            })
+            .collect::<Vec<_>>(),
     )?;
     xy_plot(
         &a.out.join("rank_sweep_mnist_cost.png"),
         "MNIST rank sweep: sample change vs flash (exact sampler, same noise)",
-        &Axes { x: "blob size (bytes, log)".into(), y: "RMS pixel difference to the full-rank sample (model units)".into(), log_x: true, log_y: false, vlines: vec![] },
+        &Axes {
+            x: "blob size (bytes, log)".into(),
+            y: "RMS pixel difference to the full-rank sample (model units)".into(),
+            log_x: true,
+            log_y: false,
+            vlines: vec![],
+        },
         &[
             Series::new("f32 blob", sweep.iter().map(|r| (r.blob_bytes_f32 as f64, r.rmse_vs_full_rank)).collect()),
             Series::new("f16 blob", sweep.iter().map(|r| (r.blob_bytes_f16 as f64, r.rmse_vs_full_rank)).collect()),
@@ -251,8 +306,33 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     )?;
     write_csv(
         &a.out.join("gallery.csv"),
-        &["d", "n_train", "blob_bytes_f32", "blob_bytes_f16", "macs_exact", "macs_heun18", "rmse_exact_vs_heun18", "nn_distance_median", "memorised_fraction"],
-        &rows.iter().map(|r| vec![r.d as f64, r.n_train as f64, r.blob_bytes_f32 as f64, r.blob_bytes_f16 as f64, r.macs_exact as f64, r.macs_heun18 as f64, r.rmse_exact_vs_heun18, r.nn_distance_median, r.memorised_fraction]).collect::<Vec<_>>(),
+        &[
+            "d",
+            "n_train",
+            "blob_bytes_f32",
+            "blob_bytes_f16",
+            "macs_exact",
+            "macs_heun18",
+            "rmse_exact_vs_heun18",
+            "nn_distance_median",
+            "memorised_fraction",
+        ],
+        &rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.d as f64,
+                    r.n_train as f64,
+                    r.blob_bytes_f32 as f64,
+                    r.blob_bytes_f16 as f64,
+                    r.macs_exact as f64,
+                    r.macs_heun18 as f64,
+                    r.rmse_exact_vs_heun18,
+                    r.nn_distance_median,
+                    r.memorised_fraction,
+                ]
+            })
+            .collect::<Vec<_>>(),
     )?;
     if progress {
         for r in &rows {
@@ -262,7 +342,16 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             );
         }
         for r in &sweep {
-            eprintln!("rank {:<4} c={:.2e} var {:.3} blob {} B (f16 {})  MACs {}  rmse vs full {:.4}", r.rank, r.floor_c, r.explained_variance, r.blob_bytes_f32, r.blob_bytes_f16, r.macs_exact, r.rmse_vs_full_rank);
+            eprintln!(
+                "rank {:<4} c={:.2e} var {:.3} blob {} B (f16 {})  MACs {}  rmse vs full {:.4}",
+                r.rank,
+                r.floor_c,
+                r.explained_variance,
+                r.blob_bytes_f32,
+                r.blob_bytes_f16,
+                r.macs_exact,
+                r.rmse_vs_full_rank
+            );
         }
         eprintln!("{capture_note}");
     }

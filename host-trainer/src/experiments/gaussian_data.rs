@@ -45,7 +45,8 @@ fn cov_of(images: &[f32], d: usize) -> Result<Gauss> {
 }
 
 fn floored_of(images: &[f32], d: usize) -> Result<(Gauss, usize, f64)> {
-    let g = fit::fit(images, d, &FitOptions { rank: Rank::Variance(0.99), floor: Floor::Auto }).map_err(|e| anyhow::anyhow!("fit: {e}"))?;
+    let g = fit::fit(images, d, &FitOptions { rank: Rank::Variance(0.99), floor: Floor::Auto })
+        .map_err(|e| anyhow::anyhow!("fit: {e}"))?;
     let k = g.rank;
     let c = g.floor;
     let u = Mat::<f64>::from_fn(d, k, |i, j| g.u_t[j * d + i]);
@@ -118,7 +119,17 @@ struct Summary {
     datasets: Vec<DatasetResult>,
 }
 
-fn one(path: &std::path::Path, label: &str, hold_out: usize, per_decade: usize, repeats: usize, seed: u64, a: &ExperimentArgs, progress: bool) -> Result<DatasetResult> {
+#[allow(clippy::too_many_arguments)]
+fn one(
+    path: &std::path::Path,
+    label: &str,
+    hold_out: usize,
+    per_decade: usize,
+    repeats: usize,
+    seed: u64,
+    a: &ExperimentArgs,
+    progress: bool,
+) -> Result<DatasetResult> {
     let ds = load_core(path, hold_out, seed)?;
     let d = ds.dim();
     let n_all = ds.len();
@@ -126,7 +137,11 @@ fn one(path: &std::path::Path, label: &str, hold_out: usize, per_decade: usize, 
     let ld0 = logdet(&reference.cov)?;
     let d_varying = (0..d).filter(|&i| reference.cov[(i, i)] > 11.0 * RIDGE).count();
     let grid = log_grid((d / 8).max(4), n_all, per_decade);
-    let pb = if progress { indicatif::ProgressBar::new((grid.len() * repeats) as u64) } else { indicatif::ProgressBar::hidden() };
+    let pb = if progress {
+        indicatif::ProgressBar::new((grid.len() * repeats) as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     pb.set_message(ds.name.clone());
     let mut rows = Vec::new();
     for &n in &grid {
@@ -157,18 +172,52 @@ fn one(path: &std::path::Path, label: &str, hold_out: usize, per_decade: usize, 
     }
     pb.finish_and_clear();
     let name = label.to_string();
-    let csv: Vec<Vec<f64>> = rows.iter().map(|r| vec![r.n as f64, r.kl_empirical, r.kl_floored, r.floored_rank, r.floored_c, r.expected, r.expected_two_sample]).collect();
-    write_csv(&a.out.join(format!("kl_{name}.csv")), &["n", "kl_empirical_ridge", "kl_floored", "floored_rank", "floored_c", "expected_d(d+1)/(4N)", "expected_two_sample"], &csv)?;
+    let csv: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.n as f64,
+                r.kl_empirical,
+                r.kl_floored,
+                r.floored_rank,
+                r.floored_c,
+                r.expected,
+                r.expected_two_sample,
+            ]
+        })
+        .collect();
+    write_csv(
+        &a.out.join(format!("kl_{name}.csv")),
+        &[
+            "n",
+            "kl_empirical_ridge",
+            "kl_floored",
+            "floored_rank",
+            "floored_c",
+            "expected_d(d+1)/(4N)",
+            "expected_two_sample",
+        ],
+        &csv,
+    )?;
     let pts = |f: &dyn Fn(&Row) -> f64| rows.iter().map(|r| (r.n as f64, f(r))).collect::<Vec<_>>();
     xy_plot(
         &a.out.join(format!("kl_{name}.png")),
         &format!("{name} (d = {d}): KL(held-out Gaussian || Gaussian of N images)"),
-        &Axes { x: "N training images".into(), y: "KL (nats)".into(), log_x: true, log_y: true, vlines: vec![(d as f64, "N = d".into())] },
+        &Axes {
+            x: "N training images".into(),
+            y: "KL (nats)".into(),
+            log_x: true,
+            log_y: true,
+            vlines: vec![(d as f64, "N = d".into())],
+        },
         &[
             Series::new(format!("no floor (c = 0, ridge {RIDGE:e})"), pts(&|r| r.kl_empirical)),
             Series::new("floored (99 % variance, c = mean of the rest)", pts(&|r| r.kl_floored)),
             Series::reference("d(d+1)/(4N)", pts(&|r| r.expected)),
-            Series::reference(format!("d(d+1)/4 (1/N + 1/H), H = {}", ds.held_out_len()), pts(&|r| r.expected_two_sample)),
+            Series::reference(
+                format!("d(d+1)/4 (1/N + 1/H), H = {}", ds.held_out_len()),
+                pts(&|r| r.expected_two_sample),
+            ),
         ],
     )?;
     Ok(DatasetResult { dataset: name, d, held_out: ds.held_out_len(), d_varying, repeats, rows })
@@ -182,15 +231,30 @@ pub fn run(a: &ExperimentArgs, progress: bool) -> Result<()> {
         Setting::Medium => (5, 2, 5000),
         Setting::Full => (8, 3, 5000),
     };
-    let datasets = vec![one(&a.digits, "digits", 797, per_decade, repeats, a.seed, a, progress)?, one(&a.mnist, "mnist", mnist_hold, per_decade, repeats, a.seed, a, progress)?];
+    let datasets = vec![
+        one(&a.digits, "digits", 797, per_decade, repeats, a.seed, a, progress)?,
+        one(&a.mnist, "mnist", mnist_hold, per_decade, repeats, a.seed, a, progress)?,
+    ];
     if progress {
         for ds in &datasets {
             eprintln!("{} (d = {}, {} held out, {} varying pixels):", ds.dataset, ds.d, ds.held_out, ds.d_varying);
             eprintln!("  N       KL no-floor   KL floored   rank   c          d(d+1)/4N");
             for r in &ds.rows {
-                eprintln!("  {:<7} {:<13.4e} {:<12.4e} {:<6.0} {:<10.3e} {:.4e}", r.n, r.kl_empirical, r.kl_floored, r.floored_rank, r.floored_c, r.expected);
+                eprintln!(
+                    "  {:<7} {:<13.4e} {:<12.4e} {:<6.0} {:<10.3e} {:.4e}",
+                    r.n, r.kl_empirical, r.kl_floored, r.floored_rank, r.floored_c, r.expected
+                );
             }
         }
     }
-    write_json(&a.out.join("summary.json"), &Summary { experiment: "gaussian-data", setting, ridge: RIDGE, kl_direction: "KL(P_held_out || P_N)", datasets })
+    write_json(
+        &a.out.join("summary.json"),
+        &Summary {
+            experiment: "gaussian-data",
+            setting,
+            ridge: RIDGE,
+            kl_direction: "KL(P_held_out || P_N)",
+            datasets,
+        },
+    )
 }

@@ -106,7 +106,8 @@ impl ExperimentArgs {
 /// # Errors
 /// Missing or bad dataset files, training failures, write failures.
 pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
-    std::fs::create_dir_all(&a.out).map_err(|e| anyhow::anyhow!("creating output directory {}: {e}", a.out.display()))?;
+    std::fs::create_dir_all(&a.out)
+        .map_err(|e| anyhow::anyhow!("creating output directory {}: {e}", a.out.display()))?;
     let t0 = std::time::Instant::now();
     match a.which {
         Which::DataSize => data_size::run(a, device, progress)?,
@@ -117,7 +118,13 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         Which::SkipSteps => skip_steps::run(a, device, progress)?,
     }
     if progress {
-        eprintln!("experiment {:?} ({:?}) finished in {:.1} s; outputs in {}", a.which, a.setting(), t0.elapsed().as_secs_f64(), a.out.display());
+        eprintln!(
+            "experiment {:?} ({:?}) finished in {:.1} s; outputs in {}",
+            a.which,
+            a.setting(),
+            t0.elapsed().as_secs_f64(),
+            a.out.display()
+        );
     }
     Ok(())
 }

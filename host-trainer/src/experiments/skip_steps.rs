@@ -86,13 +86,20 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     };
     let ck = match &a.checkpoint {
         Some(p) => p.clone(),
-        None => train_mlp(&a.out.join("train"), mlp_config(&a.digits, width, depth, steps, None, 297, a.seed), device, progress)?,
+        None => train_mlp(
+            &a.out.join("train"),
+            mlp_config(&a.digits, width, depth, steps, None, 297, a.seed),
+            device,
+            progress,
+        )?,
     };
     let (cfg, net) = load_network(&ck, true, device)?;
     let data = cfg.load_data()?;
     let d = data.dim();
-    let g = fit::fit(&data.images, d, &FitOptions { rank: Rank::Full, floor: Floor::None }).map_err(|e| anyhow::anyhow!("fitting the Gaussian: {e}"))?;
-    let bytes = write_gaussian(&g.to_params(data.shape), &WriteOptions::default()).map_err(|e| anyhow::anyhow!("writing the Gaussian blob: {e}"))?;
+    let g = fit::fit(&data.images, d, &FitOptions { rank: Rank::Full, floor: Floor::None })
+        .map_err(|e| anyhow::anyhow!("fitting the Gaussian: {e}"))?;
+    let bytes = write_gaussian(&g.to_params(data.shape), &WriteOptions::default())
+        .map_err(|e| anyhow::anyhow!("writing the Gaussian blob: {e}"))?;
     let blob = Blob::parse(&bytes).map_err(|e| anyhow::anyhow!("parsing the Gaussian blob: {e}"))?;
     let model = blob.model().map_err(|e| anyhow::anyhow!("Gaussian model: {e}"))?;
     let gd = model.as_gaussian().context("the blob just written is not Gaussian")?;
@@ -145,26 +152,57 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     write_csv(
         &a.out.join("skip_steps.csv"),
         &["skipped_steps", "sigma_start", "network_evals", "evals_saved", "rmse_gaussian_start", "rmse_naive_start"],
-        &rows.iter().map(|r| vec![r.skipped_steps as f64, r.sigma_start, r.network_evals as f64, r.evals_saved as f64, r.rmse_gaussian_start, r.rmse_naive_start]).collect::<Vec<_>>(),
+        &rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.skipped_steps as f64,
+                    r.sigma_start,
+                    r.network_evals as f64,
+                    r.evals_saved as f64,
+                    r.rmse_gaussian_start,
+                    r.rmse_naive_start,
+                ]
+            })
+            .collect::<Vec<_>>(),
     )?;
     let pts = |f: &dyn Fn(&Row) -> f64| rows.iter().map(|r| (r.evals_saved as f64, f(r))).collect::<Vec<_>>();
     xy_plot(
         &a.out.join("skip_steps.png"),
         &format!("{}: network Heun-{STEPS} started at sigma_i (error vs the full run)", data.name),
-        &Axes { x: format!("network evaluations saved (of {full_evals})"), y: "RMS difference to the full run (model units)".into(), log_x: false, log_y: true, vlines: vec![] },
+        &Axes {
+            x: format!("network evaluations saved (of {full_evals})"),
+            y: "RMS difference to the full run (model units)".into(),
+            log_x: false,
+            log_y: true,
+            vlines: vec![],
+        },
         &[
             Series::new("start from the Gaussian's exact flow", pts(&|r| r.rmse_gaussian_start)),
             Series::new("naive start x = sigma_i z", pts(&|r| r.rmse_naive_start)),
-            Series::reference("Gaussian exact sample (0 network evals)", vec![(0.0, rmse_g), (full_evals as f64, rmse_g)]),
+            Series::reference(
+                "Gaussian exact sample (0 network evals)",
+                vec![(0.0, rmse_g), (full_evals as f64, rmse_g)],
+            ),
             Series::reference("two independent network samples", vec![(0.0, between), (full_evals as f64, between)]),
         ],
     )?;
     if progress {
         eprintln!("skip  sigma_i    evals  saved  rmse(gauss start)  rmse(naive start)");
         for r in &rows {
-            eprintln!("{:<5} {:<10.4} {:<6} {:<6} {:<18.4e} {:.4e}", r.skipped_steps, r.sigma_start, r.network_evals, r.evals_saved, r.rmse_gaussian_start, r.rmse_naive_start);
+            eprintln!(
+                "{:<5} {:<10.4} {:<6} {:<6} {:<18.4e} {:.4e}",
+                r.skipped_steps,
+                r.sigma_start,
+                r.network_evals,
+                r.evals_saved,
+                r.rmse_gaussian_start,
+                r.rmse_naive_start
+            );
         }
-        eprintln!("Gaussian exact sample vs full network run: {rmse_g:.4}; two independent network samples: {between:.4}");
+        eprintln!(
+            "Gaussian exact sample vs full network run: {rmse_g:.4}; two independent network samples: {between:.4}"
+        );
     }
     write_json(
         &a.out.join("summary.json"),
