@@ -257,6 +257,29 @@ pub fn mlp_config(
     }
 }
 
+/// The digits MLP that experiments 2 and 6 study: the `--checkpoint` if one is given, otherwise a fresh
+/// run of `width x depth` for `steps` trained into `OUT/train`. Returns the checkpoint path, its config,
+/// its EMA network and its training data.
+pub fn digits_network(
+    a: &super::ExperimentArgs,
+    (width, depth, steps): (usize, usize, usize),
+    device: &Device,
+    progress: bool,
+) -> Result<(PathBuf, TrainConfig, crate::model::Network, crate::data::TrainData)> {
+    let ck = match &a.checkpoint {
+        Some(p) => p.clone(),
+        None => train_mlp(
+            &a.out.join("train"),
+            mlp_config(&a.digits, width, depth, steps, None, 297, a.seed),
+            device,
+            progress,
+        )?,
+    };
+    let (cfg, net) = train::load_network(&ck, true, device)?;
+    let data = cfg.load_data()?;
+    Ok((ck, cfg, net, data))
+}
+
 /// Log-spaced integers from `lo` to `hi` (inclusive, deduplicated), `per_decade` per factor 10.
 pub fn log_grid(lo: usize, hi: usize, per_decade: usize) -> Vec<usize> {
     let (a, b) = ((lo.max(1) as f64).ln(), (hi.max(lo.max(1)) as f64).ln());

@@ -10,14 +10,13 @@ use anyhow::Result;
 use candle_core::Device;
 use serde::Serialize;
 
-use super::common::{mlp_config, train_mlp, write_json};
+use super::common::{digits_network, write_json};
 use super::{ExperimentArgs, Setting};
 use crate::denoisers::{BatchDenoiser, GaussDenoiser, LinearDenoiser, NetDenoiser};
 use crate::distill::{self, DistillConfig, Method};
 use crate::gauss::Gaussian;
 use crate::report::{self, MetricsOptions, MetricsReport};
 use crate::rng::TrainRng;
-use crate::train::load_network;
 use crate::{metrics, plot};
 
 #[derive(Serialize)]
@@ -42,17 +41,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         Setting::Medium => (256, 3, 6000, 16),
         Setting::Full => (512, 3, 20000, 32),
     };
-    let ck = match &a.checkpoint {
-        Some(p) => p.clone(),
-        None => train_mlp(
-            &a.out.join("train"),
-            mlp_config(&a.digits, width, depth, steps, None, 297, a.seed),
-            device,
-            progress,
-        )?,
-    };
-    let (cfg, net) = load_network(&ck, true, device)?;
-    let data = cfg.load_data()?;
+    let (ck, cfg, net, data) = digits_network(a, (width, depth, steps), device, progress)?;
     let d = data.dim();
     let dc = DistillConfig {
         sigmas: crate::edm::default_grid(),

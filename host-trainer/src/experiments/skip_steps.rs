@@ -15,14 +15,13 @@ use gaussdiff_core::blob::Blob;
 use gaussdiff_core::fit::{self, FitOptions, Floor, Rank};
 use serde::Serialize;
 
-use super::common::{mlp_config, train_mlp, write_csv, write_json, xy_plot, Axes, Series};
+use super::common::{digits_network, write_csv, write_json, xy_plot, Axes, Series};
 use super::{ExperimentArgs, Setting};
 use crate::denoisers::{BatchDenoiser, NetDenoiser};
 use crate::edm::edm_sigmas;
 use crate::metrics;
 use crate::plot::image_grid;
 use crate::rng::TrainRng;
-use crate::train::load_network;
 
 /// Heun steps of the full run.
 pub const STEPS: usize = 18;
@@ -84,17 +83,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         Setting::Medium => (256, 3, 6000, 256),
         Setting::Full => (512, 3, 20000, 512),
     };
-    let ck = match &a.checkpoint {
-        Some(p) => p.clone(),
-        None => train_mlp(
-            &a.out.join("train"),
-            mlp_config(&a.digits, width, depth, steps, None, 297, a.seed),
-            device,
-            progress,
-        )?,
-    };
-    let (cfg, net) = load_network(&ck, true, device)?;
-    let data = cfg.load_data()?;
+    let (ck, _cfg, net, data) = digits_network(a, (width, depth, steps), device, progress)?;
     let d = data.dim();
     let g = fit::fit(&data.images, d, &FitOptions { rank: Rank::Full, floor: Floor::None })
         .map_err(|e| anyhow::anyhow!("fitting the Gaussian: {e}"))?;
