@@ -70,6 +70,9 @@ pub struct Tensor<'a> {
     rows: usize,
     cols: usize,
     bytes: &'a [u8],
+    /// Every stored value is finite (checked once in [`Tensor::new`] for f16, whose fast multi-row kernels
+    /// rely on it; always true for f32 and int8, whose kernels don't).
+    f16_finite: bool,
 }
 
 #[inline(always)]
@@ -96,7 +99,12 @@ impl<'a> Tensor<'a> {
             }
         });
         match expected {
-            Some(e) if e == bytes.len() => Ok(Self { dtype, rows, cols, bytes }),
+            Some(e) if e == bytes.len() => {
+                // binary16 infinities and NaNs have all five exponent bits set.
+                let f16_finite = dtype != DType::F16
+                    || bytes.as_chunks::<2>().0.iter().all(|h| u16::from_le_bytes(*h) & 0x7c00 != 0x7c00);
+                Ok(Self { dtype, rows, cols, bytes, f16_finite })
+            }
             _ => Err(BlobError::BadTensorLength {
                 expected: expected.map_or(u32::MAX, |e| u32::try_from(e).unwrap_or(u32::MAX)),
                 found: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
@@ -168,16 +176,115 @@ impl<'a> Tensor<'a> {
         }
     }
 
+    /// Bytes of row `r` (data only; int8 scales excluded).
+    #[inline]
+    fn row_bytes(&self, r: usize) -> &'a [u8] {
+        let n = self.cols * self.dtype.element_bytes();
+        &self.bytes[r * n..(r + 1) * n]
+    }
+
     /// `sum_c T[r, c] * x[c]` in f32.
     ///
     /// Summation order (part of the bit-exactness contract between host and target): four partial sums
     /// `s_j` accumulate elements `c = 4m + j` in increasing `m`; the tail `c >= 4*floor(cols/4)` is added to
-    /// `s_0..` in order; the result is `(s_0 + s_1) + (s_2 + s_3)`. For int8 the integer-valued products
-    /// `q * x` are summed this way and the row scale is applied once at the end.
+    /// `s_0..` in order; the result is `(s_0 + s_1) + (s_2 + s_3)` ([`crate::math::dot4`]). For int8 the
+    /// integer-valued products `q * x` are summed this way and the row scale is applied once at the end.
+    /// Computed with the block kernels of [`crate::math`] straight over the row's bytes; bit-identical to the
+    /// element-wise [`Tensor::row_dot_reference`].
     ///
     /// # Panics
     /// If `r >= rows` or `x.len() != cols`.
+    #[inline]
     pub fn row_dot(&self, r: usize, x: &[f32]) -> f32 {
+        assert!(r < self.rows && x.len() == self.cols, "row_dot: bad row or input length");
+        let row = self.row_bytes(r);
+        match self.dtype {
+            DType::F32 => crate::math::dot4_f32_le(x, row),
+            DType::F16 => crate::math::dot4_f16_le(x, row),
+            DType::I8 => crate::math::dot4_i8(x, row) * self.row_scale(r),
+        }
+    }
+
+    /// `y[c] += alpha * T[r, c]` for every column `c` (elementwise, no reduction); for int8,
+    /// `y[c] += (alpha * scale_r) * q[r, c]`. Bit-identical to [`Tensor::row_axpy_reference`].
+    ///
+    /// # Panics
+    /// If `r >= rows` or `y.len() != cols`.
+    #[inline]
+    pub fn row_axpy(&self, r: usize, alpha: f32, y: &mut [f32]) {
+        assert!(r < self.rows && y.len() == self.cols, "row_axpy: bad row or output length");
+        let row = self.row_bytes(r);
+        match self.dtype {
+            DType::F32 => crate::math::axpy_f32_le(alpha, row, y),
+            DType::F16 => crate::math::axpy_f16_le(alpha, row, y),
+            DType::I8 => crate::math::axpy_i8(alpha * self.row_scale(r), row, y),
+        }
+    }
+
+    /// `out[i] = row_dot(first + i, x)` for `i < out.len()`, bit for bit, four rows at a time (the
+    /// matrix-vector product `T[first.., :] x`; each `x` chunk is loaded once for four rows).
+    ///
+    /// # Panics
+    /// If `first + out.len() > rows` or `x.len() != cols`.
+    pub fn rows_dot(&self, first: usize, x: &[f32], out: &mut [f32]) {
+        assert!(first + out.len() <= self.rows && x.len() == self.cols, "rows_dot: bad rows or input length");
+        let (blocks, tail) = out.as_chunks_mut::<{ crate::math::BLOCK_ROWS }>();
+        let mut r = first;
+        for block in blocks {
+            let w = core::array::from_fn(|i| self.row_bytes(r + i));
+            match (self.dtype, self.f32_rows4(r)) {
+                (DType::F32, Some(wf)) => *block = crate::math::dot4_rows4_f32(x, wf),
+                (DType::F16, _) if self.f16_finite => *block = crate::math::dot4_rows4_f16_finite(x, w),
+                _ => block.iter_mut().enumerate().for_each(|(i, o)| *o = self.row_dot(r + i, x)),
+            }
+            r += crate::math::BLOCK_ROWS;
+        }
+        for (i, o) in tail.iter_mut().enumerate() {
+            *o = self.row_dot(r + i, x);
+        }
+    }
+
+    /// `y += sum_i alpha[i] * T[first + i, :]`, bit-identical to `row_axpy(first + i, alpha[i], y)` for
+    /// `i = 0, 1, ...` in order (every `y[c]` receives the same additions in the same order), four rows at a
+    /// time (each `y` chunk loaded and stored once per four rows).
+    ///
+    /// # Panics
+    /// If `first + alpha.len() > rows` or `y.len() != cols`.
+    pub fn rows_axpy(&self, first: usize, alpha: &[f32], y: &mut [f32]) {
+        assert!(first + alpha.len() <= self.rows && y.len() == self.cols, "rows_axpy: bad rows or output length");
+        let (blocks, tail) = alpha.as_chunks::<{ crate::math::BLOCK_ROWS }>();
+        let mut r = first;
+        for &a in blocks {
+            let w = core::array::from_fn(|i| self.row_bytes(r + i));
+            match (self.dtype, self.f32_rows4(r)) {
+                (DType::F32, Some(wf)) => crate::math::axpy_rows4_f32(a, wf, y),
+                (DType::F16, _) if self.f16_finite => crate::math::axpy_rows4_f16_finite(a, w, y),
+                _ => a.iter().enumerate().for_each(|(i, &ai)| self.row_axpy(r + i, ai, y)),
+            }
+            r += crate::math::BLOCK_ROWS;
+        }
+        for (i, &a) in tail.iter().enumerate() {
+            self.row_axpy(r + i, a, y);
+        }
+    }
+
+    /// Rows `r..r + 4` as f32 slices when the tensor is f32 and its bytes are 4-byte aligned (little-endian
+    /// targets: the bytes already are the f32 values).
+    #[inline(always)]
+    fn f32_rows4(&self, r: usize) -> Option<[&'a [f32]; 4]> {
+        if self.dtype != DType::F32 || cfg!(target_endian = "big") {
+            return None;
+        }
+        let all: &'a [f32] = bytemuck::try_cast_slice(&self.bytes[..self.rows * self.cols * 4]).ok()?;
+        Some(core::array::from_fn(|i| &all[(r + i) * self.cols..(r + i + 1) * self.cols]))
+    }
+
+    /// The element-wise reference for [`Tensor::row_dot`] (same order, decoding one element at a time with
+    /// `half` for f16): the test oracle and the benchmarks' slow baseline.
+    ///
+    /// # Panics
+    /// If `r >= rows` or `x.len() != cols`.
+    pub fn row_dot_reference(&self, r: usize, x: &[f32]) -> f32 {
         assert!(r < self.rows && x.len() == self.cols, "row_dot: bad row or input length");
         let start = r * self.cols;
         match self.dtype {
@@ -187,11 +294,11 @@ impl<'a> Tensor<'a> {
         }
     }
 
-    /// `y[c] += alpha * T[r, c]` for every column `c` (elementwise, no reduction).
+    /// The element-wise reference for [`Tensor::row_axpy`] (test oracle and benchmark baseline).
     ///
     /// # Panics
     /// If `r >= rows` or `y.len() != cols`.
-    pub fn row_axpy(&self, r: usize, alpha: f32, y: &mut [f32]) {
+    pub fn row_axpy_reference(&self, r: usize, alpha: f32, y: &mut [f32]) {
         assert!(r < self.rows && y.len() == self.cols, "row_axpy: bad row or output length");
         let start = r * self.cols;
         match self.dtype {

@@ -37,7 +37,7 @@
 //! The rows of `u_t` must be orthonormal (the exporter guarantees it; checking costs `O(d k^2)`), and `mu`,
 //! `u_t` should be finite (non-finite values give non-finite outputs, never a panic).
 
-use super::{row_axpy, row_dot, Denoiser};
+use super::Denoiser;
 use crate::blob::format::field;
 use crate::blob::{DType, Tensor};
 use crate::error::BlobError;
@@ -171,18 +171,17 @@ impl<'a> GaussianDenoiser<'a> {
         let h_c = if k == d { 0.0 } else { h_c };
         // out = x - mu  (x + (-1) mu is exactly x - mu)
         out.copy_from_slice(x);
-        row_axpy(&self.mu, 0, -1.0, out);
-        // coef_i = (h_i - h_c) u_i^T (x - mu)
+        self.mu.row_axpy(0, -1.0, out);
+        // coef_i = (h_i - h_c) u_i^T (x - mu)  (four rows of U^T per pass over `out`)
         let coef = &mut scratch[..k];
+        self.u_t.rows_dot(0, out, coef);
         for (i, ci) in coef.iter_mut().enumerate() {
-            *ci = (h(i) - h_c) * row_dot(&self.u_t, i, out);
+            *ci *= h(i) - h_c;
         }
-        // out = mu + h_c (x - mu) + sum_i coef_i u_i
+        // out = mu + h_c (x - mu) + sum_i coef_i u_i  (rows added in order i = 0, 1, ..., four per pass)
         out.iter_mut().for_each(|o| *o *= h_c);
-        row_axpy(&self.mu, 0, 1.0, out);
-        for (i, &ci) in coef.iter().enumerate() {
-            row_axpy(&self.u_t, i, ci, out);
-        }
+        self.mu.row_axpy(0, 1.0, out);
+        self.u_t.rows_axpy(0, coef, out);
     }
 
     /// Exact solution of the probability-flow ODE: moves `x_t` (at noise level `sigma_t`) to noise level

@@ -27,7 +27,7 @@
 //!
 //! `ln` goes through [`crate::math`] (libm), so `t` has the same bits on every platform.
 
-use super::{row_axpy, row_dot, Denoiser};
+use super::Denoiser;
 use crate::blob::format::field;
 use crate::blob::{DType, Tensor};
 use crate::error::BlobError;
@@ -216,21 +216,19 @@ impl Denoiser for LinearDenoiser<'_> {
         match self.maps {
             Maps::Dense { w } => {
                 for (r, o) in out.iter_mut().enumerate() {
-                    let v = row_dot(&w, i * d + r, x) + self.b.get(i, r);
-                    *o = if blend { s * v + t * (row_dot(&w, (i + 1) * d + r, x) + self.b.get(i + 1, r)) } else { v };
+                    let v = w.row_dot(i * d + r, x) + self.b.get(i, r);
+                    *o = if blend { s * v + t * (w.row_dot((i + 1) * d + r, x) + self.b.get(i + 1, r)) } else { v };
                 }
             }
             Maps::Basis { u_t, m, a } => {
                 let k = u_t.rows();
                 let (c, z) = scratch[..2 * k].split_at_mut(k);
-                for (r, cr) in c.iter_mut().enumerate() {
-                    *cr = row_dot(&u_t, r, x);
-                }
+                u_t.rows_dot(0, x, c);
                 let a_mix = if blend { s * a.get(0, i) + t * a.get(0, i + 1) } else { a.get(0, i) };
                 // z = (M_mix - a_mix I) c, with M_mix the blended M.
                 for (r, zr) in z.iter_mut().enumerate() {
-                    let v = row_dot(&m, i * k + r, c);
-                    let v = if blend { s * v + t * row_dot(&m, (i + 1) * k + r, c) } else { v };
+                    let v = m.row_dot(i * k + r, c);
+                    let v = if blend { s * v + t * m.row_dot((i + 1) * k + r, c) } else { v };
                     *zr = v - a_mix * c[r];
                 }
                 // out = a_mix x + (1 - t) b_i + t b_{i+1} + U z
@@ -238,14 +236,12 @@ impl Denoiser for LinearDenoiser<'_> {
                     *o = a_mix * xj;
                 }
                 if blend {
-                    row_axpy(&self.b, i, s, out);
-                    row_axpy(&self.b, i + 1, t, out);
+                    self.b.row_axpy(i, s, out);
+                    self.b.row_axpy(i + 1, t, out);
                 } else {
-                    row_axpy(&self.b, i, 1.0, out);
+                    self.b.row_axpy(i, 1.0, out);
                 }
-                for (r, &zr) in z.iter().enumerate() {
-                    row_axpy(&u_t, r, zr, out);
-                }
+                u_t.rows_axpy(0, z, out);
             }
         }
     }

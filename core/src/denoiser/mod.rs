@@ -4,8 +4,8 @@
 pub mod gaussian;
 pub mod linear;
 
+#[cfg(test)]
 use crate::blob::{DType, Tensor};
-use crate::math;
 
 pub use gaussian::GaussianDenoiser;
 pub use linear::LinearDenoiser;
@@ -30,76 +30,72 @@ pub trait Denoiser {
     fn macs_per_eval(&self) -> u64;
 }
 
-/// Bytes of row `r` of `t` (data only; int8 scales excluded).
-#[inline]
-fn row_bytes<'a>(t: &Tensor<'a>, r: usize) -> &'a [u8] {
-    let n = t.cols() * t.dtype().element_bytes();
-    &t.bytes()[r * n..(r + 1) * n]
-}
-
-/// `sum_c t[r, c] * x[c]`: bit-identical to [`Tensor::row_dot`] (same `math::dot4` order, int8 scale applied
-/// once at the end) but over the row's bytes with the block kernels of [`crate::math`], several times faster
-/// for f32 storage.
-///
-/// # Panics
-/// If `r >= t.rows()` or `x.len() != t.cols()` (caller contract).
-#[inline]
-pub(crate) fn row_dot(t: &Tensor<'_>, r: usize, x: &[f32]) -> f32 {
-    assert!(r < t.rows() && x.len() == t.cols(), "row_dot: bad row or input length");
-    let row = row_bytes(t, r);
-    match t.dtype() {
-        DType::F32 => math::dot4_f32_le(x, row),
-        DType::F16 => math::dot4_f16_le(x, row),
-        DType::I8 => math::dot4_i8(x, row) * t.row_scale(r),
-    }
-}
-
-/// `y[c] += alpha * t[r, c]`: the same values as [`Tensor::row_axpy`], over the row's bytes.
-///
-/// # Panics
-/// If `r >= t.rows()` or `y.len() != t.cols()` (caller contract).
-#[inline]
-pub(crate) fn row_axpy(t: &Tensor<'_>, r: usize, alpha: f32, y: &mut [f32]) {
-    assert!(r < t.rows() && y.len() == t.cols(), "row_axpy: bad row or output length");
-    let row = row_bytes(t, r);
-    match t.dtype() {
-        DType::F32 => math::axpy_f32_le(alpha, row, y),
-        DType::F16 => math::axpy_f16_le(alpha, row, y),
-        DType::I8 => math::axpy_i8(alpha * t.row_scale(r), row, y),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The fast paths must give exactly `Tensor`'s bits (host/target identity relies on one order).
+    /// The fast paths must give exactly the reference kernels' bits (host/target identity relies on one
+    /// order): per row, and four rows at a time, for aligned and unaligned storage, with row counts that
+    /// leave a partial block and column counts that leave a tail.
     #[test]
-    fn fast_rows_match_tensor_rows_bit_for_bit() {
-        let (rows, cols) = (3usize, 23usize);
-        let vals = |r: usize, c: usize| ((r * 31 + c * 7) % 17) as f32 / 8.0 - 1.0;
-        let x: [f32; 23] = core::array::from_fn(|c| (c as f32 * 0.37).sin());
-        let mut f32b = [0u8; 3 * 23 * 4];
-        let mut f16b = [0u8; 3 * 23 * 2];
-        let mut i8b = [0u8; 3 * 23 + 12];
-        for r in 0..rows {
-            for c in 0..cols {
-                let i = r * cols + c;
-                f32b[4 * i..4 * i + 4].copy_from_slice(&vals(r, c).to_le_bytes());
-                f16b[2 * i..2 * i + 2].copy_from_slice(&half::f16::from_f32(vals(r, c)).to_le_bytes());
-                i8b[i] = ((vals(r, c) * 100.0) as i8) as u8;
+    fn fast_rows_match_reference_rows_bit_for_bit() {
+        const ROWS: usize = 7;
+        let vals = |r: usize, c: usize| ((r * 31 + c * 7) % 17) as f32 / 8.0 - 1.0 + r as f32 * 1e-3;
+        for cols in [1usize, 4, 6, 23, 24] {
+            let x: [f32; 24] = core::array::from_fn(|c| (c as f32 * 0.37).sin() * 3.0);
+            let x = &x[..cols];
+            // One spare leading byte, so the same data can be viewed at an odd address too.
+            let mut f32b = [0u8; 1 + ROWS * 24 * 4];
+            let mut f16b = [0u8; 1 + ROWS * 24 * 2];
+            let mut i8b = [0u8; 1 + ROWS * 24 + 4 * ROWS];
+            for r in 0..ROWS {
+                for c in 0..cols {
+                    let i = r * cols + c;
+                    f32b[4 * i..4 * i + 4].copy_from_slice(&vals(r, c).to_le_bytes());
+                    f16b[2 * i..2 * i + 2].copy_from_slice(&half::f16::from_f32(vals(r, c)).to_le_bytes());
+                    i8b[i] = ((vals(r, c) * 100.0) as i8) as u8;
+                }
+                i8b[ROWS * cols + 4 * r..ROWS * cols + 4 * r + 4]
+                    .copy_from_slice(&(0.01f32 * (r + 1) as f32).to_le_bytes());
             }
-            i8b[rows * cols + 4 * r..rows * cols + 4 * r + 4]
-                .copy_from_slice(&(0.01f32 * (r + 1) as f32).to_le_bytes());
-        }
-        for (dtype, bytes) in [(DType::F32, &f32b[..]), (DType::F16, &f16b[..]), (DType::I8, &i8b[..])] {
-            let t = Tensor::new(dtype, rows, cols, bytes).unwrap();
-            for r in 0..rows {
-                assert_eq!(row_dot(&t, r, &x).to_bits(), t.row_dot(r, &x).to_bits(), "{dtype:?} row {r}");
-                let (mut a, mut b) = ([0.5f32; 23], [0.5f32; 23]);
-                row_axpy(&t, r, -0.75, &mut a);
-                t.row_axpy(r, -0.75, &mut b);
-                assert_eq!(a, b, "{dtype:?} row {r}");
+            let tensors = [
+                (DType::F32, &f32b[..ROWS * cols * 4]),
+                (DType::F16, &f16b[..ROWS * cols * 2]),
+                (DType::I8, &i8b[..ROWS * cols + 4 * ROWS]),
+            ];
+            for shift in [0usize, 1] {
+                for (dtype, bytes) in tensors {
+                    // The shifted copy starts one byte later in a buffer of the same bytes.
+                    let mut buf = [0u8; 1 + ROWS * 24 * 4 + 4 * ROWS];
+                    buf[shift..shift + bytes.len()].copy_from_slice(bytes);
+                    let t = Tensor::new(dtype, ROWS, cols, &buf[shift..shift + bytes.len()]).unwrap();
+                    let mut all = [0.0f32; ROWS];
+                    t.rows_dot(0, x, &mut all);
+                    let mut some = [0.0f32; 5];
+                    t.rows_dot(2, x, &mut some);
+                    for r in 0..ROWS {
+                        let want = t.row_dot_reference(r, x).to_bits();
+                        assert_eq!(t.row_dot(r, x).to_bits(), want, "{dtype:?} cols {cols} row {r}");
+                        assert_eq!(all[r].to_bits(), want, "{dtype:?} cols {cols} row {r} (rows_dot)");
+                        if (2..7).contains(&r) {
+                            assert_eq!(some[r - 2].to_bits(), want, "{dtype:?} cols {cols} row {r} (from 2)");
+                        }
+                        let (mut a, mut b) = ([0.5f32; 24], [0.5f32; 24]);
+                        t.row_axpy(r, -0.75, &mut a[..cols]);
+                        t.row_axpy_reference(r, -0.75, &mut b[..cols]);
+                        assert_eq!(a, b, "{dtype:?} cols {cols} row {r}");
+                    }
+                    // rows_axpy against sequential reference axpys, including a huge coefficient (f16's
+                    // exact fallback) and a partial block.
+                    for alpha in [[0.3f32, -1.25, 2.0, 0.0, 7.5, -0.5, 1e-3], [1e6, -0.5, 2.0, 3.0, 1e-30, 4.0, -8.0]] {
+                        let (mut a, mut b) = ([0.5f32; 24], [0.5f32; 24]);
+                        t.rows_axpy(0, &alpha, &mut a[..cols]);
+                        for (r, &ar) in alpha.iter().enumerate() {
+                            t.row_axpy_reference(r, ar, &mut b[..cols]);
+                        }
+                        assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "{dtype:?} cols {cols} rows_axpy");
+                    }
+                }
             }
         }
     }
