@@ -260,108 +260,124 @@ pub fn axpy_i8(alpha: f32, row: &[u8], y: &mut [f32]) {
     axpy_blocks(alpha, w, y, i8_bits)
 }
 
-/// Rows per block of the multi-row kernels ([`dot4_rows4_f32`], [`axpy_rows4_f32`], and the f16 ones).
+/// Rows per block of the multi-row kernels ([`BlockKernels`], `Tensor::rows_dot` / `rows_axpy`).
 pub const BLOCK_ROWS: usize = 4;
 
-/// The [`dot4`]s of `x` with four rows at once, over 4-element chunks `B` that `decode` turns into four
-/// f32 values; `xmap` is applied to every `x[c]` of the chunked part (once per chunk, shared by the rows).
+/// The inner loops of the matrix-vector products: four rows at a time over 4-element chunks (every `x` or
+/// `y` chunk is loaded once for 16 multiply-adds). A platform may supply its own implementation (the
+/// firmware's Cortex-M4F assembly, which can use `vldm` and `vcvtb`); every implementation must compute
+/// exactly the arithmetic documented here, so results are the same bits everywhere. [`Portable`] is the
+/// pure-Rust one, used unless a denoiser is given another (`GaussianDenoiser::with_kernels`).
 ///
-/// Returns the lane sums `s[r][j]` of the chunked part (`c < 4 * floor(n / 4)`), each accumulated exactly
-/// as [`dot4`] does (lane `j` takes `c = 4m + j` in increasing `m`). Every `x` chunk is loaded once for four
-/// rows (16 multiply-adds), which is where the speed comes from on a Cortex-M4F.
-#[inline(always)]
-fn dot4_rows4_chunks<B: Copy>(
-    x: &[f32],
-    w: [&[B]; 4],
-    xmap: impl Fn(f32) -> f32,
-    decode: impl Fn(B) -> [f32; 4],
-) -> [[f32; 4]; 4] {
-    let (xq, _) = x.as_chunks::<4>();
-    let mut s = [[0.0f32; 4]; 4];
-    for ((((xc, w0), w1), w2), w3) in xq.iter().zip(w[0]).zip(w[1]).zip(w[2]).zip(w[3]) {
-        let xv = xc.map(&xmap);
-        for (acc, &wc) in s.iter_mut().zip([w0, w1, w2, w3]) {
-            let wv = decode(wc);
-            for j in 0..4 {
-                acc[j] += xv[j] * wv[j];
+/// In all methods the four rows and `x` / `y` have the same number of chunks (callers guarantee it;
+/// implementations may assert it), and "`w_r[c]`" is element `j` of chunk `m` of row `r`, `c = 4m + j`.
+/// f16 chunks are two little-endian words holding binary16 elements `c` (low half) and `c + 1` (high half);
+/// they are decoded exactly (every binary16 is an f32) and are finite (callers guarantee it).
+pub trait BlockKernels: Sync + core::fmt::Debug {
+    /// For `m = 0, 1, ...` in order and every row `r` and lane `j`: `s[r][j] += x[c] * w_r[c]` (product
+    /// rounded to f32, then the sum): the lane sums of [`dot4`], continued from the given `s`.
+    fn dot_rows4_f32(&self, x: &[[f32; 4]], w: [&[[f32; 4]]; 4], s: &mut [[f32; 4]; 4]);
+    /// For every element `c`: `y[c] += a_0 w_0[c]`, then `+= a_1 w_1[c]`, `+= a_2 w_2[c]`, `+= a_3 w_3[c]`
+    /// (each product rounded, then each sum): four sequential [`axpy`]s.
+    fn axpy_rows4_f32(&self, alpha: [f32; 4], w: [&[[f32; 4]]; 4], y: &mut [[f32; 4]]);
+    /// [`BlockKernels::dot_rows4_f32`] with binary16 rows.
+    fn dot_rows4_f16(&self, x: &[[f32; 4]], w: [&[[u32; 2]]; 4], s: &mut [[f32; 4]; 4]);
+    /// [`BlockKernels::axpy_rows4_f32`] with binary16 rows.
+    fn axpy_rows4_f16(&self, alpha: [f32; 4], w: [&[[u32; 2]]; 4], y: &mut [[f32; 4]]);
+}
+
+/// The pure-Rust [`BlockKernels`] (any target).
+///
+/// f16 decoding folds binary16's `2^112` exponent rescaling into `x` or `alpha` instead of multiplying
+/// every weight: the bits of a finite binary16, moved into an f32, are its value times `2^-112`, and
+/// `(x * 2^112) * (w * 2^-112)` rounds the same real number `x * w` as long as `x * 2^112` is finite
+/// (`|x| < 2^16`, where that scaling is exact). A row whose lane sums come out non-finite (some
+/// `|x| >= 2^16`, or a genuine overflow) is recomputed with the exact decode; `alpha`s of `2^16` or more
+/// use the exact decode from the start. So the bits never depend on the shortcut.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Portable;
+
+/// The shared [`Portable`] instance (the default kernels of the denoisers).
+pub static PORTABLE: Portable = Portable;
+
+impl Portable {
+    #[inline(always)]
+    fn dot<B: Copy>(
+        x: &[[f32; 4]],
+        w: [&[B]; 4],
+        s: &mut [[f32; 4]; 4],
+        xmap: impl Fn(f32) -> f32,
+        decode: impl Fn(B) -> [f32; 4],
+    ) {
+        assert!(w.iter().all(|r| r.len() == x.len()), "dot_rows4: length mismatch");
+        for ((((xc, w0), w1), w2), w3) in x.iter().zip(w[0]).zip(w[1]).zip(w[2]).zip(w[3]) {
+            let xv = xc.map(&xmap);
+            for (acc, &wc) in s.iter_mut().zip([w0, w1, w2, w3]) {
+                let wv = decode(wc);
+                for j in 0..4 {
+                    acc[j] += xv[j] * wv[j];
+                }
             }
         }
     }
-    s
-}
 
-/// Finishes four rows' [`dot4`]s: adds the tail `c >= 4 * floor(n / 4)` to lanes 0, 1, 2 in order (with the
-/// exactly decoded weights `w(r, c)`) and returns `(s0 + s1) + (s2 + s3)` per row.
-#[inline(always)]
-fn dot4_rows4_finish(mut s: [[f32; 4]; 4], x: &[f32], w: impl Fn(usize, usize) -> f32) -> [f32; 4] {
-    let main = x.len() - x.len() % 4;
-    for (r, acc) in s.iter_mut().enumerate() {
-        for (j, c) in (main..x.len()).enumerate() {
-            acc[j] += x[c] * w(r, c);
+    #[inline(always)]
+    fn axpy<B: Copy>(alpha: [f32; 4], w: [&[B]; 4], y: &mut [[f32; 4]], decode: impl Fn(B) -> [f32; 4]) {
+        assert!(w.iter().all(|r| r.len() == y.len()), "axpy_rows4: length mismatch");
+        for ((((yc, w0), w1), w2), w3) in y.iter_mut().zip(w[0]).zip(w[1]).zip(w[2]).zip(w[3]) {
+            let mut v = *yc;
+            for (&a, &wc) in alpha.iter().zip([w0, w1, w2, w3]) {
+                let wv = decode(wc);
+                for j in 0..4 {
+                    v[j] += a * wv[j];
+                }
+            }
+            *yc = v;
         }
     }
-    s.map(|a| (a[0] + a[1]) + (a[2] + a[3]))
 }
 
-/// `y[c] += a_0 w_0[c]; y[c] += a_1 w_1[c]; y[c] += a_2 w_2[c]; y[c] += a_3 w_3[c]` over 4-element chunks, in
-/// this order for every `c`: the same bits as four sequential axpys, with every `y` chunk loaded and stored
-/// once for four rows. Returns the number of elements done (`4 * floor(n / 4)`).
-#[inline(always)]
-fn axpy_rows4_chunks<B: Copy>(alpha: [f32; 4], w: [&[B]; 4], y: &mut [f32], decode: impl Fn(B) -> [f32; 4]) -> usize {
-    let (yq, _) = y.as_chunks_mut::<4>();
-    let done = 4 * yq.len();
-    for ((((yc, w0), w1), w2), w3) in yq.iter_mut().zip(w[0]).zip(w[1]).zip(w[2]).zip(w[3]) {
-        let mut v = *yc;
-        for (&a, &wc) in alpha.iter().zip([w0, w1, w2, w3]) {
-            let wv = decode(wc);
-            for j in 0..4 {
-                v[j] += a * wv[j];
+impl BlockKernels for Portable {
+    fn dot_rows4_f32(&self, x: &[[f32; 4]], w: [&[[f32; 4]]; 4], s: &mut [[f32; 4]; 4]) {
+        Self::dot(x, w, s, |v| v, |v| v);
+    }
+
+    fn axpy_rows4_f32(&self, alpha: [f32; 4], w: [&[[f32; 4]]; 4], y: &mut [[f32; 4]]) {
+        Self::axpy(alpha, w, y, |v| v);
+    }
+
+    fn dot_rows4_f16(&self, x: &[[f32; 4]], w: [&[[u32; 2]]; 4], s: &mut [[f32; 4]; 4]) {
+        let start = *s;
+        Self::dot(x, w, s, |v| v * F16_SCALE, f16x4_scaled);
+        for r in 0..4 {
+            if !s[r].iter().all(|v| v.is_finite()) {
+                let mut exact = [start[r]; 4];
+                Self::dot(x, [w[r]; 4], &mut exact, |v| v, f16x4);
+                s[r] = exact[0];
             }
         }
-        *yc = v;
     }
-    done
-}
 
-/// [`dot4`] of `x` with four f32 rows at once: `out[r]` has exactly the bits of `dot(x, w[r])`.
-///
-/// # Panics
-/// If a row's length differs from `x.len()`.
-#[inline]
-pub fn dot4_rows4_f32(x: &[f32], w: [&[f32]; 4]) -> [f32; 4] {
-    assert!(w.iter().all(|r| r.len() == x.len()), "dot4_rows4_f32: length mismatch");
-    let wq = w.map(|r| r.as_chunks::<4>().0);
-    let s = dot4_rows4_chunks(x, wq, |v| v, |v| v);
-    dot4_rows4_finish(s, x, |r, c| w[r][c])
-}
-
-/// `y += alpha[0] w[0] + ... + alpha[3] w[3]`, bit-identical to four sequential [`axpy`]s in row order.
-///
-/// # Panics
-/// If a row's length differs from `y.len()`.
-#[inline]
-pub fn axpy_rows4_f32(alpha: [f32; 4], w: [&[f32]; 4], y: &mut [f32]) {
-    assert!(w.iter().all(|r| r.len() == y.len()), "axpy_rows4_f32: length mismatch");
-    let wq = w.map(|r| r.as_chunks::<4>().0);
-    let done = axpy_rows4_chunks(alpha, wq, y, |v| v);
-    for (c, yc) in y.iter_mut().enumerate().skip(done) {
-        for (&a, row) in alpha.iter().zip(&w) {
-            *yc += a * row[c];
+    fn axpy_rows4_f16(&self, alpha: [f32; 4], w: [&[[u32; 2]]; 4], y: &mut [[f32; 4]]) {
+        if alpha.iter().all(|a| a.abs() < F16_FOLD_LIMIT) {
+            Self::axpy(alpha.map(|a| a * F16_SCALE), w, y, f16x4_scaled);
+        } else {
+            Self::axpy(alpha, w, y, f16x4);
         }
     }
 }
 
 /// `2^-112` times the binary16 value of the low half of `p`, as an f32 (sign and exponent/mantissa bits
 /// moved into place: `(p << 16)` puts the sign in bit 31, the arithmetic shift by 3 moves exponent and
-/// mantissa to bits 13..27 and smears the sign over bits 28..30, which the mask clears). Exact for every
-/// finite binary16 (see [`f16_to_f32`]); infinities and NaNs come out as finite garbage, so callers only
-/// use it on tensors known to be finite.
+/// mantissa to bits 13..27 and smears the sign over bits 28..30, which the mask clears; two instructions
+/// on a Cortex-M4). Exact for every finite binary16 (see [`f16_to_f32`]); infinities and NaNs come out as
+/// finite garbage, which is why the f16 block kernels require finite weights.
 #[inline(always)]
 fn f16_lo_scaled(p: u32) -> f32 {
     f32::from_bits((((p << 16) as i32 >> 3) as u32) & F16_SCALED_MASK)
 }
 
-/// As [`f16_lo_scaled`] for the high half of `p`.
+/// As [`f16_lo_scaled`] for the high half of `p` (one instruction: `and` with a shifted operand).
 #[inline(always)]
 fn f16_hi_scaled(p: u32) -> f32 {
     f32::from_bits(((p as i32 >> 3) as u32) & F16_SCALED_MASK)
@@ -376,73 +392,34 @@ fn f16x4_scaled(w: [u32; 2]) -> [f32; 4] {
     [f16_lo_scaled(w[0]), f16_hi_scaled(w[0]), f16_lo_scaled(w[1]), f16_hi_scaled(w[1])]
 }
 
-/// Largest `|v|` whose `v * 2^112` is finite with room to spare: `2^16`. Below it, `v * 2^112` is exact
-/// (a power-of-two scaling that cannot overflow), and `(v * 2^112) * (w * 2^-112)` rounds the same real
-/// number `v * w` as the unscaled product, so it has the same bits.
+/// Four binary16 stored little-endian in two words, decoded exactly.
+#[inline(always)]
+fn f16x4(w: [u32; 2]) -> [f32; 4] {
+    [f16_to_f32(w[0] as u16), f16_to_f32((w[0] >> 16) as u16), f16_to_f32(w[1] as u16), f16_to_f32((w[1] >> 16) as u16)]
+}
+
+/// `|v|` below which `v * 2^112` is finite (and exact): `2^16`.
 const F16_FOLD_LIMIT: f32 = 65536.0;
 
-/// The 4-row f16 chunk views of `rows` (main part, `4 * floor(n / 4)` elements each) as pairs of
-/// little-endian words, when every row is 4-byte aligned (always the case for tensors in an aligned blob
-/// with an even column count); `None` otherwise.
+/// The four rows' [`dot4`]s of `x` (length `n`) with rows of `T` (f32 or f16 words), chunked part through
+/// `k`, tail (`c >= 4 * floor(n / 4)`, added to lanes 0, 1, 2 in order) with the exact `tail(r, c)`; returns
+/// `(s0 + s1) + (s2 + s3)` per row, bit-identical to four [`dot4`]s.
 #[inline(always)]
-fn f16_rows_as_words<'r>(rows: [&'r [u8]; 4], n: usize) -> Option<[&'r [[u32; 2]]; 4]> {
-    let main = 2 * (n - n % 4);
-    let mut out: [&[[u32; 2]]; 4] = [&[]; 4];
-    for (o, r) in out.iter_mut().zip(rows) {
-        *o = bytemuck::try_cast_slice::<u8, [u32; 2]>(r.get(..main)?).ok()?;
-    }
-    Some(out)
-}
-
-/// [`dot4`] of `x` with four rows of little-endian binary16 at once: `out[r]` has exactly the bits of
-/// [`dot4_f16_le`]`(x, w[r])`.
-///
-/// Requires finite weights (the caller checks once, see `Tensor`): the decode skips the infinity/NaN case
-/// and folds binary16's `2^112` exponent rescaling into `x` (`x * 2^112` times `w * 2^-112` is exactly
-/// `x * w` while `|x| < 2^16`; see `F16_FOLD_LIMIT`). A row whose result is not finite (some
-/// `|x| >= 2^16`, or a genuine overflow) is recomputed with the exact per-element kernel, so the bits never
-/// depend on the shortcut. Rows that are not 4-byte aligned use the per-row kernel.
-///
-/// # Panics
-/// If a row's length differs from `2 * x.len()`.
-#[inline]
-pub(crate) fn dot4_rows4_f16_finite(x: &[f32], w: [&[u8]; 4]) -> [f32; 4] {
-    assert!(w.iter().all(|r| r.len() == 2 * x.len()), "dot4_rows4_f16: length mismatch");
-    let Some(wq) = f16_rows_as_words(w, x.len()) else { return w.map(|r| dot4_f16_le(x, r)) };
-    let s = dot4_rows4_chunks(x, wq, |v| v * F16_SCALE, f16x4_scaled);
-    let mut out = dot4_rows4_finish(s, x, |r, c| f16_to_f32(u16::from_le_bytes([w[r][2 * c], w[r][2 * c + 1]])));
-    for (o, row) in out.iter_mut().zip(w) {
-        if !o.is_finite() {
-            *o = dot4_f16_le(x, row);
+pub(crate) fn dot4_rows4_with(
+    x: &[f32],
+    chunked: impl FnOnce(&[[f32; 4]], &mut [[f32; 4]; 4]),
+    tail: impl Fn(usize, usize) -> f32,
+) -> [f32; 4] {
+    let (xq, xt) = x.as_chunks::<4>();
+    let mut s = [[0.0f32; 4]; 4];
+    chunked(xq, &mut s);
+    let main = 4 * xq.len();
+    for (r, acc) in s.iter_mut().enumerate() {
+        for (j, &xc) in xt.iter().enumerate() {
+            acc[j] += xc * tail(r, main + j);
         }
     }
-    out
-}
-
-/// `y += alpha[0] w[0] + ... + alpha[3] w[3]` for four rows of little-endian binary16, bit-identical to four
-/// sequential [`axpy_f16_le`]s in row order. Requires finite weights, like [`dot4_rows4_f16_finite`]; the
-/// `2^112` rescaling is folded into `alpha` when every `|alpha[r]| < 2^16`, otherwise (or for unaligned rows)
-/// the four exact per-row axpys run.
-///
-/// # Panics
-/// If a row's length differs from `2 * y.len()`.
-#[inline]
-pub(crate) fn axpy_rows4_f16_finite(alpha: [f32; 4], w: [&[u8]; 4], y: &mut [f32]) {
-    assert!(w.iter().all(|r| r.len() == 2 * y.len()), "axpy_rows4_f16: length mismatch");
-    let foldable = alpha.iter().all(|a| a.abs() < F16_FOLD_LIMIT);
-    let wq = if foldable { f16_rows_as_words(w, y.len()) } else { None };
-    let Some(wq) = wq else {
-        for (&a, row) in alpha.iter().zip(w) {
-            axpy_f16_le(a, row, y);
-        }
-        return;
-    };
-    let done = axpy_rows4_chunks(alpha.map(|a| a * F16_SCALE), wq, y, f16x4_scaled);
-    for (c, yc) in y.iter_mut().enumerate().skip(done) {
-        for (&a, row) in alpha.iter().zip(&w) {
-            *yc += a * f16_to_f32(u16::from_le_bytes([row[2 * c], row[2 * c + 1]]));
-        }
-    }
+    s.map(|a| (a[0] + a[1]) + (a[2] + a[3]))
 }
 
 #[cfg(test)]

@@ -14,11 +14,12 @@ use gaussdiff_core::blob::{Blob, DType, Model, Tensor};
 use gaussdiff_core::denoiser::Denoiser;
 use gaussdiff_core::error::BlobError;
 use gaussdiff_core::frame::{self, Frame, LineBuf, SampleSpec, SpecError};
-use gaussdiff_core::math;
+use gaussdiff_core::math::{self, BlockKernels};
 use gaussdiff_core::rng::Rng;
 use gaussdiff_core::schedule::EdmSchedule;
 
 use crate::config::{self, Aligned, DIM, MAX_STEPS, SCRATCH};
+use crate::kernels;
 
 /// A monotonic counter for measurements.
 pub trait Counter {
@@ -94,10 +95,26 @@ fn parse(blob: &[u8]) -> Result<(Blob<'_>, Model<'_>), BlobError> {
     Ok((blob, model))
 }
 
+/// The blob's model, with the Cortex-M4F assembly block kernels ([`kernels::M4F`]) for a Gaussian (same bits
+/// as the host's portable kernels).
+fn with_m4f_kernels(model: Model<'_>) -> Model<'_> {
+    match model {
+        Model::Gaussian(g) => Model::Gaussian(g.with_kernels(&kernels::M4F)),
+        other => other,
+    }
+}
+
 /// Measures the matrix-vector kernels on the blob's `U^T` (and on an f32 copy of its first rows, and on a
-/// naive single-accumulator f32 loop as the baseline) and reports `stat` lines:
-/// `kernel` 0 = one `Denoiser::denoise` (all of `U^T`), 1 = the row dot-product kernel, 2 = the row axpy
-/// kernel (see [`measure`]), 9 = the naive baseline dot; `dtype` as in the blob format.
+/// naive single-accumulator f32 loop as the baseline) and reports `stat` lines, `dtype` as in the blob
+/// format:
+///
+/// * `kernel=0`: one `Denoiser::denoise` with the assembly kernels (what the samplers run), `macs` its
+///   multiply-adds; `kernel=5`: the same evaluation with the portable Rust kernels; `match=1` when both
+///   give the same bits;
+/// * `kernel=1` / `kernel=2`: `Tensor::rows_dot` / `rows_axpy` over all rows with the portable kernels;
+///   `kernel=3` / `kernel=4`: the same with the assembly kernels, `match=1` when the bits agree with 1 / 2;
+/// * `kernel=9`: the naive baseline dot over the f32 copy.
+///
 /// Does nothing for a linear model or a blob that does not parse (the run reports that).
 #[inline(never)]
 pub fn bench<W: embedded_io::Write, C: Counter>(out: &mut W, counter: &mut C) -> Result<(), W::Error> {
@@ -109,17 +126,26 @@ pub fn bench<W: embedded_io::Write, C: Counter>(out: &mut W, counter: &mut C) ->
     let mut x = [0.0f32; DIM];
     let mut y = [0.0f32; DIM];
     Rng::new(1).fill_normal(&mut x);
-    // One denoiser evaluation (what the samplers call): kernel 0, `macs` = its multiply-adds.
+    // One denoiser evaluation (what the samplers call), assembly kernels then portable ones.
     {
         let mut scratch = [0.0f32; SCRATCH];
+        let mut y_portable = [0.0f32; DIM];
+        let g_fast = g.with_kernels(&kernels::M4F);
         let t0 = counter.now();
-        g.denoise(black_box(&x), black_box(1.0), &mut y, &mut scratch);
+        g_fast.denoise(black_box(&x), black_box(1.0), &mut y, &mut scratch);
         let t1 = counter.now();
         black_box(&y);
+        let t2 = counter.now();
+        g.denoise(black_box(&x), black_box(1.0), &mut y_portable, &mut scratch);
+        let t3 = counter.now();
+        black_box(&y_portable);
         let macs = g.macs_per_eval();
-        stat(out, &[("kernel", 0), ("dtype", u_t.dtype() as u64), ("macs", macs), (C::KEY, t1 - t0)])?;
+        let same = u64::from(same_bits(&y, &y_portable));
+        let dtype = u_t.dtype() as u64;
+        stat(out, &[("kernel", 0), ("dtype", dtype), ("macs", macs), (C::KEY, t1 - t0), ("match", same)])?;
+        stat(out, &[("kernel", 5), ("dtype", dtype), ("macs", macs), (C::KEY, t3 - t2)])?;
     }
-    measure(out, counter, &u_t, &x, &mut y)?;
+    measure(out, counter, &u_t, &x)?;
 
     // An f32 copy of the first rows, 16-byte aligned, to measure the f32 path whatever the blob stores.
     const ROWS: usize = 8;
@@ -133,7 +159,7 @@ pub fn bench<W: embedded_io::Write, C: Counter>(out: &mut W, counter: &mut C) ->
         }
     }
     if let Ok(t) = Tensor::new(DType::F32, rows, DIM, &buf.0[..rows * DIM * 4]) {
-        measure(out, counter, &t, &x, &mut y)?;
+        measure(out, counter, &t, &x)?;
         // Baseline: the naive kernel (one accumulator, byte-wise little-endian loads).
         let t0 = counter.now();
         let mut acc = 0.0f32;
@@ -147,6 +173,10 @@ pub fn bench<W: embedded_io::Write, C: Counter>(out: &mut W, counter: &mut C) ->
     Ok(())
 }
 
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits())
+}
+
 /// One accumulator, bytes decoded one at a time: the first kernel this project measured (4.28 instr/MAC).
 #[inline(never)]
 fn naive_dot(w: &[u8], x: &[f32]) -> f32 {
@@ -157,49 +187,53 @@ fn naive_dot(w: &[u8], x: &[f32]) -> f32 {
     s
 }
 
-/// Row `r` of `t` as stored bytes (float types only).
-fn row_bytes<'t>(t: &Tensor<'t>, r: usize) -> &'t [u8] {
-    let n = t.cols() * t.dtype().element_bytes();
-    &t.bytes()[r * n..(r + 1) * n]
-}
-
-/// Times, over all rows of `t`: the denoisers' kernels `math::dot4_*_le` (kernel 1) and
-/// `math::axpy_*_le` (kernel 2) for f32/f16, or `Tensor::row_dot` / `Tensor::row_axpy` for int8.
+/// Times `Tensor::rows_dot` (kernel 1) and `rows_axpy` (kernel 2) over all rows of `t` with the portable
+/// kernels, then the same with the assembly kernels (kernels 3 and 4, with `match=1` when their bits agree).
 fn measure<W: embedded_io::Write, C: Counter>(
     out: &mut W,
     counter: &mut C,
     t: &Tensor<'_>,
     x: &[f32],
-    y: &mut [f32],
 ) -> Result<(), W::Error> {
-    let dtype = t.dtype();
-    let (rows, cols) = (t.rows() as u64, t.cols() as u64);
-    let t0 = counter.now();
-    let mut acc = 0.0f32;
-    for r in 0..t.rows() {
-        let t = black_box(t);
-        acc += match dtype {
-            DType::F32 => math::dot4_f32_le(black_box(x), row_bytes(t, r)),
-            DType::F16 => math::dot4_f16_le(black_box(x), row_bytes(t, r)),
-            DType::I8 => t.row_dot(r, black_box(x)),
-        };
+    const MAX_ROWS: usize = 128;
+    let n = t.rows().min(MAX_ROWS);
+    let dtype = t.dtype() as u64;
+    let (rows, cols) = (n as u64, t.cols() as u64);
+    let mut dots = [[0.0f32; MAX_ROWS]; 2];
+    let mut ys = [[0.0f32; DIM]; 2];
+    let mut alpha = [0.0f32; MAX_ROWS];
+    for (i, a) in alpha.iter_mut().enumerate().take(n) {
+        *a = 1e-3 * (i as f32 - 3.5);
     }
-    let t1 = counter.now();
-    black_box(acc);
-    stat(out, &[("kernel", 1), ("dtype", dtype as u64), ("rows", rows), ("cols", cols), (C::KEY, t1 - t0)])?;
-    let t0 = counter.now();
-    for r in 0..t.rows() {
-        let t = black_box(t);
-        let y = black_box(&mut *y);
-        match dtype {
-            DType::F32 => math::axpy_f32_le(1e-3, row_bytes(t, r), y),
-            DType::F16 => math::axpy_f16_le(1e-3, row_bytes(t, r), y),
-            DType::I8 => t.row_axpy(r, 1e-3, y),
+    let kernels: [&dyn BlockKernels; 2] = [&math::PORTABLE, &kernels::M4F];
+    for (which, k) in kernels.into_iter().enumerate() {
+        let t0 = counter.now();
+        black_box(t).rows_dot_with(k, 0, black_box(x), &mut dots[which][..n]);
+        let t1 = counter.now();
+        black_box(&dots[which]);
+        let t2 = counter.now();
+        black_box(t).rows_axpy_with(k, 0, black_box(&alpha[..n]), &mut ys[which][..t.cols()]);
+        let t3 = counter.now();
+        black_box(&ys[which]);
+        let (kd, ka) = (1 + 2 * which as u64, 2 + 2 * which as u64);
+        if which == 0 {
+            stat(out, &[("kernel", kd), ("dtype", dtype), ("rows", rows), ("cols", cols), (C::KEY, t1 - t0)])?;
+            stat(out, &[("kernel", ka), ("dtype", dtype), ("rows", rows), ("cols", cols), (C::KEY, t3 - t2)])?;
+        } else {
+            let dot_same = u64::from(same_bits(&dots[0], &dots[1]));
+            let axpy_same = u64::from(same_bits(&ys[0], &ys[1]));
+            let (dt, at) = (t1 - t0, t3 - t2);
+            stat(
+                out,
+                &[("kernel", kd), ("dtype", dtype), ("rows", rows), ("cols", cols), (C::KEY, dt), ("match", dot_same)],
+            )?;
+            stat(
+                out,
+                &[("kernel", ka), ("dtype", dtype), ("rows", rows), ("cols", cols), (C::KEY, at), ("match", axpy_same)],
+            )?;
         }
     }
-    let t1 = counter.now();
-    black_box(&y);
-    stat(out, &[("kernel", 2), ("dtype", dtype as u64), ("rows", rows), ("cols", cols), (C::KEY, t1 - t0)])
+    Ok(())
 }
 
 /// Runs every configured sample and streams its frame. Returns the number of frames sent.
@@ -215,6 +249,7 @@ pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter>(
     frame_gap_ms: u32,
 ) -> Result<u32, AppError<W::Error>> {
     let (blob, model) = parse(&config::BLOB.0).map_err(AppError::Blob)?;
+    let model = with_m4f_kernels(model);
     let need = SampleSpec::scratch_len(&model);
     if model.dim() != DIM || need > SCRATCH {
         return Err(AppError::Capacity { dim: model.dim(), scratch: need });

@@ -18,6 +18,7 @@ compile_error!("the test-hardfault and test-panic features are for the qemu boar
 mod app;
 mod config;
 mod delay;
+mod kernels;
 mod stack;
 
 #[cfg(feature = "qemu")]

@@ -5,6 +5,14 @@
 //! same bits on the host and on Cortex-M.
 
 use crate::error::BlobError;
+use crate::math::{dot4_rows4_with, BlockKernels};
+
+/// Four rows' chunked parts, as the block kernels take them.
+#[derive(Clone, Copy)]
+enum Rows4<'a> {
+    F32([&'a [[f32; 4]]; 4]),
+    F16([&'a [[u32; 2]]; 4]),
+}
 
 /// Element type of a stored tensor. The discriminant is the on-disk code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -222,20 +230,33 @@ impl<'a> Tensor<'a> {
     }
 
     /// `out[i] = row_dot(first + i, x)` for `i < out.len()`, bit for bit, four rows at a time (the
-    /// matrix-vector product `T[first.., :] x`; each `x` chunk is loaded once for four rows).
+    /// matrix-vector product `T[first.., :] x`; each `x` chunk is loaded once for four rows), with the
+    /// [`Portable`](crate::math::Portable) kernels.
     ///
     /// # Panics
     /// If `first + out.len() > rows` or `x.len() != cols`.
     pub fn rows_dot(&self, first: usize, x: &[f32], out: &mut [f32]) {
+        self.rows_dot_with(&crate::math::PORTABLE, first, x, out);
+    }
+
+    /// [`Tensor::rows_dot`] with the given block kernels (same bits with every correct implementation).
+    ///
+    /// # Panics
+    /// If `first + out.len() > rows` or `x.len() != cols`.
+    pub fn rows_dot_with(&self, kernels: &dyn BlockKernels, first: usize, x: &[f32], out: &mut [f32]) {
         assert!(first + out.len() <= self.rows && x.len() == self.cols, "rows_dot: bad rows or input length");
         let (blocks, tail) = out.as_chunks_mut::<{ crate::math::BLOCK_ROWS }>();
         let mut r = first;
         for block in blocks {
-            let w = core::array::from_fn(|i| self.row_bytes(r + i));
-            match (self.dtype, self.f32_rows4(r)) {
-                (DType::F32, Some(wf)) => *block = crate::math::dot4_rows4_f32(x, wf),
-                (DType::F16, _) if self.f16_finite => *block = crate::math::dot4_rows4_f16_finite(x, w),
-                _ => block.iter_mut().enumerate().for_each(|(i, o)| *o = self.row_dot(r + i, x)),
+            let exact = |i: usize, c: usize| self.get(r + i, c);
+            match self.rows4(r) {
+                Some(Rows4::F32(w)) => {
+                    *block = dot4_rows4_with(x, |xq, s| kernels.dot_rows4_f32(xq, w, s), exact);
+                }
+                Some(Rows4::F16(w)) => {
+                    *block = dot4_rows4_with(x, |xq, s| kernels.dot_rows4_f16(xq, w, s), exact);
+                }
+                None => block.iter_mut().enumerate().for_each(|(i, o)| *o = self.row_dot(r + i, x)),
             }
             r += crate::math::BLOCK_ROWS;
         }
@@ -246,20 +267,39 @@ impl<'a> Tensor<'a> {
 
     /// `y += sum_i alpha[i] * T[first + i, :]`, bit-identical to `row_axpy(first + i, alpha[i], y)` for
     /// `i = 0, 1, ...` in order (every `y[c]` receives the same additions in the same order), four rows at a
-    /// time (each `y` chunk loaded and stored once per four rows).
+    /// time (each `y` chunk loaded and stored once per four rows), with the
+    /// [`Portable`](crate::math::Portable) kernels.
     ///
     /// # Panics
     /// If `first + alpha.len() > rows` or `y.len() != cols`.
     pub fn rows_axpy(&self, first: usize, alpha: &[f32], y: &mut [f32]) {
+        self.rows_axpy_with(&crate::math::PORTABLE, first, alpha, y);
+    }
+
+    /// [`Tensor::rows_axpy`] with the given block kernels (same bits with every correct implementation).
+    ///
+    /// # Panics
+    /// If `first + alpha.len() > rows` or `y.len() != cols`.
+    pub fn rows_axpy_with(&self, kernels: &dyn BlockKernels, first: usize, alpha: &[f32], y: &mut [f32]) {
         assert!(first + alpha.len() <= self.rows && y.len() == self.cols, "rows_axpy: bad rows or output length");
         let (blocks, tail) = alpha.as_chunks::<{ crate::math::BLOCK_ROWS }>();
         let mut r = first;
         for &a in blocks {
-            let w = core::array::from_fn(|i| self.row_bytes(r + i));
-            match (self.dtype, self.f32_rows4(r)) {
-                (DType::F32, Some(wf)) => crate::math::axpy_rows4_f32(a, wf, y),
-                (DType::F16, _) if self.f16_finite => crate::math::axpy_rows4_f16_finite(a, w, y),
-                _ => a.iter().enumerate().for_each(|(i, &ai)| self.row_axpy(r + i, ai, y)),
+            let Some(rows) = self.rows4(r) else {
+                a.iter().enumerate().for_each(|(i, &ai)| self.row_axpy(r + i, ai, y));
+                r += crate::math::BLOCK_ROWS;
+                continue;
+            };
+            let (yq, yt) = y.as_chunks_mut::<4>();
+            match rows {
+                Rows4::F32(w) => kernels.axpy_rows4_f32(a, w, yq),
+                Rows4::F16(w) => kernels.axpy_rows4_f16(a, w, yq),
+            }
+            let main = 4 * yq.len();
+            for (j, yc) in yt.iter_mut().enumerate() {
+                for (i, &ai) in a.iter().enumerate() {
+                    *yc += ai * self.get(r + i, main + j);
+                }
             }
             r += crate::math::BLOCK_ROWS;
         }
@@ -268,15 +308,34 @@ impl<'a> Tensor<'a> {
         }
     }
 
-    /// Rows `r..r + 4` as f32 slices when the tensor is f32 and its bytes are 4-byte aligned (little-endian
-    /// targets: the bytes already are the f32 values).
+    /// The chunked parts of rows `r..r + 4` for the block kernels: f32 rows when the data is 4-byte aligned
+    /// (little-endian targets: the bytes already are the values), f16 rows when they are 4-byte aligned and
+    /// every value is finite; `None` otherwise (int8, odd addresses, non-finite f16), which takes the per-row
+    /// kernels.
     #[inline(always)]
-    fn f32_rows4(&self, r: usize) -> Option<[&'a [f32]; 4]> {
-        if self.dtype != DType::F32 || cfg!(target_endian = "big") {
+    fn rows4(&self, r: usize) -> Option<Rows4<'a>> {
+        if cfg!(target_endian = "big") {
             return None;
         }
-        let all: &'a [f32] = bytemuck::try_cast_slice(&self.bytes[..self.rows * self.cols * 4]).ok()?;
-        Some(core::array::from_fn(|i| &all[(r + i) * self.cols..(r + i + 1) * self.cols]))
+        let main = self.cols - self.cols % 4;
+        match self.dtype {
+            DType::F32 => {
+                let all: &'a [f32] = bytemuck::try_cast_slice(&self.bytes[..self.rows * self.cols * 4]).ok()?;
+                Some(Rows4::F32(core::array::from_fn(|i| {
+                    let start = (r + i) * self.cols;
+                    all[start..start + main].as_chunks::<4>().0
+                })))
+            }
+            DType::F16 if self.f16_finite => {
+                let mut w: [&'a [[u32; 2]]; 4] = [&[]; 4];
+                for (i, wi) in w.iter_mut().enumerate() {
+                    let start = 2 * (r + i) * self.cols;
+                    *wi = bytemuck::try_cast_slice(&self.bytes[start..start + 2 * main]).ok()?;
+                }
+                Some(Rows4::F16(w))
+            }
+            _ => None,
+        }
     }
 
     /// The element-wise reference for [`Tensor::row_dot`] (same order, decoding one element at a time with

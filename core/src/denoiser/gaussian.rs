@@ -41,7 +41,7 @@ use super::Denoiser;
 use crate::blob::format::field;
 use crate::blob::{DType, Tensor};
 use crate::error::BlobError;
-use crate::math;
+use crate::math::{self, BlockKernels};
 
 /// `D(x; sigma)` of `N(mu, U diag(lambda) U^T + c (I - U U^T))`, evaluated straight from tensor storage.
 #[derive(Clone, Copy, Debug)]
@@ -50,6 +50,8 @@ pub struct GaussianDenoiser<'a> {
     u_t: Tensor<'a>,
     lambda: Tensor<'a>,
     floor: f32,
+    /// The matrix-vector block kernels ([`math::PORTABLE`] unless [`GaussianDenoiser::with_kernels`]).
+    kernels: &'a dyn BlockKernels,
 }
 
 /// `num / den` with `0/0 -> 0` (a zero-variance direction at `sigma = 0`); `den >= 0` in every use.
@@ -127,7 +129,14 @@ impl<'a> GaussianDenoiser<'a> {
         if floor < 0.0 {
             return Err(BlobError::BadField { field: field::FLOOR, value: floor.to_bits() });
         }
-        Ok(Self { mu, u_t, lambda, floor })
+        Ok(Self { mu, u_t, lambda, floor, kernels: &math::PORTABLE })
+    }
+
+    /// The same denoiser computing its matrix-vector products `U^T (x - mu)` and `U coef` with `kernels`
+    /// (e.g. the firmware's Cortex-M4F assembly). A correct implementation of [`BlockKernels`] gives the
+    /// same bits as the default [`math::Portable`].
+    pub fn with_kernels(self, kernels: &'a dyn BlockKernels) -> Self {
+        Self { kernels, ..self }
     }
 
     /// Rank `k` (number of stored eigenvectors).
@@ -174,14 +183,14 @@ impl<'a> GaussianDenoiser<'a> {
         self.mu.row_axpy(0, -1.0, out);
         // coef_i = (h_i - h_c) u_i^T (x - mu)  (four rows of U^T per pass over `out`)
         let coef = &mut scratch[..k];
-        self.u_t.rows_dot(0, out, coef);
+        self.u_t.rows_dot_with(self.kernels, 0, out, coef);
         for (i, ci) in coef.iter_mut().enumerate() {
             *ci *= h(i) - h_c;
         }
         // out = mu + h_c (x - mu) + sum_i coef_i u_i  (rows added in order i = 0, 1, ..., four per pass)
         out.iter_mut().for_each(|o| *o *= h_c);
         self.mu.row_axpy(0, 1.0, out);
-        self.u_t.rows_axpy(0, coef, out);
+        self.u_t.rows_axpy_with(self.kernels, 0, coef, out);
     }
 
     /// Exact solution of the probability-flow ODE: moves `x_t` (at noise level `sigma_t`) to noise level

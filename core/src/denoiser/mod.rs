@@ -41,8 +41,20 @@ mod tests {
     fn fast_rows_match_reference_rows_bit_for_bit() {
         const ROWS: usize = 7;
         let vals = |r: usize, c: usize| ((r * 31 + c * 7) % 17) as f32 / 8.0 - 1.0 + r as f32 * 1e-3;
-        for cols in [1usize, 4, 6, 23, 24] {
-            let x: [f32; 24] = core::array::from_fn(|c| (c as f32 * 0.37).sin() * 3.0);
+        // `big`: one |x| >= 2^16 (the f16 kernels' exact fallback); `inf`: an infinite f16 weight (per-row
+        // kernels for that tensor).
+        for (cols, big, inf) in [
+            (1usize, false, false),
+            (4, false, false),
+            (6, true, false),
+            (23, false, true),
+            (24, false, false),
+            (24, true, true),
+        ] {
+            let mut x: [f32; 24] = core::array::from_fn(|c| (c as f32 * 0.37).sin() * 3.0);
+            if big {
+                x[cols / 2] = -7.0e4;
+            }
             let x = &x[..cols];
             // One spare leading byte, so the same data can be viewed at an odd address too.
             let mut f32b = [0u8; 1 + ROWS * 24 * 4];
@@ -54,6 +66,9 @@ mod tests {
                     f32b[4 * i..4 * i + 4].copy_from_slice(&vals(r, c).to_le_bytes());
                     f16b[2 * i..2 * i + 2].copy_from_slice(&half::f16::from_f32(vals(r, c)).to_le_bytes());
                     i8b[i] = ((vals(r, c) * 100.0) as i8) as u8;
+                }
+                if inf && r == 1 {
+                    f16b[2 * cols - 2..2 * cols].copy_from_slice(&half::f16::INFINITY.to_le_bytes());
                 }
                 i8b[ROWS * cols + 4 * r..ROWS * cols + 4 * r + 4]
                     .copy_from_slice(&(0.01f32 * (r + 1) as f32).to_le_bytes());
