@@ -5,8 +5,10 @@
 //! * `lin784k64` linear denoiser in a shared basis (d = 784, k = 64, L = 18 levels, f32), evaluated between
 //!   two grid levels (the worst case),
 //! * baselines measured in the same run: `baseline-slices`, the same `2 d k` multiply-adds on plain `&[f32]`
-//!   slices with `math::dot`/`math::axpy`; `f32-tensor-api` / `f16-tensor-api`, the same Gaussian evaluation
-//!   through the generic element-wise `Tensor::row_dot`/`row_axpy` instead of the byte-row kernels.
+//!   slices with `math::dot`/`math::axpy`; `f32-reference` / `f16-reference`, the same Gaussian evaluation
+//!   row by row through the element-wise `Tensor::row_dot_reference`/`row_axpy_reference`; `f32-per-row` /
+//!   `f16-per-row`, row by row through the byte-row kernels `Tensor::row_dot`/`row_axpy` (the denoiser's
+//!   path before the four-row block kernels `Tensor::rows_dot`/`rows_axpy`).
 //!
 //! Throughput is in multiply-adds (`Denoiser::macs_per_eval` times evaluations), so criterion's "elem/s"
 //! reads as MAC/s.
@@ -114,25 +116,34 @@ fn bench_denoise(c: &mut Criterion) {
                 b.iter(|| g.denoise(black_box(&x), black_box(1.0), &mut out, &mut scratch))
             });
             if d == 784 && dtype != DType::I8 {
-                // Baseline: the same evaluation through the generic `Tensor::row_dot` / `row_axpy` (element-wise
-                // decoding, same summation order and bits) instead of the byte-row kernels of `math`.
+                // Baselines: the same evaluation row by row, through the element-wise reference kernels
+                // (`Tensor::row_dot_reference` / `row_axpy_reference`) and through the per-row byte kernels
+                // (`Tensor::row_dot` / `row_axpy`, the denoiser's path before the four-row block kernels);
+                // same summation order and bits as `denoise`.
                 let (mu, u_t) = (g.mu(), g.u_t());
                 let mut coef = vec![0.0f32; k];
-                group.bench_function(BenchmarkId::new(name, format!("{}-tensor-api", dtype.name())), |b| {
-                    b.iter(|| {
-                        out.copy_from_slice(black_box(&x));
-                        mu.row_axpy(0, -1.0, &mut out);
-                        for (i, ci) in coef.iter_mut().enumerate() {
-                            *ci = 0.5 * u_t.row_dot(i, &out);
-                        }
-                        out.iter_mut().for_each(|o| *o *= 0.01);
-                        mu.row_axpy(0, 1.0, &mut out);
-                        for (i, &ci) in coef.iter().enumerate() {
-                            u_t.row_axpy(i, ci, &mut out);
-                        }
-                        black_box(&out);
-                    })
-                });
+                for (label, reference) in [("reference", true), ("per-row", false)] {
+                    group.bench_function(BenchmarkId::new(name, format!("{}-{label}", dtype.name())), |b| {
+                        b.iter(|| {
+                            out.copy_from_slice(black_box(&x));
+                            mu.row_axpy(0, -1.0, &mut out);
+                            for (i, ci) in coef.iter_mut().enumerate() {
+                                let dot = if reference { u_t.row_dot_reference(i, &out) } else { u_t.row_dot(i, &out) };
+                                *ci = 0.5 * dot;
+                            }
+                            out.iter_mut().for_each(|o| *o *= 0.01);
+                            mu.row_axpy(0, 1.0, &mut out);
+                            for (i, &ci) in coef.iter().enumerate() {
+                                if reference {
+                                    u_t.row_axpy_reference(i, ci, &mut out);
+                                } else {
+                                    u_t.row_axpy(i, ci, &mut out);
+                                }
+                            }
+                            black_box(&out);
+                        })
+                    });
+                }
             }
         }
         // Baseline: the same 2dk MACs on plain slices (projection with dot, update with axpy).

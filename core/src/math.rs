@@ -13,6 +13,14 @@
 //! a blob evaluated on x86-64 and on a Cortex-M4F gives bit-identical results. Elementwise kernels
 //! ([`axpy`]) have no reduction and are order-free. The `*_le` / `*_i8` variants run the same kernels straight
 //! over stored tensor rows (f32, f16, int8 bytes, any alignment) with the same order, hence the same bits.
+//!
+//! # Block kernels
+//! The matrix-vector products of the denoisers (`U^T (x - mu)` and `U coef`) run four rows at a time through
+//! a [`BlockKernels`] implementation (`Tensor::rows_dot` / `rows_axpy`): each `x` (or `y`) chunk is loaded
+//! once for 16 multiply-adds, while every row keeps exactly the [`dot4`] order (and every `y[c]` receives
+//! the rows' products in row order), so the results are the bits of the one-row kernels. [`Portable`] is the
+//! Rust implementation; the firmware supplies Cortex-M4F assembly (`vldm`, `vmla`, `vcvtb`) with the same
+//! arithmetic.
 
 /// Square root (IEEE correctly rounded in libm).
 #[inline]

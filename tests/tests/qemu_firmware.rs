@@ -69,6 +69,14 @@ fn qemu_samples_are_bit_identical_to_the_host() {
         };
         assert_eq!(evals, want, "{:?}", f.spec);
     }
+    // The firmware's assembly block kernels agree bit for bit with the portable ones on its own checks
+    // (kernel 0: a whole denoise; 3, 4: the blob's U^T and an f32 copy; 6: odd chunk counts and tails).
+    let checks: Vec<&str> =
+        run.stdout.lines().filter(|l| l.contains(" stat kernel=") && l.contains(" match=")).collect();
+    assert_eq!(checks.len(), 7, "expected 7 kernel checks\n{}", run.stdout);
+    for line in &checks {
+        assert!(line.ends_with(" match=1"), "assembly kernel differs from the portable one: {line}");
+    }
     // Instruction counts under -icount are exactly repeatable.
     let again = fw::qemu(&build.elf, Duration::from_secs(120));
     let instr = |fs: &[DecodedFrame]| fs.iter().map(|f| f.extra("instr").unwrap().to_string()).collect::<Vec<_>>();
