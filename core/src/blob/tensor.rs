@@ -12,6 +12,8 @@ use crate::math::{dot4_rows4_with, BlockKernels};
 enum Rows4<'a> {
     F32([&'a [[f32; 4]]; 4]),
     F16([&'a [[u32; 2]]; 4]),
+    /// int8 rows (portable kernels only) and their four row scales.
+    I8([&'a [[u8; 4]]; 4], [f32; 4]),
 }
 
 /// Element type of a stored tensor. The discriminant is the on-disk code.
@@ -224,6 +226,7 @@ impl<'a> Tensor<'a> {
         let row = self.row_bytes(r);
         match self.dtype {
             DType::F32 => crate::math::axpy_f32_le(alpha, row, y),
+            DType::F16 if self.f16_finite => crate::math::axpy_f16_le_finite(alpha, row, y),
             DType::F16 => crate::math::axpy_f16_le(alpha, row, y),
             DType::I8 => crate::math::axpy_i8(alpha * self.row_scale(r), row, y),
         }
@@ -255,6 +258,11 @@ impl<'a> Tensor<'a> {
                 }
                 Some(Rows4::F16(w)) => {
                     *block = dot4_rows4_with(x, |xq, s| kernels.dot_rows4_f16(xq, w, s), exact);
+                }
+                Some(Rows4::I8(w, scale)) => {
+                    let q = |i: usize, c: usize| (self.bytes[(r + i) * self.cols + c] as i8) as f32;
+                    let sums = dot4_rows4_with(x, |xq, s| crate::math::dot_rows4_i8(xq, w, s), q);
+                    *block = core::array::from_fn(|i| sums[i] * scale[i]);
                 }
                 None => block.iter_mut().enumerate().for_each(|(i, o)| *o = self.row_dot(r + i, x)),
             }
@@ -291,11 +299,23 @@ impl<'a> Tensor<'a> {
                 continue;
             };
             let (yq, yt) = y.as_chunks_mut::<4>();
+            let main = 4 * yq.len();
             match rows {
                 Rows4::F32(w) => kernels.axpy_rows4_f32(a, w, yq),
                 Rows4::F16(w) => kernels.axpy_rows4_f16(a, w, yq),
+                Rows4::I8(w, scale) => {
+                    // `row_axpy`'s int8 form: `y += (alpha * scale) * q`.
+                    let a = core::array::from_fn(|i| a[i] * scale[i]);
+                    crate::math::axpy_rows4_i8(a, w, yq);
+                    for (j, yc) in yt.iter_mut().enumerate() {
+                        for (i, &ai) in a.iter().enumerate() {
+                            *yc += ai * (self.bytes[(r + i) * self.cols + main + j] as i8) as f32;
+                        }
+                    }
+                    r += crate::math::BLOCK_ROWS;
+                    continue;
+                }
             }
-            let main = 4 * yq.len();
             for (j, yc) in yt.iter_mut().enumerate() {
                 for (i, &ai) in a.iter().enumerate() {
                     *yc += ai * self.get(r + i, main + j);
@@ -310,8 +330,8 @@ impl<'a> Tensor<'a> {
 
     /// The chunked parts of rows `r..r + 4` for the block kernels: f32 rows when the data is 4-byte aligned
     /// (little-endian targets: the bytes already are the values), f16 rows when they are 4-byte aligned and
-    /// every value is finite; `None` otherwise (int8, odd addresses, non-finite f16), which takes the per-row
-    /// kernels.
+    /// every value is finite, int8 rows always (with their scales; these use the portable kernels whatever
+    /// `kernels` says); `None` otherwise (odd addresses, non-finite f16), which takes the per-row kernels.
     #[inline(always)]
     fn rows4(&self, r: usize) -> Option<Rows4<'a>> {
         if cfg!(target_endian = "big") {
@@ -334,7 +354,14 @@ impl<'a> Tensor<'a> {
                 }
                 Some(Rows4::F16(w))
             }
-            _ => None,
+            DType::I8 => {
+                let scale = core::array::from_fn(|i| self.row_scale(r + i));
+                Some(Rows4::I8(
+                    core::array::from_fn(|i| self.bytes[(r + i) * self.cols..][..main].as_chunks::<4>().0),
+                    scale,
+                ))
+            }
+            DType::F16 => None,
         }
     }
 

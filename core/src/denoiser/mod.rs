@@ -96,9 +96,11 @@ mod tests {
                             assert_eq!(some[r - 2].to_bits(), want, "{dtype:?} cols {cols} row {r} (from 2)");
                         }
                         let (mut a, mut b) = ([0.5f32; 24], [0.5f32; 24]);
-                        t.row_axpy(r, -0.75, &mut a[..cols]);
-                        t.row_axpy_reference(r, -0.75, &mut b[..cols]);
-                        assert_eq!(a, b, "{dtype:?} cols {cols} row {r}");
+                        for alpha in [-0.75f32, 1e5] {
+                            t.row_axpy(r, alpha, &mut a[..cols]);
+                            t.row_axpy_reference(r, alpha, &mut b[..cols]);
+                            assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "{dtype:?} cols {cols} row {r}");
+                        }
                     }
                     // rows_axpy against sequential reference axpys, including a huge coefficient (f16's
                     // exact fallback) and a partial block.
