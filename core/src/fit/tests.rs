@@ -85,7 +85,7 @@ fn merging_two_halves_equals_one_pass() {
 
 #[test]
 fn eigen_matches_nalgebra_descending_with_fixed_signs() {
-    let d = 150; // > BLOCK, so the blocked Gram is exercised
+    let d = 150; // several of faer's Gram product blocks
     let x = data(400, d, 3);
     let f = fit(&x, d, &FitOptions { rank: Rank::Full, floor: Floor::None }).unwrap();
     let (_, cov) = reference(&x, d);
