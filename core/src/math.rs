@@ -292,6 +292,30 @@ pub trait BlockKernels: Sync + core::fmt::Debug {
     fn dot_rows4_f16(&self, x: &[[f32; 4]], w: [&[[u32; 2]]; 4], s: &mut [[f32; 4]; 4]);
     /// [`BlockKernels::axpy_rows4_f32`] with binary16 rows.
     fn axpy_rows4_f16(&self, alpha: [f32; 4], w: [&[[u32; 2]]; 4], y: &mut [[f32; 4]]);
+    /// One row: `y[c] += alpha * w[c]` for every element (an [`axpy`]; the denoisers' passes over the mean).
+    /// The default is [`Portable`]'s loop.
+    fn axpy_row_f32(&self, alpha: f32, w: &[[f32; 4]], y: &mut [[f32; 4]]) {
+        assert_eq!(w.len(), y.len(), "axpy_row_f32: length mismatch");
+        axpy(alpha, w.as_flattened(), y.as_flattened_mut());
+    }
+    /// [`BlockKernels::axpy_row_f32`] with a binary16 row. The default is [`Portable`]'s loop (`2^112` folded
+    /// into `alpha` when `|alpha| < 2^16`, else the exact decode).
+    fn axpy_row_f16(&self, alpha: f32, w: &[[u32; 2]], y: &mut [[f32; 4]]) {
+        assert_eq!(w.len(), y.len(), "axpy_row_f16: length mismatch");
+        let pass = |a: f32, y: &mut [[f32; 4]], decode: fn([u32; 2]) -> [f32; 4]| {
+            for (yc, &wc) in y.iter_mut().zip(w) {
+                let wv = decode(wc);
+                for j in 0..4 {
+                    yc[j] += a * wv[j];
+                }
+            }
+        };
+        if alpha.abs() < F16_FOLD_LIMIT {
+            pass(alpha * F16_SCALE, y, f16x4_scaled);
+        } else {
+            pass(alpha, y, f16x4);
+        }
+    }
 }
 
 /// The pure-Rust [`BlockKernels`] (any target).

@@ -173,7 +173,8 @@ pub fn bench<W: embedded_io::Write, C: Counter>(out: &mut W, counter: &mut C) ->
     check_odd_shapes(out, &buf.0[..rows * DIM * 4], rows, &x)
 }
 
-/// `kernel=6` lines: the assembly kernels against the portable ones (`match=1` when the bits agree) on
+/// `kernel=6` lines: the assembly kernels (four-row dot and axpy, one-row axpy) against the portable ones
+/// (`match=1` when the bits agree) on
 /// `cols = DIM - 2` columns, an odd number of 4-element chunks plus a 2-element tail (the paths the
 /// default blobs' shapes never take): f32 rows (the first values of `f32_rows`) and f16 rows of
 /// pseudo-random finite binary16 bits (subnormals included).
@@ -208,12 +209,16 @@ fn check_odd_shapes<W: embedded_io::Write>(
         let Ok(t) = Tensor::new(dtype, rows, COLS, bytes) else { continue };
         let mut dots = [[0.0f32; ROWS]; 2];
         let mut ys = [[0.5f32; COLS]; 2];
+        let mut ys1 = [[0.5f32; COLS]; 2];
         let kernels: [&dyn BlockKernels; 2] = [&math::PORTABLE, &kernels::M4F];
         for (which, k) in kernels.into_iter().enumerate() {
             t.rows_dot_with(k, 0, x, &mut dots[which][..rows]);
             t.rows_axpy_with(k, 0, &alpha[..rows], &mut ys[which]);
+            // One-row axpys (the mean passes), with a coefficient beyond the f16 fold limit too.
+            t.row_axpy_with(k, 0, -1.0, &mut ys1[which]);
+            t.row_axpy_with(k, rows - 1, 1.5e5, &mut ys1[which]);
         }
-        let same = same_bits(&dots[0], &dots[1]) && same_bits(&ys[0], &ys[1]);
+        let same = same_bits(&dots[0], &dots[1]) && same_bits(&ys[0], &ys[1]) && same_bits(&ys1[0], &ys1[1]);
         stat(
             out,
             &[

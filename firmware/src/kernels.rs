@@ -11,7 +11,8 @@
 //! * `vcvtb`/`vcvtt.f32.f16` convert a binary16 exactly in one instruction (Rust 1.95 has no stable `f16`).
 //!
 //! Each kernel handles pairs of 4-element chunks (8 columns) per loop iteration and leaves an odd last chunk
-//! to the portable kernel, continuing the same lane sums (or the same `y` chunk) in the same order.
+//! to the portable kernel, continuing the same lane sums (or the same `y` chunk) in the same order. The
+//! one-row axpys (`axpy_row_*`) serve the denoiser's passes over the mean.
 //!
 //! Register use: the caller-saved `s0..s15` and the callee-saved `s16..s31` are all declared clobbered, so
 //! the compiler saves what it needs; FPSCR is left alone (round to nearest, no flush-to-zero, IEEE
@@ -103,7 +104,9 @@ impl BlockKernels for M4f {
             }
         }
         let m = 2 * n;
-        PORTABLE.dot_rows4_f32(x_rest, w.map(|r| &r[m..]), s);
+        if !x_rest.is_empty() {
+            PORTABLE.dot_rows4_f32(x_rest, w.map(|r| &r[m..]), s);
+        }
     }
 
     fn axpy_rows4_f32(&self, alpha: [f32; 4], w: [&[[f32; 4]]; 4], y: &mut [[f32; 4]]) {
@@ -173,7 +176,9 @@ impl BlockKernels for M4f {
             }
         }
         let m = 2 * n;
-        PORTABLE.axpy_rows4_f32(alpha, w.map(|r| &r[m..]), &mut y[m..]);
+        if m < y.len() {
+            PORTABLE.axpy_rows4_f32(alpha, w.map(|r| &r[m..]), &mut y[m..]);
+        }
     }
 
     fn dot_rows4_f16(&self, x: &[[f32; 4]], w: [&[[u32; 2]]; 4], s: &mut [[f32; 4]; 4]) {
@@ -276,7 +281,9 @@ impl BlockKernels for M4f {
             }
         }
         let m = 2 * n;
-        PORTABLE.dot_rows4_f16(x_rest, w.map(|r| &r[m..]), s);
+        if !x_rest.is_empty() {
+            PORTABLE.dot_rows4_f16(x_rest, w.map(|r| &r[m..]), s);
+        }
     }
 
     fn axpy_rows4_f16(&self, alpha: [f32; 4], w: [&[[u32; 2]]; 4], y: &mut [[f32; 4]]) {
@@ -378,6 +385,97 @@ impl BlockKernels for M4f {
             }
         }
         let m = 2 * n;
-        PORTABLE.axpy_rows4_f16(alpha, w.map(|r| &r[m..]), &mut y[m..]);
+        if m < y.len() {
+            PORTABLE.axpy_rows4_f16(alpha, w.map(|r| &r[m..]), &mut y[m..]);
+        }
+    }
+
+    fn axpy_row_f32(&self, alpha: f32, w: &[[f32; 4]], y: &mut [[f32; 4]]) {
+        assert_eq!(w.len(), y.len(), "axpy_row_f32: length mismatch");
+        let n = y.len() / 2;
+        if n > 0 {
+            // SAFETY: reads and writes 8n f32 of y, reads 8n f32 of w (asserted as long as y) and `alpha`;
+            // 4-byte aligned. Registers are declared.
+            unsafe {
+                asm!(
+                    "vldr s0, [{a}]",
+                    "2:",
+                    "vldmia {y}, {{s8-s15}}",
+                    "vldmia {w}!, {{s16-s23}}",
+                    "vmla.f32 s8, s0, s16",
+                    "vmla.f32 s9, s0, s17",
+                    "vmla.f32 s10, s0, s18",
+                    "vmla.f32 s11, s0, s19",
+                    "vmla.f32 s12, s0, s20",
+                    "vmla.f32 s13, s0, s21",
+                    "vmla.f32 s14, s0, s22",
+                    "vmla.f32 s15, s0, s23",
+                    "vstmia {y}!, {{s8-s15}}",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    y = inout(reg) y.as_mut_ptr() => _,
+                    w = inout(reg) w.as_ptr() => _,
+                    n = inout(reg) n => _,
+                    a = in(reg) &alpha,
+                    out("s0") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _, out("s12") _, out("s13") _,
+                    out("s14") _, out("s15") _, out("s16") _, out("s17") _, out("s18") _, out("s19") _,
+                    out("s20") _, out("s21") _, out("s22") _, out("s23") _,
+                    options(nostack),
+                );
+            }
+        }
+        let m = 2 * n;
+        if m < y.len() {
+            PORTABLE.axpy_row_f32(alpha, &w[m..], &mut y[m..]);
+        }
+    }
+
+    fn axpy_row_f16(&self, alpha: f32, w: &[[u32; 2]], y: &mut [[f32; 4]]) {
+        assert_eq!(w.len(), y.len(), "axpy_row_f16: length mismatch");
+        let n = y.len() / 2;
+        if n > 0 {
+            // SAFETY: reads and writes 8n f32 of y, reads 8n binary16 of w (asserted long enough) and
+            // `alpha`; 4-byte aligned. Registers are declared.
+            unsafe {
+                asm!(
+                    "vldr s0, [{a}]",
+                    "2:",
+                    "vldmia {y}, {{s8-s15}}",
+                    "vldmia {w}!, {{s16-s19}}",
+                    "vcvtb.f32.f16 s20, s16",
+                    "vcvtt.f32.f16 s21, s16",
+                    "vcvtb.f32.f16 s22, s17",
+                    "vcvtt.f32.f16 s23, s17",
+                    "vcvtb.f32.f16 s24, s18",
+                    "vcvtt.f32.f16 s25, s18",
+                    "vcvtb.f32.f16 s26, s19",
+                    "vcvtt.f32.f16 s27, s19",
+                    "vmla.f32 s8, s0, s20",
+                    "vmla.f32 s9, s0, s21",
+                    "vmla.f32 s10, s0, s22",
+                    "vmla.f32 s11, s0, s23",
+                    "vmla.f32 s12, s0, s24",
+                    "vmla.f32 s13, s0, s25",
+                    "vmla.f32 s14, s0, s26",
+                    "vmla.f32 s15, s0, s27",
+                    "vstmia {y}!, {{s8-s15}}",
+                    "subs {n}, {n}, #1",
+                    "bne 2b",
+                    y = inout(reg) y.as_mut_ptr() => _,
+                    w = inout(reg) w.as_ptr() => _,
+                    n = inout(reg) n => _,
+                    a = in(reg) &alpha,
+                    out("s0") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _, out("s12") _, out("s13") _,
+                    out("s14") _, out("s15") _, out("s16") _, out("s17") _, out("s18") _, out("s19") _,
+                    out("s20") _, out("s21") _, out("s22") _, out("s23") _, out("s24") _, out("s25") _,
+                    out("s26") _, out("s27") _,
+                    options(nostack),
+                );
+            }
+        }
+        let m = 2 * n;
+        if m < y.len() {
+            PORTABLE.axpy_row_f16(alpha, &w[m..], &mut y[m..]);
+        }
     }
 }

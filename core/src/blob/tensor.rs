@@ -232,6 +232,26 @@ impl<'a> Tensor<'a> {
         }
     }
 
+    /// [`Tensor::row_axpy`] with the given block kernels for f32 and finite f16 rows (same bits with every
+    /// correct implementation); int8, unaligned or non-finite f16 rows use [`Tensor::row_axpy`].
+    ///
+    /// # Panics
+    /// If `r >= rows` or `y.len() != cols`.
+    pub fn row_axpy_with(&self, kernels: &dyn BlockKernels, r: usize, alpha: f32, y: &mut [f32]) {
+        assert!(r < self.rows && y.len() == self.cols, "row_axpy: bad row or output length");
+        let (yq, yt) = y.as_chunks_mut::<4>();
+        match self.rows4_from(r, 1) {
+            Some(Rows4::F32(w)) => kernels.axpy_row_f32(alpha, w[0], yq),
+            Some(Rows4::F16(w)) => kernels.axpy_row_f16(alpha, w[0], yq),
+            // int8 (never returned for one row), unaligned or non-finite f16: the per-row kernel.
+            _ => return self.row_axpy(r, alpha, y),
+        }
+        let main = 4 * yq.len();
+        for (j, yc) in yt.iter_mut().enumerate() {
+            *yc += alpha * self.get(r, main + j);
+        }
+    }
+
     /// `out[i] = row_dot(first + i, x)` for `i < out.len()`, bit for bit, four rows at a time (the
     /// matrix-vector product `T[first.., :] x`; each `x` chunk is loaded once for four rows), with the
     /// [`Portable`](crate::math::Portable) kernels.
@@ -334,34 +354,42 @@ impl<'a> Tensor<'a> {
     /// `kernels` says); `None` otherwise (odd addresses, non-finite f16), which takes the per-row kernels.
     #[inline(always)]
     fn rows4(&self, r: usize) -> Option<Rows4<'a>> {
+        self.rows4_from(r, 4)
+    }
+
+    /// As [`Tensor::rows4`] for the `n` (1 to 4) rows `r..r + n`; slots `n..4` repeat row `r + n - 1`. No
+    /// int8 rows for `n < 4`.
+    #[inline(always)]
+    fn rows4_from(&self, r: usize, n: usize) -> Option<Rows4<'a>> {
         if cfg!(target_endian = "big") {
             return None;
         }
         let main = self.cols - self.cols % 4;
+        let row = |i: usize| r + i.min(n - 1);
         match self.dtype {
             DType::F32 => {
                 let all: &'a [f32] = bytemuck::try_cast_slice(&self.bytes[..self.rows * self.cols * 4]).ok()?;
                 Some(Rows4::F32(core::array::from_fn(|i| {
-                    let start = (r + i) * self.cols;
+                    let start = row(i) * self.cols;
                     all[start..start + main].as_chunks::<4>().0
                 })))
             }
             DType::F16 if self.f16_finite => {
                 let mut w: [&'a [[u32; 2]]; 4] = [&[]; 4];
                 for (i, wi) in w.iter_mut().enumerate() {
-                    let start = 2 * (r + i) * self.cols;
+                    let start = 2 * row(i) * self.cols;
                     *wi = bytemuck::try_cast_slice(&self.bytes[start..start + 2 * main]).ok()?;
                 }
                 Some(Rows4::F16(w))
             }
-            DType::I8 => {
+            DType::I8 if n == 4 => {
                 let scale = core::array::from_fn(|i| self.row_scale(r + i));
                 Some(Rows4::I8(
                     core::array::from_fn(|i| self.bytes[(r + i) * self.cols..][..main].as_chunks::<4>().0),
                     scale,
                 ))
             }
-            DType::F16 => None,
+            DType::F16 | DType::I8 => None,
         }
     }
 

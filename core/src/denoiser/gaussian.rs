@@ -180,7 +180,7 @@ impl<'a> GaussianDenoiser<'a> {
         let h_c = if k == d { 0.0 } else { h_c };
         // out = x - mu  (x + (-1) mu is exactly x - mu)
         out.copy_from_slice(x);
-        self.mu.row_axpy(0, -1.0, out);
+        self.mu.row_axpy_with(self.kernels, 0, -1.0, out);
         // coef_i = (h_i - h_c) u_i^T (x - mu)  (four rows of U^T per pass over `out`)
         let coef = &mut scratch[..k];
         self.u_t.rows_dot_with(self.kernels, 0, out, coef);
@@ -189,7 +189,7 @@ impl<'a> GaussianDenoiser<'a> {
         }
         // out = mu + h_c (x - mu) + sum_i coef_i u_i  (rows added in order i = 0, 1, ..., four per pass)
         out.iter_mut().for_each(|o| *o *= h_c);
-        self.mu.row_axpy(0, 1.0, out);
+        self.mu.row_axpy_with(self.kernels, 0, 1.0, out);
         self.u_t.rows_axpy_with(self.kernels, 0, coef, out);
     }
 

@@ -96,10 +96,17 @@ mod tests {
                             assert_eq!(some[r - 2].to_bits(), want, "{dtype:?} cols {cols} row {r} (from 2)");
                         }
                         let (mut a, mut b) = ([0.5f32; 24], [0.5f32; 24]);
+                        let mut c = [0.5f32; 24];
                         for alpha in [-0.75f32, 1e5] {
                             t.row_axpy(r, alpha, &mut a[..cols]);
+                            t.row_axpy_with(&crate::math::PORTABLE, r, alpha, &mut c[..cols]);
                             t.row_axpy_reference(r, alpha, &mut b[..cols]);
                             assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "{dtype:?} cols {cols} row {r}");
+                            assert_eq!(
+                                c.map(f32::to_bits),
+                                b.map(f32::to_bits),
+                                "{dtype:?} cols {cols} row {r} (with)"
+                            );
                         }
                     }
                     // rows_axpy against sequential reference axpys, including a huge coefficient (f16's
