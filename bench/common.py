@@ -1,10 +1,30 @@
-"""Shared helpers for the benchmark scripts: locate the gaussdiff binary, load MNIST like the Rust reader."""
+"""Shared helpers for the benchmark scripts: locate the gaussdiff binary, load MNIST like the Rust reader, and
+give both sides the same thread count.
+
+`--threads N` (before NumPy is imported) sets OPENBLAS_NUM_THREADS / OMP_NUM_THREADS / MKL_NUM_THREADS for
+NumPy and RAYON_NUM_THREADS for gaussdiff; without it both use every core.
+"""
 import gzip
 import os
 import subprocess
 import sys
 
-import numpy as np
+
+def _threads_from_argv():
+    for i, a in enumerate(sys.argv):
+        if a == "--threads" and i + 1 < len(sys.argv):
+            return int(sys.argv[i + 1])
+        if a.startswith("--threads="):
+            return int(a.split("=", 1)[1])
+    return None
+
+
+THREADS = _threads_from_argv()
+if THREADS is not None:
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS"):
+        os.environ[var] = str(THREADS)
+
+import numpy as np  # noqa: E402  (after the thread variables)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MNIST = os.path.join(ROOT, "data", "mnist", "t10k-images-idx3-ubyte.gz")
@@ -39,3 +59,11 @@ def mnist_model_space():
     n, h, w = (int.from_bytes(raw[i:i + 4], "big") for i in (4, 8, 12))
     x = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(n, h * w)
     return ((x.astype(np.float32) - 127.5) / 127.5).astype(np.float32)
+
+
+def describe_run():
+    """One line: threads, BLAS thread settings seen by NumPy, load average (other work on the machine)."""
+    blas = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS_", "OMP_", "MKL_", "RAYON_"))}
+    threads = THREADS if THREADS is not None else f"all ({os.cpu_count()} cores)"
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    return f"threads: {threads}; env {blas or '{}'}; load average {load}"
