@@ -167,3 +167,43 @@ fn rank_variance_and_floor_rules() {
     assert_eq!("0.5".parse::<Floor>(), Ok(Floor::Value(0.5)));
     assert!("-2".parse::<Floor>().is_err());
 }
+
+/// Pixels constant over a chunk (image borders) are left out of that chunk's product: the moments still
+/// match the two-pass reference, and a pixel constant over all images has exactly zero covariance.
+#[test]
+fn constant_pixels_match_reference() {
+    let d = 13;
+    let mut x = data(600, d, 6);
+    for r in x.chunks_exact_mut(d) {
+        r[0] = 0.5; // constant everywhere
+        r[12] = -1.0; // constant everywhere (the last pixel)
+    }
+    for r in x[..300 * d].chunks_exact_mut(d) {
+        r[5] = 2.0; // constant over the first chunk only
+    }
+    let mut m = Moments::new(d);
+    m.add_chunk(&x[..300 * d]).unwrap();
+    m.add_chunk(&x[300 * d..]).unwrap();
+    let (mean, cov) = reference(&x, d);
+    let c = m.covariance().unwrap();
+    for i in 0..d {
+        assert!((m.mean()[i] - mean[i]).abs() < 1e-12, "mean {i}");
+        for j in 0..d {
+            assert!((c[(i, j)] - cov[(i, j)]).abs() < 1e-11 * (1.0 + cov[(i, j)].abs()), "cov {i},{j}");
+        }
+        assert_eq!(c[(i, 0)], 0.0);
+        assert_eq!(c[(12, i)], 0.0);
+    }
+    // A chunk in which every pixel is constant.
+    let mut all = Moments::new(d);
+    all.add_chunk(&[1.0; 13 * 4]).unwrap();
+    all.add_chunk(&x[..2 * d]).unwrap();
+    let (mean2, cov2) = reference(&[&[1.0f32; 13 * 4][..], &x[..2 * d]].concat(), d);
+    let c2 = all.covariance().unwrap();
+    for i in 0..d {
+        assert!((all.mean()[i] - mean2[i]).abs() < 1e-12);
+        for j in 0..d {
+            assert!((c2[(i, j)] - cov2[(i, j)]).abs() < 1e-11 * (1.0 + cov2[(i, j)].abs()), "all-constant {i},{j}");
+        }
+    }
+}
