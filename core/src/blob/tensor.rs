@@ -80,8 +80,8 @@ pub struct Tensor<'a> {
     rows: usize,
     cols: usize,
     bytes: &'a [u8],
-    /// Every stored value is finite (checked once in [`Tensor::new`] for f16, whose fast multi-row kernels
-    /// rely on it; always true for f32 and int8, whose kernels don't).
+    /// For f16: every stored value is finite (checked once in [`Tensor::new`]; the fast f16 kernels rely on
+    /// it). Always true for f32 and int8, whose kernels need no such check.
     f16_finite: bool,
 }
 
@@ -267,7 +267,8 @@ impl<'a> Tensor<'a> {
     /// # Panics
     /// If `first + out.len() > rows` or `x.len() != cols`.
     pub fn rows_dot_with(&self, kernels: &dyn BlockKernels, first: usize, x: &[f32], out: &mut [f32]) {
-        assert!(first + out.len() <= self.rows && x.len() == self.cols, "rows_dot: bad rows or input length");
+        let in_range = first.checked_add(out.len()).is_some_and(|end| end <= self.rows);
+        assert!(in_range && x.len() == self.cols, "rows_dot: bad rows or input length");
         let (blocks, tail) = out.as_chunks_mut::<{ crate::math::BLOCK_ROWS }>();
         let mut r = first;
         for block in blocks {
@@ -309,7 +310,8 @@ impl<'a> Tensor<'a> {
     /// # Panics
     /// If `first + alpha.len() > rows` or `y.len() != cols`.
     pub fn rows_axpy_with(&self, kernels: &dyn BlockKernels, first: usize, alpha: &[f32], y: &mut [f32]) {
-        assert!(first + alpha.len() <= self.rows && y.len() == self.cols, "rows_axpy: bad rows or output length");
+        let in_range = first.checked_add(alpha.len()).is_some_and(|end| end <= self.rows);
+        assert!(in_range && y.len() == self.cols, "rows_axpy: bad rows or output length");
         let (blocks, tail) = alpha.as_chunks::<{ crate::math::BLOCK_ROWS }>();
         let mut r = first;
         for &a in blocks {
