@@ -123,4 +123,79 @@ mod tests {
             }
         }
     }
+
+    /// Kernels that forward to [`crate::math::Portable`] and count the calls: `with_kernels` must route the
+    /// denoiser's matrix-vector products through the given kernels, with unchanged bits.
+    #[derive(Debug, Default)]
+    struct Counting(core::sync::atomic::AtomicUsize);
+
+    impl Counting {
+        fn tick(&self) {
+            self.0.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    impl crate::math::BlockKernels for Counting {
+        fn dot_rows4_f32(&self, x: &[[f32; 4]], w: [&[[f32; 4]]; 4], s: &mut [[f32; 4]; 4]) {
+            self.tick();
+            crate::math::PORTABLE.dot_rows4_f32(x, w, s);
+        }
+        fn axpy_rows4_f32(&self, alpha: [f32; 4], w: [&[[f32; 4]]; 4], y: &mut [[f32; 4]]) {
+            self.tick();
+            crate::math::PORTABLE.axpy_rows4_f32(alpha, w, y);
+        }
+        fn dot_rows4_f16(&self, x: &[[f32; 4]], w: [&[[u32; 2]]; 4], s: &mut [[f32; 4]; 4]) {
+            self.tick();
+            crate::math::PORTABLE.dot_rows4_f16(x, w, s);
+        }
+        fn axpy_rows4_f16(&self, alpha: [f32; 4], w: [&[[u32; 2]]; 4], y: &mut [[f32; 4]]) {
+            self.tick();
+            crate::math::PORTABLE.axpy_rows4_f16(alpha, w, y);
+        }
+    }
+
+    #[test]
+    fn gaussian_with_kernels_routes_through_them_with_the_same_bits() {
+        // d = 22: five 4-element chunks plus a 2-element tail, and f16 rows of 44 bytes (4-byte aligned, so
+        // the block kernels apply to f16 too).
+        const D: usize = 22;
+        const K: usize = 6;
+        #[repr(C, align(16))]
+        struct Aligned<T>(T);
+        let val = |r: usize, c: usize| ((r * 13 + c * 5) % 11) as f32 / 11.0 - 0.45;
+        let mut lambda = [0u8; 4 * K];
+        for i in 0..K {
+            lambda[4 * i..4 * i + 4].copy_from_slice(&(4.0f32 / (i + 1) as f32).to_le_bytes());
+        }
+        let mut f32b = Aligned([0u8; 4 * (K + 1) * D]);
+        let mut f16b = Aligned([0u8; 2 * (K + 1) * D]);
+        for r in 0..=K {
+            for c in 0..D {
+                let i = r * D + c;
+                f32b.0[4 * i..4 * i + 4].copy_from_slice(&val(r, c).to_le_bytes());
+                f16b.0[2 * i..2 * i + 2].copy_from_slice(&half::f16::from_f32(val(r, c)).to_le_bytes());
+            }
+        }
+        let x: [f32; D] = core::array::from_fn(|c| (c as f32 * 0.7).cos() * 2.0);
+        for (dtype, bytes, size) in [(DType::F32, &f32b.0[..], 4), (DType::F16, &f16b.0[..], 2)] {
+            let (mu, u_t) = bytes.split_at(size * D);
+            let g = GaussianDenoiser::new(
+                Tensor::new(dtype, 1, D, mu).unwrap(),
+                Tensor::new(dtype, K, D, u_t).unwrap(),
+                Tensor::new(DType::F32, 1, K, &lambda).unwrap(),
+                0.05,
+            )
+            .unwrap();
+            let counting = Counting::default();
+            let gc = g.with_kernels(&counting);
+            let (mut a, mut b, mut scratch) = ([0.0f32; D], [0.0f32; D], [0.0f32; K]);
+            for sigma in [0.0f32, 0.3, 5.0, 80.0] {
+                g.denoise(&x, sigma, &mut a, &mut scratch);
+                gc.denoise(&x, sigma, &mut b, &mut scratch);
+                assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "{dtype:?} sigma {sigma}");
+            }
+            // One dot and one axpy block (rows 0..4; rows 4, 5 go row by row) per evaluation.
+            assert_eq!(counting.0.load(core::sync::atomic::Ordering::Relaxed), 2 * 4, "{dtype:?}");
+        }
+    }
 }
