@@ -108,6 +108,12 @@ struct TrainArgs {
     /// Seed of every random draw (default 0).
     #[arg(long)]
     seed: Option<u64>,
+    /// Mean of ln(sigma) of the training noise levels (default -1.2, EDM).
+    #[arg(long, allow_hyphen_values = true)]
+    p_mean: Option<f64>,
+    /// Standard deviation of ln(sigma) of the training noise levels (default 1.2, EDM).
+    #[arg(long)]
+    p_std: Option<f64>,
     /// Checkpoint every K steps (default 1000).
     #[arg(long)]
     save_every: Option<usize>,
@@ -232,7 +238,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     macro_rules! set {
         ($($f:ident),*) => { $( if let Some(v) = a.$f { c.$f = v; } )* };
     }
-    set!(hold_out, batch, steps, lr, warmup, ema_decay, seed, save_every);
+    set!(hold_out, batch, steps, lr, warmup, ema_decay, seed, save_every, p_mean, p_std);
     if a.keep_snapshots {
         c.keep_snapshots = true;
     }

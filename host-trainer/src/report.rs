@@ -76,6 +76,9 @@ pub struct MetricsReport {
     pub memorisation_fraction: BTreeMap<String, f64>,
     /// Nearest-neighbour distance quantiles (0, 0.1, 0.5, 0.9, 1) per denoiser and for held-out images.
     pub nn_distance_quantiles: BTreeMap<String, Vec<f64>>,
+    /// Quantiles (0, 0.1, 0.5, 0.9, 1) of the ratio d1/d2 (nearest / second-nearest training image) per
+    /// denoiser and for held-out images: 0 for a copy of a training image, near 1 far from all of them.
+    pub nn_ratio_quantiles: BTreeMap<String, Vec<f64>>,
     /// The memorisation rule, in words.
     pub memorisation_rule: String,
 }
@@ -163,12 +166,15 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
     }
     let mut memorisation_fraction = BTreeMap::new();
     let mut nn_q = BTreeMap::new();
+    let mut ratio_q = BTreeMap::new();
+    let ratios = |nn: &[(f64, f64)]| nn.iter().map(|p| p.0 / p.1.max(1e-300)).collect::<Vec<f64>>();
     let mut hist = Vec::new();
     for (den, s) in dens.iter().zip(&samples) {
         let nn = metrics::nearest_two(s, &data.images, d, device)?;
         memorisation_fraction.insert(den.label().to_string(), metrics::memorisation_fraction(&nn));
         let d1: Vec<f64> = nn.iter().map(|p| p.0).collect();
         nn_q.insert(den.label().to_string(), quantiles(&d1));
+        ratio_q.insert(den.label().to_string(), quantiles(&ratios(&nn)));
         hist.push((den.label().to_string(), d1));
         plot::image_grid(&o.out.join(format!("samples_{}.png", den.label())), s, data.shape, data.pixel, 8, 4)?;
     }
@@ -177,6 +183,7 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
         let nn = metrics::nearest_two(&data.held_out[..m * d], &data.images, d, device)?;
         let d1: Vec<f64> = nn.iter().map(|p| p.0).collect();
         nn_q.insert("held-out images".into(), quantiles(&d1));
+        ratio_q.insert("held-out images".into(), quantiles(&ratios(&nn)));
         memorisation_fraction.insert("held-out images".into(), metrics::memorisation_fraction(&nn));
         hist.push(("held-out images".into(), d1));
     }
@@ -198,6 +205,7 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
         sample_agreement,
         memorisation_fraction,
         nn_distance_quantiles: nn_q,
+        nn_ratio_quantiles: ratio_q,
         memorisation_rule: "a sample is memorised when the Euclidean distance (model space, [-1,1]) to its nearest training image is less than 1/3 of the distance to the second-nearest".into(),
     };
     write_outputs(&o.out, &rep, &hist)?;

@@ -2,7 +2,7 @@
 //!
 //! One step (batch size B, all draws from [`TrainRng`] in this order):
 //! 1. B image indices, uniform with replacement;
-//! 2. B noise levels `sigma = exp(P_mean + P_std n)`;
+//! 2. B noise levels `sigma = exp(p_mean + p_std n)` (config; EDM: -1.2 and 1.2);
 //! 3. B x d standard normals `z`; the input is `x = y + sigma z` (f32, on the host);
 //! 4. loss = mean over batch and pixels of `lambda(sigma) (D(x; sigma) - y)^2`;
 //! 5. Adam step, EMA update.
@@ -68,6 +68,20 @@ pub struct TrainConfig {
     pub save_every: usize,
     /// Also keep `checkpoint-<step>.safetensors` snapshots (for following a run over training).
     pub keep_snapshots: bool,
+    /// Mean of `ln sigma` of the training noise levels (EDM: -1.2).
+    #[serde(default = "default_p_mean")]
+    pub p_mean: f64,
+    /// Standard deviation of `ln sigma` of the training noise levels (EDM: 1.2).
+    #[serde(default = "default_p_std")]
+    pub p_std: f64,
+}
+
+fn default_p_mean() -> f64 {
+    edm::P_MEAN
+}
+
+fn default_p_std() -> f64 {
+    edm::P_STD
 }
 
 impl Default for TrainConfig {
@@ -87,6 +101,8 @@ impl Default for TrainConfig {
             seed: 0,
             save_every: 1000,
             keep_snapshots: false,
+            p_mean: edm::P_MEAN,
+            p_std: edm::P_STD,
         }
     }
 }
@@ -105,6 +121,12 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&self.ema_decay) {
             bail!("config: ema_decay must be in [0, 1), got {}", self.ema_decay);
+        }
+        if !self.p_mean.is_finite() {
+            bail!("config: p_mean must be a finite number, got {}", self.p_mean);
+        }
+        if !(self.p_std >= 0.0 && self.p_std.is_finite()) {
+            bail!("config: p_std must be a non-negative number, got {}", self.p_std);
         }
         if self.limit == Some(0) {
             bail!("config: limit must be at least 1");
@@ -258,8 +280,14 @@ pub struct Batch {
     pub sigmas: Vec<f64>,
 }
 
-/// Draw a batch (steps 1-3 of the module docs) from the state's RNG.
+/// Draw a batch (steps 1-3 of the module docs) from the state's RNG, with EDM's noise-level
+/// distribution `ln sigma ~ N(-1.2, 1.2^2)`.
 pub fn draw_batch(st: &mut State, data: &TrainData, batch: usize) -> Result<Batch> {
+    draw_batch_with(st, data, batch, (edm::P_MEAN, edm::P_STD))
+}
+
+/// [`draw_batch`] with `ln sigma ~ N(p.0, p.1^2)`.
+pub fn draw_batch_with(st: &mut State, data: &TrainData, batch: usize, p: (f64, f64)) -> Result<Batch> {
     let d = data.dim();
     let n = data.n();
     let mut y = Vec::with_capacity(batch * d);
@@ -267,7 +295,7 @@ pub fn draw_batch(st: &mut State, data: &TrainData, batch: usize) -> Result<Batc
         let i = st.rng.below(n);
         y.extend_from_slice(&data.images[i * d..(i + 1) * d]);
     }
-    let sigmas: Vec<f64> = (0..batch).map(|_| (edm::P_MEAN + edm::P_STD * st.rng.normal()).exp()).collect();
+    let sigmas: Vec<f64> = (0..batch).map(|_| (p.0 + p.1 * st.rng.normal()).exp()).collect();
     let mut x = st.rng.normals(batch * d);
     for (b, s) in sigmas.iter().enumerate() {
         let s = *s as f32;
@@ -289,9 +317,14 @@ pub fn batch_loss(net: &Network, b: &Batch) -> Result<Tensor> {
     Ok((den - &b.y)?.sqr()?.broadcast_mul(&wt)?.mean_all()?)
 }
 
-/// One training step; returns the loss.
+/// One training step with EDM's noise-level distribution; returns the loss.
 pub fn train_step(st: &mut State, data: &TrainData, batch: usize) -> Result<f32> {
-    let b = draw_batch(st, data, batch)?;
+    train_step_with(st, data, batch, (edm::P_MEAN, edm::P_STD))
+}
+
+/// One training step with `ln sigma ~ N(p.0, p.1^2)`; returns the loss.
+pub fn train_step_with(st: &mut State, data: &TrainData, batch: usize, p: (f64, f64)) -> Result<f32> {
+    let b = draw_batch_with(st, data, batch, p)?;
     let loss = batch_loss(&st.net, &b)?;
     let grads = loss.backward()?;
     st.opt.step(&st.net, &grads)?;
@@ -375,7 +408,7 @@ pub fn run(start: Start, opts: &RunOptions, device: &Device) -> Result<State> {
     let t0 = Instant::now();
     let mut ema_loss = None::<f64>;
     while st.opt.t < cfg.steps {
-        let loss = train_step(&mut st, &data, cfg.batch)?;
+        let loss = train_step_with(&mut st, &data, cfg.batch, (cfg.p_mean, cfg.p_std))?;
         if !loss.is_finite() {
             bail!("training diverged at step {}: loss is {loss}; lower --lr", st.opt.t);
         }

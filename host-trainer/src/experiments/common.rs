@@ -289,3 +289,73 @@ pub fn log_grid(lo: usize, hi: usize, per_decade: usize) -> Vec<usize> {
     v.dedup();
     v
 }
+
+/// `f` applied to every item on `jobs` worker threads at once (items are taken in order; results come
+/// back in item order). The networks' arithmetic does not depend on how many run at once: candle's
+/// matrix products split over output blocks only (docs/trainer.md, "Determinism"), so `--jobs` changes
+/// the wall time, never a number. The first error stops the remaining items and is returned.
+pub fn par_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
+    let jobs = jobs.clamp(1, items.len().max(1));
+    if jobs == 1 {
+        return items.iter().map(&f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let slots: Vec<std::sync::Mutex<Option<Result<R>>>> = items.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| loop {
+                if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if i >= items.len() {
+                    break;
+                }
+                let r = f(&items[i]);
+                if r.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                if let Ok(mut slot) = slots[i].lock() {
+                    *slot = Some(r);
+                }
+            });
+        }
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for (i, slot) in slots.into_iter().enumerate() {
+        match slot.into_inner().map_err(|_| anyhow::anyhow!("worker for item {i} panicked"))? {
+            Some(r) => out.push(r?),
+            None => anyhow::bail!("item {i} was not run because an earlier item failed"),
+        }
+    }
+    Ok(out)
+}
+
+/// A measured result cached beside its run: `dir/<name>` holds the result and a copy of the training
+/// config; it is reused only when that config equals `cfg` (so a sweep can be resumed, or assembled from
+/// runs made elsewhere, without the checkpoints).
+pub fn cached<R: Serialize + serde::de::DeserializeOwned>(
+    dir: &Path,
+    name: &str,
+    cfg: &TrainConfig,
+    compute: impl FnOnce() -> Result<R>,
+) -> Result<R> {
+    #[derive(Serialize, serde::Deserialize)]
+    struct Cache<R> {
+        config: TrainConfig,
+        result: R,
+    }
+    let path = dir.join(name);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(c) = serde_json::from_str::<Cache<R>>(&text) {
+            if &c.config == cfg {
+                return Ok(c.result);
+            }
+        }
+    }
+    let result = compute()?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    write_json(&path, &Cache { config: cfg.clone(), result: &result })?;
+    Ok(result)
+}

@@ -12,29 +12,32 @@
 
 use anyhow::Result;
 use candle_core::Device;
-use serde::Serialize;
-use std::path::Path;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
-use super::common::{log_grid, mlp_config, train_mlp, write_csv, write_json, xy_plot, Axes, Series};
-use super::{ExperimentArgs, Setting};
+use super::common::{cached, log_grid, mlp_config, par_map, train_mlp, write_csv, write_json, xy_plot, Axes, Series};
+use super::{ExperimentArgs, Setting, SweepData};
 use crate::report::{self, MetricsOptions};
+use crate::train::TrainConfig;
 
-#[derive(Serialize, Clone)]
+#[derive(Serialize, Deserialize, Clone)]
 struct Run {
     dataset: String,
     d: usize,
     n: usize,
     linearity_min_network: f64,
     linearity_min_gaussian: f64,
+    /// The memorising (empirical optimal) denoiser's own score: the floor a perfect memoriser reaches.
+    linearity_min_memorising: f64,
     memorised_fraction: f64,
+    /// Median over samples of d1/d2 (nearest / second-nearest training image).
+    nn_ratio_median: f64,
     difference_to_gaussian_mean: f64,
     difference_to_gaussian_max: f64,
     difference_per_sigma: Vec<f64>,
     sample_mse_to_gaussian: f64,
+    sample_mse_to_memorising: f64,
 }
-
-/// File, title, y label, log y, value.
-type PlotSpec<'a> = (&'a str, &'a str, &'a str, bool, &'a dyn Fn(&Run) -> f64);
 
 #[derive(Serialize)]
 struct Summary {
@@ -47,26 +50,10 @@ struct Summary {
     runs: Vec<Run>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn sweep(
-    path: &Path,
-    hold_out: usize,
-    grid: &[usize],
-    width: usize,
-    depth: usize,
-    steps: usize,
-    a: &ExperimentArgs,
-    device: &Device,
-    progress: bool,
-    sigmas: &mut Vec<f64>,
-) -> Result<Vec<Run>> {
-    let mut runs = Vec::new();
-    for &n in grid {
-        let cfg = mlp_config(path, width, depth, steps, Some(n), hold_out, a.seed);
-        let stem =
-            path.file_name().and_then(|s| s.to_str()).unwrap_or("data").split('.').next().unwrap_or("data").to_string();
-        let dir = a.out.join(format!("{stem}_n{n}"));
-        let ck = train_mlp(&dir, cfg, device, progress)?;
+/// Train (or reuse) and measure the network of one (dataset, N).
+fn one(cfg: &TrainConfig, dir: &Path, a: &ExperimentArgs, device: &Device, progress: bool) -> Result<Run> {
+    let r = cached(dir, "run.json", cfg, || {
+        let ck = train_mlp(dir, cfg.clone(), device, progress)?;
         let o = MetricsOptions {
             checkpoint: ck,
             distilled: None,
@@ -76,32 +63,34 @@ fn sweep(
             steps: 18,
             seed: a.seed,
             sigmas: None,
-            no_memorising: true,
+            no_memorising: false,
         };
         let rep = report::run(&o, device, false)?;
         let diff = rep.difference.get("network vs gaussian").cloned().unwrap_or_default();
-        *sigmas = rep.sigmas.clone();
-        let r = Run {
+        let get = |m: &std::collections::BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(f64::NAN);
+        Ok(Run {
             dataset: rep.dataset.clone(),
             d: rep.d,
             n: rep.n_train,
-            linearity_min_network: rep.linearity_min.get("network").copied().unwrap_or(f64::NAN),
-            linearity_min_gaussian: rep.linearity_min.get("gaussian").copied().unwrap_or(f64::NAN),
-            memorised_fraction: rep.memorisation_fraction.get("network").copied().unwrap_or(f64::NAN),
+            linearity_min_network: get(&rep.linearity_min, "network"),
+            linearity_min_gaussian: get(&rep.linearity_min, "gaussian"),
+            linearity_min_memorising: get(&rep.linearity_min, "memorising"),
+            memorised_fraction: get(&rep.memorisation_fraction, "network"),
+            nn_ratio_median: rep.nn_ratio_quantiles.get("network").and_then(|q| q.get(2)).copied().unwrap_or(f64::NAN),
             difference_to_gaussian_mean: diff.iter().sum::<f64>() / diff.len().max(1) as f64,
             difference_to_gaussian_max: diff.iter().cloned().fold(0.0, f64::max),
             difference_per_sigma: diff,
-            sample_mse_to_gaussian: rep.sample_agreement.get("network vs gaussian").copied().unwrap_or(f64::NAN),
-        };
-        if progress {
-            eprintln!(
-                "{} N={:<6} linearity min {:.4}  memorised {:.3}  diff to Gaussian mean {:.4} max {:.4}  sample MSE to Gaussian {:.4}",
-                r.dataset, r.n, r.linearity_min_network, r.memorised_fraction, r.difference_to_gaussian_mean, r.difference_to_gaussian_max, r.sample_mse_to_gaussian
-            );
-        }
-        runs.push(r);
+            sample_mse_to_gaussian: get(&rep.sample_agreement, "network vs gaussian"),
+            sample_mse_to_memorising: get(&rep.sample_agreement, "network vs memorising"),
+        })
+    })?;
+    if progress {
+        eprintln!(
+            "{} N={:<6} linearity min {:.4} (memoriser {:.4})  memorised {:.3}  d1/d2 median {:.3}  diff to Gaussian mean {:.4}  sample MSE to Gaussian {:.4} to memoriser {:.4}",
+            r.dataset, r.n, r.linearity_min_network, r.linearity_min_memorising, r.memorised_fraction, r.nn_ratio_median, r.difference_to_gaussian_mean, r.sample_mse_to_gaussian, r.sample_mse_to_memorising
+        );
     }
-    Ok(runs)
+    Ok(r)
 }
 
 /// Run experiment 1.
@@ -111,12 +100,35 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     let (width, depth, steps, g_digits, g_mnist) = match setting {
         Setting::Quick => (64, 2, 200, vec![16, 256], vec![]),
         Setting::Medium => (256, 3, 3000, log_grid(8, 1500, 3), vec![64, 784, 8000]),
-        Setting::Full => (512, 3, 10000, log_grid(8, 1500, 4), log_grid(64, 9500, 3)),
+        Setting::Full => (512, 3, 12000, log_grid(8, 1500, 3), log_grid(64, 9500, 2)),
     };
-    let mut sigmas = Vec::new();
-    let mut runs = sweep(&a.digits, 297, &g_digits, width, depth, steps, a, device, progress, &mut sigmas)?;
-    if !g_mnist.is_empty() {
-        runs.extend(sweep(&a.mnist, 500, &g_mnist, width, depth, steps, a, device, progress, &mut sigmas)?);
+    let sigmas = crate::edm::default_grid();
+    let mut jobs: Vec<(TrainConfig, PathBuf)> = Vec::new();
+    for (which, path, hold_out, grid) in
+        [(SweepData::Digits, &a.digits, 297, &g_digits), (SweepData::Mnist, &a.mnist, 500, &g_mnist)]
+    {
+        if !a.datasets.contains(&which) {
+            continue;
+        }
+        let stem =
+            path.file_name().and_then(|s| s.to_str()).unwrap_or("data").split('.').next().unwrap_or("data").to_string();
+        for &n in grid.iter() {
+            let cfg = mlp_config(path, width, depth, steps, Some(n), hold_out, a.seed);
+            jobs.push((cfg, a.out.join(format!("{stem}_n{n}"))));
+        }
+    }
+    let parallel = a.jobs > 1;
+    if progress && parallel {
+        eprintln!("training and measuring {} networks, {} at a time", jobs.len(), a.jobs);
+    }
+    let runs = par_map(&jobs, a.jobs as usize, |(cfg, dir)| one(cfg, dir, a, device, progress && !parallel))?;
+    if progress && parallel {
+        for r in &runs {
+            eprintln!(
+                "{} N={:<6} linearity min {:.4} (memoriser {:.4})  memorised {:.3}  d1/d2 median {:.3}  diff to Gaussian mean {:.4}  sample MSE to Gaussian {:.4} to memoriser {:.4}",
+                r.dataset, r.n, r.linearity_min_network, r.linearity_min_memorising, r.memorised_fraction, r.nn_ratio_median, r.difference_to_gaussian_mean, r.sample_mse_to_gaussian, r.sample_mse_to_memorising
+            );
+        }
     }
     let mut rows = Vec::new();
     for r in &runs {
@@ -125,10 +137,13 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             r.n as f64,
             r.linearity_min_network,
             r.linearity_min_gaussian,
+            r.linearity_min_memorising,
             r.memorised_fraction,
+            r.nn_ratio_median,
             r.difference_to_gaussian_mean,
             r.difference_to_gaussian_max,
             r.sample_mse_to_gaussian,
+            r.sample_mse_to_memorising,
         ];
         v.extend(&r.difference_per_sigma);
         rows.push(v);
@@ -138,10 +153,13 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         "n",
         "linearity_min_network",
         "linearity_min_gaussian",
+        "linearity_min_memorising",
         "memorised_fraction",
+        "nn_ratio_median",
         "diff_to_gaussian_mean",
         "diff_to_gaussian_max",
         "sample_mse_to_gaussian",
+        "sample_mse_to_memorising",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -156,23 +174,56 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         v.dedup();
         v
     };
-    let plots: [PlotSpec<'_>; 3] = [
-        ("data_size_linearity.png", "min over sigma of the linearity score", "min_sigma linearity", false, &|r| {
-            r.linearity_min_network
-        }),
-        ("data_size_memorisation.png", "memorised fraction of samples (d1 < d2/3)", "fraction", false, &|r| {
-            r.memorised_fraction
-        }),
+    // Per plot: file, title, y label, log y, and curves (label suffix, dashed reference?, value).
+    type Curve<'a> = (&'a str, bool, &'a dyn Fn(&Run) -> f64);
+    let plots: [(&str, &str, &str, bool, Vec<Curve<'_>>); 4] = [
+        (
+            "data_size_linearity.png",
+            "min over sigma of the linearity score",
+            "min_sigma linearity",
+            false,
+            vec![
+                ("network", false, &|r: &Run| r.linearity_min_network),
+                ("Gaussian D_G", true, &|r: &Run| r.linearity_min_gaussian),
+                ("memoriser D*", true, &|r: &Run| r.linearity_min_memorising),
+            ],
+        ),
+        (
+            "data_size_memorisation.png",
+            "memorisation of 64 Heun-18 samples",
+            "fraction / ratio",
+            false,
+            vec![
+                ("memorised (d1 < d2/3)", false, &|r: &Run| r.memorised_fraction),
+                ("median d1/d2", true, &|r: &Run| r.nn_ratio_median),
+            ],
+        ),
         (
             "data_size_difference.png",
             "network vs Gaussian denoiser, mean over sigma",
             "E|D_net - D_G| / |D_net|",
             true,
-            &|r| r.difference_to_gaussian_mean,
+            vec![("", false, &|r: &Run| r.difference_to_gaussian_mean)],
+        ),
+        (
+            "data_size_samples.png",
+            "samples from the same noise: MSE per pixel",
+            "MSE per pixel",
+            false,
+            vec![
+                ("to Gaussian's", false, &|r: &Run| r.sample_mse_to_gaussian),
+                ("to memoriser's", true, &|r: &Run| r.sample_mse_to_memorising),
+            ],
         ),
     ];
-    for (file, title, ylab, log_y, f) in plots {
-        let series: Vec<Series> = ds.iter().map(|&d| Series::new(format!("d = {d}"), by(d, f))).collect();
+    for (file, title, ylab, log_y, curves) in plots {
+        let mut series = Vec::new();
+        for &d in &ds {
+            for (label, dashed, f) in &curves {
+                let name = if label.is_empty() { format!("d = {d}") } else { format!("d = {d}: {label}") };
+                series.push(if *dashed { Series::reference(name, by(d, *f)) } else { Series::new(name, by(d, *f)) });
+            }
+        }
         let vlines = ds.iter().map(|&d| (d as f64, format!("N = {d}"))).collect();
         xy_plot(
             &a.out.join(file),

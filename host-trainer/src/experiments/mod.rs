@@ -41,6 +41,15 @@ pub enum Which {
     SkipSteps,
 }
 
+/// A dataset of the data-size sweep.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SweepData {
+    /// sklearn digits (d = 64).
+    Digits,
+    /// MNIST (d = 784).
+    Mnist,
+}
+
 /// Options shared by all experiments.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ExperimentArgs {
@@ -74,6 +83,13 @@ pub struct ExperimentArgs {
     /// Seed of all random draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// data-size: which datasets to sweep (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "digits,mnist")]
+    pub datasets: Vec<SweepData>,
+    /// data-size / capacity: train and measure this many networks at once (for machines with many cores;
+    /// the numbers do not depend on it). Finished runs are reused, so an interrupted sweep resumes.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub jobs: u64,
 }
 
 /// The three sizes of every experiment.
