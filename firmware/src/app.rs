@@ -95,12 +95,12 @@ fn parse(blob: &[u8]) -> Result<(Blob<'_>, Model<'_>), BlobError> {
     Ok((blob, model))
 }
 
-/// The blob's model, with the Cortex-M4F assembly block kernels ([`kernels::M4F`]) for a Gaussian (same bits
-/// as the host's portable kernels).
+/// The blob's model with the Cortex-M4F assembly block kernels ([`kernels::M4F`]; same bits as the host's
+/// portable kernels).
 fn with_m4f_kernels(model: Model<'_>) -> Model<'_> {
     match model {
         Model::Gaussian(g) => Model::Gaussian(g.with_kernels(&kernels::M4F)),
-        other => other,
+        Model::Linear(l) => Model::Linear(l.with_kernels(&kernels::M4F)),
     }
 }
 

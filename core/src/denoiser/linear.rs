@@ -45,6 +45,9 @@ pub struct LinearDenoiser<'a> {
     sigmas: Tensor<'a>,
     b: Tensor<'a>,
     maps: Maps<'a>,
+    /// The block kernels of the shared-basis products `U^T x` and `U z` ([`math::PORTABLE`] unless
+    /// [`LinearDenoiser::with_kernels`]).
+    kernels: &'a dyn math::BlockKernels,
 }
 
 /// Saturating `usize -> u32` for error payloads.
@@ -113,7 +116,7 @@ impl<'a> LinearDenoiser<'a> {
         let d = check_bias(&b, l)?;
         let rows = l.checked_mul(d).ok_or(BlobError::BadField { field: field::TENSOR_SHAPE, value: u32::MAX })?;
         check_shape(&w, Some(rows), d)?;
-        Ok(Self { sigmas, b, maps: Maps::Dense { w } })
+        Ok(Self { sigmas, b, maps: Maps::Dense { w }, kernels: &math::PORTABLE })
     }
 
     /// Shared-basis maps `W_i = U M_i U^T + a_i (I - U U^T)`: `sigmas` as for [`LinearDenoiser::dense`],
@@ -147,7 +150,14 @@ impl<'a> LinearDenoiser<'a> {
         if (0..l).any(|i| !a.get(0, i).is_finite()) {
             return Err(BlobError::NonFinite { field: field::COMPLEMENT });
         }
-        Ok(Self { sigmas, b, maps: Maps::Basis { u_t, m, a } })
+        Ok(Self { sigmas, b, maps: Maps::Basis { u_t, m, a }, kernels: &math::PORTABLE })
+    }
+
+    /// The same denoiser computing the shared-basis products `U^T x` and `U z` with `kernels` (e.g. the
+    /// firmware's Cortex-M4F assembly); a correct [`math::BlockKernels`] gives the same bits as the default
+    /// [`math::Portable`]. Dense maps are computed row by row either way.
+    pub fn with_kernels(self, kernels: &'a dyn math::BlockKernels) -> Self {
+        Self { kernels, ..self }
     }
 
     /// Number of grid levels `L`.
@@ -223,7 +233,7 @@ impl Denoiser for LinearDenoiser<'_> {
             Maps::Basis { u_t, m, a } => {
                 let k = u_t.rows();
                 let (c, z) = scratch[..2 * k].split_at_mut(k);
-                u_t.rows_dot(0, x, c);
+                u_t.rows_dot_with(self.kernels, 0, x, c);
                 let a_mix = if blend { s * a.get(0, i) + t * a.get(0, i + 1) } else { a.get(0, i) };
                 // z = (M_mix - a_mix I) c, with M_mix the blended M.
                 for (r, zr) in z.iter_mut().enumerate() {
@@ -241,7 +251,7 @@ impl Denoiser for LinearDenoiser<'_> {
                 } else {
                     self.b.row_axpy(i, 1.0, out);
                 }
-                u_t.rows_axpy(0, z, out);
+                u_t.rows_axpy_with(self.kernels, 0, z, out);
             }
         }
     }

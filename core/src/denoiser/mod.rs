@@ -198,4 +198,47 @@ mod tests {
             assert_eq!(counting.0.load(core::sync::atomic::Ordering::Relaxed), 2 * 4, "{dtype:?}");
         }
     }
+
+    #[test]
+    fn linear_basis_with_kernels_routes_through_them_with_the_same_bits() {
+        const D: usize = 22;
+        const K: usize = 5;
+        const L: usize = 3;
+        #[repr(C, align(16))]
+        struct Aligned<T>(T);
+        let f32s = |v: &mut [u8], f: &dyn Fn(usize) -> f32| {
+            for (i, chunk) in v.chunks_exact_mut(4).enumerate() {
+                chunk.copy_from_slice(&f(i).to_le_bytes());
+            }
+        };
+        let mut sig = Aligned([0u8; 4 * L]);
+        f32s(&mut sig.0, &|i| 10.0 / (1 << (2 * i)) as f32);
+        let mut u = Aligned([0u8; 4 * K * D]);
+        f32s(&mut u.0, &|i| ((i * 7) % 13) as f32 / 13.0 - 0.5);
+        let mut m = Aligned([0u8; 4 * L * K * K]);
+        f32s(&mut m.0, &|i| ((i * 5) % 9) as f32 / 9.0 - 0.4);
+        let mut a = Aligned([0u8; 4 * L]);
+        f32s(&mut a.0, &|i| 0.1 * i as f32);
+        let mut b = Aligned([0u8; 4 * L * D]);
+        f32s(&mut b.0, &|i| ((i * 3) % 7) as f32 / 7.0);
+        let lin = LinearDenoiser::basis(
+            Tensor::new(DType::F32, 1, L, &sig.0).unwrap(),
+            Tensor::new(DType::F32, K, D, &u.0).unwrap(),
+            Tensor::new(DType::F32, L * K, K, &m.0).unwrap(),
+            Tensor::new(DType::F32, 1, L, &a.0).unwrap(),
+            Tensor::new(DType::F32, L, D, &b.0).unwrap(),
+        )
+        .unwrap();
+        let counting = Counting::default();
+        let lc = lin.with_kernels(&counting);
+        let x: [f32; D] = core::array::from_fn(|c| (c as f32 * 0.3).sin());
+        let (mut o1, mut o2, mut scratch) = ([0.0f32; D], [0.0f32; D], [0.0f32; 2 * K]);
+        for sigma in [20.0f32, 10.0, 4.0, 1.0, 0.1] {
+            lin.denoise(&x, sigma, &mut o1, &mut scratch);
+            lc.denoise(&x, sigma, &mut o2, &mut scratch);
+            assert_eq!(o1.map(f32::to_bits), o2.map(f32::to_bits), "sigma {sigma}");
+        }
+        // One dot and one axpy block (rows 0..4; row 4 goes alone) per evaluation.
+        assert_eq!(counting.0.load(core::sync::atomic::Ordering::Relaxed), 2 * 5);
+    }
 }
