@@ -189,6 +189,13 @@ impl Moments {
         }
         let inv_m = 1.0 / m as f64;
         mean_b.iter_mut().for_each(|s| *s *= inv_m);
+        // The mean of a constant pixel is its value, exactly (sum * (1/m) can be off by an ulp), so a pixel
+        // constant over every chunk keeps delta = 0 in the merge and an exactly zero covariance row.
+        for ((mu, &f), &x) in mean_b.iter_mut().zip(first).zip(&differs) {
+            if x == 0 {
+                *mu = f64::from(f);
+            }
+        }
         // Pixels constant over the chunk (an image border) have an exactly zero row and column in M2_B:
         // they are left out of the product (MNIST: about 150 of 784 pixels per chunk, a third of the
         // multiply-adds). Without such pixels nothing changes.
@@ -336,6 +343,52 @@ pub struct Eigen {
 /// # Errors
 /// [`FitError::Eigen`] if the solver does not converge.
 pub fn eigh_descending(sym: MatRef<'_, f64>) -> Result<Eigen, FitError> {
+    let d = sym.nrows();
+    // Exact deflation: a row (and column) of exact zeros, such as a pixel that never changes in the data,
+    // is an eigenvector e_p with eigenvalue 0; only the other rows go to the eigensolver (MNIST: 116 of 784
+    // pixels, about 40 % of the eigensolver's work), and the kept eigenvectors are exactly 0 there.
+    let zero_row = |p: usize| (0..=p).all(|j| sym[(p, j)] == 0.0) && (p..d).all(|i| sym[(i, p)] == 0.0);
+    let keep: Vec<usize> = (0..d).filter(|&p| !zero_row(p)).collect();
+    let dk = keep.len();
+    let (sv, u) = if dk == d {
+        evd_lower(sym)?
+    } else {
+        let reduced = Mat::from_fn(dk, dk, |i, j| if i >= j { sym[(keep[i], keep[j])] } else { 0.0 });
+        evd_lower(reduced.as_ref())?
+    };
+    // Candidates: the solver's eigenpairs (index j < dk), then the deflated e_p (index dk + q). faer sorts
+    // ascending; sort descending explicitly (stable on ties, by index).
+    let deflated: Vec<usize> = (0..d).filter(|&p| zero_row(p)).collect();
+    let value = |j: usize| if j < dk { sv[j] } else { 0.0 };
+    let mut order: Vec<usize> = (0..d).collect();
+    order.sort_by(|&a, &b| value(b).total_cmp(&value(a)).then(a.cmp(&b)));
+    let mut values = Vec::with_capacity(d);
+    let mut vectors = std::vec![0.0f64; d * d];
+    for (r, &j) in order.iter().enumerate() {
+        values.push(value(j));
+        let row = &mut vectors[r * d..(r + 1) * d];
+        if j >= dk {
+            row[deflated[j - dk]] = 1.0;
+            continue;
+        }
+        let col = u.col(j);
+        let mut arg = 0;
+        for i in 1..dk {
+            if col[i].abs() > col[arg].abs() {
+                arg = i;
+            }
+        }
+        let sign = if col[arg] < 0.0 { -1.0 } else { 1.0 };
+        for (i, &p) in keep.iter().enumerate() {
+            row[p] = sign * col[i];
+        }
+    }
+    Ok(Eigen { values, vectors })
+}
+
+/// faer's symmetric eigendecomposition of the lower triangle of `sym`: eigenvalues ascending, eigenvectors
+/// as columns.
+fn evd_lower(sym: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>), FitError> {
     use faer::dyn_stack::{MemBuffer, MemStack};
     use faer::linalg::evd;
     let d = sym.nrows();
@@ -351,25 +404,8 @@ pub fn eigh_descending(sym: MatRef<'_, f64>) -> Result<Eigen, FitError> {
     let mut mem = MemBuffer::new(req);
     evd::self_adjoint_evd(sym, s.as_mut(), Some(u.as_mut()), par, MemStack::new(&mut mem), params.into())
         .map_err(|e| FitError::Eigen(std::format!("{e:?}")))?;
-    // faer sorts ascending; sort descending explicitly (stable on ties, by index).
-    let mut order: Vec<usize> = (0..d).collect();
     let sv = s.column_vector();
-    order.sort_by(|&a, &b| sv[b].total_cmp(&sv[a]).then(a.cmp(&b)));
-    let mut values = Vec::with_capacity(d);
-    let mut vectors = Vec::with_capacity(d * d);
-    for &j in &order {
-        values.push(sv[j]);
-        let col = u.col(j);
-        let mut arg = 0;
-        for i in 1..d {
-            if col[i].abs() > col[arg].abs() {
-                arg = i;
-            }
-        }
-        let sign = if col[arg] < 0.0 { -1.0 } else { 1.0 };
-        vectors.extend((0..d).map(|i| sign * col[i]));
-    }
-    Ok(Eigen { values, vectors })
+    Ok(((0..d).map(|j| sv[j]).collect(), u))
 }
 
 /// How many eigenvectors to keep.

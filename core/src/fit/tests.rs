@@ -207,3 +207,49 @@ fn constant_pixels_match_reference() {
         }
     }
 }
+
+/// Exact deflation of zero rows in the eigensolver: a fit on data with constant pixels gives the same
+/// eigenvalues as nalgebra on the full covariance, kept eigenvectors exactly 0 at the constant pixels,
+/// unit vectors for the deflated zero eigenvalues, and `U diag(lambda) U^T` reconstructs the covariance.
+#[test]
+fn eigen_deflates_constant_pixels() {
+    let d = 40;
+    let mut x = data(300, d, 7);
+    let constant = [0usize, 7, 8, 39];
+    for r in x.chunks_exact_mut(d) {
+        for &p in &constant {
+            r[p] = 0.25 * p as f32 - 1.0;
+        }
+    }
+    let f = fit(&x, d, &FitOptions { rank: Rank::Full, floor: Floor::None }).unwrap();
+    let (_, cov) = reference(&x, d);
+    let eig = nalgebra::SymmetricEigen::new(cov.clone());
+    let mut ref_values: Vec<f64> = eig.eigenvalues.iter().map(|&v| v.max(0.0)).collect();
+    ref_values.sort_by(|a, b| b.total_cmp(a));
+    let top = ref_values[0];
+    for r in 0..d {
+        assert!((f.eigenvalues[r] - ref_values[r]).abs() < 1e-10 * top, "lambda {r}");
+    }
+    for r in 0..d - constant.len() {
+        assert!(f.eigenvalues[r] > 0.0);
+        for &p in &constant {
+            assert_eq!(f.u_t[r * d + p], 0.0, "vector {r} at constant pixel {p}");
+        }
+    }
+    // The last rows are e_p for the constant pixels, in pixel order.
+    for (q, &p) in constant.iter().enumerate() {
+        let r = d - constant.len() + q;
+        assert_eq!(f.eigenvalues[r], 0.0);
+        for i in 0..d {
+            assert_eq!(f.u_t[r * d + i], if i == p { 1.0 } else { 0.0 }, "row {r}");
+        }
+    }
+    let mut worst = 0.0f64;
+    for i in 0..d {
+        for j in 0..d {
+            let s: f64 = (0..d).map(|r| f.eigenvalues[r] * f.u_t[r * d + i] * f.u_t[r * d + j]).sum();
+            worst = worst.max((s - cov[(i, j)]).abs());
+        }
+    }
+    assert!(worst < 1e-10 * top, "reconstruction error {worst}");
+}
