@@ -11,12 +11,12 @@ use candle_core::Device;
 use serde::Serialize;
 use std::path::Path;
 
-use super::common::{mlp_config, train_mlp, write_csv, write_json, xy_plot, Axes, Series};
+use super::common::{cached, mlp_config, par_map, train_mlp, write_csv, write_json, xy_plot, Axes, Series};
 use super::{ExperimentArgs, Setting};
 use crate::report::{self, MetricsOptions};
 use crate::train::{self, RunOptions, Start};
 
-#[derive(Serialize, Clone)]
+#[derive(Serialize, serde::Deserialize, Clone)]
 struct Point {
     width: usize,
     step: usize,
@@ -74,16 +74,19 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         Setting::Medium => (vec![16, 32, 64, 128, 256, 512], 4000, 256, 8),
         Setting::Full => (vec![16, 32, 64, 128, 256, 512, 1024], 12000, 512, 12),
     };
-    let mut width_sweep = Vec::new();
-    for &w in &widths {
+    let parallel = a.jobs > 1;
+    let width_sweep = par_map(&widths, a.jobs as usize, |&w| {
         let dir = a.out.join(format!("width{w}"));
-        let ck = train_mlp(&dir, mlp_config(&a.digits, w, depth, steps, Some(n_train), 297, a.seed), device, progress)?;
-        let p = measure(&ck, &dir.join("metrics"), w, steps, a.seed, device)?;
+        let cfg = mlp_config(&a.digits, w, depth, steps, Some(n_train), 297, a.seed);
+        let p = cached(&dir, "point.json", &cfg, || {
+            let ck = train_mlp(&dir, cfg.clone(), device, progress && !parallel)?;
+            measure(&ck, &dir.join("metrics"), w, steps, a.seed, device)
+        })?;
         if progress {
             eprintln!("width {w:<5} diff to Gaussian {:.4}  sample MSE to Gaussian {:.4} to memorising {:.4}  memorised {:.3}", p.difference_to_gaussian_mean, p.sample_mse_to_gaussian, p.sample_mse_to_memorising, p.memorised_fraction);
         }
-        width_sweep.push(p);
-    }
+        Ok(p)
+    })?;
     // One run followed over training (snapshots).
     let dir = a.out.join(format!("follow_width{followed}"));
     let mut cfg = mlp_config(&a.digits, followed, depth, steps, Some(n_train), 297, a.seed);
