@@ -38,7 +38,13 @@ pub fn matmul_gflops(m: usize, k: usize, n: usize, reps: usize, device: &Device)
 
 /// Median seconds per training step of `arch` on `data` at batch `batch`, and the macs per sample,
 /// and the medians of the phases (batch drawing, forward, backward, Adam+EMA).
-pub fn step_time(arch: Arch, data: &TrainData, batch: usize, steps: usize, device: &Device) -> Result<(f64, usize, [f64; 4])> {
+pub fn step_time(
+    arch: Arch,
+    data: &TrainData,
+    batch: usize,
+    steps: usize,
+    device: &Device,
+) -> Result<(f64, usize, [f64; 4])> {
     let s = data.shape;
     let mut rng = TrainRng::new(3);
     let net = Network::new(arch, (s.channels as usize, s.height as usize, s.width as usize), &mut rng, device)?;
@@ -68,23 +74,50 @@ pub fn step_time(arch: Arch, data: &TrainData, batch: usize, steps: usize, devic
 }
 
 /// Run the benchmark suite on `data`; returns a Markdown section.
-pub fn run(data: &TrainData, digits: Option<&TrainData>, steps: usize, threads: usize, device: &Device) -> Result<String> {
+pub fn run(
+    data: &TrainData,
+    digits: Option<&TrainData>,
+    steps: usize,
+    threads: usize,
+    device: &Device,
+) -> Result<String> {
     let mut md = String::new();
     let d = data.dim();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let _ = writeln!(md, "Machine: {cpu}, {threads} thread(s), device {device:?}. Data: {} ({} x {d}).\n", data.name, data.n());
+    let _ = writeln!(
+        md,
+        "Machine: {cpu}, {threads} thread(s), device {device:?}. Data: {} ({} x {d}).\n",
+        data.name,
+        data.n()
+    );
     let _ = writeln!(md, "| what | time | GFLOP/s | vs matmul |");
     let _ = writeln!(md, "|---|---|---|---|");
     let mm = matmul_gflops(128, 1024, 1024, 20, device)?;
-    let _ = writeln!(md, "| candle matmul 128x1024 @ 1024x1024 (baseline) | {:.2} ms | {mm:.1} | 1.00 |", 2.0 * 128.0 * 1024.0 * 1024.0 / mm / 1e6);
+    let _ = writeln!(
+        md,
+        "| candle matmul 128x1024 @ 1024x1024 (baseline) | {:.2} ms | {mm:.1} | 1.00 |",
+        2.0 * 128.0 * 1024.0 * 1024.0 / mm / 1e6
+    );
     for (label, ta, tb) in [("A^T B (weight gradient)", true, false), ("A B^T (input gradient)", false, true)] {
         let mut rng = TrainRng::new(2);
         let (m, k, n) = (1024usize, 128usize, 1024usize);
-        let a = if ta { Tensor::from_vec(rng.normals(m * k), (k, m), device)?.t()? } else { Tensor::from_vec(rng.normals(m * k), (m, k), device)? };
-        let b = if tb { Tensor::from_vec(rng.normals(k * n), (n, k), device)?.t()? } else { Tensor::from_vec(rng.normals(k * n), (k, n), device)? };
+        let a = if ta {
+            Tensor::from_vec(rng.normals(m * k), (k, m), device)?.t()?
+        } else {
+            Tensor::from_vec(rng.normals(m * k), (m, k), device)?
+        };
+        let b = if tb {
+            Tensor::from_vec(rng.normals(k * n), (n, k), device)?.t()?
+        } else {
+            Tensor::from_vec(rng.normals(k * n), (k, n), device)?
+        };
         let _ = a.matmul(&b)?;
         let mut ts = Vec::new();
         for _ in 0..20 {
@@ -94,11 +127,25 @@ pub fn run(data: &TrainData, digits: Option<&TrainData>, steps: usize, threads: 
         }
         let t = median(ts);
         let gf = 2.0 * (m * k * n) as f64 / t / 1e9;
-        let _ = writeln!(md, "| candle matmul {label} 1024x128 @ 128x1024 | {:.2} ms | {gf:.1} | {:.2} |", t * 1e3, gf / mm);
+        let _ = writeln!(
+            md,
+            "| candle matmul {label} 1024x128 @ 128x1024 | {:.2} ms | {gf:.1} | {:.2} |",
+            t * 1e3,
+            gf / mm
+        );
     }
     let mm2 = matmul_gflops(128, 784, 1024, 20, device)?;
-    let _ = writeln!(md, "| candle matmul 128x784 @ 784x1024 | {:.2} ms | {mm2:.1} | {:.2} |", 2.0 * 128.0 * 784.0 * 1024.0 / mm2 / 1e6, mm2 / mm);
-    for (arch, batch) in [(Arch::Mlp { width: 1024, depth: 3 }, 128), (Arch::Mlp { width: 512, depth: 3 }, 128), (Arch::Unet { channels: 16 }, 32)] {
+    let _ = writeln!(
+        md,
+        "| candle matmul 128x784 @ 784x1024 | {:.2} ms | {mm2:.1} | {:.2} |",
+        2.0 * 128.0 * 784.0 * 1024.0 / mm2 / 1e6,
+        mm2 / mm
+    );
+    for (arch, batch) in [
+        (Arch::Mlp { width: 1024, depth: 3 }, 128),
+        (Arch::Mlp { width: 512, depth: 3 }, 128),
+        (Arch::Unet { channels: 16 }, 32),
+    ] {
         let label = arch.label();
         let (t, macs, ph) = step_time(arch, data, batch, steps, device)?;
         let gf = 6.0 * macs as f64 * batch as f64 / t / 1e9;
@@ -116,9 +163,22 @@ pub fn run(data: &TrainData, digits: Option<&TrainData>, steps: usize, threads: 
     // Distillation at d = 784 with an untrained default MLP (width 512, depth 3) (timing does not depend on the weights).
     let mut rng = TrainRng::new(5);
     let s = data.shape;
-    let net = Network::new(Arch::Mlp { width: 512, depth: 3 }, (s.channels as usize, s.height as usize, s.width as usize), &mut rng, device)?;
+    let net = Network::new(
+        Arch::Mlp { width: 512, depth: 3 },
+        (s.channels as usize, s.height as usize, s.width as usize),
+        &mut rng,
+        device,
+    )?;
     for (method, batches) in [(Method::Closed, 8usize), (Method::Gd, 8)] {
-        let cfg = DistillConfig { sigmas: crate::edm::default_grid(), method, batch: 256, batches, lr0: 1e-3, ridge: 1e-6, seed: 0 };
+        let cfg = DistillConfig {
+            sigmas: crate::edm::default_grid(),
+            method,
+            batch: 256,
+            batches,
+            lr0: 1e-3,
+            ridge: 1e-6,
+            seed: 0,
+        };
         let t0 = Instant::now();
         let r = distill(&net, data, &cfg, false)?;
         let total = t0.elapsed().as_secs_f64();
@@ -132,7 +192,13 @@ pub fn run(data: &TrainData, digits: Option<&TrainData>, steps: usize, threads: 
     }
     if let Some(dg) = digits {
         let (t, macs, _) = step_time(Arch::Mlp { width: 256, depth: 2 }, dg, 128, steps, device)?;
-        let _ = writeln!(md, "| train step mlp-w256-d2 on digits (d=64), batch 128 | {:.2} ms | {:.1} | {:.2} |", t * 1e3, 6.0 * macs as f64 * 128.0 / t / 1e9, 6.0 * macs as f64 * 128.0 / t / 1e9 / mm);
+        let _ = writeln!(
+            md,
+            "| train step mlp-w256-d2 on digits (d=64), batch 128 | {:.2} ms | {:.1} | {:.2} |",
+            t * 1e3,
+            6.0 * macs as f64 * 128.0 / t / 1e9,
+            6.0 * macs as f64 * 128.0 / t / 1e9 / mm
+        );
     }
     Ok(md)
 }

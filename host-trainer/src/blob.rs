@@ -8,7 +8,9 @@
 //! closed form and `U` its eigenvectors).
 
 use anyhow::{Context, Result};
-use gaussdiff_core::blob::write::{write_gaussian, write_linear, GaussianParams, LinearMaps as CoreMaps, LinearParams, WriteOptions};
+use gaussdiff_core::blob::write::{
+    write_gaussian, write_linear, GaussianParams, LinearMaps as CoreMaps, LinearParams, WriteOptions,
+};
 use gaussdiff_core::blob::DType;
 use std::path::Path;
 
@@ -22,7 +24,14 @@ fn options(data: &TrainData, dtype: DType, kind: &str) -> WriteOptions {
         dtype,
         pixel: data.pixel,
         metadata: vec![
-            ("dataset".into(), data.name.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '_' }).collect()),
+            (
+                "dataset".into(),
+                data.name
+                    .to_ascii_lowercase()
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '_' })
+                    .collect(),
+            ),
             ("n_train".into(), data.n().to_string()),
             ("tool_version".into(), format!("gaussdiff-train {}", env!("CARGO_PKG_VERSION"))),
             ("source".into(), kind.into()),
@@ -42,14 +51,21 @@ pub fn write_gaussian_blob(data: &TrainData, g: &Gaussian, rank: Option<usize>, 
         lambda: g.lambda[..k].iter().map(|&v| v as f32).collect(),
         floor: 0.0,
     };
-    let bytes = write_gaussian(&params, &options(data, DType::F32, "gaussian-of-training-data")).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let bytes = write_gaussian(&params, &options(data, DType::F32, "gaussian-of-training-data"))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     write_atomic(path, &bytes)?;
     Ok(bytes.len())
 }
 
 /// Write distilled maps as a linear blob: dense when `basis` is `None`, else projected on the first
 /// `k` rows of `basis`. Returns the byte count.
-pub fn write_linear_blob(data: &TrainData, maps: &LinearMaps, basis: Option<(&Gaussian, usize)>, dtype: DType, path: &Path) -> Result<usize> {
+pub fn write_linear_blob(
+    data: &TrainData,
+    maps: &LinearMaps,
+    basis: Option<(&Gaussian, usize)>,
+    dtype: DType,
+    path: &Path,
+) -> Result<usize> {
     let d = maps.d;
     let l = maps.sigmas.len();
     let sigmas: Vec<f32> = maps.sigmas.iter().map(|&s| s as f32).collect();
@@ -72,11 +88,18 @@ pub fn write_linear_blob(data: &TrainData, maps: &LinearMaps, basis: Option<(&Ga
                 let tr_m: f64 = (0..k).map(|r| mi[(r, r)]).sum();
                 a.push(if k < d { ((tr_w - tr_m) / (d - k) as f64) as f32 } else { 0.0 });
             }
-            CoreMaps::Basis { sigmas, u_t: g.u_rows[..k * d].iter().map(|&v| v as f32).collect(), m, a, b: maps.b.clone() }
+            CoreMaps::Basis {
+                sigmas,
+                u_t: g.u_rows[..k * d].iter().map(|&v| v as f32).collect(),
+                m,
+                a,
+                b: maps.b.clone(),
+            }
         }
     };
     let params = LinearParams { shape: data.shape, maps: core_maps };
-    let bytes = write_linear(&params, &options(data, dtype, "distilled")).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let bytes = write_linear(&params, &options(data, dtype, "distilled"))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
     Ok(bytes.len())
 }

@@ -57,7 +57,14 @@ pub struct LoadSpec {
 /// # Errors
 /// Whatever the reader reports (the message names the file and what was expected).
 pub fn load(path: &Path, spec: &LoadSpec) -> Result<TrainData> {
-    let opts = LoadOptions { format: Format::Auto, limit: spec.limit, seed: spec.seed, grayscale: spec.grayscale, resize: spec.resize, hold_out: spec.hold_out };
+    let opts = LoadOptions {
+        format: Format::Auto,
+        limit: spec.limit,
+        seed: spec.seed,
+        grayscale: spec.grayscale,
+        resize: spec.resize,
+        hold_out: spec.hold_out,
+    };
     let d = dataset::load(path, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(TrainData { name: d.name, shape: d.shape, pixel: d.pixel, images: d.images, held_out: d.held_out })
 }

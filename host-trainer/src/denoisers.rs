@@ -83,7 +83,11 @@ impl BatchDenoiser for LinearDenoiser {
         let d = self.maps.d;
         let xt = Tensor::from_slice(x, (x.len() / d, d), self.w[0].device())?;
         let (i, t) = self.locate(sigma);
-        let y = if t == 0.0 { self.apply(i, &xt)? } else { ((self.apply(i, &xt)? * (1.0 - t))? + (self.apply(i + 1, &xt)? * t)?)? };
+        let y = if t == 0.0 {
+            self.apply(i, &xt)?
+        } else {
+            ((self.apply(i, &xt)? * (1.0 - t))? + (self.apply(i + 1, &xt)? * t)?)?
+        };
         Ok(y.flatten_all()?.to_vec1::<f32>()?)
     }
 }

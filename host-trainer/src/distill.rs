@@ -151,7 +151,9 @@ impl Moments {
             cxx[(i, i)] += rho;
         }
         // W C = C_tx  <=>  C W^T = C_tx^T (C symmetric).
-        let llt = cxx.llt(Side::Lower).map_err(|e| anyhow::anyhow!("ridge system is not positive definite ({e:?}); raise --ridge"))?;
+        let llt = cxx
+            .llt(Side::Lower)
+            .map_err(|e| anyhow::anyhow!("ridge system is not positive definite ({e:?}); raise --ridge"))?;
         let mut wt = ctx.transpose().to_owned();
         faer::linalg::solvers::Solve::solve_in_place(&llt, wt.as_mut());
         let w = wt.transpose().to_owned();
@@ -188,7 +190,10 @@ fn rel_l2_mean(a: &[f32], b: &[f32], d: usize) -> f64 {
 pub fn distill(net: &Network, data: &TrainData, cfg: &DistillConfig, progress: bool) -> Result<Distilled> {
     let d = data.dim();
     let n_train = data.n();
-    if cfg.sigmas.is_empty() || cfg.sigmas.windows(2).any(|w| w[0] <= w[1]) || cfg.sigmas.iter().any(|&s| !(s > 0.0)) {
+    if cfg.sigmas.is_empty()
+        || cfg.sigmas.windows(2).any(|w| w[0] <= w[1])
+        || cfg.sigmas.iter().any(|s| s.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
+    {
         bail!("--sigmas must be positive and strictly descending, got {:?}", cfg.sigmas);
     }
     if cfg.batch == 0 || cfg.batches == 0 {
@@ -198,11 +203,16 @@ pub fn distill(net: &Network, data: &TrainData, cfg: &DistillConfig, progress: b
     let run_cf = cfg.method != Method::Gd;
     let dev = net.device().clone();
     let l = cfg.sigmas.len();
-    let mut cf = LinearMaps { sigmas: cfg.sigmas.clone(), d, w: Vec::with_capacity(l * d * d), b: Vec::with_capacity(l * d) };
+    let mut cf =
+        LinearMaps { sigmas: cfg.sigmas.clone(), d, w: Vec::with_capacity(l * d * d), b: Vec::with_capacity(l * d) };
     let mut gd = cf.clone();
     let mut report = Vec::new();
-    let pb = if progress { indicatif::ProgressBar::new((l * cfg.batches) as u64) } else { indicatif::ProgressBar::hidden() };
-    pb.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} batches  sigma {msg}  ETA {eta}").map_err(|e| anyhow::anyhow!("{e}"))?);
+    let pb =
+        if progress { indicatif::ProgressBar::new((l * cfg.batches) as u64) } else { indicatif::ProgressBar::hidden() };
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} batches  sigma {msg}  ETA {eta}")
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
     let sqrt_d = (d as f64).sqrt();
     for (si, &sigma) in cfg.sigmas.iter().enumerate() {
         pb.set_message(format!("{sigma:.4}"));
@@ -286,7 +296,8 @@ pub fn distill(net: &Network, data: &TrainData, cfg: &DistillConfig, progress: b
             let wf: Vec<f32> = (0..d * d).map(|k| w[(k / d, k % d)] as f32).collect();
             let bf: Vec<f32> = b.iter().map(|&v| v as f32).collect();
             let pred = affine_rows(&lx, &wf, &bf, d, &dev)?;
-            rep.mse_closed = Some(pred.iter().zip(&lt).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>() / pred.len() as f64);
+            rep.mse_closed =
+                Some(pred.iter().zip(&lt).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>() / pred.len() as f64);
             cf_wb = Some((wf, bf));
         }
         rep.secs_closed = t_cf;
@@ -319,7 +330,14 @@ pub fn distill(net: &Network, data: &TrainData, cfg: &DistillConfig, progress: b
 }
 
 /// Write maps in the `docs/distill-format.md` layout, optionally with the data's eigenbasis.
-pub fn save_maps(path: &Path, maps: &LinearMaps, data: &TrainData, method: &str, basis: Option<&Gaussian>, rank: usize) -> Result<()> {
+pub fn save_maps(
+    path: &Path,
+    maps: &LinearMaps,
+    data: &TrainData,
+    method: &str,
+    basis: Option<&Gaussian>,
+    rank: usize,
+) -> Result<()> {
     let d = maps.d;
     let l = maps.sigmas.len();
     let mut tensors = vec![
@@ -329,8 +347,16 @@ pub fn save_maps(path: &Path, maps: &LinearMaps, data: &TrainData, method: &str,
     ];
     if let Some(g) = basis {
         let k = rank.min(d).max(1);
-        tensors.push(F32Tensor { name: "basis".into(), shape: vec![k, d], data: g.u_rows[..k * d].iter().map(|&v| v as f32).collect() });
-        tensors.push(F32Tensor { name: "lambda".into(), shape: vec![k], data: g.lambda[..k].iter().map(|&v| v as f32).collect() });
+        tensors.push(F32Tensor {
+            name: "basis".into(),
+            shape: vec![k, d],
+            data: g.u_rows[..k * d].iter().map(|&v| v as f32).collect(),
+        });
+        tensors.push(F32Tensor {
+            name: "lambda".into(),
+            shape: vec![k],
+            data: g.lambda[..k].iter().map(|&v| v as f32).collect(),
+        });
     }
     let s = data.shape;
     let mut md = HashMap::new();
@@ -363,7 +389,9 @@ pub fn load_maps(path: &Path) -> Result<LinearMaps> {
     let d = b.shape[1];
     let w = f.f32("W", Some(&[l, d, d]))?;
     let sigmas: Vec<f64> = sig.data.iter().map(|&s| s as f64).collect();
-    if sigmas.windows(2).any(|w| w[0] <= w[1]) || sigmas.iter().any(|&s| !(s > 0.0)) {
+    if sigmas.windows(2).any(|w| w[0] <= w[1])
+        || sigmas.iter().any(|s| s.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
+    {
         bail!("{}: tensor \"sigmas\" must be positive and strictly descending, found {:?}", path.display(), sigmas);
     }
     Ok(LinearMaps { sigmas, d, w: w.data, b: b.data })

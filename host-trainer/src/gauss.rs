@@ -41,7 +41,8 @@ impl Gaussian {
         }
         let xc = Mat::<f64>::from_fn(n, d, |i, j| images[i * d + j] as f64 - mu[j]);
         let cov = (xc.transpose() * &xc) * faer::Scale(1.0 / n as f64);
-        let evd = cov.self_adjoint_eigen(Side::Lower).map_err(|e| anyhow::anyhow!("eigendecomposition failed: {e:?}"))?;
+        let evd =
+            cov.self_adjoint_eigen(Side::Lower).map_err(|e| anyhow::anyhow!("eigendecomposition failed: {e:?}"))?;
         let u = evd.U();
         let s = evd.S();
         // faer returns ascending eigenvalues: reverse explicitly.

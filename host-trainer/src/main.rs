@@ -17,7 +17,11 @@ use gaussdiff_trainer::{bench, data, report};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser, Debug)]
-#[command(name = "gaussdiff-train", version, about = "Train EDM denoisers (candle), distill them into linear maps, and measure their Gaussian structure")]
+#[command(
+    name = "gaussdiff-train",
+    version,
+    about = "Train EDM denoisers (candle), distill them into linear maps, and measure their Gaussian structure"
+)]
 struct Cli {
     /// Worker threads for candle/rayon (default: all cores). Results do not depend on it.
     #[arg(long, global = true)]
@@ -217,7 +221,13 @@ struct BenchArgs {
 
 fn parse_wxh(s: &str) -> Result<(u16, u16), String> {
     let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("expected WxH like 28x28, got {s:?}"))?;
-    let p = |v: &str| v.trim().parse::<u16>().ok().filter(|&n| n > 0).ok_or_else(|| format!("expected WxH with positive integers, got {s:?}"));
+    let p = |v: &str| {
+        v.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("expected WxH with positive integers, got {s:?}"))
+    };
     Ok((p(w)?, p(h)?))
 }
 
@@ -225,7 +235,8 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     let mut c = match &a.config {
         Some(p) => {
             let text = std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?;
-            toml::from_str::<TrainConfig>(&text).with_context(|| format!("config {}: invalid TOML or unknown key", p.display()))?
+            toml::from_str::<TrainConfig>(&text)
+                .with_context(|| format!("config {}: invalid TOML or unknown key", p.display()))?
         }
         None => TrainConfig::default(),
     };
@@ -253,7 +264,9 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
         Arch::Unet { .. } => ArchKind::Unet,
     });
     c.arch = match (kind, &c.arch) {
-        (ArchKind::Mlp, Arch::Mlp { width, depth }) => Arch::Mlp { width: a.width.unwrap_or(*width), depth: a.depth.unwrap_or(*depth) },
+        (ArchKind::Mlp, Arch::Mlp { width, depth }) => {
+            Arch::Mlp { width: a.width.unwrap_or(*width), depth: a.depth.unwrap_or(*depth) }
+        }
         (ArchKind::Mlp, _) => Arch::Mlp { width: a.width.unwrap_or(512), depth: a.depth.unwrap_or(3) },
         (ArchKind::Unet, Arch::Unet { channels }) => Arch::Unet { channels: a.channels.unwrap_or(*channels) },
         (ArchKind::Unet, _) => Arch::Unet { channels: a.channels.unwrap_or(32) },
@@ -271,7 +284,10 @@ fn tune_allocator() {
     use std::os::unix::process::CommandExt;
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         if let Ok(exe) = std::env::current_exe() {
-            let err = std::process::Command::new(exe).args(std::env::args_os().skip(1)).env("MIMALLOC_PURGE_DELAY", "-1").exec();
+            let err = std::process::Command::new(exe)
+                .args(std::env::args_os().skip(1))
+                .env("MIMALLOC_PURGE_DELAY", "-1")
+                .exec();
             // exec only returns on failure; carry on untuned.
             eprintln!("note: could not re-execute with MIMALLOC_PURGE_DELAY=-1 ({err}); continuing");
         }
@@ -290,7 +306,8 @@ fn main() -> Result<()> {
     let progress = !cli.quiet;
     match cli.cmd {
         Cmd::Train(a) => {
-            let opts = RunOptions { out: a.out.clone(), resume: a.resume, progress, gaussian_blob: a.gaussian_blob.clone() };
+            let opts =
+                RunOptions { out: a.out.clone(), resume: a.resume, progress, gaussian_blob: a.gaussian_blob.clone() };
             let start = if a.resume { Start::Resume { steps: a.steps } } else { Start::Fresh(train_config(&a)?) };
             train::run(start, &opts, &device)?;
         }
@@ -323,7 +340,13 @@ fn main() -> Result<()> {
                     "i8" => gaussdiff_core::blob::DType::I8,
                     other => anyhow::bail!("--blob-dtype {other:?}: expected f32, f16 or i8"),
                 };
-                let bytes = gaussdiff_trainer::blob::write_linear_blob(&data, &r.maps, basis.as_ref().map(|g| (g, a.basis_rank)), dtype, bp)?;
+                let bytes = gaussdiff_trainer::blob::write_linear_blob(
+                    &data,
+                    &r.maps,
+                    basis.as_ref().map(|g| (g, a.basis_rank)),
+                    dtype,
+                    bp,
+                )?;
                 if progress {
                     eprintln!("wrote linear blob {} ({bytes} bytes)", bp.display());
                 }
@@ -331,12 +354,22 @@ fn main() -> Result<()> {
             let rp = a.report.clone().unwrap_or_else(|| a.out.with_extension("report.json"));
             gaussdiff_trainer::st::write_atomic(&rp, serde_json::to_string_pretty(&r.report)?.as_bytes())?;
             if progress {
-                eprintln!("sigma        samples  net_s   closed_s  gd_s    |W_gd-W_cf|/|W_cf|  out_rel  mse_cf      mse_gd");
+                eprintln!(
+                    "sigma        samples  net_s   closed_s  gd_s    |W_gd-W_cf|/|W_cf|  out_rel  mse_cf      mse_gd"
+                );
                 for s in &r.report {
                     let o = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.3e}"));
                     eprintln!(
                         "{:<12.5} {:<8} {:<7.2} {:<9.3} {:<7.2} {:<19} {:<8} {:<11} {}",
-                        s.sigma, s.samples, s.secs_network, s.secs_closed, s.secs_gd, o(s.w_rel_frob_gd_vs_closed), o(s.out_rel_gd_vs_closed), o(s.mse_closed), o(s.mse_gd)
+                        s.sigma,
+                        s.samples,
+                        s.secs_network,
+                        s.secs_closed,
+                        s.secs_gd,
+                        o(s.w_rel_frob_gd_vs_closed),
+                        o(s.out_rel_gd_vs_closed),
+                        o(s.mse_closed),
+                        o(s.mse_gd)
                     );
                 }
                 eprintln!("wrote {} and {}", a.out.display(), rp.display());

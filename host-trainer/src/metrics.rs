@@ -92,7 +92,8 @@ pub fn heun_sample(den: &dyn BatchDenoiser, noise: &[f32], steps: usize) -> Resu
         let x_next: Vec<f32> = x.iter().zip(&d_cur).map(|(&xv, &dc)| xv + h * dc).collect();
         if sigma_next > 0.0 {
             let denoised2 = den.denoise(&x_next, sigma_next)?;
-            let d_prime: Vec<f32> = x_next.iter().zip(&denoised2).map(|(&xv, &dv)| (xv - dv) / sigma_next as f32).collect();
+            let d_prime: Vec<f32> =
+                x_next.iter().zip(&denoised2).map(|(&xv, &dv)| (xv - dv) / sigma_next as f32).collect();
             x = x.iter().zip(d_cur.iter().zip(&d_prime)).map(|(&xv, (&a, &b))| xv + h * 0.5 * (a + b)).collect();
         } else {
             x = x_next;

@@ -140,9 +140,9 @@ impl Init<'_> {
 
 /// Number of GroupNorm groups for `c` channels (8 where it divides, else 1).
 fn groups(c: usize) -> usize {
-    if c % 8 == 0 {
+    if c.is_multiple_of(8) {
         8
-    } else if c % 4 == 0 {
+    } else if c.is_multiple_of(4) {
         4
     } else {
         1
@@ -194,7 +194,12 @@ impl CondBatch {
             Ok(Tensor::from_vec(pc.iter().map(|p| f(p) as f32).collect::<Vec<_>>(), (b, 1), device)?)
         };
         let c_noise: Vec<f64> = pc.iter().map(|p| p.c_noise).collect();
-        Ok(Self { c_skip: col(&|p| p.c_skip)?, c_out: col(&|p| p.c_out)?, c_in: col(&|p| p.c_in)?, phi: noise_features(&c_noise, device)? })
+        Ok(Self {
+            c_skip: col(&|p| p.c_skip)?,
+            c_out: col(&|p| p.c_out)?,
+            c_in: col(&|p| p.c_in)?,
+            phi: noise_features(&c_noise, device)?,
+        })
     }
 }
 
@@ -329,7 +334,11 @@ impl Network {
         let (b, c) = e.dims2()?;
         let h = h.broadcast_add(&e.reshape((b, c, 1, 1))?)?;
         let h = self.conv(&self.group_norm(&h, &format!("{name}.n2"))?.silu()?, &format!("{name}.c2"), 1)?;
-        let skip = if self.params.iter().any(|p| p.name == format!("{name}.skip.w")) { self.conv(x, &format!("{name}.skip"), 0)? } else { x.clone() };
+        let skip = if self.params.iter().any(|p| p.name == format!("{name}.skip.w")) {
+            self.conv(x, &format!("{name}.skip"), 0)?
+        } else {
+            x.clone()
+        };
         Ok((h + skip)?)
     }
 

@@ -88,7 +88,14 @@ impl Adam {
             let g = grads.get(w).map(|g| g.detach().contiguous()).transpose()?;
             if w.device().is_cpu() {
                 if let Some(g) = &g {
-                    let k = Coef { b1: c.beta1 as f32, b2: c.beta2 as f32, lr: lr as f32, bc1: bc1 as f32, bc2: bc2 as f32, eps: c.eps as f32 };
+                    let k = Coef {
+                        b1: c.beta1 as f32,
+                        b2: c.beta2 as f32,
+                        lr: lr as f32,
+                        bc1: bc1 as f32,
+                        bc2: bc2 as f32,
+                        eps: c.eps as f32,
+                    };
                     self.m[i].inplace_op2(g, &Fused { which: Which::M, k })?;
                     self.v[i].inplace_op2(g, &Fused { which: Which::V, k })?;
                     w.inplace_op3(&self.m[i], &self.v[i], &FusedParam { k })?;
@@ -184,7 +191,15 @@ impl InplaceOp3 for FusedParam {
     fn name(&self) -> &'static str {
         "fused-adam-param"
     }
-    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout, s3: &CpuStorage, l3: &Layout) -> candle_core::Result<()> {
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<()> {
         let m = slice(s2, l2, "m")?;
         let v = slice(s3, l3, "v")?;
         let p = slice_mut(s1, l1)?;

@@ -14,19 +14,37 @@ const H: u32 = 500;
 fn encode_png(rgb: Vec<u8>, w: u32, h: u32, path: &Path) -> Result<()> {
     let img = image::RgbImage::from_raw(w, h, rgb).context("image buffer size")?;
     let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png).with_context(|| format!("encoding {}", path.display()))?;
+    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .with_context(|| format!("encoding {}", path.display()))?;
     write_atomic(path, &bytes)
 }
 
-const COLORS: [RGBColor; 6] = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(214, 39, 40), RGBColor(148, 103, 189), RGBColor(140, 86, 75)];
+const COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
 
 /// One or more curves `y(sigma)` on a log-sigma axis.
-pub fn sigma_plot(path: &Path, title: &str, y_label: &str, sigmas: &[f64], series: &[(String, Vec<f64>)], log_y: bool) -> Result<()> {
+pub fn sigma_plot(
+    path: &Path,
+    title: &str,
+    y_label: &str,
+    sigmas: &[f64],
+    series: &[(String, Vec<f64>)],
+    log_y: bool,
+) -> Result<()> {
     let mut buf = vec![0u8; (W * H * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let xs = (sigmas.iter().cloned().fold(f64::INFINITY, f64::min) * 0.8, sigmas.iter().cloned().fold(0.0, f64::max) * 1.25);
+        let xs = (
+            sigmas.iter().cloned().fold(f64::INFINITY, f64::min) * 0.8,
+            sigmas.iter().cloned().fold(0.0, f64::max) * 1.25,
+        );
         let vals: Vec<f64> = series.iter().flat_map(|s| s.1.iter().cloned()).filter(|v| v.is_finite()).collect();
         let mut lo = vals.iter().cloned().fold(f64::INFINITY, f64::min);
         let mut hi = vals.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -50,19 +68,29 @@ pub fn sigma_plot(path: &Path, title: &str, y_label: &str, sigmas: &[f64], serie
                 chart.configure_mesh().x_desc("sigma").y_desc(y_label).draw().map_err(|e| anyhow::anyhow!("{e}"))?;
                 for (k, (name, ys)) in series.iter().enumerate() {
                     let c = COLORS[k % COLORS.len()];
-                    let pts: Vec<(f64, f64)> = sigmas.iter().cloned().zip(ys.iter().cloned()).filter(|p| p.1.is_finite()).collect();
+                    let pts: Vec<(f64, f64)> =
+                        sigmas.iter().cloned().zip(ys.iter().cloned()).filter(|p| p.1.is_finite()).collect();
                     chart
                         .draw_series(LineSeries::new(pts.clone(), c.stroke_width(2)))
                         .map_err(|e| anyhow::anyhow!("{e}"))?
                         .label(name.as_str())
                         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
-                    chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled()))).map_err(|e| anyhow::anyhow!("{e}"))?;
+                    chart
+                        .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
                 }
-                chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| anyhow::anyhow!("{e}"))?;
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.8))
+                    .border_style(BLACK)
+                    .draw()
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             }};
         }
         if log_y {
-            draw!(b.build_cartesian_2d((xs.0..xs.1).log_scale(), (lo..hi).log_scale()).map_err(|e| anyhow::anyhow!("{e}"))?);
+            draw!(b
+                .build_cartesian_2d((xs.0..xs.1).log_scale(), (lo..hi).log_scale())
+                .map_err(|e| anyhow::anyhow!("{e}"))?);
         } else {
             draw!(b.build_cartesian_2d((xs.0..xs.1).log_scale(), lo..hi).map_err(|e| anyhow::anyhow!("{e}"))?);
         }
@@ -104,14 +132,23 @@ pub fn histogram(path: &Path, title: &str, x_label: &str, series: &[(String, Vec
         chart.configure_mesh().x_desc(x_label).y_desc("fraction").draw().map_err(|e| anyhow::anyhow!("{e}"))?;
         for (k, ((name, _), c)) in series.iter().zip(&counts).enumerate() {
             let col = COLORS[k % COLORS.len()];
-            let pts: Vec<(f64, f64)> = c.iter().enumerate().flat_map(|(i, &v)| [(lo + i as f64 * width, v), (lo + (i + 1) as f64 * width, v)]).collect();
+            let pts: Vec<(f64, f64)> = c
+                .iter()
+                .enumerate()
+                .flat_map(|(i, &v)| [(lo + i as f64 * width, v), (lo + (i + 1) as f64 * width, v)])
+                .collect();
             chart
                 .draw_series(LineSeries::new(pts, col.stroke_width(2)))
                 .map_err(|e| anyhow::anyhow!("{e}"))?
                 .label(name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
         }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     encode_png(buf, W, H, path)
@@ -119,7 +156,14 @@ pub fn histogram(path: &Path, title: &str, x_label: &str, series: &[(String, Vec
 
 /// A grid of images (rows of `samples`, model space) as a PNG, `cols` per row, 1-pixel gaps,
 /// each image scaled up by `zoom`.
-pub fn image_grid(path: &Path, samples: &[f32], shape: ImageShape, pixel: PixelMap, cols: usize, zoom: u32) -> Result<()> {
+pub fn image_grid(
+    path: &Path,
+    samples: &[f32],
+    shape: ImageShape,
+    pixel: PixelMap,
+    cols: usize,
+    zoom: u32,
+) -> Result<()> {
     let d = shape.dim();
     let n = samples.len() / d;
     let (c, h, w) = (shape.channels as usize, shape.height as usize, shape.width as usize);

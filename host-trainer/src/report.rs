@@ -104,7 +104,8 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
             bail!("distilled maps have d = {} but the checkpoint's data has d = {d}", m.d);
         }
     }
-    let sigmas = o.sigmas.clone().or_else(|| maps.as_ref().map(|m| m.sigmas.clone())).unwrap_or_else(crate::edm::default_grid);
+    let sigmas =
+        o.sigmas.clone().or_else(|| maps.as_ref().map(|m| m.sigmas.clone())).unwrap_or_else(crate::edm::default_grid);
     let g = Gaussian::fit(&data.images, d)?;
     let net_d = NetDenoiser { net: &net };
     let lin_d = maps.clone().map(|m| LinearDenoiser::new(m, device)).transpose()?;
@@ -118,14 +119,16 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
     if let Some(m) = &mem_d {
         dens.push(m);
     }
-    let (eval_set, pool) = if data.n_held_out() >= 2 { ("held-out", &data.held_out) } else { ("training", &data.images) };
+    let (eval_set, pool) =
+        if data.n_held_out() >= 2 { ("held-out", &data.held_out) } else { ("training", &data.images) };
     let n_pool = pool.len() / d;
     let n_eval = (o.n_eval.min(n_pool) / 2) * 2;
     if n_eval < 2 {
         bail!("metrics needs at least 2 evaluation images");
     }
     let mut rng = TrainRng::stream(o.seed, 0x3E7);
-    let pb = if progress { indicatif::ProgressBar::new(sigmas.len() as u64 + 1) } else { indicatif::ProgressBar::hidden() };
+    let pb =
+        if progress { indicatif::ProgressBar::new(sigmas.len() as u64 + 1) } else { indicatif::ProgressBar::hidden() };
     let mut difference: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut linearity: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
     for &sigma in &sigmas {
@@ -138,19 +141,33 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
         let outs: Vec<Vec<f32>> = dens.iter().map(|den| den.denoise(&x, sigma)).collect::<Result<_>>()?;
         for a in 0..dens.len() {
             for b in a + 1..dens.len() {
-                difference.entry(format!("{} vs {}", dens[a].label(), dens[b].label())).or_default().push(metrics::denoiser_difference(&outs[a], &outs[b], d));
+                difference
+                    .entry(format!("{} vs {}", dens[a].label(), dens[b].label()))
+                    .or_default()
+                    .push(metrics::denoiser_difference(&outs[a], &outs[b], d));
             }
         }
         let half = n_eval / 2 * d;
         for den in &dens {
-            let row: Vec<f64> = ALPHAS.iter().map(|&a| metrics::linearity_score(*den, &x[..half], &x[half..], d, sigma, a)).collect::<Result<_>>()?;
+            let row: Vec<f64> = ALPHAS
+                .iter()
+                .map(|&a| metrics::linearity_score(*den, &x[..half], &x[half..], d, sigma, a))
+                .collect::<Result<_>>()?;
             linearity.entry(den.label().to_string()).or_default().push(row);
         }
         pb.inc(1);
     }
-    let linearity_mean: BTreeMap<String, Vec<f64>> = linearity.iter().map(|(k, v)| (k.clone(), v.iter().map(|r| r.iter().sum::<f64>() / r.len() as f64).collect())).collect();
-    let linearity_min = linearity_mean.iter().map(|(k, v)| (k.clone(), v.iter().cloned().fold(f64::INFINITY, f64::min))).collect();
-    let frobenius = maps.as_ref().map(|m| (0..m.sigmas.len()).map(|i| metrics::rel_frobenius(&m.w[i * d * d..(i + 1) * d * d], &g.w_matrix(m.sigmas[i]))).collect::<Vec<f64>>());
+    let linearity_mean: BTreeMap<String, Vec<f64>> = linearity
+        .iter()
+        .map(|(k, v)| (k.clone(), v.iter().map(|r| r.iter().sum::<f64>() / r.len() as f64).collect()))
+        .collect();
+    let linearity_min =
+        linearity_mean.iter().map(|(k, v)| (k.clone(), v.iter().cloned().fold(f64::INFINITY, f64::min))).collect();
+    let frobenius = maps.as_ref().map(|m| {
+        (0..m.sigmas.len())
+            .map(|i| metrics::rel_frobenius(&m.w[i * d * d..(i + 1) * d * d], &g.w_matrix(m.sigmas[i])))
+            .collect::<Vec<f64>>()
+    });
     // Samples from the same noise.
     let noise = TrainRng::stream(o.seed, 0x5A3).normals(o.n_samples * d);
     let mut samples = Vec::new();
@@ -161,7 +178,8 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
     let mut sample_agreement = BTreeMap::new();
     for a in 0..dens.len() {
         for b in a + 1..dens.len() {
-            sample_agreement.insert(format!("{} vs {}", dens[a].label(), dens[b].label()), metrics::mse(&samples[a], &samples[b]));
+            sample_agreement
+                .insert(format!("{} vs {}", dens[a].label(), dens[b].label()), metrics::mse(&samples[a], &samples[b]));
         }
     }
     let mut memorisation_fraction = BTreeMap::new();
@@ -244,16 +262,42 @@ fn write_outputs(out: &Path, rep: &MetricsReport, hist: &[(String, Vec<f64>)]) -
     }
     write_atomic(&out.join("memorisation.csv"), s.as_bytes())?;
     let series = |m: &BTreeMap<String, Vec<f64>>| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
-    plot::sigma_plot(&out.join("difference.png"), "denoiser difference E|D1-D2|/|D1|", "relative difference", &rep.sigmas, &series(&rep.difference), true)?;
-    plot::sigma_plot(&out.join("linearity.png"), "linearity score (mean over alpha)", "mean cosine", &rep.sigmas, &series(&rep.linearity_mean), false)?;
+    plot::sigma_plot(
+        &out.join("difference.png"),
+        "denoiser difference E|D1-D2|/|D1|",
+        "relative difference",
+        &rep.sigmas,
+        &series(&rep.difference),
+        true,
+    )?;
+    plot::sigma_plot(
+        &out.join("linearity.png"),
+        "linearity score (mean over alpha)",
+        "mean cosine",
+        &rep.sigmas,
+        &series(&rep.linearity_mean),
+        false,
+    )?;
     if let (Some(f), Some(fs)) = (&rep.frobenius, &rep.frobenius_sigmas) {
         let mut s = String::from("sigma,rel_frobenius\n");
         for (sg, v) in fs.iter().zip(f) {
             let _ = writeln!(s, "{sg},{v}");
         }
         write_atomic(&out.join("frobenius.csv"), s.as_bytes())?;
-        plot::sigma_plot(&out.join("frobenius.png"), "|W_sigma - W_G| / |W_G|", "relative Frobenius distance", fs, &[("linear vs gaussian".into(), f.clone())], true)?;
+        plot::sigma_plot(
+            &out.join("frobenius.png"),
+            "|W_sigma - W_G| / |W_G|",
+            "relative Frobenius distance",
+            fs,
+            &[("linear vs gaussian".into(), f.clone())],
+            true,
+        )?;
     }
-    plot::histogram(&out.join("nn_distance.png"), "distance to the nearest training image", "Euclidean distance", hist)?;
+    plot::histogram(
+        &out.join("nn_distance.png"),
+        "distance to the nearest training image",
+        "Euclidean distance",
+        hist,
+    )?;
     Ok(())
 }

@@ -30,7 +30,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if !dir.is_dir() {
         bail!("cannot write {}: directory {} does not exist", path.display(), dir.display());
     }
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
     tmp.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
     tmp.as_file().sync_all().with_context(|| format!("syncing {}", path.display()))?;
     tmp.persist(path).with_context(|| format!("renaming the temporary file to {}", path.display()))?;
@@ -63,9 +64,11 @@ impl Loaded {
     /// Read and validate the header.
     pub fn open(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let (_, md) = SafeTensors::read_metadata(&bytes).map_err(|e| anyhow::anyhow!("{}: not a valid safetensors file: {e}", path.display()))?;
+        let (_, md) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: not a valid safetensors file: {e}", path.display()))?;
         let metadata = md.metadata().clone().unwrap_or_default();
-        SafeTensors::deserialize(&bytes).map_err(|e| anyhow::anyhow!("{}: not a valid safetensors file: {e}", path.display()))?;
+        SafeTensors::deserialize(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: not a valid safetensors file: {e}", path.display()))?;
         Ok(Self { path: path.display().to_string(), bytes, metadata })
     }
 
@@ -76,7 +79,10 @@ impl Loaded {
 
     /// A required metadata value.
     pub fn meta(&self, key: &str) -> Result<&str> {
-        self.metadata.get(key).map(|s| s.as_str()).with_context(|| format!("{}: metadata key {key:?} is missing", self.path))
+        self.metadata
+            .get(key)
+            .map(|s| s.as_str())
+            .with_context(|| format!("{}: metadata key {key:?} is missing", self.path))
     }
 
     /// Does a tensor of this name exist?

@@ -136,7 +136,16 @@ impl TrainConfig {
 
     /// Load data as this config describes it.
     pub fn load_data(&self) -> Result<TrainData> {
-        data::load(&self.dataset, &data::LoadSpec { limit: self.limit, seed: self.seed, hold_out: self.hold_out, grayscale: self.grayscale, resize: self.resize })
+        data::load(
+            &self.dataset,
+            &data::LoadSpec {
+                limit: self.limit,
+                seed: self.seed,
+                hold_out: self.hold_out,
+                grayscale: self.grayscale,
+                resize: self.resize,
+            },
+        )
     }
 }
 
@@ -172,7 +181,12 @@ fn adam_cfg(c: &TrainConfig) -> AdamConfig {
 pub fn init_state(cfg: &TrainConfig, data: &TrainData, device: &Device) -> Result<State> {
     let mut init_rng = TrainRng::stream(cfg.seed, 0x1417);
     let s = data.shape;
-    let net = Network::new(cfg.arch.clone(), (s.channels as usize, s.height as usize, s.width as usize), &mut init_rng, device)?;
+    let net = Network::new(
+        cfg.arch.clone(),
+        (s.channels as usize, s.height as usize, s.width as usize),
+        &mut init_rng,
+        device,
+    )?;
     let opt = Adam::new(&net, adam_cfg(cfg), cfg.ema_decay)?;
     Ok(State { net, opt, rng: TrainRng::stream(cfg.seed, 0x7EA1) })
 }
@@ -221,15 +235,18 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint> {
     if f.meta("format")? != CHECKPOINT_FORMAT {
         bail!("{}: metadata format is {:?}, expected {CHECKPOINT_FORMAT:?}", path.display(), f.meta("format")?);
     }
-    let cfg: TrainConfig = toml::from_str(f.meta("config")?).with_context(|| format!("{}: metadata \"config\" is not a valid config", path.display()))?;
-    let step: usize = f.meta("step")?.parse().with_context(|| format!("{}: metadata \"step\" is not an integer", path.display()))?;
+    let cfg: TrainConfig = toml::from_str(f.meta("config")?)
+        .with_context(|| format!("{}: metadata \"config\" is not a valid config", path.display()))?;
+    let step: usize =
+        f.meta("step")?.parse().with_context(|| format!("{}: metadata \"step\" is not an integer", path.display()))?;
     let words: Vec<u64> = f
         .meta("rng")?
         .split(',')
         .map(|w| u64::from_str_radix(w, 16))
         .collect::<Result<_, _>>()
         .with_context(|| format!("{}: metadata \"rng\" is not four hex words", path.display()))?;
-    let words: [u64; 4] = words.try_into().map_err(|_| anyhow::anyhow!("{}: metadata \"rng\" must hold four words", path.display()))?;
+    let words: [u64; 4] =
+        words.try_into().map_err(|_| anyhow::anyhow!("{}: metadata \"rng\" must hold four words", path.display()))?;
     let shape: Vec<usize> = f
         .meta("shape")?
         .split(',')
@@ -392,7 +409,10 @@ pub fn run(start: Start, opts: &RunOptions, device: &Device) -> Result<State> {
             eprintln!("wrote the Gaussian of the training data to {} ({bytes} bytes)", p.display());
         }
     }
-    let mut log = std::fs::OpenOptions::new().append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
     let start_step = st.opt.t;
     let pb = if opts.progress {
         let pb = indicatif::ProgressBar::new(cfg.steps as u64);
@@ -440,4 +460,29 @@ pub fn run(start: Start, opts: &RunOptions, device: &Device) -> Result<State> {
         );
     }
     Ok(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noise_distribution_defaults_and_checks() {
+        // A config written before p_mean/p_std existed still parses, with EDM's values.
+        let mut text = toml::to_string(&TrainConfig::default()).unwrap();
+        text =
+            text.lines().filter(|l| !l.starts_with("p_mean") && !l.starts_with("p_std")).collect::<Vec<_>>().join("\n");
+        let c: TrainConfig = toml::from_str(&text).unwrap();
+        assert_eq!((c.p_mean, c.p_std), (edm::P_MEAN, edm::P_STD));
+        assert!(TrainConfig { p_std: -1.0, ..TrainConfig::default() }
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("p_std"));
+        assert!(TrainConfig { p_mean: f64::NAN, ..TrainConfig::default() }
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("p_mean"));
+    }
 }

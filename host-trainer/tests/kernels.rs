@@ -2,6 +2,7 @@
 
 use candle_core::Device;
 use faer::{Mat, Side};
+use gaussdiff_core::pixel::{ImageShape, PixelMap};
 use gaussdiff_trainer::data::TrainData;
 use gaussdiff_trainer::denoisers::{BatchDenoiser, GaussDenoiser, LinearDenoiser, MemorisingDenoiser};
 use gaussdiff_trainer::distill::{self, DistillConfig, LinearMaps, Method};
@@ -9,7 +10,6 @@ use gaussdiff_trainer::gauss::Gaussian;
 use gaussdiff_trainer::metrics;
 use gaussdiff_trainer::model::{Arch, Network};
 use gaussdiff_trainer::rng::TrainRng;
-use gaussdiff_core::pixel::{ImageShape, PixelMap};
 
 const DEV: Device = Device::Cpu;
 
@@ -27,7 +27,13 @@ fn synthetic(n: usize, seed: u64) -> TrainData {
         }
     }
     let held_out = images.split_off((n - n / 5) * d);
-    TrainData { name: "synthetic".into(), shape: ImageShape { channels: 1, height: 8, width: 8 }, pixel: PixelMap::EDM, images, held_out }
+    TrainData {
+        name: "synthetic".into(),
+        shape: ImageShape { channels: 1, height: 8, width: 8 },
+        pixel: PixelMap::EDM,
+        images,
+        held_out,
+    }
 }
 
 fn noisy(data: &[f32], d: usize, sigma: f64, m: usize, seed: u64) -> Vec<f32> {
@@ -52,7 +58,10 @@ fn memorising_denoiser_matches_f64_softmax() {
             // f64 reference: logits, max-subtracted softmax, weighted sum.
             let xr = &x[r * d..(r + 1) * d];
             let logits: Vec<f64> = (0..n)
-                .map(|i| -(0..d).map(|j| (xr[j] as f64 - data.images[i * d + j] as f64).powi(2)).sum::<f64>() / (2.0 * sigma * sigma))
+                .map(|i| {
+                    -(0..d).map(|j| (xr[j] as f64 - data.images[i * d + j] as f64).powi(2)).sum::<f64>()
+                        / (2.0 * sigma * sigma)
+                })
                 .collect();
             let mx = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let w: Vec<f64> = logits.iter().map(|l| (l - mx).exp()).collect();
@@ -75,7 +84,10 @@ fn gaussian_w_matches_closed_form_and_denoiser_matches_f64() {
     // Covariance in f64, then W_G = Sigma (Sigma + sigma^2 I)^-1 by a Cholesky solve.
     let n = data.n();
     let cov = Mat::<f64>::from_fn(d, d, |i, j| {
-        (0..n).map(|k| (data.images[k * d + i] as f64 - g.mu[i]) * (data.images[k * d + j] as f64 - g.mu[j])).sum::<f64>() / n as f64
+        (0..n)
+            .map(|k| (data.images[k * d + i] as f64 - g.mu[i]) * (data.images[k * d + j] as f64 - g.mu[j]))
+            .sum::<f64>()
+            / n as f64
     });
     for &sigma in &[0.01, 0.3, 2.0] {
         let a = Mat::<f64>::from_fn(d, d, |i, j| cov[(i, j)] + if i == j { sigma * sigma } else { 0.0 });
@@ -177,7 +189,8 @@ fn heun_with_gaussian_converges_to_the_exact_flow() {
             let mut out = g.mu.clone();
             for k in 0..d {
                 let u = &g.u_rows[k * d..(k + 1) * d];
-                let c: f64 = u.iter().zip(&xt).map(|(a, b)| a * b).sum::<f64>() * (g.lambda[k] / (g.lambda[k] + st * st)).sqrt();
+                let c: f64 =
+                    u.iter().zip(&xt).map(|(a, b)| a * b).sum::<f64>() * (g.lambda[k] / (g.lambda[k] + st * st)).sqrt();
                 for j in 0..d {
                     out[j] += c * u[j];
                 }
@@ -203,7 +216,15 @@ fn distill_recovers_the_linear_teacher_and_gd_agrees_with_closed_form() {
     let mut rng = TrainRng::new(18);
     let net = Network::new(Arch::Mlp { width: 32, depth: 1 }, (1, 8, 8), &mut rng, &DEV).unwrap();
     let sigmas = vec![2.0, 0.5, 0.1];
-    let cfg = DistillConfig { sigmas: sigmas.clone(), method: Method::Both, batch: 256, batches: 150, lr0: 2e-2, ridge: 1e-9, seed: 1 };
+    let cfg = DistillConfig {
+        sigmas: sigmas.clone(),
+        method: Method::Both,
+        batch: 256,
+        batches: 150,
+        lr0: 2e-2,
+        ridge: 1e-9,
+        seed: 1,
+    };
     let r = distill::distill(&net, &data, &cfg, false).unwrap();
     let d = 64;
     for (i, &s) in sigmas.iter().enumerate() {
@@ -212,7 +233,11 @@ fn distill_recovers_the_linear_teacher_and_gd_agrees_with_closed_form() {
         for a in 0..d {
             for b in 0..d {
                 let want = if a == b { c_skip } else { 0.0 };
-                assert!((w[a * d + b] as f64 - want).abs() < 1e-4, "closed form sigma {s} W[{a},{b}] = {} vs {want}", w[a * d + b]);
+                assert!(
+                    (w[a * d + b] as f64 - want).abs() < 1e-4,
+                    "closed form sigma {s} W[{a},{b}] = {} vs {want}",
+                    w[a * d + b]
+                );
             }
             assert!((r.maps.b[i * d + a] as f64).abs() < 1e-4);
         }
@@ -255,7 +280,12 @@ fn unet_trains_a_step_on_cpu_and_rejects_odd_sizes() {
     let data = synthetic(40, 21);
     let mut rng = TrainRng::new(22);
     let net = Network::new(Arch::Unet { channels: 8 }, (1, 8, 8), &mut rng, &DEV).unwrap();
-    let opt = gaussdiff_trainer::optim::Adam::new(&net, gaussdiff_trainer::optim::AdamConfig { lr: 1e-3, warmup: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, 0.99).unwrap();
+    let opt = gaussdiff_trainer::optim::Adam::new(
+        &net,
+        gaussdiff_trainer::optim::AdamConfig { lr: 1e-3, warmup: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+        0.99,
+    )
+    .unwrap();
     let mut st = gaussdiff_trainer::train::State { net, opt, rng };
     let l1 = gaussdiff_trainer::train::train_step(&mut st, &data, 8).unwrap();
     assert!(l1.is_finite());
@@ -270,12 +300,22 @@ fn unet_trains_a_step_on_cpu_and_rejects_odd_sizes() {
 #[test]
 fn mlp_training_lowers_the_loss_on_digits() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sklearn_digits/digits.csv.gz");
-    let data = gaussdiff_trainer::data::load(&path, &gaussdiff_trainer::data::LoadSpec { limit: Some(500), seed: 1, hold_out: 0, grayscale: false, resize: None }).unwrap();
+    let data = gaussdiff_trainer::data::load(
+        &path,
+        &gaussdiff_trainer::data::LoadSpec { limit: Some(500), seed: 1, hold_out: 0, grayscale: false, resize: None },
+    )
+    .unwrap();
     let mut rng = TrainRng::new(24);
     let net = Network::new(Arch::Mlp { width: 128, depth: 2 }, (1, 8, 8), &mut rng, &DEV).unwrap();
-    let opt = gaussdiff_trainer::optim::Adam::new(&net, gaussdiff_trainer::optim::AdamConfig { lr: 2e-3, warmup: 20, beta1: 0.9, beta2: 0.999, eps: 1e-8 }, 0.99).unwrap();
+    let opt = gaussdiff_trainer::optim::Adam::new(
+        &net,
+        gaussdiff_trainer::optim::AdamConfig { lr: 2e-3, warmup: 20, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+        0.99,
+    )
+    .unwrap();
     let mut st = gaussdiff_trainer::train::State { net, opt, rng };
-    let losses: Vec<f32> = (0..400).map(|_| gaussdiff_trainer::train::train_step(&mut st, &data, 64).unwrap()).collect();
+    let losses: Vec<f32> =
+        (0..400).map(|_| gaussdiff_trainer::train::train_step(&mut st, &data, 64).unwrap()).collect();
     let first: f32 = losses[..50].iter().sum::<f32>() / 50.0;
     let last: f32 = losses[350..].iter().sum::<f32>() / 50.0;
     // At initialisation F = 0 and the EDM loss is about 1 by construction; learning must beat it clearly.

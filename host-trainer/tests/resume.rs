@@ -54,7 +54,10 @@ fn tensors(path: &Path) -> Vec<(String, Vec<u32>)> {
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut names: Vec<String> = st.names().into_iter().map(|s| s.to_string()).collect();
     names.sort();
-    names.into_iter().map(|n| (n.clone(), f.f32(&n, None).unwrap().data.iter().map(|v| v.to_bits()).collect())).collect()
+    names
+        .into_iter()
+        .map(|n| (n.clone(), f.f32(&n, None).unwrap().data.iter().map(|v| v.to_bits()).collect()))
+        .collect()
 }
 
 fn run_ok(args: &[String]) {
@@ -86,7 +89,10 @@ fn same_losses_and_weights_on_one_and_two_threads() {
     let (c, e) = (dir.path().join("u1"), dir.path().join("u2"));
     run_ok(&unet(&c, 1));
     run_ok(&unet(&e, 2));
-    assert_eq!(std::fs::read_to_string(c.join("losses.csv")).unwrap(), std::fs::read_to_string(e.join("losses.csv")).unwrap());
+    assert_eq!(
+        std::fs::read_to_string(c.join("losses.csv")).unwrap(),
+        std::fs::read_to_string(e.join("losses.csv")).unwrap()
+    );
     assert_eq!(tensors(&c.join("checkpoint.safetensors")), tensors(&e.join("checkpoint.safetensors")));
 }
 
@@ -97,7 +103,8 @@ fn sigkill_then_resume_is_bit_identical() {
     let steps = 300;
     run_ok(&train_args(&full, steps, 128, 2));
 
-    let mut child = bin().args(train_args(&killed, steps, 128, 2)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child =
+        bin().args(train_args(&killed, steps, 128, 2)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let ck = killed.join("checkpoint.safetensors");
     let t0 = Instant::now();
     // Kill as soon as a checkpoint beyond step 30 exists (the run writes one every 10 steps).
@@ -116,22 +123,44 @@ fn sigkill_then_resume_is_bit_identical() {
     let at_kill: usize = Loaded::open(&ck).unwrap().meta("step").unwrap().parse().unwrap();
     assert!(at_kill < steps, "killed run already complete");
 
-    run_ok(&["--quiet".into(), "--threads".into(), "2".into(), "train".into(), "--resume".into(), "--out".into(), killed.display().to_string()]);
-    assert_eq!(tensors(&full.join("checkpoint.safetensors")), tensors(&ck), "resumed weights differ from the uninterrupted run");
-    assert_eq!(std::fs::read_to_string(full.join("losses.csv")).unwrap(), std::fs::read_to_string(killed.join("losses.csv")).unwrap());
+    run_ok(&[
+        "--quiet".into(),
+        "--threads".into(),
+        "2".into(),
+        "train".into(),
+        "--resume".into(),
+        "--out".into(),
+        killed.display().to_string(),
+    ]);
+    assert_eq!(
+        tensors(&full.join("checkpoint.safetensors")),
+        tensors(&ck),
+        "resumed weights differ from the uninterrupted run"
+    );
+    assert_eq!(
+        std::fs::read_to_string(full.join("losses.csv")).unwrap(),
+        std::fs::read_to_string(killed.join("losses.csv")).unwrap()
+    );
 }
 
 #[test]
 fn bad_input_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = bin().args(["--quiet", "train", "--dataset", "/nonexistent/x.idx", "--out"]).arg(dir.path()).output().unwrap();
+    let out =
+        bin().args(["--quiet", "train", "--dataset", "/nonexistent/x.idx", "--out"]).arg(dir.path()).output().unwrap();
     assert!(!out.status.success());
     let e = String::from_utf8_lossy(&out.stderr);
     assert!(e.contains("/nonexistent/x.idx"), "{e}");
     let out = bin().args(["--quiet", "train", "--resume", "--out"]).arg(dir.path().join("none")).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no checkpoint"));
-    let out = bin().args(["--quiet", "train", "--arch", "unet", "--dataset"]).arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sklearn_digits/digits.csv.gz")).args(["--batch", "0", "--out"]).arg(dir.path().join("b0")).output().unwrap();
+    let out = bin()
+        .args(["--quiet", "train", "--arch", "unet", "--dataset"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sklearn_digits/digits.csv.gz"))
+        .args(["--batch", "0", "--out"])
+        .arg(dir.path().join("b0"))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("batch"));
 }
@@ -168,7 +197,8 @@ fn train_distill_metrics_pipeline_writes_every_output() {
     let bytes = std::fs::read(&blob).unwrap();
     let b = gaussdiff_core::blob::Blob::parse(&bytes).unwrap();
     assert!(b.model().is_ok());
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("lin.report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("lin.report.json")).unwrap()).unwrap();
     assert!(report[0]["w_rel_frob_gd_vs_closed"].as_f64().unwrap().is_finite());
     let out = dir.path().join("metrics");
     run_ok(&[
@@ -187,10 +217,26 @@ fn train_distill_metrics_pipeline_writes_every_output() {
         "--out".into(),
         out.display().to_string(),
     ]);
-    for f in ["metrics.json", "difference.csv", "linearity.csv", "frobenius.csv", "sample_agreement.csv", "memorisation.csv", "difference.png", "linearity.png", "frobenius.png", "nn_distance.png", "samples_network.png", "samples_linear.png", "samples_gaussian.png", "samples_memorising.png"] {
+    for f in [
+        "metrics.json",
+        "difference.csv",
+        "linearity.csv",
+        "frobenius.csv",
+        "sample_agreement.csv",
+        "memorisation.csv",
+        "difference.png",
+        "linearity.png",
+        "frobenius.png",
+        "nn_distance.png",
+        "samples_network.png",
+        "samples_linear.png",
+        "samples_gaussian.png",
+        "samples_memorising.png",
+    ] {
         assert!(out.join(f).metadata().map(|m| m.len() > 0).unwrap_or(false), "missing {f}");
     }
-    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(m["eval_set"], "held-out");
     // Samples of the memorising denoiser are copies of training images.
     assert_eq!(m["memorisation_fraction"]["memorising"].as_f64().unwrap(), 1.0);

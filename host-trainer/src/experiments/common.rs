@@ -359,3 +359,33 @@ pub fn cached<R: Serialize + serde::de::DeserializeOwned>(
     write_json(&path, &Cache { config: cfg.clone(), result: &result })?;
     Ok(result)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn par_map_keeps_order_and_reports_errors() {
+        let items: Vec<usize> = (0..37).collect();
+        for jobs in [1, 2, 5, 64] {
+            let out = par_map(&items, jobs, |&i| Ok(i * i)).unwrap();
+            assert_eq!(out, items.iter().map(|i| i * i).collect::<Vec<_>>(), "jobs {jobs}");
+            let err = par_map(&items, jobs, |&i| if i == 11 { anyhow::bail!("item eleven") } else { Ok(i) });
+            assert!(err.is_err(), "jobs {jobs}");
+        }
+        assert!(par_map(&Vec::<usize>::new(), 4, |&i| Ok(i)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn cached_reuses_only_for_the_same_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TrainConfig::default();
+        let a: u32 = cached(dir.path(), "r.json", &cfg, || Ok(7)).unwrap();
+        assert_eq!(a, 7);
+        let b: u32 = cached(dir.path(), "r.json", &cfg, || anyhow::bail!("must not recompute")).unwrap();
+        assert_eq!(b, 7);
+        let other = TrainConfig { steps: cfg.steps + 1, ..cfg.clone() };
+        let c: u32 = cached(dir.path(), "r.json", &other, || Ok(9)).unwrap();
+        assert_eq!(c, 9);
+    }
+}
