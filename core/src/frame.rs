@@ -9,7 +9,7 @@
 //!
 //! The encoder is `no_std` and allocation-free: [`Frame::encode`] formats each line into a fixed
 //! [`LINE_CAPACITY`]-byte buffer and hands it to a callback, which the firmware forwards to its byte sink
-//! and the host appends to a `String`, so both produce the identical text. The decoder ([`decode`]) is
+//! and the host appends to a `String`, so both produce the identical text. The decoder (`decode`) is
 //! behind the `std` feature.
 
 use core::fmt::{self, Write as _};
@@ -224,7 +224,7 @@ impl LineBuf {
     pub fn clear(&mut self) {
         self.len = 0;
     }
-    /// The text written so far (always ASCII: only `write_str` and [`LineBuf::push_byte`] add to it).
+    /// The text written so far (always ASCII: only `write_str` and `push_byte` add to it).
     pub fn as_str(&self) -> &str {
         // Only whole `&str`s and ASCII bytes are ever appended, so this cannot fail; fall back to "" anyway.
         core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
