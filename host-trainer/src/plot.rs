@@ -19,13 +19,15 @@ fn encode_png(rgb: Vec<u8>, w: u32, h: u32, path: &Path) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
-const COLORS: [RGBColor; 6] = [
+/// Series colours (matplotlib's tab10 order), shared by every plot of the crate.
+pub(crate) const COLORS: [RGBColor; 7] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
+    RGBColor(127, 127, 127),
 ];
 
 /// One or more curves `y(sigma)` on a log-sigma axis.

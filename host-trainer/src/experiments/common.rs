@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::denoisers::sq_dists;
 use crate::model::Arch;
+use crate::plot::COLORS;
 use crate::st::write_atomic;
 use crate::train::{self, RunOptions, Start, TrainConfig};
 
@@ -27,16 +28,6 @@ pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<f64>]) -> Result<()> 
     }
     write_atomic(path, s.as_bytes())
 }
-
-const COLORS: [RGBColor; 7] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(127, 127, 127),
-];
 
 /// One curve of an [`xy_plot`].
 #[derive(Clone, Debug)]
