@@ -391,6 +391,7 @@ fn main() -> Result<()> {
             if progress {
                 eprintln!("linearity (min over sigma): {:?}", r.linearity_min);
                 eprintln!("memorised fraction: {:?}", r.memorisation_fraction);
+                eprintln!("diverged fraction: {:?}", r.diverged_fraction);
                 eprintln!("sample agreement (MSE/pixel): {:?}", r.sample_agreement);
                 eprintln!("wrote {}/metrics.json, CSVs and PNGs", a.out.display());
             }

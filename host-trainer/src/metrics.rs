@@ -107,6 +107,38 @@ pub fn mse(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(&x, &y)| ((x - y) as f64).powi(2)).sum::<f64>() / a.len().max(1) as f64
 }
 
+/// A sample has diverged when a pixel is not finite or lies beyond this magnitude (data lie in [-1, 1]).
+pub const DIVERGED_ABS: f32 = 100.0;
+
+/// Whether each row of `x` (`d` pixels) has diverged: a pixel not finite or beyond [`DIVERGED_ABS`].
+pub fn diverged_rows(x: &[f32], d: usize) -> Vec<bool> {
+    x.chunks_exact(d).map(|r| r.iter().any(|v| v.is_nan() || v.abs() > DIVERGED_ABS)).collect()
+}
+
+/// [`mse`] over the rows that neither `a` nor `b` has diverged in (see [`diverged_rows`]); NaN when
+/// every row has.
+pub fn mse_kept_rows(a: &[f32], b: &[f32], d: usize) -> f64 {
+    let (da, db) = (diverged_rows(a, d), diverged_rows(b, d));
+    let (mut sum, mut rows) = (0.0, 0usize);
+    for (i, (ra, rb)) in a.chunks_exact(d).zip(b.chunks_exact(d)).enumerate() {
+        if !da[i] && !db[i] {
+            sum += mse(ra, rb);
+            rows += 1;
+        }
+    }
+    if rows == 0 {
+        f64::NAN
+    } else {
+        sum / rows as f64
+    }
+}
+
+/// The rows of `x` that have not diverged, copied.
+pub fn kept_rows(x: &[f32], d: usize) -> Vec<f32> {
+    let div = diverged_rows(x, d);
+    x.chunks_exact(d).zip(div).filter(|(_, dv)| !dv).flat_map(|(r, _)| r.iter().copied()).collect()
+}
+
 /// For each row of `x`, the Euclidean distances to its nearest and second-nearest rows of `train`.
 pub fn nearest_two(x: &[f32], train: &[f32], d: usize, device: &Device) -> Result<Vec<(f64, f64)>> {
     let n = train.len() / d;

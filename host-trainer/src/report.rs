@@ -70,9 +70,13 @@ pub struct MetricsReport {
     pub frobenius_sigmas: Option<Vec<f64>>,
     /// Heun steps.
     pub sample_steps: usize,
-    /// Mean squared difference per pixel between samples from the same noise.
+    /// Mean squared difference per pixel between samples from the same noise, over the samples that
+    /// neither denoiser diverged on (see `diverged_fraction`).
     pub sample_agreement: BTreeMap<String, f64>,
-    /// Fraction of samples with d1 < d2/3 (nearest / second-nearest training image).
+    /// Fraction of each denoiser's sample trajectories that diverged: a pixel not finite or beyond
+    /// +-100 at the end (the data lie in [-1, 1]). Such samples are left out of every other sample metric.
+    pub diverged_fraction: BTreeMap<String, f64>,
+    /// Fraction of the (non-diverged) samples with d1 < d2/3 (nearest / second-nearest training image).
     pub memorisation_fraction: BTreeMap<String, f64>,
     /// Nearest-neighbour distance quantiles (0, 0.1, 0.5, 0.9, 1) per denoiser and for held-out images.
     pub nn_distance_quantiles: BTreeMap<String, Vec<f64>>,
@@ -178,17 +182,27 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
     let mut sample_agreement = BTreeMap::new();
     for a in 0..dens.len() {
         for b in a + 1..dens.len() {
-            sample_agreement
-                .insert(format!("{} vs {}", dens[a].label(), dens[b].label()), metrics::mse(&samples[a], &samples[b]));
+            sample_agreement.insert(
+                format!("{} vs {}", dens[a].label(), dens[b].label()),
+                metrics::mse_kept_rows(&samples[a], &samples[b], d),
+            );
         }
     }
+    let diverged_fraction: BTreeMap<String, f64> = dens
+        .iter()
+        .zip(&samples)
+        .map(|(den, s)| {
+            let div = metrics::diverged_rows(s, d);
+            (den.label().to_string(), div.iter().filter(|&&v| v).count() as f64 / div.len().max(1) as f64)
+        })
+        .collect();
     let mut memorisation_fraction = BTreeMap::new();
     let mut nn_q = BTreeMap::new();
     let mut ratio_q = BTreeMap::new();
     let ratios = |nn: &[(f64, f64)]| nn.iter().map(|p| p.0 / p.1.max(1e-300)).collect::<Vec<f64>>();
     let mut hist = Vec::new();
     for (den, s) in dens.iter().zip(&samples) {
-        let nn = metrics::nearest_two(s, &data.images, d, device)?;
+        let nn = metrics::nearest_two(&metrics::kept_rows(s, d), &data.images, d, device)?;
         memorisation_fraction.insert(den.label().to_string(), metrics::memorisation_fraction(&nn));
         let d1: Vec<f64> = nn.iter().map(|p| p.0).collect();
         nn_q.insert(den.label().to_string(), quantiles(&d1));
@@ -221,6 +235,7 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
         frobenius_sigmas: maps.as_ref().map(|m| m.sigmas.clone()),
         sample_steps: o.steps,
         sample_agreement,
+        diverged_fraction,
         memorisation_fraction,
         nn_distance_quantiles: nn_q,
         nn_ratio_quantiles: ratio_q,
@@ -255,10 +270,11 @@ fn write_outputs(out: &Path, rep: &MetricsReport, hist: &[(String, Vec<f64>)]) -
         let _ = writeln!(s, "{k},{v}");
     }
     write_atomic(&out.join("sample_agreement.csv"), s.as_bytes())?;
-    let mut s = String::from("denoiser,memorised_fraction,nn_min,nn_p10,nn_median,nn_p90,nn_max\n");
+    let mut s = String::from("denoiser,memorised_fraction,diverged_fraction,nn_min,nn_p10,nn_median,nn_p90,nn_max\n");
     for (k, v) in &rep.memorisation_fraction {
         let q = rep.nn_distance_quantiles.get(k).cloned().unwrap_or_default();
-        let _ = writeln!(s, "{k},{v},{}", q.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","));
+        let dv = rep.diverged_fraction.get(k).copied().unwrap_or(0.0);
+        let _ = writeln!(s, "{k},{v},{dv},{}", q.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(","));
     }
     write_atomic(&out.join("memorisation.csv"), s.as_bytes())?;
     let series = |m: &BTreeMap<String, Vec<f64>>| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();

@@ -175,6 +175,42 @@ fn difference_cosine_frobenius_and_nearest_match_f64() {
 }
 
 #[test]
+fn diverged_samples_are_counted_and_left_out_of_sample_mse() {
+    let d = 3;
+    // Rows: fine, NaN, fine, beyond +-100, +inf, exactly at the bound (kept).
+    let a = vec![
+        0.0f32,
+        0.5,
+        -0.5, //
+        f32::NAN,
+        0.0,
+        0.0, //
+        1.0,
+        1.0,
+        1.0, //
+        0.0,
+        -100.5,
+        0.0, //
+        f32::INFINITY,
+        0.0,
+        0.0, //
+        100.0,
+        0.0,
+        0.0,
+    ];
+    assert_eq!(metrics::diverged_rows(&a, d), vec![false, true, false, true, true, false]);
+    assert_eq!(metrics::kept_rows(&a, d), vec![0.0, 0.5, -0.5, 1.0, 1.0, 1.0, 100.0, 0.0, 0.0]);
+    let mut b = vec![0.0f32; 6 * d];
+    b[2 * d] = f32::NAN; // b diverged on row 2, a on rows 1, 3, 4: rows 0 and 5 remain.
+                         // f64 reference over the two kept rows.
+    let want = ((0.25 + 0.25) + 100.0f64 * 100.0) / 6.0;
+    assert!((metrics::mse_kept_rows(&a, &b, d) - want).abs() < 1e-12);
+    // Nothing left: NaN, not a misleading 0.
+    let all_bad = vec![f32::NAN; 2 * d];
+    assert!(metrics::mse_kept_rows(&all_bad, &all_bad, d).is_nan());
+}
+
+#[test]
 fn heun_with_gaussian_converges_to_the_exact_flow() {
     let data = synthetic(300, 13);
     let d = 64;

@@ -24,6 +24,8 @@ struct Point {
     sample_mse_to_gaussian: f64,
     sample_mse_to_memorising: f64,
     memorised_fraction: f64,
+    /// Fraction of the network's sample trajectories that diverged (left out of the sample metrics).
+    diverged_fraction: f64,
     linearity_min: f64,
 }
 
@@ -60,6 +62,7 @@ fn measure(ck: &Path, out: &Path, width: usize, step: usize, seed: u64, device: 
         sample_mse_to_gaussian: rep.sample_agreement.get("network vs gaussian").copied().unwrap_or(f64::NAN),
         sample_mse_to_memorising: rep.sample_agreement.get("network vs memorising").copied().unwrap_or(f64::NAN),
         memorised_fraction: rep.memorisation_fraction.get("network").copied().unwrap_or(f64::NAN),
+        diverged_fraction: rep.diverged_fraction.get("network").copied().unwrap_or(f64::NAN),
         linearity_min: rep.linearity_min.get("network").copied().unwrap_or(f64::NAN),
     })
 }
@@ -83,7 +86,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             measure(&ck, &dir.join("metrics"), w, steps, a.seed, device)
         })?;
         if progress {
-            eprintln!("width {w:<5} diff to Gaussian {:.4}  sample MSE to Gaussian {:.4} to memorising {:.4}  memorised {:.3}", p.difference_to_gaussian_mean, p.sample_mse_to_gaussian, p.sample_mse_to_memorising, p.memorised_fraction);
+            eprintln!("width {w:<5} diff to Gaussian {:.4}  sample MSE to Gaussian {:.4} to memorising {:.4}  memorised {:.3}  diverged {:.3}", p.difference_to_gaussian_mean, p.sample_mse_to_gaussian, p.sample_mse_to_memorising, p.memorised_fraction, p.diverged_fraction);
         }
         Ok(p)
     })?;
@@ -106,7 +109,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         let ck = dir.join(format!("checkpoint-{step}.safetensors"));
         let p = measure(&ck, &dir.join(format!("metrics-{step}")), followed, step, a.seed, device)?;
         if progress {
-            eprintln!("step {step:<6} diff to Gaussian {:.4}  sample MSE to Gaussian {:.4} to memorising {:.4}  memorised {:.3}", p.difference_to_gaussian_mean, p.sample_mse_to_gaussian, p.sample_mse_to_memorising, p.memorised_fraction);
+            eprintln!("step {step:<6} diff to Gaussian {:.4}  sample MSE to Gaussian {:.4} to memorising {:.4}  memorised {:.3}  diverged {:.3}", p.difference_to_gaussian_mean, p.sample_mse_to_gaussian, p.sample_mse_to_memorising, p.memorised_fraction, p.diverged_fraction);
         }
         over_training.push(p);
     }
@@ -118,6 +121,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             p.sample_mse_to_gaussian,
             p.sample_mse_to_memorising,
             p.memorised_fraction,
+            p.diverged_fraction,
             p.linearity_min,
         ]
     };
@@ -128,6 +132,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         "sample_mse_to_gaussian",
         "sample_mse_to_memorising",
         "memorised_fraction",
+        "diverged_fraction",
         "linearity_min",
     ];
     write_csv(&a.out.join("width_sweep.csv"), &header, &width_sweep.iter().map(row).collect::<Vec<_>>())?;

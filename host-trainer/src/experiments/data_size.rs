@@ -30,6 +30,8 @@ struct Run {
     /// The memorising (empirical optimal) denoiser's own score: the floor a perfect memoriser reaches.
     linearity_min_memorising: f64,
     memorised_fraction: f64,
+    /// Fraction of the network's sample trajectories that diverged (left out of the sample metrics).
+    diverged_fraction: f64,
     /// Median over samples of d1/d2 (nearest / second-nearest training image).
     nn_ratio_median: f64,
     difference_to_gaussian_mean: f64,
@@ -76,6 +78,7 @@ fn one(cfg: &TrainConfig, dir: &Path, a: &ExperimentArgs, device: &Device, progr
             linearity_min_gaussian: get(&rep.linearity_min, "gaussian"),
             linearity_min_memorising: get(&rep.linearity_min, "memorising"),
             memorised_fraction: get(&rep.memorisation_fraction, "network"),
+            diverged_fraction: get(&rep.diverged_fraction, "network"),
             nn_ratio_median: rep.nn_ratio_quantiles.get("network").and_then(|q| q.get(2)).copied().unwrap_or(f64::NAN),
             difference_to_gaussian_mean: diff.iter().sum::<f64>() / diff.len().max(1) as f64,
             difference_to_gaussian_max: diff.iter().cloned().fold(0.0, f64::max),
@@ -139,6 +142,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             r.linearity_min_gaussian,
             r.linearity_min_memorising,
             r.memorised_fraction,
+            r.diverged_fraction,
             r.nn_ratio_median,
             r.difference_to_gaussian_mean,
             r.difference_to_gaussian_max,
@@ -155,6 +159,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         "linearity_min_gaussian",
         "linearity_min_memorising",
         "memorised_fraction",
+        "diverged_fraction",
         "nn_ratio_median",
         "diff_to_gaussian_mean",
         "diff_to_gaussian_max",
