@@ -44,6 +44,7 @@ use std::vec::Vec;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
+use rayon::prelude::*;
 
 use crate::blob::write::GaussianParams;
 use crate::pixel::ImageShape;
@@ -119,6 +120,9 @@ struct ChunkScratch {
 /// Images per tile of the chunk transpose in [`Moments::add_chunk`].
 const TILE: usize = 32;
 
+/// Pixels per parallel task of the chunk's mean pass and transpose.
+const PIXEL_BLOCK: usize = 64;
+
 /// Parallelism for the Gram product and the eigensolver: all threads of the current rayon pool
 /// (`RAYON_NUM_THREADS` caps it). Results do not depend on it (see the module notes on determinism).
 fn par() -> Par {
@@ -176,12 +180,21 @@ impl Moments {
         let mut mean_b = std::vec![0.0f64; d];
         let first = &rows[..d];
         let mut differs = std::vec![0u8; d];
-        for img in rows.chunks_exact(d) {
-            for (((s, v), f), x) in mean_b.iter_mut().zip(img).zip(first).zip(differs.iter_mut()) {
-                *s += f64::from(*v);
-                *x |= u8::from(v != f);
-            }
-        }
+        // Pixel blocks in parallel; every pixel's sum still runs over the images in order, so the bits do
+        // not depend on the thread count.
+        mean_b.par_chunks_mut(PIXEL_BLOCK).zip(differs.par_chunks_mut(PIXEL_BLOCK)).enumerate().for_each(
+            |(blk, (sums, diff))| {
+                let p0 = blk * PIXEL_BLOCK;
+                let f = &first[p0..p0 + sums.len()];
+                for img in rows.chunks_exact(d) {
+                    let seg = &img[p0..p0 + sums.len()];
+                    for (((s, v), f), x) in sums.iter_mut().zip(seg).zip(f).zip(diff.iter_mut()) {
+                        *s += f64::from(*v);
+                        *x |= u8::from(v != f);
+                    }
+                }
+            },
+        );
         if mean_b.iter().any(|s| !s.is_finite()) {
             if let Some(pos) = rows.iter().position(|v| !v.is_finite()) {
                 return Err(FitError::NonFinite { image: self.n as usize + pos / d, pixel: pos % d, value: rows[pos] });
@@ -205,21 +218,24 @@ impl Moments {
         // image, so the Gram product below reads both operands along their contiguous dimension (about
         // 1.3x faster than the image-major layout). The transpose goes in tiles of TILE images.
         scratch.a.resize(m * dv, 0.0);
-        let mut a = MatMut::from_column_major_slice_mut(&mut scratch.a[..m * dv], m, dv);
-        let mut i0 = 0;
-        while i0 < m {
-            let h = TILE.min(m - i0);
-            let tile = &rows[i0 * d..(i0 + h) * d];
-            for (c, &p) in idx.iter().enumerate() {
-                let mu = mean_b[p];
-                if let Some(col) = a.rb_mut().col_mut(c).try_as_col_major_mut().map(|c| c.as_slice_mut()) {
+        // Column blocks in parallel (disjoint outputs; no arithmetic but the subtraction).
+        scratch.a[..m * dv].par_chunks_mut(m * PIXEL_BLOCK).enumerate().for_each(|(blk, cols)| {
+            let c0 = blk * PIXEL_BLOCK;
+            let pixels = &idx[c0..c0 + cols.len() / m];
+            let mut i0 = 0;
+            while i0 < m {
+                let h = TILE.min(m - i0);
+                let tile = &rows[i0 * d..(i0 + h) * d];
+                for (col, &p) in cols.chunks_exact_mut(m).zip(pixels) {
+                    let mu = mean_b[p];
                     for (v, img) in col[i0..i0 + h].iter_mut().zip(tile.chunks_exact(d)) {
                         *v = f64::from(img[p]) - mu;
                     }
                 }
+                i0 += h;
             }
-            i0 += h;
-        }
+        });
+        let a = MatRef::from_column_major_slice(&scratch.a[..m * dv], m, dv);
         // M2_B (lower triangle) = A^T A. faer's product splits the output over the threads but sums every
         // entry in the same order whatever the thread count, so the bits do not depend on it (tested).
         // Only the lower triangle of the buffer is written and read.
@@ -229,9 +245,9 @@ impl Moments {
             m2_b.rb_mut(),
             BlockStructure::TriangularLower,
             Accum::Replace,
-            a.rb().transpose(),
+            a.transpose(),
             BlockStructure::Rectangular,
-            a.rb(),
+            a,
             BlockStructure::Rectangular,
             1.0,
             par(),
