@@ -5,7 +5,8 @@
 //! This is the reference that `metrics` compares the trained and distilled denoisers with.
 
 use anyhow::{bail, Result};
-use faer::{Mat, Side};
+use faer::Mat;
+use gaussdiff_core::fit;
 
 /// Mean and eigendecomposition of the training images' covariance (f64).
 #[derive(Clone, Debug)]
@@ -21,40 +22,25 @@ pub struct Gaussian {
 }
 
 impl Gaussian {
-    /// Fit mean and (biased, 1/N) covariance of `images` (`n x d`), then eigendecompose with faer.
+    /// Fit mean and the empirical (1/N) covariance of `images` (`n x d`): the Gaussian of the training
+    /// distribution itself, the one Li et al. compare with. The moments and the eigendecomposition are
+    /// core's (`gaussdiff_core::fit`: streaming f64 moments, faer's eigensolver, descending, fixed signs);
+    /// only the normalisation differs from `gaussdiff export`, which ships the unbiased 1/(N-1) covariance
+    /// like `np.cov` (a factor (N-1)/N on every eigenvalue).
     ///
     /// # Errors
-    /// If there are no images or the eigendecomposition fails.
+    /// If there are fewer than 2 images, a value is not finite, or the eigendecomposition fails.
     pub fn fit(images: &[f32], d: usize) -> Result<Self> {
-        let n = images.len() / d;
-        if n == 0 {
-            bail!("cannot fit a Gaussian to 0 images");
+        let n = images.len() / d.max(1);
+        if n < 2 {
+            bail!("cannot fit a Gaussian to {n} image(s): expected at least 2");
         }
-        let mut mu = vec![0.0f64; d];
-        for row in images.chunks_exact(d) {
-            for (m, &v) in mu.iter_mut().zip(row) {
-                *m += v as f64;
-            }
-        }
-        for m in &mut mu {
-            *m /= n as f64;
-        }
-        let xc = Mat::<f64>::from_fn(n, d, |i, j| images[i * d + j] as f64 - mu[j]);
-        let cov = (xc.transpose() * &xc) * faer::Scale(1.0 / n as f64);
-        let evd =
-            cov.self_adjoint_eigen(Side::Lower).map_err(|e| anyhow::anyhow!("eigendecomposition failed: {e:?}"))?;
-        let u = evd.U();
-        let s = evd.S();
-        // faer returns ascending eigenvalues: reverse explicitly.
-        let mut lambda = Vec::with_capacity(d);
-        let mut u_rows = Vec::with_capacity(d * d);
-        for i in (0..d).rev() {
-            lambda.push(s.column_vector()[i].max(0.0));
-            for j in 0..d {
-                u_rows.push(u[(j, i)]);
-            }
-        }
-        Ok(Self { d, mu, u_rows, lambda })
+        let m = fit::moments(images, d)?;
+        let unbiased = m.covariance()?;
+        let cov = unbiased * faer::Scale((n - 1) as f64 / n as f64);
+        let e = fit::eigh_descending(cov.as_ref())?;
+        let lambda = e.values.iter().map(|&l| l.max(0.0)).collect();
+        Ok(Self { d, mu: m.mean().to_vec(), u_rows: e.vectors, lambda })
     }
 
     /// Shrinkage factors `lambda / (lambda + sigma^2)`.
