@@ -319,11 +319,25 @@ impl Moments {
     /// # Errors
     /// [`FitError::TooFewImages`] if fewer than 2 images were seen.
     pub fn covariance(&self) -> Result<Mat<f64>, FitError> {
+        self.scaled_m2(1)
+    }
+
+    /// The empirical covariance `M2 / n` of the data as a distribution (the maximum-likelihood estimate;
+    /// the Gaussian that Li et al. compare trained denoisers with), full symmetric, column-major.
+    ///
+    /// # Errors
+    /// [`FitError::TooFewImages`] if fewer than 2 images were seen.
+    pub fn empirical_covariance(&self) -> Result<Mat<f64>, FitError> {
+        self.scaled_m2(0)
+    }
+
+    /// `M2 / (n - ddof)`, mirrored from the maintained lower triangle.
+    fn scaled_m2(&self, ddof: u64) -> Result<Mat<f64>, FitError> {
         if self.n < 2 {
             return Err(FitError::TooFewImages { n: self.n as usize });
         }
         let d = self.dim();
-        let s = 1.0 / (self.n - 1) as f64;
+        let s = 1.0 / (self.n - ddof) as f64;
         Ok(Mat::from_fn(d, d, |i, j| if i >= j { self.m2[(i, j)] * s } else { self.m2[(j, i)] * s }))
     }
 }

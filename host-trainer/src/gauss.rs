@@ -4,7 +4,7 @@
 //! eigendecomposition `Sigma = U diag(lambda) U^T` of the data covariance (eigenvalues descending).
 //! This is the reference that `metrics` compares the trained and distilled denoisers with.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use faer::Mat;
 use gaussdiff_core::fit;
 
@@ -31,14 +31,8 @@ impl Gaussian {
     /// # Errors
     /// If there are fewer than 2 images, a value is not finite, or the eigendecomposition fails.
     pub fn fit(images: &[f32], d: usize) -> Result<Self> {
-        let n = images.len() / d.max(1);
-        if n < 2 {
-            bail!("cannot fit a Gaussian to {n} image(s): expected at least 2");
-        }
         let m = fit::moments(images, d)?;
-        let unbiased = m.covariance()?;
-        let cov = unbiased * faer::Scale((n - 1) as f64 / n as f64);
-        let e = fit::eigh_descending(cov.as_ref())?;
+        let e = fit::eigh_descending(m.empirical_covariance()?.as_ref())?;
         let lambda = e.values.iter().map(|&l| l.max(0.0)).collect();
         Ok(Self { d, mu: m.mean().to_vec(), u_rows: e.vectors, lambda })
     }

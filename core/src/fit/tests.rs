@@ -53,10 +53,14 @@ fn moments_match_two_pass_reference() {
     m.add_chunk(&x[500 * d..]).unwrap();
     let (mean, cov) = reference(&x, d);
     let c = m.covariance().unwrap();
+    let e = m.empirical_covariance().unwrap();
     for i in 0..d {
         assert!((m.mean()[i] - mean[i]).abs() < 1e-12, "mean {i}");
         for j in 0..d {
             assert!((c[(i, j)] - cov[(i, j)]).abs() < 1e-11 * (1.0 + cov[(i, j)].abs()), "cov {i},{j}");
+            // The empirical (1/n) covariance is the unbiased one times (n-1)/n.
+            let want = cov[(i, j)] * 999.0 / 1000.0;
+            assert!((e[(i, j)] - want).abs() < 1e-11 * (1.0 + want.abs()), "empirical cov {i},{j}");
         }
     }
 }

@@ -41,6 +41,20 @@ struct Summary {
     over_training: Vec<Point>,
 }
 
+impl Point {
+    /// One progress line's worth of the point's measures.
+    fn summary(&self) -> String {
+        format!(
+            "diff to Gaussian {:.4}  sample MSE to Gaussian {:.4} to memorising {:.4}  memorised {:.3}  diverged {:.3}",
+            self.difference_to_gaussian_mean,
+            self.sample_mse_to_gaussian,
+            self.sample_mse_to_memorising,
+            self.memorised_fraction,
+            self.diverged_fraction
+        )
+    }
+}
+
 fn measure(ck: &Path, out: &Path, width: usize, step: usize, seed: u64, device: &Device) -> Result<Point> {
     let o = MetricsOptions {
         checkpoint: ck.to_path_buf(),
@@ -86,7 +100,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             measure(&ck, &dir.join("metrics"), w, steps, a.seed, device)
         })?;
         if progress {
-            eprintln!("width {w:<5} diff to Gaussian {:.4}  sample MSE to Gaussian {:.4} to memorising {:.4}  memorised {:.3}  diverged {:.3}", p.difference_to_gaussian_mean, p.sample_mse_to_gaussian, p.sample_mse_to_memorising, p.memorised_fraction, p.diverged_fraction);
+            eprintln!("width {w:<5} {}", p.summary());
         }
         Ok(p)
     })?;
@@ -109,7 +123,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         let ck = dir.join(format!("checkpoint-{step}.safetensors"));
         let p = measure(&ck, &dir.join(format!("metrics-{step}")), followed, step, a.seed, device)?;
         if progress {
-            eprintln!("step {step:<6} diff to Gaussian {:.4}  sample MSE to Gaussian {:.4} to memorising {:.4}  memorised {:.3}  diverged {:.3}", p.difference_to_gaussian_mean, p.sample_mse_to_gaussian, p.sample_mse_to_memorising, p.memorised_fraction, p.diverged_fraction);
+            eprintln!("step {step:<6} {}", p.summary());
         }
         over_training.push(p);
     }
