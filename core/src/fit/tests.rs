@@ -257,3 +257,84 @@ fn eigen_deflates_constant_pixels() {
     }
     assert!(worst < 1e-10 * top, "reconstruction error {worst}");
 }
+
+/// `n x d` 8-bit data as the readers make it (`(l - 127.5) / 127.5` in f32), correlated across pixels,
+/// with pixel 0 constant and pixel `d - 1` constant except in the last image.
+fn level_data(n: usize, d: usize, seed: u64) -> (Vec<u8>, Vec<f32>) {
+    let mut rng = Rng::new(seed);
+    let mut levels = Vec::with_capacity(n * d);
+    for k in 0..n {
+        let base = rng.uniform_f32() * 255.0;
+        for p in 0..d {
+            let l = if p == 0 {
+                17.0
+            } else if p == d - 1 {
+                if k == n - 1 { 3.0 } else { 200.0 }
+            } else {
+                (base + 60.0 * rng.normal()).clamp(0.0, 255.0).round()
+            };
+            levels.push(l as u8);
+        }
+    }
+    let values = levels.iter().map(|&l| crate::pixel::PixelMap::EDM.to_value(f32::from(l))).collect();
+    (levels, values)
+}
+
+#[test]
+fn level_path_is_exact_and_kernel_independent() {
+    for (n, d) in [(2, 3), (37, 20), (1500, 50)] {
+        let (levels, x) = level_data(n, d, n as u64);
+        let portable = moments_with(&x, d, LevelPath::Portable).unwrap();
+        let auto = moments_with(&x, d, LevelPath::Auto).unwrap();
+        let off = moments_with(&x, d, LevelPath::Off).unwrap();
+        // One chunk: the mean and M2 are the correctly rounded moments of the exact values (2 l - 255) / 255,
+        // from sums computed here independently in i128.
+        let m = n as i128;
+        let t: Vec<i128> = (0..d).map(|p| levels.iter().skip(p).step_by(d).map(|&l| i128::from(l)).sum()).collect();
+        let c = portable.covariance().unwrap();
+        for i in 0..d {
+            let mu = (2 * t[i] - 255 * m) as f64 / (255.0 * n as f64);
+            assert_eq!(portable.mean()[i], mu, "mean {i}, n = {n}");
+            for j in 0..=i {
+                let s: i128 = levels.chunks_exact(d).map(|r| i128::from(r[i]) * i128::from(r[j])).sum();
+                let m2 = (4 * (m * s - t[i] * t[j])) as f64 / (65025.0 * n as f64);
+                assert_eq!(c[(i, j)], m2 * (1.0 / (n - 1) as f64), "cov {i},{j}, n = {n}");
+            }
+            // Constant pixel 0: an exactly zero row.
+            assert_eq!(c[(i, 0)], 0.0, "row 0 at {i}");
+        }
+        // The VNNI kernel (where the CPU has it) gives the same bits; the f64 path agrees to rounding.
+        assert_eq!(auto.mean(), portable.mean());
+        assert_eq!(auto.covariance().unwrap(), c);
+        let cf = off.covariance().unwrap();
+        for i in 0..d {
+            assert!((off.mean()[i] - portable.mean()[i]).abs() < 1e-7, "mean {i}");
+            for j in 0..d {
+                assert!((cf[(i, j)] - c[(i, j)]).abs() < 1e-6 * (1e-3 + c[(i, j)].abs()), "cov {i},{j}");
+            }
+        }
+    }
+}
+
+#[test]
+fn level_path_merges_with_f64_chunks_and_falls_back_on_other_values() {
+    let d = 9;
+    let (_, mut x) = level_data(700, d, 5);
+    // Chunk boundaries of the public API: levels, then a chunk with one non-level value (f64 path), then NaN.
+    let mut m = Moments::new(d);
+    m.add_chunk(&x[..400 * d]).unwrap();
+    x[450 * d + 4] = 0.123;
+    m.add_chunk(&x[400 * d..]).unwrap();
+    // The reference takes the f32 values, the 8-bit path the exact ones: they differ by up to 2^-24.
+    let (mean, cov) = reference(&x, d);
+    let c = m.covariance().unwrap();
+    for i in 0..d {
+        assert!((m.mean()[i] - mean[i]).abs() < 1e-7, "mean {i}");
+        for j in 0..d {
+            assert!((c[(i, j)] - cov[(i, j)]).abs() < 1e-7 * (1.0 + cov[(i, j)].abs()), "cov {i},{j}");
+        }
+    }
+    x[10 * d + 2] = f32::NAN;
+    let err = moments_with(&x, d, LevelPath::Portable).unwrap_err();
+    assert!(matches!(err, FitError::NonFinite { image: 10, pixel: 2, .. }), "{err}");
+}
