@@ -285,7 +285,9 @@ impl Moments {
     fn add_levels(&mut self, rows: &[f32], kernel: gaussdiff_gram::Kernel, scratch: &mut ChunkScratch) -> bool {
         let d = self.dim();
         let (mut mean_b, mut idx) = (Vec::new(), Vec::new());
-        if rows.is_empty() || !levels::chunk_moments(rows, d, kernel, &mut scratch.levels, &mut mean_b, &mut idx, &mut scratch.m2) {
+        if rows.is_empty()
+            || !levels::chunk_moments(rows, d, kernel, &mut scratch.levels, &mut mean_b, &mut idx, &mut scratch.m2)
+        {
             return false;
         }
         let dv = idx.len();

@@ -66,7 +66,17 @@ fn extreme_levels_and_several_passes_are_exact() {
     let rows = vec![255u8; m * d];
     check(&rows, d, &[0, 1, 2]);
     // Alternating 0 and 255 and a constant column.
-    let rows: Vec<u8> = (0..m * d).map(|k| if k % d == 2 { 7 } else if (k / d) % 2 == 0 { 0 } else { 255 }).collect();
+    let rows: Vec<u8> = (0..m * d)
+        .map(|k| {
+            if k % d == 2 {
+                7
+            } else if (k / d) % 2 == 0 {
+                0
+            } else {
+                255
+            }
+        })
+        .collect();
     check(&rows, d, &[0, 1, 2]);
 }
 

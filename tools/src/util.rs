@@ -32,6 +32,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Write a command's report to stdout. A reader that closed the pipe early (`gaussdiff inspect m.gdn | head`)
+/// ends the output quietly instead of a panic.
+pub fn write_stdout(text: &str) -> Result<()> {
+    let mut so = std::io::stdout().lock();
+    match so.write_all(text.as_bytes()).and_then(|()| so.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("cannot write to stdout"),
+    }
+}
+
 /// Fail early (before any work) if the output's directory is missing.
 pub fn check_output_dir(path: &Path) -> Result<()> {
     match path.parent() {

@@ -181,3 +181,20 @@ fn export_linear_from_safetensors() {
     assert_one_line_error(&o, &["bad.safetensors", "'W'"]);
     assert!(!dir.path().join("x.gdn").exists());
 }
+
+/// `gaussdiff inspect m.gdn | head`: a reader that closed the pipe before the report is written ends the
+/// output quietly (exit 0, nothing on stderr), not with a panic. The pipe's read end is closed before the
+/// process starts, so every write gets EPIPE.
+#[test]
+fn inspect_into_a_closed_pipe_exits_quietly() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = bin()
+        .args(["inspect", s(&repo().join("firmware/blobs/frey-k40-f16.gdn"))])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "status {:?}, stderr: {}", o.status, stderr(&o));
+    assert!(stderr(&o).is_empty(), "stderr: {}", stderr(&o));
+}

@@ -47,7 +47,7 @@ fn mnist_test_set_loads_with_labels() {
     assert!(ds.images.iter().all(|v| (-1.0..=1.0).contains(v)));
     // Corner pixels are background (0 -> -1); some pixel is full ink (255 -> 1).
     assert_eq!(ds.image(0)[0], -1.0);
-    assert!(ds.images.iter().any(|&v| v == 1.0));
+    assert!(ds.images.contains(&1.0));
     for (i, &v) in ds.image(0).iter().enumerate() {
         let p = ds.pixel.to_pixel(v);
         assert_eq!(ds.pixel.to_value(f32::from(p)), v, "pixel {i} does not round-trip");

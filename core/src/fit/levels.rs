@@ -61,7 +61,7 @@ impl LevelPath {
 fn level_of(v: f32) -> (u8, bool) {
     const ROUND: f32 = 12_582_912.0;
     let l = (v * 127.5 + 127.5 + ROUND) - ROUND;
-    let exact = ((l - 127.5) / 127.5 == v) & (l >= 0.0) & (l <= 255.0);
+    let exact = ((l - 127.5) / 127.5 == v) & (0.0..=255.0).contains(&l);
     (l as u8, exact)
 }
 

@@ -231,8 +231,8 @@ fn eigen_deflates_constant_pixels() {
     let mut ref_values: Vec<f64> = eig.eigenvalues.iter().map(|&v| v.max(0.0)).collect();
     ref_values.sort_by(|a, b| b.total_cmp(a));
     let top = ref_values[0];
-    for r in 0..d {
-        assert!((f.eigenvalues[r] - ref_values[r]).abs() < 1e-10 * top, "lambda {r}");
+    for (r, (got, want)) in f.eigenvalues.iter().zip(&ref_values).enumerate() {
+        assert!((got - want).abs() < 1e-10 * top, "lambda {r}");
     }
     for r in 0..d - constant.len() {
         assert!(f.eigenvalues[r] > 0.0);
@@ -269,7 +269,11 @@ fn level_data(n: usize, d: usize, seed: u64) -> (Vec<u8>, Vec<f32>) {
             let l = if p == 0 {
                 17.0
             } else if p == d - 1 {
-                if k == n - 1 { 3.0 } else { 200.0 }
+                if k == n - 1 {
+                    3.0
+                } else {
+                    200.0
+                }
             } else {
                 (base + 60.0 * rng.normal()).clamp(0.0, 255.0).round()
             };

@@ -1,5 +1,6 @@
 //! `gaussdiff inspect`: header, metadata, sections, checksum, and what the model needs on a target.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, Result};
@@ -53,34 +54,46 @@ pub fn costs(blob: &Blob<'_>, steps: u32) -> Result<Costs> {
 }
 
 pub fn run(args: &InspectArgs) -> Result<()> {
+    // The report is built first and written once, so a closed pipe (`| head`) ends it quietly.
+    let mut out = String::new();
     let bytes = util::read_file(&args.blob, "blob")?;
     let blob =
         Blob::parse_unverified(&bytes).map_err(|e| anyhow!("{}: invalid gaussdiff blob: {e}", args.blob.display()))?;
     let h = blob.header();
-    println!("file          {}", args.blob.display());
-    println!("format        GDN1 version {}", h.version);
-    println!("kind          {}", h.kind.name());
-    println!("shape         {} x {} x {} (d = {})", h.shape.channels, h.shape.height, h.shape.width, blob.dim());
-    println!("pixel map     pixel = value * {} + {}", h.pixel.scale, h.pixel.offset);
-    println!("rank          {}", blob.rank());
-    println!("sigma levels  {}", blob.num_sigmas());
-    println!("floor         {:e}", blob.floor());
-    println!("total bytes   {}", blob.total_len());
+    writeln!(out, "file          {}", args.blob.display())?;
+    writeln!(out, "format        GDN1 version {}", h.version)?;
+    writeln!(out, "kind          {}", h.kind.name())?;
+    writeln!(out, "shape         {} x {} x {} (d = {})", h.shape.channels, h.shape.height, h.shape.width, blob.dim())?;
+    writeln!(out, "pixel map     pixel = value * {} + {}", h.pixel.scale, h.pixel.offset)?;
+    writeln!(out, "rank          {}", blob.rank())?;
+    writeln!(out, "sigma levels  {}", blob.num_sigmas())?;
+    writeln!(out, "floor         {:e}", blob.floor())?;
+    writeln!(out, "total bytes   {}", blob.total_len())?;
     let ok = blob.checksum_ok();
-    println!(
+    writeln!(
+        out,
         "checksum      {} (stored {:08x}, computed {:08x})",
         if ok { "ok" } else { "MISMATCH" },
         blob.stored_crc(),
         blob.computed_crc()
-    );
-    println!("metadata");
+    )?;
+    writeln!(out, "metadata")?;
     for (k, v) in blob.metadata().iter() {
-        println!("  {k:<20} {v}");
+        writeln!(out, "  {k:<20} {v}")?;
     }
-    println!("sections");
-    println!("  {:<8} {:>5} {:>7} {:>7} {:>9} {:>9}", "name", "dtype", "rows", "cols", "offset", "bytes");
+    writeln!(out, "sections")?;
+    writeln!(out, "  {:<8} {:>5} {:>7} {:>7} {:>9} {:>9}", "name", "dtype", "rows", "cols", "offset", "bytes")?;
     for s in blob.sections() {
-        println!("  {:<8} {:>5} {:>7} {:>7} {:>9} {:>9}", s.name(), s.dtype.name(), s.rows, s.cols, s.offset, s.len);
+        writeln!(
+            out,
+            "  {:<8} {:>5} {:>7} {:>7} {:>9} {:>9}",
+            s.name(),
+            s.dtype.name(),
+            s.rows,
+            s.cols,
+            s.offset,
+            s.len
+        )?;
     }
     if !ok {
         anyhow::bail!(
@@ -91,17 +104,23 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         );
     }
     let c = costs(&blob, args.steps)?;
-    println!("on a target");
-    println!("  flash bytes               {}", c.flash_bytes);
-    println!("  RAM bytes (Euler/Heun)    {} (state x + sampler scratch, f32)", c.ram_ode_bytes);
+    writeln!(out, "on a target")?;
+    writeln!(out, "  flash bytes               {}", c.flash_bytes)?;
+    writeln!(out, "  RAM bytes (Euler/Heun)    {} (state x + sampler scratch, f32)", c.ram_ode_bytes)?;
     if let Some(r) = c.ram_exact_bytes {
-        println!("  RAM bytes (exact)         {r}");
+        writeln!(out, "  RAM bytes (exact)         {r}")?;
     }
-    println!("  MACs per evaluation       {}", c.macs_per_eval);
-    println!("  MACs per sample, Heun-{}  {} ({} evaluations)", args.steps, c.macs_heun, 2 * args.steps.max(1) - 1);
-    println!("  MACs per sample, Euler-{} {}", args.steps, c.macs_euler);
+    writeln!(out, "  MACs per evaluation       {}", c.macs_per_eval)?;
+    writeln!(
+        out,
+        "  MACs per sample, Heun-{}  {} ({} evaluations)",
+        args.steps,
+        c.macs_heun,
+        2 * args.steps.max(1) - 1
+    )?;
+    writeln!(out, "  MACs per sample, Euler-{} {}", args.steps, c.macs_euler)?;
     if let Some(m) = c.macs_exact {
-        println!("  MACs per sample, exact    {m}");
+        writeln!(out, "  MACs per sample, exact    {m}")?;
     }
-    Ok(())
+    util::write_stdout(&out)
 }
