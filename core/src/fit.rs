@@ -64,6 +64,7 @@ use crate::blob::write::GaussianParams;
 pub use levels::LevelPath;
 
 mod levels;
+mod partial;
 use crate::pixel::ImageShape;
 
 /// Why a fit failed. Messages name the value and what was expected.
@@ -430,6 +431,21 @@ pub struct Eigen {
 /// # Errors
 /// [`FitError::Eigen`] if the solver does not converge.
 pub fn eigh_descending(sym: MatRef<'_, f64>) -> Result<Eigen, FitError> {
+    eigh(sym, None)
+}
+
+/// The `k` largest eigenpairs of a symmetric matrix (lower triangle read), as [`eigh_descending`] orders and
+/// signs them: by the partial solver of `fit/partial.rs` when `8 k` is at most the dimension left after
+/// deflation, else by the full decomposition, truncated.
+///
+/// # Errors
+/// [`FitError::Eigen`] if the full solver does not converge.
+pub fn eigh_top(sym: MatRef<'_, f64>, k: usize) -> Result<Eigen, FitError> {
+    eigh(sym, Some(k))
+}
+
+/// [`eigh_descending`] (`top = None`) or [`eigh_top`].
+fn eigh(sym: MatRef<'_, f64>, top: Option<usize>) -> Result<Eigen, FitError> {
     let d = sym.nrows();
     // Exact deflation: a row (and column) of exact zeros, such as a pixel that never changes in the data,
     // is an eigenvector e_p with eigenvalue 0; only the other rows go to the eigensolver (MNIST: 116 of 784
@@ -437,25 +453,33 @@ pub fn eigh_descending(sym: MatRef<'_, f64>) -> Result<Eigen, FitError> {
     let zero_row = |p: usize| (0..=p).all(|j| sym[(p, j)] == 0.0) && (p..d).all(|i| sym[(i, p)] == 0.0);
     let keep: Vec<usize> = (0..d).filter(|&p| !zero_row(p)).collect();
     let dk = keep.len();
-    let (sv, u) = if dk == d {
-        evd_lower(sym)?
+    let reduced;
+    let solve_on = if dk == d {
+        sym
     } else {
-        let reduced = Mat::from_fn(dk, dk, |i, j| if i >= j { sym[(keep[i], keep[j])] } else { 0.0 });
-        evd_lower(reduced.as_ref())?
+        reduced = Mat::from_fn(dk, dk, |i, j| if i >= j { sym[(keep[i], keep[j])] } else { 0.0 });
+        reduced.as_ref()
     };
-    // Candidates: the solver's eigenpairs (index j < dk), then the deflated e_p (index dk + q). faer sorts
-    // ascending; sort descending explicitly (stable on ties, by index).
+    // The solver's eigenpairs (faer's full decomposition: ascending; the partial one: descending).
+    let (sv, u) = match top {
+        Some(k) if k <= dk && partial::worthwhile(k, dk) => partial::top_eigenpairs(solve_on, k),
+        _ => evd_lower(solve_on)?,
+    };
+    // Candidates: the solver's eigenpairs (index j < len), then the deflated e_p (index len + q). Sort
+    // descending explicitly (stable on ties, by index).
+    let len = sv.len();
     let deflated: Vec<usize> = (0..d).filter(|&p| zero_row(p)).collect();
-    let value = |j: usize| if j < dk { sv[j] } else { 0.0 };
-    let mut order: Vec<usize> = (0..d).collect();
+    let value = |j: usize| if j < len { sv[j] } else { 0.0 };
+    let mut order: Vec<usize> = (0..len + deflated.len()).collect();
     order.sort_by(|&a, &b| value(b).total_cmp(&value(a)).then(a.cmp(&b)));
-    let mut values = Vec::with_capacity(d);
-    let mut vectors = std::vec![0.0f64; d * d];
+    order.truncate(top.unwrap_or(d).min(d));
+    let mut values = Vec::with_capacity(order.len());
+    let mut vectors = std::vec![0.0f64; order.len() * d];
     for (r, &j) in order.iter().enumerate() {
         values.push(value(j));
         let row = &mut vectors[r * d..(r + 1) * d];
-        if j >= dk {
-            row[deflated[j - dk]] = 1.0;
+        if j >= len {
+            row[deflated[j - len]] = 1.0;
             continue;
         }
         let col = u.col(j);
@@ -554,8 +578,12 @@ pub struct GaussianFit {
     pub n: usize,
     /// Mean, length `d`.
     pub mean: Vec<f64>,
-    /// All `d` eigenvalues of the covariance, descending, negative round-off clamped to 0.
+    /// Eigenvalues of the covariance, descending, negative round-off clamped to 0: all `d` of them, or for
+    /// [`Rank::Fixed`] `k` only the top `k` (the partial solver computes no others).
     pub eigenvalues: Vec<f64>,
+    /// The total variance: the sum of all `d` eigenvalues, or for [`Rank::Fixed`] the trace of the
+    /// covariance (the same sum, without the eigenvalues).
+    pub total_variance: f64,
     /// The kept eigenvectors as rows, `rank x d` row-major.
     pub u_t: Vec<f64>,
     /// Number of kept eigenvectors `k`.
@@ -572,7 +600,7 @@ impl GaussianFit {
 
     /// Fraction of the total variance the kept eigenvalues explain (1 for zero total variance).
     pub fn explained_variance(&self) -> f64 {
-        explained(&self.eigenvalues, self.rank)
+        explained(&self.eigenvalues, self.rank, self.total_variance)
     }
 
     /// The kept eigenvalues (`lambda_1 >= ... >= lambda_k`).
@@ -596,8 +624,7 @@ impl GaussianFit {
     }
 }
 
-fn explained(values: &[f64], k: usize) -> f64 {
-    let total: f64 = values.iter().sum();
+fn explained(values: &[f64], k: usize, total: f64) -> f64 {
     if total > 0.0 {
         values[..k].iter().sum::<f64>() / total
     } else {
@@ -634,13 +661,20 @@ pub fn fit_moments(m: &Moments, opts: &FitOptions) -> Result<GaussianFit, FitErr
         }
     }
     let cov = m.covariance()?;
-    let eig = eigh_descending(cov.as_ref())?;
+    // A fixed rank needs only the top k eigenpairs (the partial solver, where it pays off) and the total
+    // variance, the trace; otherwise all d eigenvalues.
+    let partial = matches!(opts.rank, Rank::Fixed(_));
+    let eig = match opts.rank {
+        Rank::Fixed(k) => eigh_top(cov.as_ref(), k)?,
+        _ => eigh_descending(cov.as_ref())?,
+    };
     let values: Vec<f64> = eig.values.iter().map(|&v| v.max(0.0)).collect();
+    let total_variance = if partial { (0..d).map(|i| cov[(i, i)]).sum::<f64>().max(0.0) } else { values.iter().sum() };
     let rank = match opts.rank {
         Rank::Full => d,
         Rank::Fixed(k) => k,
         Rank::Variance(f) => {
-            let total: f64 = values.iter().sum();
+            let total = total_variance;
             let mut acc = 0.0;
             let mut k = max_k.max(1);
             for (i, v) in values.iter().enumerate() {
@@ -656,11 +690,15 @@ pub fn fit_moments(m: &Moments, opts: &FitOptions) -> Result<GaussianFit, FitErr
     let floor = match opts.floor {
         Floor::None => 0.0,
         Floor::Value(c) => c,
+        // The mean of the discarded eigenvalues: from their sum, or from the trace less the kept ones.
+        Floor::Auto if rank < d && partial => {
+            (total_variance - values[..rank].iter().sum::<f64>()).max(0.0) / (d - rank) as f64
+        }
         Floor::Auto if rank < d => values[rank..].iter().sum::<f64>() / (d - rank) as f64,
         Floor::Auto => 0.0,
     };
     let u_t = eig.vectors[..rank * d].to_vec();
-    Ok(GaussianFit { n, mean: m.mean().to_vec(), eigenvalues: values, u_t, rank, floor })
+    Ok(GaussianFit { n, mean: m.mean().to_vec(), eigenvalues: values, total_variance, u_t, rank, floor })
 }
 
 #[cfg(test)]

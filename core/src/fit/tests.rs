@@ -342,3 +342,89 @@ fn level_path_merges_with_f64_chunks_and_falls_back_on_other_values() {
     let err = moments_with(&x, d, LevelPath::Portable).unwrap_err();
     assert!(matches!(err, FitError::NonFinite { image: 10, pixel: 2, .. }), "{err}");
 }
+
+/// `Q diag(lambda) Q^T` for a random orthogonal `Q`.
+fn with_spectrum(lambda: &[f64], seed: u64) -> Mat<f64> {
+    let n = lambda.len();
+    let mut rng = Rng::new(seed);
+    let g = Mat::<f64>::from_fn(n, n, |_, _| f64::from(rng.normal()));
+    let q = g.qr().compute_Q();
+    let ql = Mat::<f64>::from_fn(n, n, |i, j| q[(i, j)] * lambda[j]);
+    &ql * q.transpose()
+}
+
+fn check_top_against_full(a: &Mat<f64>, k: usize, vectors_unique: bool) {
+    let n = a.nrows();
+    let full = eigh_descending(a.as_ref()).unwrap();
+    let top = eigh_top(a.as_ref(), k).unwrap();
+    assert_eq!(top.values.len(), k);
+    assert_eq!(top.vectors.len(), k * n);
+    let norm = full.values[0].abs().max(full.values[n - 1].abs());
+    for r in 0..k {
+        assert!((top.values[r] - full.values[r]).abs() < 1e-13 * norm, "lambda {r}: {} vs {}", top.values[r], full.values[r]);
+        let v = &top.vectors[r * n..(r + 1) * n];
+        // Residual and orthonormality.
+        let res: f64 = (0..n)
+            .map(|i| ((0..n).map(|j| a[(i, j)] * v[j]).sum::<f64>() - top.values[r] * v[i]).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        assert!(res < 1e-12 * norm, "residual {r}: {res:e}");
+        for q in 0..=r {
+            let w = &top.vectors[q * n..(q + 1) * n];
+            let dot: f64 = v.iter().zip(w).map(|(x, y)| x * y).sum();
+            let want = if q == r { 1.0 } else { 0.0 };
+            assert!((dot - want).abs() < 1e-12, "<v{r}, v{q}> = {dot:e}");
+        }
+        if vectors_unique {
+            // Same sign convention as the full decomposition: the same vector to rounding.
+            let f = &full.vectors[r * n..(r + 1) * n];
+            let diff = v.iter().zip(f).map(|(x, y)| (x - y).abs()).fold(0.0f64, f64::max);
+            assert!(diff < 1e-9, "vector {r} differs from the full solver's by {diff:e}");
+        }
+    }
+}
+
+#[test]
+fn partial_eigensolver_matches_the_full_one() {
+    // Well separated: vectors are unique up to sign, and the sign is fixed the same way.
+    let lambda: Vec<f64> = (0..160).map(|i| 10.0 * 0.93f64.powi(i)).collect();
+    check_top_against_full(&with_spectrum(&lambda, 1), 20, true);
+    // Clusters: a double eigenvalue and two within 1e-9 among the top 16, so the inverse iteration must
+    // orthogonalise within clusters; vectors are then only unique as a subspace.
+    let mut lambda: Vec<f64> = (0..128).map(|i| 5.0 - 0.03 * i as f64).collect();
+    lambda[3] = lambda[2];
+    lambda[8] = lambda[7] + 1e-9;
+    check_top_against_full(&with_spectrum(&lambda, 2), 16, false);
+    // A covariance with constant pixels (deflated rows), as the fit sees it.
+    let d = 96;
+    let mut x = data(300, d, 3);
+    for r in x.chunks_exact_mut(d) {
+        r[0] = 0.25;
+        r[50] = -0.5;
+    }
+    let cov = moments(&x, d).unwrap().covariance().unwrap();
+    check_top_against_full(&cov, 10, true);
+}
+
+#[test]
+fn fixed_rank_fit_agrees_with_the_full_fit() {
+    let d = 96;
+    let x = data(400, d, 8);
+    let full = fit(&x, d, &FitOptions { rank: Rank::Full, floor: Floor::None }).unwrap();
+    let k = 12;
+    let part = fit(&x, d, &FitOptions { rank: Rank::Fixed(k), floor: Floor::Auto }).unwrap();
+    assert_eq!(part.rank, k);
+    assert_eq!(part.eigenvalues.len(), k);
+    let top = full.eigenvalues[0];
+    for r in 0..k {
+        assert!((part.eigenvalues[r] - full.eigenvalues[r]).abs() < 1e-12 * top);
+        for p in 0..d {
+            assert!((part.u_t[r * d + p] - full.u_t[r * d + p]).abs() < 1e-9, "u[{r}][{p}]");
+        }
+    }
+    let floor: f64 = full.eigenvalues[k..].iter().sum::<f64>() / (d - k) as f64;
+    assert!((part.floor - floor).abs() < 1e-12 * top, "floor {} vs {floor}", part.floor);
+    assert!((part.total_variance - full.total_variance).abs() < 1e-12 * full.total_variance);
+    let explained: f64 = full.eigenvalues[..k].iter().sum::<f64>() / full.total_variance;
+    assert!((part.explained_variance() - explained).abs() < 1e-12);
+}
