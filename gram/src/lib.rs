@@ -169,38 +169,9 @@ impl LevelGram {
             .zip(block_sums.par_iter_mut())
             .enumerate()
             .for_each(|(kb, ((a, b), sums))| {
-                let len = a.len() / panels;
-                // The group's 4 images, selected pixels only, zero-padded to pp pixels.
-                let mut sel = [vec![0u8; pp], vec![0u8; pp], vec![0u8; pp], vec![0u8; pp]];
-                for gl in 0..len {
-                    let g = kb * K_BLOCK + gl;
-                    for (r, s) in sel.iter_mut().enumerate() {
-                        let k = g * GROUP + r;
-                        if k < m {
-                            let img = &rows[k * d..(k + 1) * d];
-                            for (x, &col) in s.iter_mut().zip(cols) {
-                                *x = img[col];
-                            }
-                        } else {
-                            s.fill(0);
-                        }
-                    }
-                    for q in 0..panels {
-                        let lane = |r: usize| &sel[r][q * PANEL..(q + 1) * PANEL];
-                        let (s0, s1, s2, s3) = (lane(0), lane(1), lane(2), lane(3));
-                        let mut words = [0u32; PANEL];
-                        for (c, w) in words.iter_mut().enumerate() {
-                            *w = u32::from_le_bytes([s0[c], s1[c], s2[c], s3[c]]);
-                        }
-                        a[q * len + gl] = bytemuck::cast(words);
-                        b[q * len + gl] = bytemuck::cast(words.map(|w| w ^ 0x8080_8080));
-                    }
-                    for s in &sel {
-                        for (t, &x) in sums.iter_mut().zip(s) {
-                            *t += u32::from(x);
-                        }
-                    }
-                }
+                // Compiled for the widest SIMD this CPU has (pulp's runtime dispatch), so the interleave and
+                // the sums vectorise.
+                pulp::Arch::new().dispatch(|| pack_block(rows, d, cols, m, kb, panels, a, b, sums));
             });
         let t: Vec<u64> = (0..p).map(|i| block_sums.iter().map(|s| u64::from(s[i])).sum()).collect();
         // C = L^T (L - 128), lower tiles only, in row strips of ROWS pixels; images in cache blocks.
@@ -220,6 +191,56 @@ impl LevelGram {
             let c = &self.c[i * pp..i * pp + i + 1];
             for (s, &cij) in self.s[i * p..i * p + i + 1].iter_mut().zip(c) {
                 *s += i64::from(cij) + 128 * ti as i64;
+            }
+        }
+    }
+}
+
+/// Pack cache block `kb` of the images (`rows`, `m` of them, `d` pixels each) for the pixels `cols`: the
+/// panels' blocks of levels (`a`) and of levels with the top bit flipped (`b`), and each pixel's sum.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn pack_block(
+    rows: &[u8],
+    d: usize,
+    cols: &[usize],
+    m: usize,
+    kb: usize,
+    panels: usize,
+    a: &mut [Block],
+    b: &mut [Block],
+    sums: &mut [u32],
+) {
+    let len = a.len() / panels;
+    let pp = panels * PANEL;
+    // The group's 4 images, selected pixels only, zero-padded to pp pixels.
+    let mut sel = [vec![0u8; pp], vec![0u8; pp], vec![0u8; pp], vec![0u8; pp]];
+    for gl in 0..len {
+        let g = kb * K_BLOCK + gl;
+        for (r, s) in sel.iter_mut().enumerate() {
+            let k = g * GROUP + r;
+            if k < m {
+                let img = &rows[k * d..(k + 1) * d];
+                for (x, &col) in s.iter_mut().zip(cols) {
+                    *x = img[col];
+                }
+            } else {
+                s.fill(0);
+            }
+        }
+        for q in 0..panels {
+            let lane = |r: usize| &sel[r][q * PANEL..(q + 1) * PANEL];
+            let (s0, s1, s2, s3) = (lane(0), lane(1), lane(2), lane(3));
+            let mut words = [0u32; PANEL];
+            for (c, w) in words.iter_mut().enumerate() {
+                *w = u32::from_le_bytes([s0[c], s1[c], s2[c], s3[c]]);
+            }
+            a[q * len + gl] = bytemuck::cast(words);
+            b[q * len + gl] = bytemuck::cast(words.map(|w| w ^ 0x8080_8080));
+        }
+        for s in &sel {
+            for (t, &x) in sums.iter_mut().zip(s) {
+                *t += u32::from(x);
             }
         }
     }

@@ -63,8 +63,7 @@ pub(super) fn top_eigenpairs(a: MatRef<'_, f64>, k: usize) -> (Vec<f64>, Mat<f64
     }
     // 4. Q z (Q's first row and column are e_1).
     if n > 1 {
-        let req =
-            householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(n - 1, bs, k);
+        let req = householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(n - 1, bs, k);
         let mut mem = MemBuffer::new(req);
         householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
             trid.as_ref().submatrix(1, 0, n - 1, n - 1),

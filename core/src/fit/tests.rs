@@ -361,7 +361,12 @@ fn check_top_against_full(a: &Mat<f64>, k: usize, vectors_unique: bool) {
     assert_eq!(top.vectors.len(), k * n);
     let norm = full.values[0].abs().max(full.values[n - 1].abs());
     for r in 0..k {
-        assert!((top.values[r] - full.values[r]).abs() < 1e-13 * norm, "lambda {r}: {} vs {}", top.values[r], full.values[r]);
+        assert!(
+            (top.values[r] - full.values[r]).abs() < 1e-13 * norm,
+            "lambda {r}: {} vs {}",
+            top.values[r],
+            full.values[r]
+        );
         let v = &top.vectors[r * n..(r + 1) * n];
         // Residual and orthonormality.
         let res: f64 = (0..n)
