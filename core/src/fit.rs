@@ -322,31 +322,30 @@ impl Moments {
         let delta: Vec<f64> = mean_b.iter().zip(&self.mean).map(|(b, a)| b - a).collect();
         let w = n_a as f64 * n_b as f64 / n as f64;
         let frac_b = n_b as f64 / n as f64;
+        // Columns in parallel: every entry is updated once, by the same expression, whatever the threads.
         match varying {
-            None => {
-                for j in 0..d {
-                    let wj = w * delta[j];
-                    let dst = self.m2.col_mut(j).subrows_mut(j, d - j);
-                    let src = m2_b.col(j).subrows(j, d - j);
-                    for ((a, b), dl) in dst.iter_mut().zip(src.iter()).zip(&delta[j..]) {
-                        *a += *b + wj * dl;
-                    }
+            None => self.m2.par_col_iter_mut().enumerate().for_each(|(j, col)| {
+                let wj = w * delta[j];
+                let dst = col.subrows_mut(j, d - j);
+                let src = m2_b.col(j).subrows(j, d - j);
+                for ((a, b), dl) in dst.iter_mut().zip(src.iter()).zip(&delta[j..]) {
+                    *a += *b + wj * dl;
                 }
-            }
+            }),
             Some(idx) => {
                 // pos[p] = row/column of pixel p in the compact M2_B.
                 let mut pos = std::vec![usize::MAX; d];
                 for (c, &p) in idx.iter().enumerate() {
                     pos[p] = c;
                 }
-                for j in 0..d {
+                self.m2.par_col_iter_mut().enumerate().for_each(|(j, mut col)| {
                     let wj = w * delta[j];
                     let pj = pos[j];
                     for i in j..d {
                         let b = if pj == usize::MAX || pos[i] == usize::MAX { 0.0 } else { m2_b[(pos[i], pj)] };
-                        self.m2[(i, j)] += b + wj * delta[i];
+                        col[i] += b + wj * delta[i];
                     }
-                }
+                });
             }
         }
         for (mu, dl) in self.mean.iter_mut().zip(&delta) {
@@ -370,6 +369,22 @@ impl Moments {
     /// [`FitError::TooFewImages`] if fewer than 2 images were seen.
     pub fn empirical_covariance(&self) -> Result<Mat<f64>, FitError> {
         self.scaled_m2(0)
+    }
+
+    /// The unbiased covariance's lower triangle (the upper one is zero): all the eigensolver reads.
+    fn covariance_lower(&self) -> Result<Mat<f64>, FitError> {
+        if self.n < 2 {
+            return Err(FitError::TooFewImages { n: self.n as usize });
+        }
+        let d = self.dim();
+        let s = 1.0 / (self.n - 1) as f64;
+        let mut c = Mat::<f64>::zeros(d, d);
+        c.par_col_iter_mut().enumerate().for_each(|(j, col)| {
+            for (o, &v) in col.subrows_mut(j, d - j).iter_mut().zip(self.m2.col(j).subrows(j, d - j).iter()) {
+                *o = v * s;
+            }
+        });
+        Ok(c)
     }
 
     /// `M2 / (n - ddof)`, mirrored from the maintained lower triangle.
@@ -660,7 +675,7 @@ pub fn fit_moments(m: &Moments, opts: &FitOptions) -> Result<GaussianFit, FitErr
             return Err(FitError::Floor(c));
         }
     }
-    let cov = m.covariance()?;
+    let cov = m.covariance_lower()?;
     // A fixed rank needs only the top k eigenpairs (the partial solver, where it pays off) and the total
     // variance, the trace; otherwise all d eigenvalues.
     let partial = matches!(opts.rank, Rank::Fixed(_));
