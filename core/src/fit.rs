@@ -33,16 +33,23 @@
 //! the same order, so the thread count changes who computes an entry, not how. The eigendecomposition uses
 //! the threads for its divide-and-conquer and back-transformation (likewise thread-count independent); its
 //! tridiagonal reduction, whose parallel path sums per-thread partial vectors, runs sequentially.
+//! The partial solver of fixed-rank fits (`fit/partial.rs`) is sequential up to faer's Householder
+//! application, which is thread-count independent like the back-transformation above.
 //! Eigenvalues are re-sorted descending (faer returns them ascending) and each eigenvector's sign is fixed
 //! so that its largest-magnitude component (the first one on a tie) is positive, so exported blobs are
 //! byte-reproducible.
 //!
 //! # Speed
 //! On the 8-bit path `vpdpbusd` does 64 byte multiply-adds per instruction (`cargo bench -p
-//! gaussdiff-gram`: about 3x faster than the f64 product for an MNIST chunk). On the f64 path the chunk is
+//! gaussdiff-gram`: about 4x faster than the f64 product for an MNIST chunk). On the f64 path the chunk is
 //! transposed to pixel-major (`m x d` column-major) before the product `A^T A`, so both
 //! operands are read along their contiguous dimension; only the lower triangle is computed (half the
 //! multiply-adds of a full Gram product).
+//!
+//! # Eigenpairs
+//! [`Rank::Full`] and [`Rank::Variance`] take faer's full decomposition ([`eigh_descending`]);
+//! [`Rank::Fixed`] `k` takes [`eigh_top`], which computes only the top `k` pairs when `8 k <= d` (after
+//! deflation), with the trace as the total variance.
 //!
 //! # Rank and floor
 //! [`Rank::Fixed`] `k` must satisfy `1 <= k <= min(d, n - 1)` (a sample covariance has rank at most
