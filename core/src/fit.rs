@@ -28,9 +28,10 @@
 //! # Determinism
 //! Results are bit-identical for the same input regardless of the number of threads (tested through the
 //! CLI with `RAYON_NUM_THREADS` = 1, 2, 3). The 8-bit path is integer arithmetic up to one rounding per
-//! entry, so neither threads nor kernel (VNNI or portable) change a bit. On the f64 path each chunk's product is one faer triangular product on the
-//! current rayon pool, and faer splits a product over threads by output tiles while summing every entry in
-//! the same order, so the thread count changes who computes an entry, not how. The eigendecomposition uses
+//! entry, so neither threads nor kernel (VNNI or portable) change a bit. On the f64 path each chunk's
+//! product is one faer triangular product on the current rayon pool, and faer splits a product over
+//! threads by output tiles while summing every entry in the same order, so the thread count changes who
+//! computes an entry, not how. The eigendecomposition uses
 //! the threads for its divide-and-conquer and back-transformation (likewise thread-count independent); its
 //! tridiagonal reduction, whose parallel path sums per-thread partial vectors, runs sequentially.
 //! The partial solver of fixed-rank fits (`fit/partial.rs`) is sequential up to faer's Householder
@@ -38,6 +39,10 @@
 //! Eigenvalues are re-sorted descending (faer returns them ascending) and each eigenvector's sign is fixed
 //! so that its largest-magnitude component (the first one on a tie) is positive, so exported blobs are
 //! byte-reproducible.
+//!
+//! Across machines bits can differ: a CPU without AVX-512 VNNI takes the f64 path for 8-bit data (results
+//! within ~2^-24 relative of the 8-bit path's), and faer's and pulp's kernels sum in an order that depends
+//! on the SIMD width the CPU offers.
 //!
 //! # Speed
 //! On the 8-bit path `vpdpbusd` does 64 byte multiply-adds per instruction (`cargo bench -p

@@ -155,10 +155,10 @@ impl LevelGram {
         let panels = p.div_ceil(TILE_J) * COLS;
         let pp = panels * PANEL;
         // Pack: a = levels, b = levels with the top bit flipped (l - 128 as i8). Padding (pixels beyond p,
-        // images beyond m) is level 0 (-128 in `b`); 0 in `a` adds nothing to any product that is kept. Cache block
-        // `kb` (images 1,024 kb ..) is contiguous, panel-major inside: blocks
-        // `[kb * K_BLOCK * panels + q * len_kb + g']`; each parallel task packs one cache block.
-        // Every block is written below (padding included), so the buffers are only resized.
+        // images beyond m) is level 0 (-128 in `b`); a 0 in `a` adds nothing to any product that is kept.
+        // Cache block `kb` (images 1,024 kb ..) is contiguous, panel-major inside: blocks
+        // `[kb * K_BLOCK * panels + q * len_kb + g']`; each parallel task packs one cache block. Every
+        // block is written (padding included), so the buffers are only resized, not cleared.
         self.a.resize(panels * groups, [0; 64]);
         self.b.resize(panels * groups, [0; 64]);
         let kblocks = groups.div_ceil(K_BLOCK);
