@@ -183,10 +183,10 @@ fn export_linear_from_safetensors() {
 }
 
 /// `gaussdiff inspect m.gdn | head`: a reader that closed the pipe before the report is written ends the
-/// output quietly (exit 0, nothing on stderr), not with a panic. The pipe's read end is closed before the
+/// output quietly (and likewise for export) (exit 0, nothing on stderr), not with a panic. The pipe's read end is closed before the
 /// process starts, so every write gets EPIPE.
 #[test]
-fn inspect_into_a_closed_pipe_exits_quietly() {
+fn reports_into_a_closed_pipe_exit_quietly() {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let o = bin()
@@ -197,4 +197,18 @@ fn inspect_into_a_closed_pipe_exits_quietly() {
         .unwrap();
     assert!(o.status.success(), "status {:?}, stderr: {}", o.status, stderr(&o));
     assert!(stderr(&o).is_empty(), "stderr: {}", stderr(&o));
+    // The same for export's summary (`gaussdiff export ... | head -1`): the blob is written, exit 0.
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join("d.gdn");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = bin()
+        .args(["export", "--dataset", s(&data("sklearn_digits/digits.csv.gz")), "--rank", "8", "-o", s(&blob)])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "status {:?}, stderr: {}", o.status, stderr(&o));
+    assert!(stderr(&o).is_empty(), "stderr: {}", stderr(&o));
+    assert!(blob.is_file());
 }

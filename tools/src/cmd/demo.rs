@@ -119,9 +119,11 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     util::write_atomic(&args.out.join("gallery.png"), &gallery)?;
     let report = report(args, n, &rows);
     util::write_atomic(&args.out.join("report.md"), report.as_bytes())?;
-    println!("{report}");
-    println!("wrote {}", args.out.join("report.md").display());
-    println!("wrote {}", args.out.join("gallery.png").display());
+    util::write_stdout(&format!(
+        "{report}\nwrote {}\nwrote {}\n",
+        args.out.join("report.md").display(),
+        args.out.join("gallery.png").display()
+    ))?;
     Ok(())
 }
 

@@ -143,9 +143,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         util::write_atomic(&args.output, &bytes)?;
         summary
     };
-    println!("wrote {}", args.output.display());
-    print!("{summary}");
-    Ok(())
+    util::write_stdout(&format!("wrote {}\n{summary}", args.output.display()))
 }
 
 fn f32_tensor(

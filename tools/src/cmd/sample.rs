@@ -154,6 +154,7 @@ pub fn run(args: &SampleArgs) -> Result<()> {
     let map = blob.pixel_map();
     let samples = sample_many(&model, args.sampler, args.steps, args.seed, args.n, args.sampler.name())?;
     let mut tiles: Vec<Vec<u8>> = Vec::new();
+    let mut report = String::new();
     let mut cols = args.cols;
     if let Some(path) = &args.nearest {
         let ds = util::load_dataset(path, &LoadOptions::default())?;
@@ -173,11 +174,11 @@ pub fn run(args: &SampleArgs) -> Result<()> {
             tiles.push(util::to_pixels(&ds.pixel, ds.image(idx)));
         }
         cols *= 2;
-        println!(
-            "mean distance to the nearest training image: {:.4} (model space, d = {})",
+        report.push_str(&format!(
+            "mean distance to the nearest training image: {:.4} (model space, d = {})\n",
             total / samples.len() as f64,
             ds.dim()
-        );
+        ));
     } else {
         tiles.extend(samples.iter().map(|s| util::to_pixels(&map, s)));
     }
@@ -189,12 +190,12 @@ pub fn run(args: &SampleArgs) -> Result<()> {
             util::write_atomic(&p, &util::image_png(&util::to_pixels(&map, s), shape)?)?;
         }
     }
-    println!(
-        "wrote {} ({} samples, {} sampler{})",
+    report.push_str(&format!(
+        "wrote {} ({} samples, {} sampler{})\n",
         args.output.display(),
         args.n,
         args.sampler.name(),
         if args.sampler == SamplerKind::Exact { String::new() } else { format!(", {} steps", args.steps) }
-    );
-    Ok(())
+    ));
+    util::write_stdout(&report)
 }
