@@ -500,14 +500,13 @@ fn eigh(sym: MatRef<'_, f64>, top: Option<usize>) -> Result<Eigen, FitError> {
     let mut order: Vec<usize> = (0..len + deflated.len()).collect();
     order.sort_by(|&a, &b| value(b).total_cmp(&value(a)).then(a.cmp(&b)));
     order.truncate(top.unwrap_or(d).min(d));
-    let mut values = Vec::with_capacity(order.len());
+    let values: Vec<f64> = order.iter().map(|&j| value(j)).collect();
+    // Rows in parallel (each written once, the same way whatever the threads).
     let mut vectors = std::vec![0.0f64; order.len() * d];
-    for (r, &j) in order.iter().enumerate() {
-        values.push(value(j));
-        let row = &mut vectors[r * d..(r + 1) * d];
+    vectors.par_chunks_mut(d.max(1)).zip(&order).for_each(|(row, &j)| {
         if j >= len {
             row[deflated[j - len]] = 1.0;
-            continue;
+            return;
         }
         let col = u.col(j);
         let mut arg = 0;
@@ -520,7 +519,7 @@ fn eigh(sym: MatRef<'_, f64>, top: Option<usize>) -> Result<Eigen, FitError> {
         for (i, &p) in keep.iter().enumerate() {
             row[p] = sign * col[i];
         }
-    }
+    });
     Ok(Eigen { values, vectors })
 }
 
@@ -724,7 +723,8 @@ pub fn fit_moments(m: &Moments, opts: &FitOptions) -> Result<GaussianFit, FitErr
         Floor::Auto if rank < d => values[rank..].iter().sum::<f64>() / (d - rank) as f64,
         Floor::Auto => 0.0,
     };
-    let u_t = eig.vectors[..rank * d].to_vec();
+    let mut u_t = eig.vectors;
+    u_t.truncate(rank * d);
     Ok(GaussianFit { n, mean: m.mean().to_vec(), eigenvalues: values, total_variance, u_t, rank, floor })
 }
 
