@@ -140,7 +140,7 @@ pub struct Moments {
     m2: Mat<f64>,
 }
 
-/// Buffers of [`Moments::add_chunk_with`]: the centred chunk and its Gram product (f64 path), the
+/// Buffers of [`Moments::add_rows`]: the centred chunk and its Gram product (f64 path), the
 /// levels and their Gram product (8-bit path).
 #[derive(Default)]
 struct ChunkScratch {
@@ -193,24 +193,38 @@ impl Moments {
     /// [`FitError::Shape`] if `rows.len()` is not a multiple of `d`, [`FitError::NonFinite`] for NaN or
     /// infinite values (the moments are left unchanged).
     pub fn add_chunk(&mut self, rows: &[f32]) -> Result<(), FitError> {
-        self.add_chunk_with(rows, LevelPath::Auto, &mut ChunkScratch::default())
+        let rows_per_f64_chunk = rows.len() / self.dim().max(1);
+        self.add_rows(rows, LevelPath::Auto, rows_per_f64_chunk, &mut ChunkScratch::default())
     }
 
-    /// [`Moments::add_chunk`] with buffers kept across chunks (no fresh 10-MiB allocations per chunk).
-    fn add_chunk_with(&mut self, rows: &[f32], path: LevelPath, scratch: &mut ChunkScratch) -> Result<(), FitError> {
+    /// The 8-bit path for all of `rows` if `path` allows it and they are 8-bit levels, else the f64 path in
+    /// chunks of `rows_per_f64_chunk` images. Buffers are kept across calls in `scratch`.
+    fn add_rows(
+        &mut self,
+        rows: &[f32],
+        path: LevelPath,
+        rows_per_f64_chunk: usize,
+        scratch: &mut ChunkScratch,
+    ) -> Result<(), FitError> {
         let d = self.dim();
         if d == 0 || !rows.len().is_multiple_of(d) {
             return Err(FitError::Shape { len: rows.len(), d });
-        }
-        let m = rows.len() / d;
-        if m == 0 {
-            return Ok(());
         }
         if let Some(kernel) = path.kernel() {
             if self.add_levels(rows, kernel, scratch) {
                 return Ok(());
             }
         }
+        for chunk in rows.chunks(rows_per_f64_chunk.max(1) * d) {
+            self.add_f64_chunk(chunk, scratch)?;
+        }
+        Ok(())
+    }
+
+    /// The f64 path for one chunk (`rows` a whole number of images, at least one).
+    fn add_f64_chunk(&mut self, rows: &[f32], scratch: &mut ChunkScratch) -> Result<(), FitError> {
+        let d = self.dim();
+        let m = rows.len() / d;
         // Chunk mean, summed in image order (one pass over the f32 rows, vectorised across pixels). A NaN
         // or infinity makes its pixel's sum non-finite (f32 values cannot overflow an f64 sum), and only
         // then is the data searched for the first bad value.
@@ -385,11 +399,8 @@ impl Moments {
 
     /// The unbiased covariance's lower triangle (the upper one is zero): all the eigensolver reads.
     fn covariance_lower(&self) -> Result<Mat<f64>, FitError> {
-        if self.n < 2 {
-            return Err(FitError::TooFewImages { n: self.n as usize });
-        }
+        let s = self.scale(1)?;
         let d = self.dim();
-        let s = 1.0 / (self.n - 1) as f64;
         let mut c = Mat::<f64>::zeros(d, d);
         c.par_col_iter_mut().enumerate().for_each(|(j, col)| {
             for (o, &v) in col.subrows_mut(j, d - j).iter_mut().zip(self.m2.col(j).subrows(j, d - j).iter()) {
@@ -399,13 +410,18 @@ impl Moments {
         Ok(c)
     }
 
-    /// `M2 / (n - ddof)`, mirrored from the maintained lower triangle.
-    fn scaled_m2(&self, ddof: u64) -> Result<Mat<f64>, FitError> {
+    /// `1 / (n - ddof)`, the factor from `M2` to a covariance.
+    fn scale(&self, ddof: u64) -> Result<f64, FitError> {
         if self.n < 2 {
             return Err(FitError::TooFewImages { n: self.n as usize });
         }
+        Ok(1.0 / (self.n - ddof) as f64)
+    }
+
+    /// `M2 / (n - ddof)`, mirrored from the maintained lower triangle.
+    fn scaled_m2(&self, ddof: u64) -> Result<Mat<f64>, FitError> {
+        let s = self.scale(ddof)?;
         let d = self.dim();
-        let s = 1.0 / (self.n - ddof) as f64;
         Ok(Mat::from_fn(d, d, |i, j| if i >= j { self.m2[(i, j)] * s } else { self.m2[(j, i)] * s }))
     }
 }
@@ -431,14 +447,7 @@ pub fn moments_with(images: &[f32], d: usize, path: LevelPath) -> Result<Moments
     // Chunks of the 8-bit path; one that is not 8-bit goes through the f64 path in chunks of
     // `chunk_rows(d)` (a whole number of them, so the f64 path's chunks are the same as without it).
     for big in images.chunks(levels::chunk_rows(d) * d) {
-        if let Some(kernel) = path.kernel() {
-            if m.add_levels(big, kernel, &mut scratch) {
-                continue;
-            }
-        }
-        for chunk in big.chunks(chunk_rows(d) * d) {
-            m.add_chunk_with(chunk, LevelPath::Off, &mut scratch)?;
-        }
+        m.add_rows(big, path, chunk_rows(d), &mut scratch)?;
     }
     Ok(m)
 }

@@ -182,32 +182,33 @@ fn export_linear_from_safetensors() {
     assert!(!dir.path().join("x.gdn").exists());
 }
 
-/// `gaussdiff inspect m.gdn | head`: a reader that closed the pipe before the report is written ends the
-/// output quietly (and likewise for export) (exit 0, nothing on stderr), not with a panic. The pipe's read end is closed before the
-/// process starts, so every write gets EPIPE.
+/// Run gaussdiff with its stdout on a pipe whose read end is closed before the process starts, so every
+/// write to stdout gets EPIPE.
+fn run_into_closed_pipe(args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    bin().args(args).stdout(writer).stderr(std::process::Stdio::piped()).output().unwrap()
+}
+
+/// `gaussdiff inspect m.gdn | head` (and `gaussdiff export ... | head -1`): a reader that closed the pipe
+/// before the report is written ends the output quietly (exit 0, nothing on stderr), not with a panic.
 #[test]
 fn reports_into_a_closed_pipe_exit_quietly() {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let o = bin()
-        .args(["inspect", s(&repo().join("firmware/blobs/frey-k40-f16.gdn"))])
-        .stdout(writer)
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .unwrap();
+    let o = run_into_closed_pipe(&["inspect", s(&repo().join("firmware/blobs/frey-k40-f16.gdn"))]);
     assert!(o.status.success(), "status {:?}, stderr: {}", o.status, stderr(&o));
     assert!(stderr(&o).is_empty(), "stderr: {}", stderr(&o));
-    // The same for export's summary (`gaussdiff export ... | head -1`): the blob is written, exit 0.
+    // The same for export's summary: the blob is written, exit 0.
     let dir = tempfile::tempdir().unwrap();
     let blob = dir.path().join("d.gdn");
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let o = bin()
-        .args(["export", "--dataset", s(&data("sklearn_digits/digits.csv.gz")), "--rank", "8", "-o", s(&blob)])
-        .stdout(writer)
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .unwrap();
+    let o = run_into_closed_pipe(&[
+        "export",
+        "--dataset",
+        s(&data("sklearn_digits/digits.csv.gz")),
+        "--rank",
+        "8",
+        "-o",
+        s(&blob),
+    ]);
     assert!(o.status.success(), "status {:?}, stderr: {}", o.status, stderr(&o));
     assert!(stderr(&o).is_empty(), "stderr: {}", stderr(&o));
     assert!(blob.is_file());
