@@ -532,6 +532,14 @@ fn eigh(sym: MatRef<'_, f64>, top: Option<usize>) -> Result<Eigen, FitError> {
     Ok(Eigen { values, vectors })
 }
 
+/// faer's tridiagonal reduction, kept sequential: its parallel path sums per-thread partial vectors, so
+/// its bits would depend on the thread count (and it measured slower on 2 cores than the sequential one).
+fn sequential_tridiag() -> faer::linalg::evd::tridiag::TridiagParams {
+    let mut params: faer::linalg::evd::tridiag::TridiagParams = faer::Auto::<f64>::auto();
+    params.par_threshold = usize::MAX;
+    params
+}
+
 /// faer's symmetric eigendecomposition of the lower triangle of `sym`: eigenvalues ascending, eigenvectors
 /// as columns.
 fn evd_lower(sym: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>), FitError> {
@@ -541,11 +549,10 @@ fn evd_lower(sym: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>), FitError> {
     let mut s = faer::diag::Diag::<f64>::zeros(d);
     let mut u = Mat::<f64>::zeros(d, d);
     let par = par();
-    // The tridiagonal reduction's parallel path sums per-thread partial vectors (bits would depend on the
-    // thread count), so it stays sequential; the divide-and-conquer and the back-transformation use the
-    // threads and give the same bits for any thread count (tested).
+    // The divide-and-conquer and the back-transformation use the threads and give the same bits for any
+    // thread count (tested); the tridiagonal reduction is sequential (`sequential_tridiag`).
     let mut params: evd::SelfAdjointEvdParams = faer::Auto::<f64>::auto();
-    params.tridiag.par_threshold = usize::MAX;
+    params.tridiag = sequential_tridiag();
     let req = evd::self_adjoint_evd_scratch::<f64>(d, evd::ComputeEigenvectors::Yes, par, params.into());
     let mut mem = MemBuffer::new(req);
     evd::self_adjoint_evd(sym, s.as_mut(), Some(u.as_mut()), par, MemStack::new(&mut mem), params.into())

@@ -42,8 +42,7 @@ pub(super) fn top_eigenpairs(a: MatRef<'_, f64>, k: usize) -> (Vec<f64>, Mat<f64
     trid.copy_from_triangular_lower(a);
     let bs = faer::linalg::qr::no_pivoting::factor::recommended_block_size::<f64>(n, n);
     let mut h = Mat::<f64>::zeros(bs, n.saturating_sub(1));
-    let mut params: evd::tridiag::TridiagParams = faer::Auto::<f64>::auto();
-    params.par_threshold = usize::MAX;
+    let params = super::sequential_tridiag();
     let mut mem = MemBuffer::new(evd::tridiag::tridiag_in_place_scratch::<f64>(n, Par::Seq, params.into()));
     evd::tridiag::tridiag_in_place(trid.as_mut(), h.as_mut(), Par::Seq, MemStack::new(&mut mem), params.into());
     let d: Vec<f64> = (0..n).map(|i| trid[(i, i)]).collect();
