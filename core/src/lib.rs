@@ -16,9 +16,4 @@ pub mod rng;
 pub mod sampler;
 pub mod schedule;
 
-#[cfg(feature = "dataset")]
-pub mod dataset;
-#[cfg(feature = "fit")]
-pub mod fit;
-
 pub use error::BlobError;

@@ -1,10 +1,10 @@
 //! Training data for the trainer, read by the readers shared with the CLI
-//! (`gaussdiff_core::dataset`: MNIST IDX, CIFAR-10, image folders, sklearn digits CSV, Frey MAT;
+//! (`gaussdiff_fit::dataset`: MNIST IDX, CIFAR-10, image folders, sklearn digits CSV, Frey MAT;
 //! format detected by content), with the hold-out and the random `--limit` subset chosen there.
 
 use anyhow::Result;
-use gaussdiff_core::dataset::{self, Format, LoadOptions};
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
+use gaussdiff_fit::dataset::{self, Format, LoadOptions};
 use std::path::Path;
 
 /// Images in model space (`[-1, 1]`), row-major `n x d`.

@@ -6,7 +6,7 @@
 
 use anyhow::Result;
 use faer::Mat;
-use gaussdiff_core::fit;
+use gaussdiff_fit::gaussian as fit;
 
 /// Mean and eigendecomposition of the training images' covariance (f64).
 #[derive(Clone, Debug)]

@@ -264,10 +264,10 @@ mod tests {
     use super::*;
     use gaussdiff_core::blob::write::{write_gaussian, WriteOptions};
     use gaussdiff_core::blob::Blob;
-    use gaussdiff_core::dataset::{load, LoadOptions};
-    use gaussdiff_core::fit::{fit, FitOptions, Floor, Rank};
     use gaussdiff_core::sampler;
     use gaussdiff_core::schedule::EdmSchedule;
+    use gaussdiff_fit::dataset::{load, LoadOptions};
+    use gaussdiff_fit::gaussian::{fit, FitOptions, Floor, Rank};
 
     fn digits_blob(floor: Floor) -> (Vec<u8>, usize) {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sklearn_digits/digits.csv.gz");

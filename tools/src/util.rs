@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use gaussdiff_core::blob::Blob;
-use gaussdiff_core::dataset::{self, Dataset, Format, LoadOptions};
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
 use gaussdiff_core::rng::Rng;
+use gaussdiff_fit::dataset::{self, Dataset, Format, LoadOptions};
 
 /// Write `bytes` to `path` atomically: a temporary file in the same directory, then a rename, so a failure
 /// never leaves a partial file at `path`.

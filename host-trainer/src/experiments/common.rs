@@ -176,9 +176,9 @@ pub fn xy_plot(path: &Path, title: &str, axes: &Axes, series: &[Series]) -> Resu
 }
 
 /// Load a dataset with core's readers (any format core detects), with a seeded hold-out.
-pub fn load_core(path: &Path, hold_out: usize, seed: u64) -> Result<gaussdiff_core::dataset::Dataset> {
-    let opts = gaussdiff_core::dataset::LoadOptions { hold_out, seed, ..Default::default() };
-    gaussdiff_core::dataset::load(path, &opts).map_err(|e| anyhow::anyhow!("loading dataset {}: {e}", path.display()))
+pub fn load_core(path: &Path, hold_out: usize, seed: u64) -> Result<gaussdiff_fit::dataset::Dataset> {
+    let opts = gaussdiff_fit::dataset::LoadOptions { hold_out, seed, ..Default::default() };
+    gaussdiff_fit::dataset::load(path, &opts).map_err(|e| anyhow::anyhow!("loading dataset {}: {e}", path.display()))
 }
 
 /// Index of the nearest row of `train` (Euclidean) for every row of `x`, and its distance.

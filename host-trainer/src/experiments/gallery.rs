@@ -15,9 +15,9 @@ use candle_core::Device;
 use gaussdiff_core::blob::write::{write_gaussian, WriteOptions};
 use gaussdiff_core::blob::{Blob, DType};
 use gaussdiff_core::denoiser::Denoiser;
-use gaussdiff_core::fit::{self, FitOptions, Floor, Rank};
 use gaussdiff_core::frame::{self, Item, SampleSpec, SamplerKind};
 use gaussdiff_core::schedule::EdmSchedule;
+use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
 use serde::Serialize;
 use std::path::Path;
 
@@ -73,7 +73,7 @@ struct Summary {
     rank_sweep_grid: String,
 }
 
-fn blob_bytes(g: &fit::GaussianFit, ds: &gaussdiff_core::dataset::Dataset, dtype: DType) -> Result<Vec<u8>> {
+fn blob_bytes(g: &fit::GaussianFit, ds: &gaussdiff_fit::dataset::Dataset, dtype: DType) -> Result<Vec<u8>> {
     let params = g.to_params(ds.shape);
     let opts = WriteOptions {
         dtype,
@@ -117,7 +117,7 @@ fn rmse(a: &[f32], b: &[f32]) -> f64 {
 }
 
 /// Firmware frames for `name`'s shape, keyed by (sampler, steps, seed), as model-space values.
-fn capture_frames(text: &str, ds: &gaussdiff_core::dataset::Dataset) -> Vec<(SampleSpec, Vec<f32>)> {
+fn capture_frames(text: &str, ds: &gaussdiff_fit::dataset::Dataset) -> Vec<(SampleSpec, Vec<f32>)> {
     frame::decode(text)
         .into_iter()
         .filter_map(|r| match r {

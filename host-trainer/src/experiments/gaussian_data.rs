@@ -19,7 +19,7 @@
 
 use anyhow::{Context, Result};
 use faer::Mat;
-use gaussdiff_core::fit::{self, FitOptions, Floor, Rank};
+use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
 use serde::Serialize;
 
 use super::common::{load_core, log_grid, write_csv, write_json, xy_plot, Axes, Series};

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use candle_core::Device;
 use gaussdiff_core::blob::write::{write_gaussian, WriteOptions};
 use gaussdiff_core::blob::Blob;
-use gaussdiff_core::fit::{self, FitOptions, Floor, Rank};
+use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
 use serde::Serialize;
 
 use super::common::{digits_network, write_csv, write_json, xy_plot, Axes, Series};

@@ -6,11 +6,11 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Result};
 use faer::Mat;
-use gaussdiff_core::dataset::LoadOptions;
 use gaussdiff_core::denoiser::Denoiser;
-use gaussdiff_core::fit::{self, FitOptions, Floor, Rank};
 use gaussdiff_core::sampler::{self, Solver};
 use gaussdiff_core::schedule::EdmSchedule;
+use gaussdiff_fit::dataset::LoadOptions;
+use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
 
 use crate::batch::BatchGaussian;
 use crate::util;

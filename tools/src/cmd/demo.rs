@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 use gaussdiff_core::blob::DType;
-use gaussdiff_core::dataset::{Dataset, LoadOptions};
-use gaussdiff_core::fit::{FitOptions, Floor, Rank};
 use gaussdiff_core::pixel::ImageShape;
+use gaussdiff_fit::dataset::{Dataset, LoadOptions};
+use gaussdiff_fit::gaussian::{FitOptions, Floor, Rank};
 
 use super::export::{self, parse_dtype};
 use super::inspect;

@@ -6,9 +6,9 @@ use anyhow::{anyhow, bail, Result};
 use faer::{Accum, Mat, Par};
 use gaussdiff_core::blob::write::{self, GaussianParams, LinearMaps, LinearParams, WriteOptions};
 use gaussdiff_core::blob::DType;
-use gaussdiff_core::dataset::Dataset;
-use gaussdiff_core::fit::{self, FitOptions, Floor, GaussianFit, Rank};
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
+use gaussdiff_fit::dataset::Dataset;
+use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, GaussianFit, Rank};
 
 use crate::util::{self, DatasetArgs};
 

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
 use gaussdiff_core::blob::read::Model;
-use gaussdiff_core::dataset::LoadOptions;
 use gaussdiff_core::denoiser::Denoiser;
 use gaussdiff_core::sampler::{self, Solver};
 use gaussdiff_core::schedule::EdmSchedule;
+use gaussdiff_fit::dataset::LoadOptions;
 
 use crate::util;
 

@@ -2,12 +2,9 @@
 //! 64 pixel values 0..16 (8x8 row-major) then the label 0..9.
 
 use std::path::Path;
-#[allow(unused_imports)]
-use std::prelude::rust_2021::*;
-use std::vec::Vec;
 
 use super::{read_maybe_gz, DatasetError, Format, Raw};
-use crate::pixel::ImageShape;
+use gaussdiff_core::pixel::ImageShape;
 
 pub(crate) const COLUMNS: usize = 65;
 

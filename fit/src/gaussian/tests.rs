@@ -1,8 +1,5 @@
 use super::*;
-use crate::rng::Rng;
-#[allow(unused_imports)]
-use std::prelude::rust_2021::*;
-use std::vec;
+use gaussdiff_core::rng::Rng;
 
 /// `n x d` correlated data: x = A z + mean, with a fixed random A.
 fn data(n: usize, d: usize, seed: u64) -> Vec<f32> {
@@ -280,7 +277,7 @@ fn level_data(n: usize, d: usize, seed: u64) -> (Vec<u8>, Vec<f32>) {
             levels.push(l as u8);
         }
     }
-    let values = levels.iter().map(|&l| crate::pixel::PixelMap::EDM.to_value(f32::from(l))).collect();
+    let values = levels.iter().map(|&l| gaussdiff_core::pixel::PixelMap::EDM.to_value(f32::from(l))).collect();
     (levels, values)
 }
 

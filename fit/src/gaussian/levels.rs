@@ -1,7 +1,7 @@
 //! The exact path of [`Moments::add_chunk`](super::Moments::add_chunk) for 8-bit data.
 //!
 //! When every value of a chunk is exactly what the dataset readers make of an 8-bit pixel level `l`,
-//! `v = (l - 127.5) / 127.5` in f32 ([`PixelMap::EDM`](crate::pixel::PixelMap::EDM)), the chunk's moments
+//! `v = (l - 127.5) / 127.5` in f32 ([`PixelMap::EDM`](gaussdiff_core::pixel::PixelMap::EDM)), the chunk's moments
 //! follow from integers: with `t_i = sum_k l_ki` and `S_ij = sum_k l_ki l_kj` over the chunk's `m` images,
 //! ```text
 //! mu_i   = (2 t_i - 255 m) / (255 m)
@@ -13,8 +13,6 @@
 //! products, about 3x faster than the f64 product of the general path on the same cores (`cargo bench -p
 //! gaussdiff-gram`). The result is one exact integer computation, so it does not depend on the thread
 //! count or the kernel.
-
-use std::vec::Vec;
 
 use gaussdiff_gram::{Kernel, LevelGram};
 use rayon::prelude::*;

@@ -26,12 +26,8 @@
 //! (bilinear "triangle" filter of the `image` crate, per channel, in model space).
 
 use std::path::{Path, PathBuf};
-#[allow(unused_imports)]
-use std::prelude::rust_2021::*;
-use std::string::String;
-use std::vec::Vec;
 
-use crate::pixel::{ImageShape, PixelMap};
+use gaussdiff_core::pixel::{ImageShape, PixelMap};
 
 mod cifar;
 mod csv;

@@ -2,12 +2,9 @@
 //! A directory reads `data_batch_*.bin` in name order, or `test_batch.bin` when there are none.
 
 use std::path::{Path, PathBuf};
-#[allow(unused_imports)]
-use std::prelude::rust_2021::*;
-use std::vec::Vec;
 
 use super::{DatasetError, Format, Raw};
-use crate::pixel::ImageShape;
+use gaussdiff_core::pixel::ImageShape;
 
 pub(crate) const RECORD: usize = 1 + 3 * 32 * 32;
 

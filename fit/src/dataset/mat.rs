@@ -4,11 +4,9 @@
 //! element rather than trusted.
 
 use std::path::Path;
-#[allow(unused_imports)]
-use std::prelude::rust_2021::*;
 
 use super::{DatasetError, Format, Raw};
-use crate::pixel::ImageShape;
+use gaussdiff_core::pixel::ImageShape;
 
 pub(crate) const TEXT_MAGIC: &[u8] = b"MATLAB 5.0 MAT-file";
 const MI_UINT8: u32 = 2;

@@ -1,8 +1,5 @@
 use super::*;
 use std::path::PathBuf;
-#[allow(unused_imports)]
-use std::prelude::rust_2021::*;
-use std::vec;
 
 fn data(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../data").join(rel)

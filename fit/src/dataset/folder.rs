@@ -3,12 +3,9 @@
 //! colour channels, then RGB (3 channels, CHW).
 
 use std::path::{Path, PathBuf};
-#[allow(unused_imports)]
-use std::prelude::rust_2021::*;
-use std::vec::Vec;
 
 use super::{DatasetError, Raw};
-use crate::pixel::ImageShape;
+use gaussdiff_core::pixel::ImageShape;
 
 pub(crate) const EXTENSIONS: [&str; 6] = ["png", "pgm", "ppm", "pnm", "jpg", "jpeg"];
 

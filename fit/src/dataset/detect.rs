@@ -5,9 +5,6 @@
 
 use std::io::Read;
 use std::path::Path;
-#[allow(unused_imports)]
-use std::prelude::rust_2021::*;
-use std::vec::Vec;
 
 use super::{cifar, csv, folder, mat, DatasetError, Format};
 

@@ -12,8 +12,6 @@
 //! divide-and-conquer and back-transformation of a full decomposition. Accuracy is checked against the
 //! full decomposition in the tests (eigenvalues to `1e-13 ||A||`, eigenvectors to `1e-10`).
 
-use std::vec::Vec;
-
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::{evd, householder};
 use faer::{Conj, Mat, MatRef, Par};

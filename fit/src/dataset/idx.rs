@@ -2,12 +2,9 @@
 //! Labels come from the sibling file (`images-idx3` -> `labels-idx1`) when it exists.
 
 use std::path::{Path, PathBuf};
-#[allow(unused_imports)]
-use std::prelude::rust_2021::*;
-use std::vec::Vec;
 
 use super::{read_maybe_gz, DatasetError, Format, Raw};
-use crate::pixel::ImageShape;
+use gaussdiff_core::pixel::ImageShape;
 
 fn be_u32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])

@@ -62,22 +62,17 @@
 //! the trace, capped at `min(d, n - 1)`. [`Floor::Auto`] sets `c` to the mean of the discarded eigenvalues
 //! `lambda_{k+1..d}`, the maximum-likelihood isotropic variance of the complement (0 when `k = d`).
 
-#[allow(unused_imports)]
-use std::prelude::rust_2021::*;
-use std::string::String;
-use std::vec::Vec;
-
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use rayon::prelude::*;
 
-use crate::blob::write::GaussianParams;
+use gaussdiff_core::blob::write::GaussianParams;
 pub use levels::LevelPath;
 
 mod levels;
 mod partial;
-use crate::pixel::ImageShape;
+use gaussdiff_core::pixel::ImageShape;
 
 /// Why a fit failed. Messages name the value and what was expected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

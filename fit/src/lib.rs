@@ -1,0 +1,11 @@
+//! # gaussdiff-fit
+//!
+//! The host side of gaussdiff's data path, shared by the CLI (`gaussdiff`) and the trainer
+//! (`gaussdiff-train`): [`dataset`] reads the image datasets people have, [`gaussian`] fits their
+//! Gaussian `N(mu, Sigma)` (streaming f64 moments, exact 8-bit sums from `gaussdiff-gram`, faer's
+//! eigensolver) and turns it into the [`GaussianParams`](gaussdiff_core::blob::write::GaussianParams) that
+//! core's blob writer stores. Nothing here is linked into a microcontroller build: `gaussdiff-core` stays
+//! `no_std`.
+
+pub mod dataset;
+pub mod gaussian;
