@@ -72,6 +72,7 @@ pub use levels::LevelPath;
 
 mod levels;
 mod partial;
+mod thin;
 use gaussdiff_core::pixel::ImageShape;
 
 /// Why a fit failed. Messages name the value and what was expected.
@@ -627,6 +628,28 @@ pub struct GaussianFit {
     pub rank: usize,
     /// The floor `c`.
     pub floor: f64,
+    /// How the eigenpairs were computed.
+    pub method: FitMethod,
+}
+
+/// How [`fit`] computed the eigenpairs, chosen by the data's shape and the requested rank.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FitMethod {
+    /// The `d x d` covariance from streaming moments, then faer's eigensolver (all pairs, or the top `k`
+    /// by the partial solver): for `n >= d`, or [`Rank::Full`].
+    Covariance,
+    /// The `n x n` Gram matrix of the centred data (`thin.rs`): for `n < d`; all nonzero eigenpairs exact.
+    Gram,
+}
+
+impl FitMethod {
+    /// A short description for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Covariance => "d x d covariance (n >= d)",
+            Self::Gram => "n x n Gram matrix of the centred data (n < d)",
+        }
+    }
 }
 
 impl GaussianFit {
@@ -671,22 +694,27 @@ fn explained(values: &[f64], k: usize, total: f64) -> f64 {
 
 /// Fit `N(mu, Sigma)` to `images` (`n x d`, row-major) and select rank and floor.
 ///
+/// The method follows the data's shape ([`FitMethod`]): with fewer images than pixels (and a rank other
+/// than [`Rank::Full`], which asks for all `d` eigenvectors) the eigenpairs come from the `n x n` Gram
+/// matrix, else from the `d x d` covariance.
+///
 /// # Errors
 /// [`FitError`] for a bad shape, fewer than 2 images, non-finite data, or a rank/variance/floor out of range.
 pub fn fit(images: &[f32], d: usize, opts: &FitOptions) -> Result<GaussianFit, FitError> {
+    if d == 0 || !images.len().is_multiple_of(d) {
+        return Err(FitError::Shape { len: images.len(), d });
+    }
+    let n = images.len() / d;
+    if n >= 2 && n < d && opts.rank != Rank::Full {
+        return fit_gram(images, d, opts);
+    }
     let m = moments(images, d)?;
     fit_moments(&m, opts)
 }
 
-/// [`fit`] from already accumulated moments.
-///
-/// # Errors
-/// As [`fit`].
-pub fn fit_moments(m: &Moments, opts: &FitOptions) -> Result<GaussianFit, FitError> {
-    let d = m.dim();
-    let n = m.count() as usize;
+/// Options checked before the expensive part: `1 <= k <= min(d, n - 1)`, `0 < fraction <= 1`, floor `>= 0`.
+fn check_options(d: usize, n: usize, opts: &FitOptions) -> Result<(), FitError> {
     let max_k = d.min(n.saturating_sub(1));
-    // Validate the options before the expensive part.
     match opts.rank {
         Rank::Fixed(k) if k == 0 || k > max_k => return Err(FitError::Rank { k, d, n }),
         Rank::Variance(f) if !(f > 0.0 && f <= 1.0) => return Err(FitError::Variance(f)),
@@ -697,21 +725,20 @@ pub fn fit_moments(m: &Moments, opts: &FitOptions) -> Result<GaussianFit, FitErr
             return Err(FitError::Floor(c));
         }
     }
-    let cov = m.covariance_lower()?;
-    // A fixed rank needs only the top k eigenpairs (the partial solver, where it pays off) and the total
-    // variance, the trace; otherwise all d eigenvalues.
-    let partial = matches!(opts.rank, Rank::Fixed(_));
-    let eig = match opts.rank {
-        Rank::Fixed(k) => eigh_top(cov.as_ref(), k)?,
-        _ => eigh_descending(cov.as_ref())?,
-    };
-    let values: Vec<f64> = eig.values.iter().map(|&v| v.max(0.0)).collect();
-    let total_variance = if partial { (0..d).map(|i| cov[(i, i)]).sum::<f64>().max(0.0) } else { values.iter().sum() };
-    let rank = match opts.rank {
+    if n < 2 {
+        return Err(FitError::TooFewImages { n });
+    }
+    Ok(())
+}
+
+/// The rank the options select from the descending eigenvalues `values` (at least the top `min(d, n-1)`
+/// when the rank is not fixed) and the total variance.
+fn select_rank(values: &[f64], total: f64, d: usize, n: usize, rank: Rank) -> usize {
+    let max_k = d.min(n.saturating_sub(1));
+    match rank {
         Rank::Full => d,
         Rank::Fixed(k) => k,
         Rank::Variance(f) => {
-            let total = total_variance;
             let mut acc = 0.0;
             let mut k = max_k.max(1);
             for (i, v) in values.iter().enumerate() {
@@ -723,20 +750,80 @@ pub fn fit_moments(m: &Moments, opts: &FitOptions) -> Result<GaussianFit, FitErr
             }
             k.min(max_k.max(1))
         }
-    };
-    let floor = match opts.floor {
+    }
+}
+
+/// The floor `c` for `rank` kept eigenpairs: the mean of the discarded eigenvalues is the total variance
+/// less the kept ones, over `d - rank`.
+fn select_floor(values: &[f64], total: f64, d: usize, rank: usize, floor: Floor) -> f64 {
+    match floor {
         Floor::None => 0.0,
         Floor::Value(c) => c,
-        // The mean of the discarded eigenvalues: from their sum, or from the trace less the kept ones.
-        Floor::Auto if rank < d && partial => {
-            (total_variance - values[..rank].iter().sum::<f64>()).max(0.0) / (d - rank) as f64
-        }
-        Floor::Auto if rank < d => values[rank..].iter().sum::<f64>() / (d - rank) as f64,
+        Floor::Auto if rank < d => (total - values[..rank].iter().sum::<f64>()).max(0.0) / (d - rank) as f64,
         Floor::Auto => 0.0,
+    }
+}
+
+/// [`fit`] by the Gram matrix (`n < d`, see `thin.rs`).
+fn fit_gram(images: &[f32], d: usize, opts: &FitOptions) -> Result<GaussianFit, FitError> {
+    let n = images.len() / d;
+    check_options(d, n, opts)?;
+    let gram = thin::ThinGram::new(images, d, 1)?;
+    let values = gram.values();
+    let total_variance = gram.trace().max(0.0);
+    let rank = select_rank(&values, total_variance, d, n, opts.rank);
+    let floor = select_floor(&values, total_variance, d, rank, opts.floor);
+    let u_t = gram.vectors(rank);
+    let mut eigenvalues = values;
+    eigenvalues.resize(eigenvalues.len().max(rank), 0.0);
+    Ok(GaussianFit {
+        n,
+        mean: gram.mean.clone(),
+        eigenvalues,
+        total_variance,
+        u_t,
+        rank,
+        floor,
+        method: FitMethod::Gram,
+    })
+}
+
+/// [`fit`] from already accumulated moments (the covariance path).
+///
+/// # Errors
+/// As [`fit`].
+pub fn fit_moments(m: &Moments, opts: &FitOptions) -> Result<GaussianFit, FitError> {
+    let d = m.dim();
+    let n = m.count() as usize;
+    check_options(d, n, opts)?;
+    let cov = m.covariance_lower()?;
+    // A fixed rank needs only the top k eigenpairs (the partial solver, where it pays off) and the total
+    // variance, the trace; otherwise all d eigenvalues.
+    let partial = matches!(opts.rank, Rank::Fixed(_));
+    let eig = match opts.rank {
+        Rank::Fixed(k) => eigh_top(cov.as_ref(), k)?,
+        _ => eigh_descending(cov.as_ref())?,
+    };
+    let values: Vec<f64> = eig.values.iter().map(|&v| v.max(0.0)).collect();
+    let total_variance = if partial { (0..d).map(|i| cov[(i, i)]).sum::<f64>().max(0.0) } else { values.iter().sum() };
+    let rank = select_rank(&values, total_variance, d, n, opts.rank);
+    let floor = match opts.floor {
+        // All d eigenvalues known: the mean of the discarded ones, summed directly (as before the Gram path).
+        Floor::Auto if rank < d && !partial => values[rank..].iter().sum::<f64>() / (d - rank) as f64,
+        f => select_floor(&values, total_variance, d, rank, f),
     };
     let mut u_t = eig.vectors;
     u_t.truncate(rank * d);
-    Ok(GaussianFit { n, mean: m.mean().to_vec(), eigenvalues: values, total_variance, u_t, rank, floor })
+    Ok(GaussianFit {
+        n,
+        mean: m.mean().to_vec(),
+        eigenvalues: values,
+        total_variance,
+        u_t,
+        rank,
+        floor,
+        method: FitMethod::Covariance,
+    })
 }
 
 #[cfg(test)]

@@ -430,3 +430,130 @@ fn fixed_rank_fit_agrees_with_the_full_fit() {
     let explained: f64 = full.eigenvalues[..k].iter().sum::<f64>() / full.total_variance;
     assert!((part.explained_variance() - explained).abs() < 1e-12);
 }
+
+/// Largest principal-angle sine between the row spaces of two `k x d` orthonormal row sets:
+/// `||(I - B^T B) A^T||_2 <= ||(I - B^T B) A^T||_F`.
+fn subspace_sine(a: &[f64], b: &[f64], d: usize) -> f64 {
+    let mut worst = 0.0f64;
+    for ra in a.chunks_exact(d) {
+        let mut r = ra.to_vec();
+        for rb in b.chunks_exact(d) {
+            let dot: f64 = rb.iter().zip(&r).map(|(x, y)| x * y).sum();
+            r.iter_mut().zip(rb).for_each(|(v, q)| *v -= dot * q);
+        }
+        worst = worst.max(r.iter().map(|v| v * v).sum::<f64>().sqrt());
+    }
+    worst
+}
+
+/// Orthonormality defect `max |U U^T - I|`.
+fn orthonormality_defect(u: &[f64], d: usize) -> f64 {
+    let k = u.len() / d;
+    let mut worst = 0.0f64;
+    for i in 0..k {
+        for j in 0..k {
+            let dot: f64 = u[i * d..(i + 1) * d].iter().zip(&u[j * d..(j + 1) * d]).map(|(a, b)| a * b).sum();
+            worst = worst.max((dot - if i == j { 1.0 } else { 0.0 }).abs());
+        }
+    }
+    worst
+}
+
+/// Few images of many pixels: the Gram path gives the covariance path's eigenvalues, subspaces, floor and
+/// explained variance (fixed rank, variance rank, auto floor), and its vectors are orthonormal.
+#[test]
+fn gram_path_agrees_with_the_covariance_path() {
+    let (n, d) = (40, 120);
+    // Correlated data of rank n - 1 after centring, with distinct eigenvalues.
+    let x = data(n, d, 21);
+    let cov_path = |opts: &FitOptions| fit_moments(&moments(&x, d).unwrap(), opts).unwrap();
+    for opts in [
+        FitOptions { rank: Rank::Fixed(10), floor: Floor::Auto },
+        FitOptions { rank: Rank::Fixed(n - 1), floor: Floor::None },
+        FitOptions { rank: Rank::Variance(0.9), floor: Floor::Auto },
+        FitOptions { rank: Rank::Variance(1.0), floor: Floor::Value(0.25) },
+    ] {
+        let g = fit(&x, d, &opts).unwrap();
+        let c = cov_path(&opts);
+        assert_eq!(g.method, FitMethod::Gram);
+        assert_eq!(c.method, FitMethod::Covariance);
+        assert_eq!(g.rank, c.rank, "{opts:?}");
+        let top = c.eigenvalues[0];
+        for r in 0..g.rank {
+            let rel = (g.eigenvalues[r] - c.eigenvalues[r]).abs() / c.eigenvalues[r].max(1e-300);
+            assert!(rel < 1e-6 && (g.eigenvalues[r] - c.eigenvalues[r]).abs() < 1e-10 * top, "{opts:?} lambda[{r}]");
+        }
+        assert!((g.floor - c.floor).abs() < 1e-10 * top, "{opts:?} floor {} vs {}", g.floor, c.floor);
+        assert!((g.total_variance - c.total_variance).abs() < 1e-10 * c.total_variance);
+        assert!((g.explained_variance() - c.explained_variance()).abs() < 1e-10);
+        for (a, b) in g.mean.iter().zip(&c.mean) {
+            assert!((a - b).abs() < 1e-12, "mean");
+        }
+        assert!(orthonormality_defect(&g.u_t, d) < 1e-12);
+        assert!(subspace_sine(&g.u_t, &c.u_t, d) < 1e-8, "{opts:?}: subspaces differ");
+        // Same sign rule: well-separated leading vectors equal the covariance path's.
+        for p in 0..d {
+            assert!((g.u_t[p] - c.u_t[p]).abs() < 1e-9);
+        }
+    }
+}
+
+/// Rank-deficient data (repeated images and a constant pixel) and tied eigenvalues: asked for more vectors
+/// than the data has directions, the Gram path still returns an orthonormal set whose informative part spans
+/// the covariance path's, with eigenvalue 0 beyond the data's rank.
+#[test]
+fn gram_path_handles_rank_deficiency_and_ties() {
+    let d = 64;
+    // Six distinct images, each twice: centred rank 5; pixel 0 constant.
+    let base = data(6, d, 5);
+    let mut x = Vec::new();
+    for _ in 0..2 {
+        x.extend_from_slice(&base);
+    }
+    for img in x.chunks_exact_mut(d) {
+        img[0] = 0.25;
+    }
+    let n = x.len() / d;
+    let g = fit(&x, d, &FitOptions { rank: Rank::Fixed(9), floor: Floor::Auto }).unwrap();
+    let c = fit_moments(&moments(&x, d).unwrap(), &FitOptions { rank: Rank::Fixed(9), floor: Floor::Auto }).unwrap();
+    assert_eq!(g.method, FitMethod::Gram);
+    assert_eq!((g.rank, n), (9, 12));
+    let top = c.eigenvalues[0];
+    for r in 0..9 {
+        assert!((g.eigenvalues[r] - c.eigenvalues[r]).abs() < 1e-10 * top, "lambda[{r}]");
+    }
+    assert!(g.eigenvalues[5..9].iter().all(|&v| v < 1e-10 * top));
+    assert!(orthonormality_defect(&g.u_t, d) < 1e-12);
+    assert!(subspace_sine(&g.u_t[..5 * d], &c.u_t[..5 * d], d) < 1e-8);
+    assert_eq!(g.mean[0], 0.25);
+    assert!(g.u_t[..5 * d].chunks_exact(d).all(|r| r[0] == 0.0 || r[0].abs() < 1e-12));
+
+    // Ties: two images' worth of directions with equal variance (x = +-a e_1, +-a e_2): lambda_1 = lambda_2.
+    let d = 16;
+    let mut x = vec![0.0f32; 4 * d];
+    x[1] = 1.0;
+    x[d + 1] = -1.0;
+    x[2 * d + 2] = 1.0;
+    x[3 * d + 2] = -1.0;
+    let g = fit(&x, d, &FitOptions { rank: Rank::Fixed(2), floor: Floor::None }).unwrap();
+    assert!((g.eigenvalues[0] - g.eigenvalues[1]).abs() < 1e-15 && (g.eigenvalues[0] - 2.0 / 3.0).abs() < 1e-15);
+    assert!(orthonormality_defect(&g.u_t, d) < 1e-12);
+    let span = [vec![0.0; d], vec![0.0; d]];
+    let mut span: Vec<f64> = span.concat();
+    span[1] = 1.0;
+    span[d + 2] = 1.0;
+    assert!(subspace_sine(&g.u_t, &span, d) < 1e-12);
+}
+
+/// The Gram path is bit-identical for 1 and 3 threads.
+#[test]
+fn gram_path_is_thread_count_independent() {
+    let (n, d) = (30, 200);
+    let x = data(n, d, 77);
+    let opts = FitOptions { rank: Rank::Fixed(12), floor: Floor::Auto };
+    let run = |t: usize| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap().install(|| fit(&x, d, &opts).unwrap());
+    let (a, b) = (run(1), run(3));
+    assert_eq!(a.u_t.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.u_t.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    assert_eq!(a.eigenvalues, b.eigenvalues);
+    assert_eq!(a.mean, b.mean);
+}
