@@ -72,6 +72,7 @@ pub use levels::LevelPath;
 
 mod levels;
 mod partial;
+mod randomized;
 mod thin;
 use gaussdiff_core::pixel::ImageShape;
 
@@ -640,14 +641,21 @@ pub enum FitMethod {
     Covariance,
     /// The `n x n` Gram matrix of the centred data (`thin.rs`): for `n < d`; all nonzero eigenpairs exact.
     Gram,
+    /// Randomized subspace iteration streaming over the data (`randomized.rs`): for `n >= d` and a fixed
+    /// rank `k` with `16 (k + 16) <= d`; memory `O((m + d) (k + 16))`.
+    Randomized {
+        /// Passes over the data until the top `k` Ritz values settled.
+        passes: usize,
+    },
 }
 
 impl FitMethod {
     /// A short description for reports.
-    pub fn describe(self) -> &'static str {
+    pub fn describe(self) -> String {
         match self {
-            Self::Covariance => "d x d covariance (n >= d)",
-            Self::Gram => "n x n Gram matrix of the centred data (n < d)",
+            Self::Covariance => "d x d covariance".into(),
+            Self::Gram => "n x n Gram matrix of the centred data (n < d)".into(),
+            Self::Randomized { passes } => std::format!("randomized subspace iteration ({passes} passes)"),
         }
     }
 }
@@ -707,6 +715,11 @@ pub fn fit(images: &[f32], d: usize, opts: &FitOptions) -> Result<GaussianFit, F
     let n = images.len() / d;
     if n >= 2 && n < d && opts.rank != Rank::Full {
         return fit_gram(images, d, opts);
+    }
+    if let Rank::Fixed(k) = opts.rank {
+        if n >= d && randomized::worthwhile(k, d) {
+            return fit_randomized(images, d, k, opts);
+        }
     }
     let m = moments(images, d)?;
     fit_moments(&m, opts)
@@ -785,6 +798,25 @@ fn fit_gram(images: &[f32], d: usize, opts: &FitOptions) -> Result<GaussianFit, 
         rank,
         floor,
         method: FitMethod::Gram,
+    })
+}
+
+/// [`fit`] by randomized subspace iteration (`n >= d`, small fixed rank `k`, see `randomized.rs`).
+fn fit_randomized(images: &[f32], d: usize, k: usize, opts: &FitOptions) -> Result<GaussianFit, FitError> {
+    let n = images.len() / d;
+    check_options(d, n, opts)?;
+    let r = randomized::top_eigenpairs(images, d, k, 1)?;
+    let total_variance = r.trace.max(0.0);
+    let floor = select_floor(&r.values, total_variance, d, k, opts.floor);
+    Ok(GaussianFit {
+        n,
+        mean: r.mean,
+        eigenvalues: r.values,
+        total_variance,
+        u_t: r.u_t,
+        rank: k,
+        floor,
+        method: FitMethod::Randomized { passes: r.iterations },
     })
 }
 

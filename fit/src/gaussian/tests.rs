@@ -551,9 +551,65 @@ fn gram_path_is_thread_count_independent() {
     let (n, d) = (30, 200);
     let x = data(n, d, 77);
     let opts = FitOptions { rank: Rank::Fixed(12), floor: Floor::Auto };
-    let run = |t: usize| rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap().install(|| fit(&x, d, &opts).unwrap());
+    let run = |t: usize| {
+        rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap().install(|| fit(&x, d, &opts).unwrap())
+    };
     let (a, b) = (run(1), run(3));
-    assert_eq!(a.u_t.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), b.u_t.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    assert_eq!(
+        a.u_t.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        b.u_t.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
     assert_eq!(a.eigenvalues, b.eigenvalues);
     assert_eq!(a.mean, b.mean);
+}
+
+/// `n x d` low rank plus noise: `r` strong directions (variances 100, 90, ...) plus isotropic noise 0.01.
+fn low_rank_plus_noise(n: usize, d: usize, r: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    let basis: Vec<f32> = (0..r * d).map(|_| rng.normal() / (d as f32).sqrt()).collect();
+    let mut out = Vec::with_capacity(n * d);
+    let mut z = vec![0.0f32; r];
+    let mut e = vec![0.0f32; d];
+    for _ in 0..n {
+        rng.fill_normal(&mut z);
+        rng.fill_normal(&mut e);
+        for p in 0..d {
+            let s: f32 = (0..r).map(|j| basis[j * d + p] * z[j] * (100.0 - 10.0 * j as f32).sqrt()).sum();
+            out.push(0.3 + s + 0.1 * e[p]);
+        }
+    }
+    out
+}
+
+/// Many images of many pixels at a small fixed rank: the randomized path agrees with the covariance path
+/// (eigenvalues to 1e-6 relative, subspaces, floor, explained variance), on low rank plus noise and on a
+/// slowly decaying spectrum, and does not depend on the thread count.
+#[test]
+fn randomized_path_agrees_with_the_covariance_path() {
+    let d = 400;
+    for (x, k) in [(low_rank_plus_noise(1500, d, 6, 3), 6), (data(800, d, 4), 8)] {
+        let opts = FitOptions { rank: Rank::Fixed(k), floor: Floor::Auto };
+        let r = fit(&x, d, &opts).unwrap();
+        let c = fit_moments(&moments(&x, d).unwrap(), &opts).unwrap();
+        let FitMethod::Randomized { passes } = r.method else { panic!("expected the randomized path: {:?}", r.method) };
+        assert!(passes < randomized::MAX_ITERS, "did not converge in {passes} passes");
+        assert_eq!(c.method, FitMethod::Covariance);
+        for j in 0..k {
+            let rel = (r.eigenvalues[j] - c.eigenvalues[j]).abs() / c.eigenvalues[j];
+            assert!(rel < 1e-6, "lambda[{j}]: {} vs {} ({:?})", r.eigenvalues[j], c.eigenvalues[j], r.method);
+        }
+        assert!((r.total_variance - c.total_variance).abs() < 1e-10 * c.total_variance);
+        assert!((r.floor - c.floor).abs() < 1e-6 * c.floor.max(1e-12));
+        assert!((r.explained_variance() - c.explained_variance()).abs() < 1e-8);
+        assert!(orthonormality_defect(&r.u_t, d) < 1e-12);
+        assert!(subspace_sine(&r.u_t, &c.u_t, d) < 1e-5, "subspace: {}", subspace_sine(&r.u_t, &c.u_t, d));
+        for (a, b) in r.mean.iter().zip(&c.mean) {
+            assert!((a - b).abs() < 1e-12);
+        }
+        let run = |t: usize| {
+            rayon::ThreadPoolBuilder::new().num_threads(t).build().unwrap().install(|| fit(&x, d, &opts).unwrap())
+        };
+        let (a, b) = (run(1), run(3));
+        assert_eq!(a, b, "thread count changed the randomized fit");
+    }
 }

@@ -114,7 +114,7 @@ impl ThinGram {
 
 /// Mean of `images` (`n x d` row-major), each pixel summed over the images in order; a constant pixel gets
 /// its value exactly. Errors on the first non-finite value.
-fn mean(images: &[f32], d: usize) -> Result<Vec<f64>, FitError> {
+pub(super) fn mean(images: &[f32], d: usize) -> Result<Vec<f64>, FitError> {
     let n = images.len() / d;
     if let Some(pos) = images.iter().position(|v| !v.is_finite()) {
         return Err(FitError::NonFinite { image: pos / d, pixel: pos % d, value: images[pos] });
@@ -140,7 +140,7 @@ fn mean(images: &[f32], d: usize) -> Result<Vec<f64>, FitError> {
 /// Modified Gram-Schmidt over the rows, twice ("twice is enough", Giraud et al. 2005); a row that vanishes
 /// (no direction of its own) is replaced by the first unit vector `e_p` that keeps a norm above 1/2 after
 /// the projection.
-fn orthonormalise(rows: &mut [f64], d: usize) {
+pub(super) fn orthonormalise(rows: &mut [f64], d: usize) {
     let k = rows.len() / d;
     for j in 0..k {
         let (done, rest) = rows.split_at_mut(j * d);
@@ -180,7 +180,7 @@ fn project_out(row: &mut [f64], done: &[f64], d: usize) {
 
 /// The covariance path's sign rule: each row's largest-magnitude component (the first one on a tie) is
 /// positive.
-fn fix_signs(rows: &mut [f64], d: usize) {
+pub(super) fn fix_signs(rows: &mut [f64], d: usize) {
     rows.par_chunks_mut(d).for_each(|row| {
         let mut arg = 0;
         for i in 1..d {
