@@ -1,7 +1,7 @@
 //! The matrix-vector block kernels ([`BlockKernels`]) in Cortex-M4F assembly.
 //!
 //! The arithmetic is exactly that of `gaussdiff_core::math::Portable` (the host's kernels), so samples stay
-//! bit-identical to the host (`tests/tests/qemu_firmware.rs` compares them, and [`crate::app::bench`]
+//! bit-identical to the host (`tests/tests/qemu_firmware.rs` compares them, and the benchmark (`src/bench.rs`)
 //! compares these kernels with the portable ones on every run). What assembly reaches and LLVM does not:
 //!
 //! * `vldmia`/`vstmia` load or store 4 to 16 consecutive `s` registers in one instruction (LLVM allocates
