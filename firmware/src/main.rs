@@ -2,7 +2,7 @@
 //! (`docs/frame-protocol.md`). The application ([`app`]) is generic over embedded-hal 1.0 and
 //! embedded-io; each board module is a thin layer that supplies a pin, a delay, a byte sink and a counter
 //! to the one entry shared by the boards ([`board::run`]). With the `bench` feature (default) the kernel
-//! benchmark and self-checks ([`bench`]) run before the application.
+//! benchmark and self-checks (`bench.rs`) run before the application.
 #![no_std]
 #![no_main]
 

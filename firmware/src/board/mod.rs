@@ -1,6 +1,7 @@
 //! The boards. Each board module sets up its hardware (an output pin, a delay, a byte sink and a
 //! [`Counter`]) and hands them to [`run`], the one entry shared by all boards; the two boards on a debug
-//! probe share the rest of their entry too ([`run_on_probe`]: defmt over RTT, the [`dwt`] cycle counter).
+//! probe share the rest of their entry too (`run_on_probe`: defmt over RTT, the DWT cycle counter of
+//! `dwt.rs`).
 
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::OutputPin;
