@@ -1,6 +1,8 @@
 //! gaussdiff firmware: samples images from the embedded blob and streams them as text frames
 //! (`docs/frame-protocol.md`). The application ([`app`]) is generic over embedded-hal 1.0 and
-//! embedded-io; each board module is a thin layer that supplies a pin, a delay, a byte sink and a counter.
+//! embedded-io; each board module is a thin layer that supplies a pin, a delay, a byte sink and a counter
+//! to the one entry shared by the boards ([`board::run`]). With the `bench` feature (default) the kernel
+//! benchmark and self-checks (`bench.rs`) run before the application.
 #![no_std]
 #![no_main]
 
@@ -16,25 +18,15 @@ compile_error!("select exactly one board feature: qemu, nucleo-f411re or nrf5284
 compile_error!("the test-hardfault and test-panic features are for the qemu board only");
 
 mod app;
+#[cfg(feature = "bench")]
+mod bench;
+mod board;
 mod config;
+#[cfg(not(feature = "qemu"))]
+mod defmt_sink;
 mod delay;
 mod kernels;
 mod stack;
-
-#[cfg(feature = "qemu")]
-#[path = "board/qemu.rs"]
-mod board;
-
-#[cfg(feature = "nucleo-f411re")]
-#[path = "board/nucleo_f411re.rs"]
-mod board;
-
-#[cfg(feature = "nrf52840-dk")]
-#[path = "board/nrf52840_dk.rs"]
-mod board;
-
-#[cfg(not(feature = "qemu"))]
-mod defmt_sink;
 
 #[cortex_m_rt::entry]
 fn main() -> ! {

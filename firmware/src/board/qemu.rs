@@ -15,7 +15,6 @@ use gaussdiff_core::frame::LINE_CAPACITY;
 
 use crate::app::{self, Counter};
 use crate::delay::SpinDelay;
-use crate::stack;
 
 /// `ORIGIN(RAM)` in memory/qemu.x: the bottom of the stack under flip-link.
 const RAM_ORIGIN: usize = 0x2000_0000;
@@ -160,25 +159,10 @@ pub fn main() -> ! {
     let mut pin = FpgaLed;
 
     let calibration = [("calib_instr", 2 * u64::from(CALIBRATION_LOOPS)), ("calib_ticks", cal_ticks)];
-    if app::stat(&mut out, &calibration).is_err() || app::bench(&mut out, &mut counter).is_err() {
+    if app::stat(&mut out, &calibration).is_err() {
         exit(false);
     }
-    stack::paint(RAM_ORIGIN);
-    let result = app::run(&mut pin, &mut delay, &mut out, &mut counter, 0);
-    #[cfg(feature = "test-panic")]
-    panic!("test-panic feature: deliberate panic after the runs");
-    #[cfg(feature = "test-hardfault")]
-    cortex_m::asm::udf();
-    match result {
-        Ok(frames) => {
-            let ok = app::finish(&mut out, frames, stack::peak(RAM_ORIGIN)).is_ok();
-            exit(ok)
-        }
-        Err(e) => {
-            app::report_error(&mut out, &e);
-            exit(false)
-        }
-    }
+    exit(super::run(RAM_ORIGIN, 0, &mut pin, &mut delay, &mut out, &mut counter))
 }
 
 #[exception]

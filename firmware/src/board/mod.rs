@@ -1,0 +1,86 @@
+//! The boards. Each board module sets up its hardware (an output pin, a delay, a byte sink and a
+//! [`Counter`]) and hands them to [`run`], the one entry shared by all boards; the two boards on a debug
+//! probe share the rest of their entry too (`run_on_probe`: defmt over RTT, the DWT cycle counter of
+//! `dwt.rs`).
+
+use embedded_hal::delay::DelayNs;
+use embedded_hal::digital::OutputPin;
+
+use crate::app::{self, Counter};
+use crate::stack;
+
+#[cfg(feature = "qemu")]
+mod qemu;
+#[cfg(feature = "qemu")]
+pub use qemu::main;
+
+#[cfg(feature = "nucleo-f411re")]
+mod nucleo_f411re;
+#[cfg(feature = "nucleo-f411re")]
+pub use nucleo_f411re::main;
+
+#[cfg(feature = "nrf52840-dk")]
+mod nrf52840_dk;
+#[cfg(feature = "nrf52840-dk")]
+pub use nrf52840_dk::main;
+
+#[cfg(not(feature = "qemu"))]
+mod dwt;
+// The probe boards' defmt transport (RTT) and panic handler (prints the panic over defmt).
+#[cfg(not(feature = "qemu"))]
+use {defmt_rtt as _, panic_probe as _};
+
+/// Runs the kernel benchmark (feature `bench`), paints the stack from `ram_origin` (`ORIGIN(RAM)` of the
+/// board's `memory/*.x`: the bottom of the stack under flip-link), runs the application with a pause of
+/// `frame_gap_ms` between frames and reports the stack peak and the `done` line, or the error. Returns
+/// whether all of it succeeded; the board then signals the result (exit code) or waits.
+pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter>(
+    ram_origin: usize,
+    frame_gap_ms: u32,
+    pin: &mut P,
+    delay: &mut D,
+    out: &mut W,
+    counter: &mut C,
+) -> bool {
+    #[cfg(feature = "bench")]
+    if crate::bench::bench(out, counter).is_err() {
+        return false;
+    }
+    stack::paint(ram_origin);
+    let result = app::run(pin, delay, out, counter, frame_gap_ms);
+    test_fault();
+    match result {
+        Ok(frames) => app::finish(out, frames, stack::peak(ram_origin)).is_ok(),
+        Err(e) => {
+            app::report_error(out, &e);
+            false
+        }
+    }
+}
+
+/// The QEMU tests' hooks (features `test-panic`, `test-hardfault`): fault on purpose after the runs, to
+/// check that a panic or a HardFault becomes a readable `@GDF1 error` line and a non-zero exit code. A
+/// function of its own, so that the code after its call does not read as unreachable.
+#[inline(always)]
+fn test_fault() {
+    #[cfg(feature = "test-panic")]
+    panic!("test-panic feature: deliberate panic after the runs");
+    #[cfg(feature = "test-hardfault")]
+    cortex_m::asm::udf();
+}
+
+/// The entry of the boards on a debug probe, after their own set-up: frames go out as defmt lines over
+/// RTT (`probe-rs run` prints them), `led` toggles once per sampler step, the DWT cycle counter times each
+/// sample, a spin delay at `core_hz` paces the frames; then the core sleeps.
+#[cfg(not(feature = "qemu"))]
+fn run_on_probe<P: OutputPin>(ram_origin: usize, core_hz: u32, mut led: P, mut counter: dwt::Cycles) -> ! {
+    /// Pause between frames so the LED pattern is visible.
+    const FRAME_GAP_MS: u32 = 500;
+    let mut out = crate::defmt_sink::DefmtLines::new();
+    let mut delay = crate::delay::SpinDelay { hz: core_hz };
+    // The outcome is already reported on the output; there is nobody else to tell.
+    let _ = run(ram_origin, FRAME_GAP_MS, &mut led, &mut delay, &mut out, &mut counter);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
