@@ -90,8 +90,8 @@ fn main() {
             Some((n, s)) => (n, s.parse::<u32>().unwrap_or_else(|_| panic!("GAUSSDIFF_RUNS: bad steps in {run:?}"))),
             None => (run, 0),
         };
-        let sampler = Sampler::from_name(name)
-            .unwrap_or_else(|| panic!("GAUSSDIFF_RUNS: {name:?} is not exact, euler or heun"));
+        let sampler =
+            Sampler::from_name(name).unwrap_or_else(|| panic!("GAUSSDIFF_RUNS: {name:?} is not exact, euler or heun"));
         if sampler != Sampler::Exact && steps == 0 {
             panic!("GAUSSDIFF_RUNS: {run:?} needs steps, e.g. {name}:18");
         }

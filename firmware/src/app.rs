@@ -11,15 +11,15 @@ use core::hint::black_box;
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::OutputPin;
 use gaussdiff_core::blob::Blob;
-use gaussdiff_core::tensor::{DType, Tensor};
-use gaussdiff_core::denoiser::Model;
 use gaussdiff_core::denoiser::Denoiser;
+use gaussdiff_core::denoiser::Model;
 use gaussdiff_core::error::BlobError;
 use gaussdiff_core::frame::{self, Frame, LineBuf};
-use gaussdiff_core::sampler::{SampleSpec, SpecError};
 use gaussdiff_core::kernels::{BlockKernels, PORTABLE};
 use gaussdiff_core::rng::Rng;
+use gaussdiff_core::sampler::{SampleSpec, SpecError};
 use gaussdiff_core::schedule::EdmSchedule;
+use gaussdiff_core::tensor::{DType, Tensor};
 
 use crate::config::{self, Aligned, DIM, MAX_STEPS, SCRATCH};
 use crate::kernels;
