@@ -529,7 +529,7 @@ impl<'a> Tensor<'a> {
 
     /// `out[i] = row_dot(first + i, x)` for `i < out.len()`, bit for bit, four rows at a time (the
     /// matrix-vector product `T[first.., :] x`; each `x` chunk is loaded once for four rows), with the
-    /// [`Portable`](Portable) kernels.
+    /// [`Portable`] kernels.
     ///
     /// # Panics
     /// If `first + out.len() > rows` or `x.len() != cols`.
@@ -572,7 +572,7 @@ impl<'a> Tensor<'a> {
     /// `y += sum_i alpha[i] * T[first + i, :]`, bit-identical to `row_axpy(first + i, alpha[i], y)` for
     /// `i = 0, 1, ...` in order (every `y[c]` receives the same additions in the same order), four rows at a
     /// time (each `y` chunk loaded and stored once per four rows), with the
-    /// [`Portable`](Portable) kernels.
+    /// [`Portable`] kernels.
     ///
     /// # Panics
     /// If `first + alpha.len() > rows` or `y.len() != cols`.

@@ -77,7 +77,7 @@ pub const HEADER_SIZE: usize = header::END;
 pub mod entry {
     /// `u8` section id ([`super::section`]).
     pub const ID: usize = 0;
-    /// `u8` element type code ([`crate::blob::DType`]: 0 f32, 1 f16, 2 int8).
+    /// `u8` element type code ([`crate::tensor::DType`]: 0 f32, 1 f16, 2 int8).
     pub const DTYPE: usize = 1;
     /// `u16` reserved, must be 0.
     pub const RESERVED: usize = 2;
