@@ -16,7 +16,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use gaussdiff_core::blob::Blob;
-use gaussdiff_core::frame::{SampleSpec, SamplerKind};
+use gaussdiff_core::sampler::{SampleSpec, Sampler};
 
 const BOARDS: [&str; 3] = ["qemu", "nucleo-f411re", "nrf52840-dk"];
 
@@ -90,15 +90,15 @@ fn main() {
             Some((n, s)) => (n, s.parse::<u32>().unwrap_or_else(|_| panic!("GAUSSDIFF_RUNS: bad steps in {run:?}"))),
             None => (run, 0),
         };
-        let sampler = SamplerKind::from_name(name)
-            .unwrap_or_else(|| panic!("GAUSSDIFF_RUNS: {name:?} is not exact, euler or heun"));
-        if sampler != SamplerKind::Exact && steps == 0 {
+        let sampler =
+            Sampler::from_name(name).unwrap_or_else(|| panic!("GAUSSDIFF_RUNS: {name:?} is not exact, euler or heun"));
+        if sampler != Sampler::Exact && steps == 0 {
             panic!("GAUSSDIFF_RUNS: {run:?} needs steps, e.g. {name}:18");
         }
-        let steps = if sampler == SamplerKind::Exact { 0 } else { steps };
+        let steps = if sampler == Sampler::Exact { 0 } else { steps };
         max_steps = max_steps.max(steps as usize);
         for &seed in &seeds {
-            specs.push(format!("SampleSpec {{ sampler: SamplerKind::{sampler:?}, steps: {steps}, seed: {seed} }}"));
+            specs.push(format!("SampleSpec {{ sampler: Sampler::{sampler:?}, steps: {steps}, seed: {seed} }}"));
         }
     }
     assert!(!specs.is_empty(), "GAUSSDIFF_RUNS names no run");

@@ -5,7 +5,7 @@
 //! * `lin784k64` linear denoiser in a shared basis (d = 784, k = 64, L = 18 levels, f32), evaluated between
 //!   two grid levels (the worst case),
 //! * baselines measured in the same run: `baseline-slices`, the same `2 d k` multiply-adds on plain `&[f32]`
-//!   slices with `math::dot`/`math::axpy`; `f32-reference` / `f16-reference`, the same Gaussian evaluation
+//!   slices with `kernels::dot`/`kernels::axpy`; `f32-reference` / `f16-reference`, the same Gaussian evaluation
 //!   row by row through the element-wise `Tensor::row_dot_reference`/`row_axpy_reference`; `f32-per-row` /
 //!   `f16-per-row`, row by row through the byte-row kernels `Tensor::row_dot`/`row_axpy` (the denoiser's
 //!   path before the four-row block kernels `Tensor::rows_dot`/`rows_axpy`).
@@ -16,12 +16,12 @@
 //! Run: `cargo bench -p gaussdiff-core --bench sampling -- --warm-up-time 1 --measurement-time 3`
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use gaussdiff_core::blob::{DType, Tensor};
 use gaussdiff_core::denoiser::{Denoiser, GaussianDenoiser, LinearDenoiser};
-use gaussdiff_core::math;
+use gaussdiff_core::kernels;
 use gaussdiff_core::rng::Rng;
-use gaussdiff_core::sampler::{exact_scratch_len, sample, sample_exact, scratch_len, Solver};
+use gaussdiff_core::sampler::{exact_scratch_len, sample, sample_exact, scratch_len, Sampler};
 use gaussdiff_core::schedule::EdmSchedule;
+use gaussdiff_core::tensor::{DType, Tensor};
 use nalgebra::DMatrix;
 use std::hint::black_box;
 
@@ -154,11 +154,11 @@ fn bench_denoise(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new(name, "baseline-slices"), |b| {
             b.iter(|| {
                 for (i, ci) in coef.iter_mut().enumerate() {
-                    *ci = 0.5 * math::dot(&p.u_t[i * d..(i + 1) * d], black_box(&x));
+                    *ci = 0.5 * kernels::dot(&p.u_t[i * d..(i + 1) * d], black_box(&x));
                 }
                 out.copy_from_slice(&p.mu);
                 for (i, &ci) in coef.iter().enumerate() {
-                    math::axpy(ci, &p.u_t[i * d..(i + 1) * d], &mut out);
+                    kernels::axpy(ci, &p.u_t[i * d..(i + 1) * d], &mut out);
                 }
                 black_box(&out);
             })
@@ -218,7 +218,7 @@ fn bench_sample(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(format!("{name}/heun18"), dtype.name()), |b| {
                 b.iter(|| {
                     x.copy_from_slice(&x_t);
-                    sample(&g, Solver::Heun, &sigmas, None, &mut x, &mut scratch, |_, _| {})
+                    sample(&g, Sampler::Heun, &sigmas, None, &mut x, &mut scratch, |_, _| {})
                 })
             });
             let mut scratch = vec![0.0f32; exact_scratch_len(&g)];

@@ -2,6 +2,9 @@
 
 use core::fmt;
 
+// Only the id tables (leaf files): `blob::format` itself depends on this module, not the other way round.
+use crate::blob::format::{field, section};
+
 /// Why a byte slice is not a valid gaussdiff blob (or a tensor view over it is inconsistent).
 ///
 /// Payloads are numbers so the type stays `Copy` and `no_std`; the host tools add file names.
@@ -10,46 +13,132 @@ use core::fmt;
 #[non_exhaustive]
 pub enum BlobError {
     /// Fewer bytes than the structure being read needs.
-    Truncated { needed: u32, available: u32 },
+    Truncated {
+        /// Bytes needed.
+        needed: u32,
+        /// Bytes available.
+        available: u32,
+    },
     /// The first four bytes are not the gaussdiff magic.
-    BadMagic { found: u32 },
+    BadMagic {
+        /// The first four bytes, big-endian.
+        found: u32,
+    },
     /// The format version is newer (or older) than this reader supports.
-    UnsupportedVersion { found: u16 },
+    UnsupportedVersion {
+        /// The version in the header.
+        found: u16,
+    },
     /// The header size field disagrees with the layout of this version.
-    BadHeaderSize { found: u32 },
+    BadHeaderSize {
+        /// The header size in the header.
+        found: u32,
+    },
     /// The CRC-32 over everything after the header does not match the stored one.
-    ChecksumMismatch { stored: u32, computed: u32 },
+    ChecksumMismatch {
+        /// CRC stored in the header.
+        stored: u32,
+        /// CRC computed over the bytes.
+        computed: u32,
+    },
     /// An element-type code that is not f32 (0), f16 (1) or int8 (2).
-    UnknownDType { code: u8 },
+    UnknownDType {
+        /// The element-type code.
+        code: u8,
+    },
     /// A denoiser-kind code this reader does not know.
-    UnknownKind { code: u8 },
+    UnknownKind {
+        /// The kind code.
+        code: u8,
+    },
     /// Section-table entry `index` points (partly) outside `[end of table, total_len)` or overlaps another
     /// section or the metadata area.
-    BadSection { index: u8 },
+    BadSection {
+        /// Position in the section table.
+        index: u8,
+    },
     /// A tensor's byte length does not match rows x cols of its element type (plus per-row scales for int8).
-    BadTensorLength { expected: u32, found: u32 },
+    BadTensorLength {
+        /// Bytes the shape and element type need.
+        expected: u32,
+        /// Bytes present.
+        found: u32,
+    },
     /// A numeric field is out of its allowed range (field id as in `docs/blob-format.md`, value as bits).
-    BadField { field: u8, value: u32 },
+    BadField {
+        /// Field id ([`crate::blob::format::field`]).
+        field: u8,
+        /// The offending value (f32 fields as bits).
+        value: u32,
+    },
     /// A limit from `blob::format::MAX_*` is exceeded.
-    LimitExceeded { field: u8, value: u32, max: u32 },
+    LimitExceeded {
+        /// Field id ([`crate::blob::format::field`]).
+        field: u8,
+        /// The value.
+        value: u32,
+        /// The limit.
+        max: u32,
+    },
     /// A required section is missing for the declared denoiser kind.
-    MissingSection { id: u8 },
+    MissingSection {
+        /// Section id ([`crate::blob::format::section`]).
+        id: u8,
+    },
     /// The metadata area is malformed (bad length, or not UTF-8).
-    BadMetadata { offset: u32 },
+    BadMetadata {
+        /// Absolute byte offset of the bad entry (or of the area).
+        offset: u32,
+    },
     /// A float that must be finite (and, where stated, positive) is not.
-    NonFinite { field: u8 },
+    NonFinite {
+        /// Field id ([`crate::blob::format::field`]).
+        field: u8,
+    },
     /// The CRC-32 over the header's first 60 bytes does not match the one stored in bytes 60..64.
-    HeaderChecksumMismatch { stored: u32, computed: u32 },
+    HeaderChecksumMismatch {
+        /// CRC stored in bytes 60..64.
+        stored: u32,
+        /// CRC computed over bytes 0..60.
+        computed: u32,
+    },
     /// The slice is longer than the total length recorded in the header.
-    TrailingBytes { declared: u32, available: u32 },
+    TrailingBytes {
+        /// Total length in the header.
+        declared: u32,
+        /// Bytes given.
+        available: u32,
+    },
     /// A section's `rows x cols` disagrees with the shape its kind needs for the header's d, k, L.
-    BadShape { id: u8, rows: u32, cols: u32, expected_rows: u32, expected_cols: u32 },
+    BadShape {
+        /// Section id.
+        id: u8,
+        /// Stored rows.
+        rows: u32,
+        /// Stored columns.
+        cols: u32,
+        /// Rows the kind needs.
+        expected_rows: u32,
+        /// Columns the kind needs.
+        expected_cols: u32,
+    },
     /// A section is stored in an element type it may not use (lambda, sigmas and a must be f32).
-    DTypeNotAllowed { id: u8, code: u8 },
+    DTypeNotAllowed {
+        /// Section id.
+        id: u8,
+        /// The stored element-type code.
+        code: u8,
+    },
     /// Two section-table entries share an id.
-    DuplicateSection { id: u8 },
+    DuplicateSection {
+        /// Section id.
+        id: u8,
+    },
     /// A section id (below the extension range 0x80..) that the blob's kind does not use.
-    UnexpectedSection { id: u8 },
+    UnexpectedSection {
+        /// Section id.
+        id: u8,
+    },
 }
 
 impl fmt::Display for BlobError {
@@ -72,22 +161,18 @@ impl fmt::Display for BlobError {
             Self::BadTensorLength { expected, found } => {
                 write!(f, "tensor has {found} bytes, its shape needs {expected}")
             }
-            Self::BadField { field, value } => write!(
-                f,
-                "field {field} ({}) has invalid value {value} (0x{value:08x})",
-                crate::blob::format::field::name(field)
-            ),
-            Self::LimitExceeded { field, value, max } => write!(
-                f,
-                "field {field} ({}) = {value} exceeds the limit {max}",
-                crate::blob::format::field::name(field)
-            ),
+            Self::BadField { field, value } => {
+                write!(f, "field {field} ({}) has invalid value {value} (0x{value:08x})", field::name(field))
+            }
+            Self::LimitExceeded { field, value, max } => {
+                write!(f, "field {field} ({}) = {value} exceeds the limit {max}", field::name(field))
+            }
             Self::MissingSection { id } => {
-                write!(f, "required section {id} ({}) is missing", crate::blob::format::section::name(id))
+                write!(f, "required section {id} ({}) is missing", section::name(id))
             }
             Self::BadMetadata { offset } => write!(f, "malformed metadata at byte {offset}"),
             Self::NonFinite { field } => {
-                write!(f, "field {field} ({}) must be finite", crate::blob::format::field::name(field))
+                write!(f, "field {field} ({}) must be finite", field::name(field))
             }
             Self::HeaderChecksumMismatch { stored, computed } => {
                 write!(f, "header checksum mismatch: stored CRC-32 0x{stored:08x}, computed 0x{computed:08x}")
@@ -98,15 +183,13 @@ impl fmt::Display for BlobError {
             Self::BadShape { id, rows, cols, expected_rows, expected_cols } => write!(
                 f,
                 "section {id} ({}) is {rows}x{cols}, expected {expected_rows}x{expected_cols}",
-                crate::blob::format::section::name(id)
+                section::name(id)
             ),
-            Self::DTypeNotAllowed { id, code } => write!(
-                f,
-                "section {id} ({}) has element type code {code}; it must be f32 (0)",
-                crate::blob::format::section::name(id)
-            ),
+            Self::DTypeNotAllowed { id, code } => {
+                write!(f, "section {id} ({}) has element type code {code}; it must be f32 (0)", section::name(id))
+            }
             Self::DuplicateSection { id } => {
-                write!(f, "section {id} ({}) appears twice", crate::blob::format::section::name(id))
+                write!(f, "section {id} ({}) appears twice", section::name(id))
             }
             Self::UnexpectedSection { id } => write!(f, "section id {id} is not used by this denoiser kind"),
         }

@@ -1,7 +1,8 @@
 //! The text frame protocol v1 (`docs/frame-protocol.md`): how a sample travels from a target (serial, RTT,
 //! semihosting) or the host as plain ASCII lines, with a checksum of its f32 bits.
 //!
-//! A frame is a `begin` line (image shape and the [`SampleSpec`] that produced the sample), one `p` line per
+//! A frame is a `begin` line (image shape and the [`SampleSpec`] that produced the sample; the recipe itself
+//! is [`crate::sampler::recipe`]), one `p` line per
 //! chunk of at most [`PIXELS_PER_LINE`] pixels (two hex digits each), optionally one `v` line per chunk of at
 //! most [`VALUES_PER_LINE`] f32 bit patterns (eight hex digits each) and an `end` line with two CRC-32s:
 //! `pixels` over the pixel bytes and `sample` over the little-endian bytes of the f32 sample. Every line
@@ -14,12 +15,8 @@
 
 use core::fmt::{self, Write as _};
 
-use crate::blob::read::Model;
-use crate::denoiser::Denoiser;
 use crate::pixel::ImageShape;
-use crate::rng::Rng;
-use crate::sampler::{self, Solver};
-use crate::schedule::EdmSchedule;
+use crate::sampler::SampleSpec;
 
 /// Every protocol line starts with this token (the `1` is the protocol version).
 pub const PREFIX: &str = "@GDF1";
@@ -51,155 +48,6 @@ pub fn sample_crc(sample: &[f32]) -> u32 {
         digest.update(&v.to_le_bytes());
     }
     digest.finalize()
-}
-
-/// Which sampler produced a sample.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum SamplerKind {
-    /// The exact solution of the probability-flow ODE (Gaussian denoisers only); `steps` is ignored.
-    Exact,
-    /// Euler steps on the EDM schedule.
-    Euler,
-    /// Heun (second order) steps on the EDM schedule.
-    Heun,
-}
-
-impl SamplerKind {
-    /// All kinds, in protocol order.
-    pub const ALL: [Self; 3] = [Self::Exact, Self::Euler, Self::Heun];
-
-    /// The protocol name: `exact`, `euler` or `heun`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Exact => "exact",
-            Self::Euler => "euler",
-            Self::Heun => "heun",
-        }
-    }
-
-    /// The kind for a protocol name, `None` for any other text.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == name)
-    }
-}
-
-impl fmt::Display for SamplerKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// What a frame's sample is: sampler, number of steps and the seed of the initial noise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct SampleSpec {
-    /// The sampler.
-    pub sampler: SamplerKind,
-    /// Steps on the EDM schedule (0 for [`SamplerKind::Exact`]).
-    pub steps: u32,
-    /// Seed of [`crate::rng::Rng`] that draws the initial noise.
-    pub seed: u64,
-}
-
-/// Why a [`SampleSpec`] cannot run on a model.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[non_exhaustive]
-pub enum SpecError {
-    /// The exact sampler needs a Gaussian model; the blob holds a linear one.
-    ExactNeedsGaussian,
-    /// Euler and Heun need at least one step.
-    ZeroSteps,
-    /// More steps than the caller's `sigmas` buffer holds (`max` = its length - 1).
-    TooManySteps {
-        /// Steps asked for.
-        steps: u32,
-        /// The most the buffer allows.
-        max: u32,
-    },
-}
-
-impl fmt::Display for SpecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Self::ExactNeedsGaussian => f.write_str("the exact sampler needs a Gaussian blob, this one is linear"),
-            Self::ZeroSteps => f.write_str("euler and heun need steps >= 1"),
-            Self::TooManySteps { steps, max } => write!(f, "steps = {steps} exceeds the maximum {max}"),
-        }
-    }
-}
-
-impl core::error::Error for SpecError {}
-
-impl SampleSpec {
-    /// Scratch floats [`SampleSpec::run`] needs for `model` (enough for every sampler).
-    pub fn scratch_len(model: &Model<'_>) -> usize {
-        let ode = sampler::scratch_len(model.dim(), model.scratch_len());
-        match model.as_gaussian() {
-            Some(g) => ode.max(sampler::exact_scratch_len(g)),
-            None => ode,
-        }
-    }
-
-    /// Produces the sample this spec names; the one definition shared by the firmware, `gaussdiff capture`
-    /// and the tests, so a frame's `seed`, `sampler` and `steps` mean the same bits everywhere:
-    ///
-    /// 1. `x = schedule.sigma_max * z` with `z` from `Rng::new(seed).fill_normal`;
-    /// 2. `exact`: [`sampler::sample_exact`] from `sigma_max` to 0; `euler`/`heun`: `schedule.fill(steps)`
-    ///    into `sigmas[..=steps]`, then [`sampler::sample`] without churn.
-    ///
-    /// `on_step(i, sigma_next)` is called after each step (once for `exact`). Returns the number of
-    /// denoiser (or flow) evaluations.
-    ///
-    /// # Errors
-    /// [`SpecError`] when the spec does not fit the model or the `sigmas` buffer.
-    ///
-    /// # Panics
-    /// If `x.len() != model.dim()` or `scratch.len() < SampleSpec::scratch_len(model)` (caller contract).
-    pub fn run(
-        &self,
-        model: &Model<'_>,
-        schedule: &EdmSchedule,
-        sigmas: &mut [f32],
-        x: &mut [f32],
-        scratch: &mut [f32],
-        mut on_step: impl FnMut(usize, f32),
-    ) -> Result<u32, SpecError> {
-        assert_eq!(x.len(), model.dim(), "SampleSpec::run: x must have length model.dim()");
-        let solver = match self.sampler {
-            SamplerKind::Exact => None,
-            SamplerKind::Euler => Some(Solver::Euler),
-            SamplerKind::Heun => Some(Solver::Heun),
-        };
-        let steps = self.steps as usize;
-        match solver {
-            None if model.as_gaussian().is_none() => return Err(SpecError::ExactNeedsGaussian),
-            Some(_) if steps == 0 => return Err(SpecError::ZeroSteps),
-            Some(_) if steps >= sigmas.len() => {
-                let max = u32::try_from(sigmas.len().saturating_sub(1)).unwrap_or(u32::MAX);
-                return Err(SpecError::TooManySteps { steps: self.steps, max });
-            }
-            _ => {}
-        }
-        Rng::new(self.seed).fill_normal(x);
-        for v in x.iter_mut() {
-            *v *= schedule.sigma_max;
-        }
-        Ok(match (solver, model.as_gaussian()) {
-            (Some(solver), _) => {
-                let sigmas = &mut sigmas[..=steps];
-                schedule.fill(steps, sigmas);
-                sampler::sample(model, solver, sigmas, None, x, scratch, on_step)
-            }
-            (None, Some(g)) => {
-                let evals = sampler::sample_exact(g, schedule.sigma_max, x, scratch);
-                on_step(0, 0.0);
-                evals
-            }
-            (None, None) => return Err(SpecError::ExactNeedsGaussian),
-        })
-    }
 }
 
 /// A fixed-capacity line buffer implementing [`fmt::Write`]; writing past [`LINE_CAPACITY`] is an error.
@@ -385,6 +233,7 @@ pub use decode::{decode, DecodedFrame, FrameError, Item};
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sampler::Sampler;
 
     #[test]
     fn crc_is_iso_hdlc() {
@@ -410,21 +259,13 @@ mod tests {
     }
 
     #[test]
-    fn sampler_names_round_trip() {
-        for k in SamplerKind::ALL {
-            assert_eq!(SamplerKind::from_name(k.name()), Some(k));
-        }
-        assert_eq!(SamplerKind::from_name("ddim"), None);
-    }
-
-    #[test]
     fn encodes_known_text() {
         let shape = ImageShape { channels: 1, height: 2, width: 3 };
         let pixels = [0u8, 1, 255, 16, 128, 7];
         let sample = [-1.0f32, 0.5, 1.0, 0.0, -0.0, 2.0];
         let frame = Frame {
             shape,
-            spec: SampleSpec { sampler: SamplerKind::Heun, steps: 18, seed: 7 },
+            spec: SampleSpec { sampler: Sampler::Heun, steps: 18, seed: 7 },
             pixels: &pixels,
             sample: &sample,
             begin_extras: &[("blob_crc", 42)],

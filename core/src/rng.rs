@@ -43,7 +43,9 @@ pub struct Rng {
     s: [u32; 4],
 }
 
-/// SplitMix64 (Vigna): used only to expand a `u64` seed into the xoshiro state.
+/// SplitMix64 (Steele, Lea & Flood 2014; Vigna's <https://prng.di.unimi.it/splitmix64.c>): expands a `u64`
+/// seed into the xoshiro state here, and is the workspace's one SplitMix64 (the dataset shuffle, the
+/// trainer's generator seeding). See [`splitmix64`] for the step on a bare state.
 #[derive(Clone, Debug)]
 pub struct SplitMix64 {
     x: u64,
@@ -55,14 +57,19 @@ impl SplitMix64 {
         Self { x: seed }
     }
 
-    /// Next 64-bit output.
+    /// Next 64-bit output ([`splitmix64`] on the state).
     pub fn next_u64(&mut self) -> u64 {
-        self.x = self.x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        splitmix64(&mut self.x)
     }
+}
+
+/// One SplitMix64 step on a bare state: `state += 0x9e3779b97f4a7c15`, then the output mix of `state`.
+pub fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// `2^-24`: spacing of the 24-bit uniform grid.

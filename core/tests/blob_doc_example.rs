@@ -10,8 +10,9 @@ use std::path::PathBuf;
 
 use gaussdiff_core::blob::format::{self, field, section};
 use gaussdiff_core::blob::write::{write_gaussian, GaussianParams, WriteOptions};
-use gaussdiff_core::blob::{Blob, DType};
+use gaussdiff_core::blob::Blob;
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
+use gaussdiff_core::tensor::DType;
 
 fn doc_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/blob-format.md")

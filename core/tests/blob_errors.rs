@@ -11,8 +11,9 @@ use gaussdiff_core::blob::format::{
     MAX_SECTIONS, MAX_SIGMAS, SECTION_ENTRY_SIZE,
 };
 use gaussdiff_core::blob::write::{write_gaussian, write_linear, LinearMaps, LinearParams, WriteError, WriteOptions};
-use gaussdiff_core::blob::{Blob, DType};
+use gaussdiff_core::blob::Blob;
 use gaussdiff_core::pixel::PixelMap;
+use gaussdiff_core::tensor::DType;
 use gaussdiff_core::BlobError;
 
 /// A valid Gaussian blob: d = 6 (1x2x3), k = 2, floor 0.1, f32; sections MU, U_T, LAMBDA in that order.

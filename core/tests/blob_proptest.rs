@@ -11,8 +11,9 @@ use std::sync::OnceLock;
 use blob_support::*;
 use gaussdiff_core::blob::format::{header, HEADER_SIZE};
 use gaussdiff_core::blob::write::{write_gaussian, write_linear};
-use gaussdiff_core::blob::{Blob, DType};
+use gaussdiff_core::blob::Blob;
 use gaussdiff_core::denoiser::Denoiser;
+use gaussdiff_core::tensor::DType;
 use gaussdiff_core::BlobError;
 use proptest::prelude::*;
 

@@ -18,9 +18,10 @@ use gaussdiff_core::blob::format::{section, HEADER_SIZE, SECTION_ENTRY_SIZE, WRI
 use gaussdiff_core::blob::write::{
     quantize_roundtrip_error, write_gaussian, write_linear, GaussianParams, LinearMaps, LinearParams,
 };
-use gaussdiff_core::blob::{Blob, DType, Kind, Tensor};
+use gaussdiff_core::blob::{Blob, Kind};
 use gaussdiff_core::denoiser::Denoiser;
 use gaussdiff_core::pixel::PixelMap;
+use gaussdiff_core::tensor::{DType, Tensor};
 
 /// Decoded `rows x cols` values of a tensor in f64.
 fn decoded(t: &Tensor<'_>) -> Vec<f64> {

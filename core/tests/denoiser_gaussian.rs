@@ -13,9 +13,9 @@ mod denoiser_support;
 
 use denoiser_support::*;
 use gaussdiff_core::blob::format::field;
-use gaussdiff_core::blob::DType;
 use gaussdiff_core::denoiser::{Denoiser, GaussianDenoiser};
 use gaussdiff_core::rng::Rng;
+use gaussdiff_core::tensor::DType;
 use gaussdiff_core::BlobError;
 use nalgebra::{DMatrix, DVector};
 

@@ -4,11 +4,11 @@
 mod denoiser_support;
 
 use denoiser_support::*;
-use gaussdiff_core::blob::DType;
 use gaussdiff_core::denoiser::{Denoiser, GaussianDenoiser};
 use gaussdiff_core::rng::Rng;
-use gaussdiff_core::sampler::{sample, scratch_len, Churn, Solver};
+use gaussdiff_core::sampler::{sample, scratch_len, Churn, Sampler};
 use gaussdiff_core::schedule::EdmSchedule;
+use gaussdiff_core::tensor::DType;
 
 const D: usize = 20;
 const K: usize = 5;
@@ -48,7 +48,7 @@ fn run(g: &GaussianDenoiser<'_>, seed: u64, churn: Option<&Churn>) -> (Vec<u32>,
     rng.fill_normal(&mut x);
     x.iter_mut().for_each(|v| *v *= sigmas[0]);
     let mut scratch = vec![0.0f32; scratch_len(D, g.scratch_len())];
-    sample(g, Solver::Heun, &sigmas, churn.map(|c| (c, &mut rng)), &mut x, &mut scratch, |_, _| {});
+    sample(g, Sampler::Heun, &sigmas, churn.map(|c| (c, &mut rng)), &mut x, &mut scratch, |_, _| {});
     (x.iter().map(|v| v.to_bits()).collect(), rng.state())
 }
 

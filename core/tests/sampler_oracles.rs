@@ -12,10 +12,10 @@
 mod denoiser_support;
 
 use denoiser_support::*;
-use gaussdiff_core::blob::DType;
 use gaussdiff_core::denoiser::{Denoiser, GaussianDenoiser};
-use gaussdiff_core::sampler::{exact_scratch_len, sample, sample_exact, scratch_len, Solver};
+use gaussdiff_core::sampler::{exact_scratch_len, sample, sample_exact, scratch_len, Sampler};
 use gaussdiff_core::schedule::EdmSchedule;
+use gaussdiff_core::tensor::DType;
 use nalgebra::{DMatrix, DVector, Rotation3, Vector3};
 
 const LAMBDA: [f32; 2] = [2.0, 0.5];
@@ -114,7 +114,7 @@ fn one_euler_step_scales_each_mode_by_the_euler_factor() {
     for (sc, sn) in STEPS {
         let a = start(sc);
         let mut x = compose(a);
-        let evals = sample(&g, Solver::Euler, &[sc, sn], None, &mut x, &mut scratch, |_, _| {});
+        let evals = sample(&g, Sampler::Euler, &[sc, sn], None, &mut x, &mut scratch, |_, _| {});
         assert_eq!(evals, 1);
         let (sc, sn) = (sc as f64, sn as f64);
         assert_factors(coefficients(&x), a, |v| (v + sc * sn) / (v + sc * sc), "Euler");
@@ -129,7 +129,7 @@ fn one_heun_step_scales_each_mode_by_the_heun_factor() {
     for (sc, sn) in STEPS {
         let a = start(sc);
         let mut x = compose(a);
-        let evals = sample(&g, Solver::Heun, &[sc, sn], None, &mut x, &mut scratch, |_, _| {});
+        let evals = sample(&g, Sampler::Heun, &[sc, sn], None, &mut x, &mut scratch, |_, _| {});
         assert_eq!(evals, 2);
         let (sc, sn) = (sc as f64, sn as f64);
         let heun = |v: f64| {
@@ -150,7 +150,7 @@ fn final_step_to_zero_returns_exactly_the_denoiser() {
     let g = gaussian(&b);
     let mut scratch = vec![0.0f32; scratch_len(3, g.scratch_len())];
     let mut den_scratch = vec![0.0f32; g.scratch_len()];
-    for solver in [Solver::Euler, Solver::Heun] {
+    for solver in [Sampler::Euler, Sampler::Heun] {
         for sc in [80.0f32, 1.0, 0.002] {
             let x0 = compose(start(sc));
             let mut want = [0.0f32; 3];
@@ -173,7 +173,7 @@ fn evaluation_counts_and_step_callbacks() {
     let mut sigmas = [0.0f32; 19];
     EdmSchedule::default().fill(18, &mut sigmas);
     let mut scratch = vec![0.0f32; scratch_len(3, g.scratch_len())];
-    for (solver, want) in [(Solver::Euler, 18), (Solver::Heun, 35)] {
+    for (solver, want) in [(Sampler::Euler, 18), (Sampler::Heun, 35)] {
         let mut x = compose([80.0, -40.0, 20.0]);
         let mut seen = Vec::new();
         let evals = sample(&g, solver, &sigmas, None, &mut x, &mut scratch, |i, s| seen.push((i, s)));
@@ -183,7 +183,7 @@ fn evaluation_counts_and_step_callbacks() {
     // A zero-step schedule does nothing.
     let mut x = compose([1.0, 2.0, 3.0]);
     let before = x.clone();
-    assert_eq!(sample(&g, Solver::Heun, &[0.0], None, &mut x, &mut scratch, |_, _| {}), 0);
+    assert_eq!(sample(&g, Sampler::Heun, &[0.0], None, &mut x, &mut scratch, |_, _| {}), 0);
     assert_eq!(x, before);
 }
 

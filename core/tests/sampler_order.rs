@@ -12,17 +12,17 @@
 mod denoiser_support;
 
 use denoiser_support::*;
-use gaussdiff_core::blob::DType;
 use gaussdiff_core::denoiser::{Denoiser, GaussianDenoiser};
 use gaussdiff_core::rng::Rng;
-use gaussdiff_core::sampler::{sample, scratch_len, Solver};
+use gaussdiff_core::sampler::{sample, scratch_len, Sampler};
 use gaussdiff_core::schedule::EdmSchedule;
+use gaussdiff_core::tensor::DType;
 
 const D: usize = 12;
 const K: usize = 4;
 const C: f32 = 0.02;
 
-fn max_error(solver: Solver, steps: usize) -> f64 {
+fn max_error(solver: Sampler, steps: usize) -> f64 {
     let mut rng = Rng::new(77);
     let u = orthonormal(&mut rng, D, K);
     let mu = normals(&mut rng, D, 1).column(0) * 0.5;
@@ -57,7 +57,7 @@ fn max_error(solver: Solver, steps: usize) -> f64 {
     worst
 }
 
-fn ratios(solver: Solver, steps: &[usize]) -> Vec<f64> {
+fn ratios(solver: Sampler, steps: &[usize]) -> Vec<f64> {
     let errs: Vec<f64> = steps.iter().map(|&n| max_error(solver, n)).collect();
     eprintln!("{solver:?}: steps {steps:?} errors {:?}", errs.iter().map(|e| format!("{e:.3e}")).collect::<Vec<_>>());
     let r: Vec<f64> = errs.windows(2).map(|w| w[0] / w[1]).collect();
@@ -67,7 +67,7 @@ fn ratios(solver: Solver, steps: &[usize]) -> Vec<f64> {
 
 #[test]
 fn euler_is_first_order() {
-    let r = ratios(Solver::Euler, &[16, 32, 64, 128, 256]);
+    let r = ratios(Sampler::Euler, &[16, 32, 64, 128, 256]);
     for x in &r[1..] {
         assert!((1.7..2.3).contains(x), "Euler ratio {x} is not ~2: {r:?}");
     }
@@ -75,7 +75,7 @@ fn euler_is_first_order() {
 
 #[test]
 fn heun_is_second_order() {
-    let r = ratios(Solver::Heun, &[8, 16, 32, 64, 128]);
+    let r = ratios(Sampler::Heun, &[8, 16, 32, 64, 128]);
     for x in &r[1..] {
         assert!((3.4..4.6).contains(x), "Heun ratio {x} is not ~4: {r:?}");
     }

@@ -9,10 +9,11 @@ use core::fmt;
 
 use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::OutputPin;
-use gaussdiff_core::blob::{Blob, Model};
-use gaussdiff_core::denoiser::Denoiser;
+use gaussdiff_core::blob::Blob;
+use gaussdiff_core::denoiser::{Denoiser, Model};
 use gaussdiff_core::error::BlobError;
-use gaussdiff_core::frame::{self, Frame, LineBuf, SampleSpec, SpecError};
+use gaussdiff_core::frame::{self, Frame, LineBuf};
+use gaussdiff_core::sampler::{SampleSpec, SpecError};
 use gaussdiff_core::schedule::EdmSchedule;
 
 use crate::config::{self, DIM, MAX_STEPS, SCRATCH};

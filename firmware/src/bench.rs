@@ -5,10 +5,10 @@
 
 use core::hint::black_box;
 
-use gaussdiff_core::blob::{DType, Model, Tensor};
-use gaussdiff_core::denoiser::Denoiser;
-use gaussdiff_core::math::{self, BlockKernels};
+use gaussdiff_core::denoiser::{Denoiser, Model};
+use gaussdiff_core::kernels::{BlockKernels, PORTABLE};
 use gaussdiff_core::rng::Rng;
+use gaussdiff_core::tensor::{DType, Tensor};
 
 use crate::app::{self, stat, Counter};
 use crate::config::{self, Aligned, DIM, SCRATCH};
@@ -120,7 +120,7 @@ fn check_odd_shapes<W: embedded_io::Write>(
         let mut dots = [[0.0f32; ROWS]; 2];
         let mut ys = [[0.5f32; COLS]; 2];
         let mut ys1 = [[0.5f32; COLS]; 2];
-        let kernels: [&dyn BlockKernels; 2] = [&math::PORTABLE, &kernels::M4F];
+        let kernels: [&dyn BlockKernels; 2] = [&PORTABLE, &kernels::M4F];
         for (which, k) in kernels.into_iter().enumerate() {
             t.rows_dot_with(k, 0, x, &mut dots[which][..rows]);
             t.rows_axpy_with(k, 0, &alpha[..rows], &mut ys[which]);
@@ -175,7 +175,7 @@ fn measure<W: embedded_io::Write, C: Counter>(
     for (i, a) in alpha.iter_mut().enumerate().take(n) {
         *a = 1e-3 * (i as f32 - 3.5);
     }
-    let kernels: [&dyn BlockKernels; 2] = [&math::PORTABLE, &kernels::M4F];
+    let kernels: [&dyn BlockKernels; 2] = [&PORTABLE, &kernels::M4F];
     for (which, k) in kernels.into_iter().enumerate() {
         let t0 = counter.now();
         black_box(t).rows_dot_with(k, 0, black_box(x), &mut dots[which][..n]);

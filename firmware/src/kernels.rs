@@ -1,6 +1,6 @@
 //! The matrix-vector block kernels ([`BlockKernels`]) in Cortex-M4F assembly.
 //!
-//! The arithmetic is exactly that of `gaussdiff_core::math::Portable` (the host's kernels), so samples stay
+//! The arithmetic is exactly that of `gaussdiff_core::kernels::Portable` (the host's kernels), so samples stay
 //! bit-identical to the host (`tests/tests/qemu_firmware.rs` compares them, and the benchmark (`src/bench.rs`)
 //! compares these kernels with the portable ones on every run). What assembly reaches and LLVM does not:
 //!
@@ -20,7 +20,7 @@
 
 use core::arch::asm;
 
-use gaussdiff_core::math::{BlockKernels, PORTABLE};
+use gaussdiff_core::kernels::{BlockKernels, PORTABLE};
 
 /// The Cortex-M4F block kernels.
 #[derive(Debug)]

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use gaussdiff_core::blob::write::{
     write_gaussian, write_linear, GaussianParams, LinearMaps as CoreMaps, LinearParams, WriteOptions,
 };
-use gaussdiff_core::blob::DType;
+use gaussdiff_core::tensor::DType;
 use std::path::Path;
 
 use crate::data::TrainData;

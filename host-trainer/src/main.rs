@@ -335,9 +335,9 @@ fn main() -> Result<()> {
             }
             if let Some(bp) = &a.blob {
                 let dtype = match a.blob_dtype.as_str() {
-                    "f32" => gaussdiff_core::blob::DType::F32,
-                    "f16" => gaussdiff_core::blob::DType::F16,
-                    "i8" => gaussdiff_core::blob::DType::I8,
+                    "f32" => gaussdiff_core::tensor::DType::F32,
+                    "f16" => gaussdiff_core::tensor::DType::F16,
+                    "i8" => gaussdiff_core::tensor::DType::I8,
                     other => anyhow::bail!("--blob-dtype {other:?}: expected f32, f16 or i8"),
                 };
                 let bytes = gaussdiff_trainer::blob::write_linear_blob(

@@ -9,7 +9,8 @@ use std::time::Duration;
 use firmware_support as fw;
 use gaussdiff_core::blob::Blob;
 use gaussdiff_core::denoiser::Denoiser;
-use gaussdiff_core::frame::{self, DecodedFrame, Item, SampleSpec, SamplerKind};
+use gaussdiff_core::frame::{self, DecodedFrame, Item};
+use gaussdiff_core::sampler::{SampleSpec, Sampler};
 use gaussdiff_core::schedule::EdmSchedule;
 
 /// The host's sample for a spec: the same `SampleSpec::run` the firmware calls.
@@ -48,7 +49,7 @@ fn qemu_samples_are_bit_identical_to_the_host() {
     let frames = frames(&run.stdout);
     // The default build: exact, euler:18 and heun:18 for seeds 0 and 1.
     assert_eq!(frames.len(), 6, "{}", run.stdout);
-    for kind in SamplerKind::ALL {
+    for kind in Sampler::ALL {
         assert!(frames.iter().any(|f| f.spec.sampler == kind), "no {kind} frame");
     }
     let stored_crc = Blob::parse(&blob).unwrap().stored_crc();
@@ -63,9 +64,9 @@ fn qemu_samples_are_bit_identical_to_the_host() {
         assert_eq!(f.pixels, pixels, "{:?}: pixels differ from the host", f.spec);
         let evals: u32 = f.extra("evals").unwrap().parse().unwrap();
         let want = match f.spec.sampler {
-            SamplerKind::Exact => 1,
-            SamplerKind::Euler => f.spec.steps,
-            SamplerKind::Heun => 2 * f.spec.steps - 1,
+            Sampler::Exact => 1,
+            Sampler::Euler => f.spec.steps,
+            Sampler::Heun => 2 * f.spec.steps - 1,
         };
         assert_eq!(evals, want, "{:?}", f.spec);
     }
@@ -98,10 +99,10 @@ fn qemu_runs_chosen_at_build_time_and_pixel_only_frames() {
     assert_eq!(
         specs,
         [
-            (SamplerKind::Heun, 5, 7),
-            (SamplerKind::Heun, 5, 123_456_789),
-            (SamplerKind::Euler, 3, 7),
-            (SamplerKind::Euler, 3, 123_456_789)
+            (Sampler::Heun, 5, 7),
+            (Sampler::Heun, 5, 123_456_789),
+            (Sampler::Euler, 3, 7),
+            (Sampler::Euler, 3, 123_456_789)
         ]
     );
     for f in &frames {

@@ -9,10 +9,13 @@ use std::time::Duration;
 
 use firmware_support as fw;
 use gaussdiff_core::blob::write::{write_linear, LinearMaps, LinearParams, WriteOptions};
-use gaussdiff_core::blob::{Blob, DType, Model};
+use gaussdiff_core::blob::Blob;
 use gaussdiff_core::denoiser::Denoiser;
-use gaussdiff_core::frame::{self, Item, SampleSpec, SamplerKind};
+use gaussdiff_core::denoiser::Model;
+use gaussdiff_core::frame::{self, Item};
+use gaussdiff_core::sampler::{SampleSpec, Sampler};
 use gaussdiff_core::schedule::EdmSchedule;
+use gaussdiff_core::tensor::DType;
 
 /// Per-sigma maps built from the default Frey blob's Gaussian: in its basis `M_i` is the Gaussian's shrinkage
 /// `lambda / (lambda + sigma^2)` plus a small off-diagonal coupling (so the k x k products are not diagonal),
@@ -102,7 +105,7 @@ fn qemu_linear_blob_is_bit_identical_to_the_host() {
         let mut pixels = vec![0u8; x.len()];
         blob.pixel_map().to_pixels(&x, &mut pixels);
         assert_eq!(f.pixels, pixels, "{:?}: pixels differ", f.spec);
-        assert!(matches!(f.spec.sampler, SamplerKind::Euler | SamplerKind::Heun));
+        assert!(matches!(f.spec.sampler, Sampler::Euler | Sampler::Heun));
         n += 1;
     }
     assert_eq!(n, 4, "euler and heun for two seeds\n{}", run.stdout);

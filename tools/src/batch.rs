@@ -29,7 +29,7 @@
 
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 use gaussdiff_core::denoiser::{Denoiser, GaussianDenoiser};
-use gaussdiff_core::sampler::Solver;
+use gaussdiff_core::sampler::Sampler;
 
 /// Samples per chunk: `d x CHUNK` f32 matrices (three of them for Heun) stay in L2 for d = 784.
 pub const CHUNK: usize = 128;
@@ -157,12 +157,16 @@ impl BatchGaussian {
     }
 
     /// The EDM Euler/Heun loop of `gaussdiff_core::sampler::sample` (no churn) on every column.
-    pub fn sample_ode(&self, x: &mut Mat<f32>, sigmas: &[f32], solver: Solver) {
-        self.for_each_chunk(x, |chunk| self.ode_chunk(chunk, sigmas, solver));
+    ///
+    /// # Panics
+    /// If `sampler` is [`Sampler::Exact`] (that is [`BatchGaussian::sample_exact`]).
+    pub fn sample_ode(&self, x: &mut Mat<f32>, sigmas: &[f32], sampler: Sampler) {
+        assert!(sampler.is_ode(), "sample_ode: the exact sampler has no steps (use sample_exact)");
+        self.for_each_chunk(x, |chunk| self.ode_chunk(chunk, sigmas, sampler));
     }
 
     /// One chunk's whole trajectory (see the module docs for the fused updates).
-    fn ode_chunk(&self, mut x: MatMut<'_, f32>, sigmas: &[f32], solver: Solver) {
+    fn ode_chunk(&self, mut x: MatMut<'_, f32>, sigmas: &[f32], sampler: Sampler) {
         let (d, b, k) = (x.nrows(), x.ncols(), self.lambda.len());
         let mut coef = Mat::<f32>::zeros(k, b);
         let mut d_cur = Mat::<f32>::zeros(d, b);
@@ -186,7 +190,7 @@ impl BatchGaussian {
                 }
             }
             self.add_basis(d_cur.as_mut(), &coef);
-            if solver == Solver::Euler {
+            if sampler == Sampler::Euler {
                 for j in 0..b {
                     let (xs, dc) = (col_mut(x.as_mut(), j), d_cur.col_as_slice(j));
                     for (v, &dv) in xs.iter_mut().zip(dc) {
@@ -280,7 +284,7 @@ mod tests {
         (0..n)
             .map(|i| {
                 let mut x = vec![0.0f32; d];
-                crate::util::initial_noise(5, i as u64, 80.0, &mut x);
+                gaussdiff_core::sampler::initial_noise(5, i as u64, 80.0, &mut x);
                 x
             })
             .collect()
@@ -305,8 +309,8 @@ mod tests {
             let mut xu = xe.clone();
             let mut xd = xe.clone();
             bg.sample_exact(&mut xe, 80.0);
-            bg.sample_ode(&mut xh, &sigmas, Solver::Heun);
-            bg.sample_ode(&mut xu, &sigmas, Solver::Euler);
+            bg.sample_ode(&mut xh, &sigmas, Sampler::Heun);
+            bg.sample_ode(&mut xu, &sigmas, Sampler::Euler);
             bg.denoise(&mut xd, 3.0);
             let mut scratch =
                 vec![0.0f32; sampler::scratch_len(d, model.scratch_len()).max(sampler::exact_scratch_len(&gd))];
@@ -315,9 +319,9 @@ mod tests {
                 let mut a = noise[j].clone();
                 sampler::sample_exact(&gd, 80.0, &mut a, &mut scratch);
                 let mut b = noise[j].clone();
-                sampler::sample(&model, Solver::Heun, &sigmas, None, &mut b, &mut scratch, |_, _| {});
+                sampler::sample(&model, Sampler::Heun, &sigmas, None, &mut b, &mut scratch, |_, _| {});
                 let mut e = noise[j].clone();
-                sampler::sample(&model, Solver::Euler, &sigmas, None, &mut e, &mut scratch, |_, _| {});
+                sampler::sample(&model, Sampler::Euler, &sigmas, None, &mut e, &mut scratch, |_, _| {});
                 model.denoise(&noise[j], 3.0, &mut den, &mut scratch);
                 for i in 0..d {
                     assert!((a[i] - xe[(i, j)]).abs() < 1e-4, "exact {i},{j}: {} vs {}", a[i], xe[(i, j)]);
@@ -345,7 +349,7 @@ mod tests {
             let mut xe = Mat::<f32>::from_fn(d, n, |i, j| noise[j][i]);
             let mut xh = xe.clone();
             bg.sample_exact(&mut xe, 80.0);
-            bg.sample_ode(&mut xh, &sigmas, Solver::Heun);
+            bg.sample_ode(&mut xh, &sigmas, Sampler::Heun);
             let mut bits = Vec::with_capacity(2 * n * d);
             for m in [&xe, &xh] {
                 for j in 0..n {

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use gaussdiff_core::blob::Blob;
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
-use gaussdiff_core::rng::Rng;
 use gaussdiff_fit::dataset::{self, Dataset, Format, LoadOptions};
 
 /// Write `bytes` to `path` atomically: a temporary file in the same directory, then a rename, so a failure
@@ -122,16 +121,6 @@ pub fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
 /// Parse and verify a blob (CRC checked).
 pub fn parse_blob<'a>(path: &Path, bytes: &'a [u8]) -> Result<Blob<'a>> {
     Blob::parse(bytes).map_err(|e| anyhow::anyhow!("{}: invalid gaussdiff blob: {e}", path.display()))
-}
-
-/// The seed -> noise convention shared with the firmware: sample `i` of a run with seed `seed` draws
-/// `z` with `Rng::new(seed.wrapping_add(i)).fill_normal(z)` and starts at `x = sigma_max * z` (f32).
-pub fn initial_noise(seed: u64, i: u64, sigma_max: f32, x: &mut [f32]) {
-    let mut rng = Rng::new(seed.wrapping_add(i));
-    rng.fill_normal(x);
-    for v in x.iter_mut() {
-        *v *= sigma_max;
-    }
 }
 
 /// Model values (CHW) to 8-bit pixels.

@@ -6,7 +6,7 @@ use std::path::Path;
 use gaussdiff_core::blob::write::{
     write_gaussian, write_linear, GaussianParams, LinearMaps, LinearParams, WriteOptions,
 };
-use gaussdiff_core::blob::DType;
+use gaussdiff_core::tensor::DType;
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
 
 /// Deterministic values in [-1, 1) from a simple LCG (seeds need variety, not quality).

@@ -77,7 +77,7 @@ pub const HEADER_SIZE: usize = header::END;
 pub mod entry {
     /// `u8` section id ([`super::section`]).
     pub const ID: usize = 0;
-    /// `u8` element type code ([`crate::blob::DType`]: 0 f32, 1 f16, 2 int8).
+    /// `u8` element type code ([`crate::tensor::DType`]: 0 f32, 1 f16, 2 int8).
     pub const DTYPE: usize = 1;
     /// `u16` reserved, must be 0.
     pub const RESERVED: usize = 2;
@@ -159,109 +159,11 @@ pub const MAX_METADATA_ENTRIES: usize = 32;
 /// Longest metadata key in bytes (keys are `[a-z0-9_.-]`, at least one byte).
 pub const MAX_KEY_LEN: usize = 64;
 
-/// Field ids used in [`crate::BlobError::BadField`], [`crate::BlobError::LimitExceeded`] and
-/// [`crate::BlobError::NonFinite`] payloads (documented in `docs/blob-format.md`).
-pub mod field {
-    /// Data dimension d.
-    pub const DIM: u8 = 1;
-    /// Rank k of the eigenbasis.
-    pub const RANK: u8 = 2;
-    /// Eigenvalues lambda (must be finite, >= 0, descending).
-    pub const LAMBDA: u8 = 3;
-    /// Isotropic floor c (finite, >= 0).
-    pub const FLOOR: u8 = 4;
-    /// Sigma grid (finite, > 0, strictly descending).
-    pub const SIGMAS: u8 = 5;
-    /// Number of sigma levels L.
-    pub const NUM_SIGMAS: u8 = 6;
-    /// Per-level complement scale a_i (finite).
-    pub const COMPLEMENT: u8 = 7;
-    /// Image shape (channels, height, width); its product must equal d.
-    pub const SHAPE: u8 = 8;
-    /// Pixel mapping (scale, offset): finite, scale != 0.
-    pub const PIXEL_MAP: u8 = 9;
-    /// Denoiser kind.
-    pub const KIND: u8 = 10;
-    /// Number of sections.
-    pub const NUM_SECTIONS: u8 = 11;
-    /// Metadata area length / entry count.
-    pub const METADATA: u8 = 12;
-    /// A tensor's shape in the section table.
-    pub const TENSOR_SHAPE: u8 = 13;
-    /// A reserved header or section-table byte that must be zero.
-    pub const RESERVED: u8 = 14;
-    /// The total length recorded in the header (too small to hold header and section table).
-    pub const TOTAL_LEN: u8 = 15;
-    /// Tensor values (mean, eigenvectors, weights, offsets) must be finite.
-    pub const TENSOR_VALUES: u8 = 16;
-
-    /// A short name for a field id (`"?"` for unknown ids), for error messages.
-    pub const fn name(id: u8) -> &'static str {
-        match id {
-            DIM => "dim",
-            RANK => "rank",
-            LAMBDA => "lambda",
-            FLOOR => "floor",
-            SIGMAS => "sigmas",
-            NUM_SIGMAS => "num_sigmas",
-            COMPLEMENT => "complement scale a",
-            SHAPE => "image shape",
-            PIXEL_MAP => "pixel map",
-            KIND => "kind",
-            NUM_SECTIONS => "section count",
-            METADATA => "metadata",
-            TENSOR_SHAPE => "tensor shape",
-            RESERVED => "reserved",
-            TOTAL_LEN => "total length",
-            TENSOR_VALUES => "tensor values",
-            _ => "?",
-        }
-    }
-}
-
-/// Section ids. Ids `0x80..=0xFF` are *optional extension sections* that a v1 reader skips (after checking
-/// their bounds); any other id must be one the blob's kind uses.
-pub mod section {
-    /// Mean `mu`, `1 x d`.
-    pub const MU: u8 = 1;
-    /// Eigenvectors as rows, `k x d` (`U^T`).
-    pub const U_T: u8 = 2;
-    /// Eigenvalues `lambda`, `1 x k`, f32, descending.
-    pub const LAMBDA: u8 = 3;
-    /// Sigma grid, `1 x L`, f32, strictly descending.
-    pub const SIGMAS: u8 = 4;
-    /// Dense per-level weights, `(L*d) x d` (level i occupies rows `i*d .. (i+1)*d`).
-    pub const W: u8 = 5;
-    /// Per-level offsets `b_i`, `L x d`.
-    pub const B: u8 = 6;
-    /// Per-level basis matrices `M_i`, `(L*k) x k` (level i occupies rows `i*k .. (i+1)*k`).
-    pub const M: u8 = 7;
-    /// Per-level complement scales `a_i`, `1 x L`, f32.
-    pub const A: u8 = 8;
-    /// First id of the optional extension range.
-    pub const FIRST_EXTENSION: u8 = 0x80;
-
-    /// A short name for a section id, for `inspect` and error messages.
-    pub const fn name(id: u8) -> &'static str {
-        match id {
-            MU => "mu",
-            U_T => "u_t",
-            LAMBDA => "lambda",
-            SIGMAS => "sigmas",
-            W => "w",
-            B => "b",
-            M => "m",
-            A => "a",
-            FIRST_EXTENSION..=u8::MAX => "extension",
-            _ => "?",
-        }
-    }
-
-    /// Whether a section id must be stored as f32 (small vectors used in divisions and interpolation).
-    pub const fn requires_f32(id: u8) -> bool {
-        matches!(id, LAMBDA | SIGMAS | A)
-    }
-}
+// The field and section id tables are leaf files (no imports): `crate::error` names ids in its messages
+// through them, while this module returns `BlobError`s, so the dependency runs one way only (format -> error
+// -> format/{field, section}).
+pub mod field;
+pub mod section;
 
 /// The denoiser a blob holds. The discriminant is the on-disk code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -14,10 +14,9 @@ use crate::blob::format::{
     self, field, rd_u16, sat_u32, section, Header, Kind, SectionEntry, CRC32, HEADER_SIZE, MAX_METADATA_ENTRIES,
     SECTION_ENTRY_SIZE,
 };
-use crate::blob::tensor::{DType, Tensor};
-use crate::denoiser::{Denoiser, GaussianDenoiser, LinearDenoiser};
 use crate::error::BlobError;
 use crate::pixel::{ImageShape, PixelMap};
+use crate::tensor::{DType, Tensor};
 
 /// A validated blob borrowed from a byte slice of any alignment.
 #[derive(Clone, Copy)]
@@ -419,92 +418,5 @@ impl<'a> Blob<'a> {
     /// Whether both CRCs match (always true for a blob from [`Blob::parse`]).
     pub fn checksum_ok(&self) -> bool {
         self.header_checksum_ok() && self.computed_crc() == self.stored_crc()
-    }
-}
-
-/// The denoiser a blob holds, borrowing its tensors from the blob bytes.
-#[derive(Clone, Copy, Debug)]
-pub enum Model<'a> {
-    /// Kind 1: the Gaussian (low rank plus floor).
-    Gaussian(GaussianDenoiser<'a>),
-    /// Kinds 2 and 3: per-sigma linear maps, dense or in a shared basis.
-    Linear(LinearDenoiser<'a>),
-}
-
-impl<'a> Blob<'a> {
-    /// Builds the blob's denoiser (no allocation; tensors stay views into the blob).
-    ///
-    /// # Errors
-    /// [`BlobError::MissingSection`] (impossible after a successful parse) and the value checks of
-    /// [`GaussianDenoiser::new`], [`LinearDenoiser::dense`] and [`LinearDenoiser::basis`] (eigenvalues
-    /// descending and >= 0, sigma grid positive and strictly descending, finite values).
-    pub fn model(&self) -> Result<Model<'a>, BlobError> {
-        let get = |id: u8| self.section(id).ok_or(BlobError::MissingSection { id });
-        Ok(match self.kind() {
-            Kind::Gaussian => Model::Gaussian(GaussianDenoiser::new(
-                get(section::MU)?,
-                get(section::U_T)?,
-                get(section::LAMBDA)?,
-                self.floor(),
-            )?),
-            Kind::LinearDense => {
-                Model::Linear(LinearDenoiser::dense(get(section::SIGMAS)?, get(section::W)?, get(section::B)?)?)
-            }
-            Kind::LinearBasis => Model::Linear(LinearDenoiser::basis(
-                get(section::SIGMAS)?,
-                get(section::U_T)?,
-                get(section::M)?,
-                get(section::A)?,
-                get(section::B)?,
-            )?),
-        })
-    }
-}
-
-impl<'a> Model<'a> {
-    /// The Gaussian denoiser, if this is one (the exact sampler needs it).
-    pub fn as_gaussian(&self) -> Option<&GaussianDenoiser<'a>> {
-        match self {
-            Self::Gaussian(g) => Some(g),
-            Self::Linear(_) => None,
-        }
-    }
-
-    /// The linear denoiser, if this is one.
-    pub fn as_linear(&self) -> Option<&LinearDenoiser<'a>> {
-        match self {
-            Self::Linear(l) => Some(l),
-            Self::Gaussian(_) => None,
-        }
-    }
-}
-
-impl Denoiser for Model<'_> {
-    fn dim(&self) -> usize {
-        match self {
-            Self::Gaussian(g) => g.dim(),
-            Self::Linear(l) => l.dim(),
-        }
-    }
-
-    fn scratch_len(&self) -> usize {
-        match self {
-            Self::Gaussian(g) => g.scratch_len(),
-            Self::Linear(l) => l.scratch_len(),
-        }
-    }
-
-    fn denoise(&self, x: &[f32], sigma: f32, out: &mut [f32], scratch: &mut [f32]) {
-        match self {
-            Self::Gaussian(g) => g.denoise(x, sigma, out, scratch),
-            Self::Linear(l) => l.denoise(x, sigma, out, scratch),
-        }
-    }
-
-    fn macs_per_eval(&self) -> u64 {
-        match self {
-            Self::Gaussian(g) => g.macs_per_eval(),
-            Self::Linear(l) => l.macs_per_eval(),
-        }
     }
 }

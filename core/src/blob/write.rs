@@ -24,9 +24,9 @@ use crate::blob::format::{
     MAX_METADATA_BYTES, MAX_METADATA_ENTRIES, MAX_RANK, MAX_SECTIONS, MAX_SIGMAS, SECTION_ENTRY_SIZE, WRITER_ALIGN,
 };
 use crate::blob::read::Blob;
-use crate::blob::tensor::{DType, Tensor};
 use crate::error::BlobError;
 use crate::pixel::{ImageShape, PixelMap};
+use crate::tensor::{DType, Tensor};
 
 /// Parameters of a Gaussian denoiser `N(mu, U diag(lambda) U^T + c (I - U U^T))`, owned, row-major.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,23 +103,74 @@ impl Default for WriteOptions {
 #[non_exhaustive]
 pub enum WriteError {
     /// The image shape is invalid (a zero side, more than [`MAX_CHANNELS`] channels, `d` over [`MAX_DIM`]).
-    BadShape { channels: u16, height: u16, width: u16 },
+    BadShape {
+        /// Channels.
+        channels: u16,
+        /// Height.
+        height: u16,
+        /// Width.
+        width: u16,
+    },
     /// A tensor has the wrong number of elements.
-    Length { tensor: &'static str, expected: usize, found: usize },
+    Length {
+        /// Tensor name.
+        tensor: &'static str,
+        /// Elements expected.
+        expected: usize,
+        /// Elements given.
+        found: usize,
+    },
     /// A value is NaN or infinite (or, for f16 storage, outside +-65504).
-    NonFinite { tensor: &'static str, index: usize },
+    NonFinite {
+        /// Tensor name.
+        tensor: &'static str,
+        /// Element index.
+        index: usize,
+    },
     /// A value is out of its range (lambda and the floor must be >= 0, sigmas > 0).
-    OutOfRange { tensor: &'static str, index: usize, value: f32 },
+    OutOfRange {
+        /// Tensor name.
+        tensor: &'static str,
+        /// Element index.
+        index: usize,
+        /// The value.
+        value: f32,
+    },
     /// lambda must be descending, sigmas strictly descending; `index` is the first offending element.
-    NotDescending { tensor: &'static str, index: usize },
+    NotDescending {
+        /// Tensor name.
+        tensor: &'static str,
+        /// First offending element.
+        index: usize,
+    },
     /// A `MAX_*` limit of the format is exceeded.
-    Limit { what: &'static str, value: usize, max: usize },
+    Limit {
+        /// What is limited.
+        what: &'static str,
+        /// The value.
+        value: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The pixel map is not finite or its scale is 0.
-    BadPixelMap { scale: f32, offset: f32 },
+    BadPixelMap {
+        /// Scale.
+        scale: f32,
+        /// Offset.
+        offset: f32,
+    },
     /// Metadata entry `index` is invalid.
-    Metadata { index: usize, reason: &'static str },
+    Metadata {
+        /// Entry index.
+        index: usize,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// The blob would exceed 4 GiB.
-    TooLarge { bytes: u64 },
+    TooLarge {
+        /// The size it would have.
+        bytes: u64,
+    },
     /// The written blob failed to parse or to build its denoiser (a writer/reader disagreement or a
     /// property only the denoiser checks).
     Rejected(BlobError),

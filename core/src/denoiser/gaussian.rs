@@ -39,9 +39,10 @@
 
 use super::Denoiser;
 use crate::blob::format::field;
-use crate::blob::{DType, Tensor};
 use crate::error::BlobError;
-use crate::math::{self, BlockKernels};
+use crate::kernels::{self, BlockKernels};
+use crate::math;
+use crate::tensor::{DType, Tensor};
 
 /// `D(x; sigma)` of `N(mu, U diag(lambda) U^T + c (I - U U^T))`, evaluated straight from tensor storage.
 #[derive(Clone, Copy, Debug)]
@@ -50,7 +51,7 @@ pub struct GaussianDenoiser<'a> {
     u_t: Tensor<'a>,
     lambda: Tensor<'a>,
     floor: f32,
-    /// The matrix-vector block kernels ([`math::PORTABLE`] unless [`GaussianDenoiser::with_kernels`]).
+    /// The matrix-vector block kernels ([`kernels::PORTABLE`] unless [`GaussianDenoiser::with_kernels`]).
     kernels: &'a dyn BlockKernels,
 }
 
@@ -129,12 +130,12 @@ impl<'a> GaussianDenoiser<'a> {
         if floor < 0.0 {
             return Err(BlobError::BadField { field: field::FLOOR, value: floor.to_bits() });
         }
-        Ok(Self { mu, u_t, lambda, floor, kernels: &math::PORTABLE })
+        Ok(Self { mu, u_t, lambda, floor, kernels: &kernels::PORTABLE })
     }
 
     /// The same denoiser computing its matrix-vector products `U^T (x - mu)` and `U coef` with `kernels`
     /// (e.g. the firmware's Cortex-M4F assembly). A correct implementation of [`BlockKernels`] gives the
-    /// same bits as the default [`math::Portable`].
+    /// same bits as the default [`kernels::Portable`].
     pub fn with_kernels(self, kernels: &'a dyn BlockKernels) -> Self {
         Self { kernels, ..self }
     }

@@ -23,15 +23,17 @@
 //! `sigma <= sigma_{L-1}` (including `sigma = 0`) gives `D_{L-1}`; so does a NaN sigma. Exactly on a grid
 //! point only that level is evaluated (`t = 0`). In the shared basis the interpolation is done on the
 //! `k`-dimensional coefficients, `a` and `b` (the same map, since everything is linear in the outputs, at
-//! about half the cost). [`LinearDenoiser::weights`] exposes `(i, t)`.
+//! about half the cost). [`LinearDenoiser::weights`] exposes `(i, t)`; [`log_sigma_weights`] is the rule
+//! itself, for any grid, in f32 or f64.
 //!
 //! `ln` goes through [`crate::math`] (libm), so `t` has the same bits on every platform.
 
 use super::Denoiser;
 use crate::blob::format::field;
-use crate::blob::{DType, Tensor};
 use crate::error::BlobError;
+use crate::kernels;
 use crate::math;
+use crate::tensor::{DType, Tensor};
 
 #[derive(Clone, Copy, Debug)]
 enum Maps<'a> {
@@ -45,9 +47,9 @@ pub struct LinearDenoiser<'a> {
     sigmas: Tensor<'a>,
     b: Tensor<'a>,
     maps: Maps<'a>,
-    /// The block kernels of the shared-basis products `U^T x` and `U z` ([`math::PORTABLE`] unless
+    /// The block kernels of the shared-basis products `U^T x` and `U z` ([`kernels::PORTABLE`] unless
     /// [`LinearDenoiser::with_kernels`]).
-    kernels: &'a dyn math::BlockKernels,
+    kernels: &'a dyn kernels::BlockKernels,
 }
 
 /// Saturating `usize -> u32` for error payloads.
@@ -116,7 +118,7 @@ impl<'a> LinearDenoiser<'a> {
         let d = check_bias(&b, l)?;
         let rows = l.checked_mul(d).ok_or(BlobError::BadField { field: field::TENSOR_SHAPE, value: u32::MAX })?;
         check_shape(&w, Some(rows), d)?;
-        Ok(Self { sigmas, b, maps: Maps::Dense { w }, kernels: &math::PORTABLE })
+        Ok(Self { sigmas, b, maps: Maps::Dense { w }, kernels: &kernels::PORTABLE })
     }
 
     /// Shared-basis maps `W_i = U M_i U^T + a_i (I - U U^T)`: `sigmas` as for [`LinearDenoiser::dense`],
@@ -150,13 +152,13 @@ impl<'a> LinearDenoiser<'a> {
         if (0..l).any(|i| !a.get(0, i).is_finite()) {
             return Err(BlobError::NonFinite { field: field::COMPLEMENT });
         }
-        Ok(Self { sigmas, b, maps: Maps::Basis { u_t, m, a }, kernels: &math::PORTABLE })
+        Ok(Self { sigmas, b, maps: Maps::Basis { u_t, m, a }, kernels: &kernels::PORTABLE })
     }
 
     /// The same denoiser computing the shared-basis products `U^T x` and `U z` with `kernels` (e.g. the
-    /// firmware's Cortex-M4F assembly); a correct [`math::BlockKernels`] gives the same bits as the default
-    /// [`math::Portable`]. Dense maps are computed row by row either way.
-    pub fn with_kernels(self, kernels: &'a dyn math::BlockKernels) -> Self {
+    /// firmware's Cortex-M4F assembly); a correct [`kernels::BlockKernels`] gives the same bits as the default
+    /// [`kernels::Portable`]. Dense maps are computed row by row either way.
+    pub fn with_kernels(self, kernels: &'a dyn kernels::BlockKernels) -> Self {
         Self { kernels, ..self }
     }
 
@@ -180,27 +182,87 @@ impl<'a> LinearDenoiser<'a> {
     }
 
     /// Which levels `D(x; sigma)` blends: `(i, t)` meaning `(1 - t) D_i + t D_{i+1}`, `t` in `[0, 1)`; `t = 0`
-    /// means level `i` alone (always so outside the grid, where `i` is `0` or `L - 1`).
+    /// means level `i` alone (always so outside the grid, where `i` is `0` or `L - 1`). This is
+    /// [`log_sigma_weights`] on the blob's grid.
     pub fn weights(&self, sigma: f32) -> (usize, f32) {
-        let l = self.num_levels();
-        if sigma >= self.sigma(0) {
-            return (0, 0.0);
-        }
-        for i in 0..l - 1 {
-            let (hi, lo) = (self.sigma(i), self.sigma(i + 1));
-            if sigma <= hi && sigma > lo {
-                if sigma == hi {
-                    return (i, 0.0);
-                }
-                let (ln_hi, ln_lo) = (math::ln(hi), math::ln(lo));
-                let t = (ln_hi - math::ln(sigma)) / (ln_hi - ln_lo);
-                // Rounding could give t outside [0, 1) only by an ulp; clamp so the blend stays convex.
-                return (i, t.clamp(0.0, 1.0));
-            }
-        }
-        // sigma <= sigma_{L-1}, or NaN.
-        (l - 1, 0.0)
+        log_sigma_weights(sigma, self.num_levels(), |i| self.sigma(i))
     }
+}
+
+/// A float the log-sigma interpolation ([`log_sigma_weights`]) runs in: f32 (the denoiser; libm `logf`
+/// through [`crate::math::ln`]) or f64 (host references; libm `log` through [`crate::math::ln_f64`]).
+pub trait GridFloat:
+    Copy + PartialOrd + core::ops::Sub<Output = Self> + core::ops::Div<Output = Self> + sealed::Sealed
+{
+    /// 0.
+    const ZERO: Self;
+    /// 1.
+    const ONE: Self;
+    /// Natural logarithm (libm in every build).
+    fn ln(self) -> Self;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+impl GridFloat for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    fn ln(self) -> Self {
+        math::ln(self)
+    }
+}
+
+impl GridFloat for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    fn ln(self) -> Self {
+        math::ln_f64(self)
+    }
+}
+
+/// The log-sigma interpolation on a strictly descending grid `level(0) > ... > level(levels - 1) > 0` (the
+/// module docs): `(i, t)` meaning the outputs blend as `(1 - t) D_i + t D_{i+1}`, with
+/// `t = (ln sigma_i - ln sigma) / (ln sigma_i - ln sigma_{i+1})` clamped to `[0, 1]` for
+/// `sigma_i > sigma > sigma_{i+1}`; `(i, 0)` exactly on a grid point; `(0, 0)` for `sigma >= sigma_0` and
+/// `(L - 1, 0)` for `sigma <= sigma_{L-1}` (including 0) or a NaN `sigma`.
+///
+/// The one definition of the rule: [`LinearDenoiser::weights`] uses it in f32 on the blob's grid, and host
+/// code (the trainer's distilled maps) calls it in f64 (`level = |i| grid[i]`).
+///
+/// # Panics
+/// If `levels == 0` (caller contract).
+#[inline]
+pub fn log_sigma_weights<F: GridFloat>(sigma: F, levels: usize, level: impl Fn(usize) -> F) -> (usize, F) {
+    assert!(levels > 0, "log_sigma_weights: empty grid");
+    if sigma >= level(0) {
+        return (0, F::ZERO);
+    }
+    for i in 0..levels - 1 {
+        let (hi, lo) = (level(i), level(i + 1));
+        if sigma <= hi && sigma > lo {
+            if sigma == hi {
+                return (i, F::ZERO);
+            }
+            let (ln_hi, ln_lo) = (hi.ln(), lo.ln());
+            let t = (ln_hi - sigma.ln()) / (ln_hi - ln_lo);
+            // Rounding could give t outside [0, 1) only by an ulp; clamp so the blend stays convex.
+            // (Written as `clamp` does it: NaN stays NaN, -0.0 stays -0.0.)
+            let t = if t < F::ZERO {
+                F::ZERO
+            } else if t > F::ONE {
+                F::ONE
+            } else {
+                t
+            };
+            return (i, t);
+        }
+    }
+    // sigma <= sigma_{L-1}, or NaN.
+    (levels - 1, F::ZERO)
 }
 
 impl Denoiser for LinearDenoiser<'_> {

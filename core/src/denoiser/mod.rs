@@ -1,14 +1,17 @@
 //! Denoisers `D(x; sigma)`: the optimal denoiser of a Gaussian (low rank plus isotropic floor) and
-//! per-noise-level linear maps, both evaluated straight from blob storage without allocation.
+//! per-noise-level linear maps, both evaluated straight from blob storage without allocation, and the
+//! [`Model`] a blob holds (one of them).
 
 pub mod gaussian;
 pub mod linear;
+pub mod model;
 
 #[cfg(test)]
-use crate::blob::{DType, Tensor};
+use crate::tensor::{DType, Tensor};
 
 pub use gaussian::GaussianDenoiser;
 pub use linear::LinearDenoiser;
+pub use model::Model;
 
 /// A denoiser `D(x; sigma)` on flattened images of dimension `dim()`.
 ///
@@ -99,7 +102,7 @@ mod tests {
                         let mut c = [0.5f32; 24];
                         for alpha in [-0.75f32, 1e5] {
                             t.row_axpy(r, alpha, &mut a[..cols]);
-                            t.row_axpy_with(&crate::math::PORTABLE, r, alpha, &mut c[..cols]);
+                            t.row_axpy_with(&crate::kernels::PORTABLE, r, alpha, &mut c[..cols]);
                             t.row_axpy_reference(r, alpha, &mut b[..cols]);
                             assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "{dtype:?} cols {cols} row {r}");
                             assert_eq!(
@@ -124,7 +127,7 @@ mod tests {
         }
     }
 
-    /// Kernels that forward to [`crate::math::Portable`] and count the calls: `with_kernels` must route the
+    /// Kernels that forward to [`crate::kernels::Portable`] and count the calls: `with_kernels` must route the
     /// denoiser's matrix-vector products through the given kernels, with unchanged bits.
     #[derive(Debug, Default)]
     struct Counting(core::sync::atomic::AtomicUsize);
@@ -135,22 +138,22 @@ mod tests {
         }
     }
 
-    impl crate::math::BlockKernels for Counting {
+    impl crate::kernels::BlockKernels for Counting {
         fn dot_rows4_f32(&self, x: &[[f32; 4]], w: [&[[f32; 4]]; 4], s: &mut [[f32; 4]; 4]) {
             self.tick();
-            crate::math::PORTABLE.dot_rows4_f32(x, w, s);
+            crate::kernels::PORTABLE.dot_rows4_f32(x, w, s);
         }
         fn axpy_rows4_f32(&self, alpha: [f32; 4], w: [&[[f32; 4]]; 4], y: &mut [[f32; 4]]) {
             self.tick();
-            crate::math::PORTABLE.axpy_rows4_f32(alpha, w, y);
+            crate::kernels::PORTABLE.axpy_rows4_f32(alpha, w, y);
         }
         fn dot_rows4_f16(&self, x: &[[f32; 4]], w: [&[[u32; 2]]; 4], s: &mut [[f32; 4]; 4]) {
             self.tick();
-            crate::math::PORTABLE.dot_rows4_f16(x, w, s);
+            crate::kernels::PORTABLE.dot_rows4_f16(x, w, s);
         }
         fn axpy_rows4_f16(&self, alpha: [f32; 4], w: [&[[u32; 2]]; 4], y: &mut [[f32; 4]]) {
             self.tick();
-            crate::math::PORTABLE.axpy_rows4_f16(alpha, w, y);
+            crate::kernels::PORTABLE.axpy_rows4_f16(alpha, w, y);
         }
     }
 

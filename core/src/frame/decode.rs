@@ -6,8 +6,9 @@ use std::string::{String, ToString};
 use std::vec;
 use std::vec::Vec;
 
-use super::{pixel_crc, sample_crc, SampleSpec, SamplerKind, PREFIX};
+use super::{pixel_crc, sample_crc, PREFIX};
 use crate::pixel::ImageShape;
+use crate::sampler::{SampleSpec, Sampler};
 
 /// Frames larger than this many values are rejected as corrupt rather than allocated.
 pub const MAX_DIM: usize = 1 << 24;
@@ -148,7 +149,7 @@ fn begin(line: usize, words: &[&str]) -> Result<Open, FrameError> {
     let height: u16 = take(line, &mut kv, "h", "a height 1..65535")?;
     let width: u16 = take(line, &mut kv, "w", "a width 1..65535")?;
     let name: String = take(line, &mut kv, "sampler", "a sampler name")?;
-    let sampler = SamplerKind::from_name(&name)
+    let sampler = Sampler::from_name(&name)
         .ok_or_else(|| err(line, format!("sampler={name:?} is not one of exact, euler, heun")))?;
     let steps: u32 = take(line, &mut kv, "steps", "a step count")?;
     let seed: u64 = take(line, &mut kv, "seed", "a u64 seed")?;
@@ -374,7 +375,7 @@ mod tests {
             let (pixels, sample) = sample_frame(shape, 3);
             let frame = Frame {
                 shape,
-                spec: SampleSpec { sampler: SamplerKind::Euler, steps: 18, seed: u64::MAX },
+                spec: SampleSpec { sampler: Sampler::Euler, steps: 18, seed: u64::MAX },
                 pixels: &pixels,
                 sample: &sample,
                 begin_extras: &[("blob_crc", 7)],
@@ -409,7 +410,7 @@ mod tests {
         let (pixels, sample) = sample_frame(shape, 1);
         let frame = Frame {
             shape,
-            spec: SampleSpec { sampler: SamplerKind::Exact, steps: 0, seed: 0 },
+            spec: SampleSpec { sampler: Sampler::Exact, steps: 0, seed: 0 },
             pixels: &pixels,
             sample: &sample,
             begin_extras: &[],

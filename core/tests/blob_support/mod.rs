@@ -4,9 +4,9 @@
 
 use gaussdiff_core::blob::format::{header, CRC32, HEADER_SIZE};
 use gaussdiff_core::blob::write::{GaussianParams, LinearMaps, LinearParams, WriteOptions};
-use gaussdiff_core::blob::DType;
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
 use gaussdiff_core::rng::Rng;
+use gaussdiff_core::tensor::DType;
 
 /// Every storage type.
 pub const DTYPES: [DType; 3] = [DType::F32, DType::F16, DType::I8];

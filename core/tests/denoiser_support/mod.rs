@@ -4,8 +4,8 @@
 //! blob writer.
 #![allow(dead_code)]
 
-use gaussdiff_core::blob::{DType, Tensor};
 use gaussdiff_core::rng::Rng;
+use gaussdiff_core::tensor::{DType, Tensor};
 use nalgebra::{DMatrix, DVector};
 
 /// All storage formats.

@@ -16,7 +16,7 @@
 //! (`pixel = 127.5 v + 127.5`) as the mapping back to 8-bit pixels. For the 17-level digits this is the right
 //! map too: `v = p/8 - 1` gives `127.5 (v + 1) = p * 255/16`, the usual way to show 0..16 as 8-bit gray.
 //!
-//! **Selection.** With `limit` or `hold_out`, the image indices are shuffled by a SplitMix64 stream seeded
+//! **Selection.** With `limit` or `hold_out`, the image indices are shuffled by a SplitMix64 stream (core's `rng::splitmix64`) seeded
 //! with `seed` (Fisher-Yates from the last index down); the first `hold_out` indices become the held-out
 //! set and the next `limit` (or all the rest) the training set. Both sets are then sorted back into file
 //! order. Without either option the file order is kept and nothing is shuffled.
@@ -28,6 +28,7 @@
 use std::path::{Path, PathBuf};
 
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
+use gaussdiff_core::rng::splitmix64;
 
 mod cifar;
 mod csv;
@@ -312,15 +313,6 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset, DatasetError> {
 
 fn unreachable_auto(path: &Path) -> Result<Raw, DatasetError> {
     Err(DatasetError::Unrecognised { path: path.to_path_buf(), hint: "detection returned no format".into() })
-}
-
-/// SplitMix64 (Steele, Lea & Flood 2014): the shuffle's random stream.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Training and held-out indices (each sorted) for `n` images.

@@ -13,10 +13,12 @@
 use anyhow::{Context, Result};
 use candle_core::Device;
 use gaussdiff_core::blob::write::{write_gaussian, WriteOptions};
-use gaussdiff_core::blob::{Blob, DType};
+use gaussdiff_core::blob::Blob;
 use gaussdiff_core::denoiser::Denoiser;
-use gaussdiff_core::frame::{self, Item, SampleSpec, SamplerKind};
+use gaussdiff_core::frame::{self, Item};
+use gaussdiff_core::sampler::{SampleSpec, Sampler};
 use gaussdiff_core::schedule::EdmSchedule;
+use gaussdiff_core::tensor::DType;
 use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
 use serde::Serialize;
 use std::path::Path;
@@ -88,12 +90,7 @@ fn blob_bytes(g: &fit::GaussianFit, ds: &gaussdiff_fit::dataset::Dataset, dtype:
 }
 
 /// Samples `seeds` of `spec` (seed replaced) from a blob; returns them row-major and the evaluations per sample.
-fn run_spec(
-    bytes: &[u8],
-    sampler: SamplerKind,
-    steps: u32,
-    seeds: std::ops::Range<u64>,
-) -> Result<(Vec<f32>, u32, u64)> {
+fn run_spec(bytes: &[u8], sampler: Sampler, steps: u32, seeds: std::ops::Range<u64>) -> Result<(Vec<f32>, u32, u64)> {
     let blob = Blob::parse(bytes).map_err(|e| anyhow::anyhow!("parsing the blob just written: {e}"))?;
     let model = blob.model().map_err(|e| anyhow::anyhow!("blob model: {e}"))?;
     let d = model.dim();
@@ -164,8 +161,8 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         let b16 = blob_bytes(&g, &ds, DType::F16)?;
         crate::st::write_atomic(&a.out.join(format!("{label}.gdn")), &b32)?;
         let seeds = a.seed..a.seed + n_samples;
-        let (exact, evals_exact, macs) = run_spec(&b32, SamplerKind::Exact, 0, seeds.clone())?;
-        let (heun, evals_heun, _) = run_spec(&b32, SamplerKind::Heun, HEUN_STEPS, seeds.clone())?;
+        let (exact, evals_exact, macs) = run_spec(&b32, Sampler::Exact, 0, seeds.clone())?;
+        let (heun, evals_heun, _) = run_spec(&b32, Sampler::Heun, HEUN_STEPS, seeds.clone())?;
         let mut grid = exact.clone();
         let mut grid_rows = vec!["exact".to_string(), format!("heun-{HEUN_STEPS}")];
         grid.extend_from_slice(&heun);
@@ -179,12 +176,12 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             for (i, seed) in seeds.clone().enumerate() {
                 let hit = frames
                     .iter()
-                    .find(|(s, _)| s.seed == seed && s.sampler == SamplerKind::Heun && s.steps == HEUN_STEPS)
-                    .or_else(|| frames.iter().find(|(s, _)| s.seed == seed && s.sampler == SamplerKind::Exact));
+                    .find(|(s, _)| s.seed == seed && s.sampler == Sampler::Heun && s.steps == HEUN_STEPS)
+                    .or_else(|| frames.iter().find(|(s, _)| s.seed == seed && s.sampler == Sampler::Exact));
                 match hit {
                     Some((s, v)) => {
                         fw.extend_from_slice(v);
-                        host.extend_from_slice(if s.sampler == SamplerKind::Exact {
+                        host.extend_from_slice(if s.sampler == Sampler::Exact {
                             &exact[i * d..(i + 1) * d]
                         } else {
                             &heun[i * d..(i + 1) * d]
@@ -238,7 +235,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     let seeds = a.seed..a.seed + n_samples;
     let full = fit::fit(&ds.images, d, &FitOptions { rank: Rank::Full, floor: Floor::None })
         .map_err(|e| anyhow::anyhow!("fitting MNIST: {e}"))?;
-    let (full_samples, _, _) = run_spec(&blob_bytes(&full, &ds, DType::F32)?, SamplerKind::Exact, 0, seeds.clone())?;
+    let (full_samples, _, _) = run_spec(&blob_bytes(&full, &ds, DType::F32)?, Sampler::Exact, 0, seeds.clone())?;
     let mut sweep = Vec::new();
     let mut grid = Vec::new();
     for k in [8usize, 16, 32, 64, d] {
@@ -250,7 +247,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         };
         let b32 = blob_bytes(&g, &ds, DType::F32)?;
         let b16 = blob_bytes(&g, &ds, DType::F16)?;
-        let (s, evals, macs) = run_spec(&b32, SamplerKind::Exact, 0, seeds.clone())?;
+        let (s, evals, macs) = run_spec(&b32, Sampler::Exact, 0, seeds.clone())?;
         grid.extend_from_slice(&s);
         sweep.push(RankRow {
             rank: k,

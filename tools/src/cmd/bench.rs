@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Result};
 use faer::Mat;
 use gaussdiff_core::denoiser::Denoiser;
-use gaussdiff_core::sampler::{self, Solver};
+use gaussdiff_core::sampler::{self, initial_noise, SampleSpec, Sampler};
 use gaussdiff_core::schedule::EdmSchedule;
 use gaussdiff_fit::dataset::LoadOptions;
 use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
@@ -109,15 +109,15 @@ pub fn run_sample(args: &BenchSampleArgs) -> Result<()> {
     let noise: Vec<Vec<f32>> = (0..args.n.max(args.n_core) as u64)
         .map(|i| {
             let mut x = vec![0.0f32; d];
-            util::initial_noise(0, i, sigma_max, &mut x);
+            initial_noise(0, i, sigma_max, &mut x);
             x
         })
         .collect();
 
-    // Per-sample core path (one thread).
-    let mut scratch = vec![0.0f32; sampler::scratch_len(d, model.scratch_len()).max(sampler::exact_scratch_len(g))];
+    // Per-sample core path (one thread): the recipe's sampler calls on the noise drawn above, outside the timings.
+    let mut scratch = vec![0.0f32; SampleSpec::scratch_len(&model)];
     let mut x = vec![0.0f32; d];
-    for (name, solver) in [("core_exact", None), ("core_heun", Some(Solver::Heun))] {
+    for (name, solver) in [("core_exact", None), ("core_heun", Some(Sampler::Heun))] {
         let n = if solver.is_none() { args.n.max(args.n_core) } else { args.n_core };
         let t = min_time(args.repeat, || {
             for z in &noise[..n] {
@@ -145,7 +145,7 @@ pub fn run_sample(args: &BenchSampleArgs) -> Result<()> {
             for b in &batches {
                 let mut x = b.clone();
                 if heun {
-                    bg.sample_ode(&mut x, &sigmas, Solver::Heun);
+                    bg.sample_ode(&mut x, &sigmas, Sampler::Heun);
                 } else {
                     bg.sample_exact(&mut x, sigma_max);
                 }

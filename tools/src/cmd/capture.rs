@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use gaussdiff_core::blob::Blob;
 use gaussdiff_core::denoiser::Denoiser;
-use gaussdiff_core::frame::{self, DecodedFrame, Item, SampleSpec};
+use gaussdiff_core::frame::{self, DecodedFrame, Item};
+use gaussdiff_core::sampler::SampleSpec;
 use gaussdiff_core::schedule::EdmSchedule;
 
 use crate::util;

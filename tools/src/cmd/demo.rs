@@ -6,14 +6,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
-use gaussdiff_core::blob::DType;
 use gaussdiff_core::pixel::ImageShape;
+use gaussdiff_core::sampler::Sampler;
+use gaussdiff_core::tensor::DType;
 use gaussdiff_fit::dataset::{Dataset, LoadOptions};
 use gaussdiff_fit::gaussian::{FitOptions, Floor, Rank};
 
 use super::export::{self, parse_dtype};
 use super::inspect;
-use super::sample::{self, SamplerKind};
+use super::sample;
 use crate::util;
 
 /// Arguments of `gaussdiff demo`.
@@ -144,9 +145,8 @@ fn run_job(args: &DemoArgs, job: &Job, n: u64) -> Result<Row> {
     let blob = util::parse_blob(&blob_path, &bytes)?;
     let model = blob.model().map_err(|e| anyhow!("{}: {e}", blob_path.display()))?;
     let costs = inspect::costs(&blob, args.steps as u32)?;
-    let exact =
-        sample::sample_many(&model, SamplerKind::Exact, args.steps, args.seed, n, &format!("{} exact", job.name))?;
-    let heun = sample::sample_many(&model, SamplerKind::Heun, args.steps, args.seed, n, &format!("{} heun", job.name))?;
+    let exact = sample::sample_many(&model, Sampler::Exact, args.steps, args.seed, n, &format!("{} exact", job.name))?;
+    let heun = sample::sample_many(&model, Sampler::Heun, args.steps, args.seed, n, &format!("{} heun", job.name))?;
     let d = ds.dim();
     let nn = |s: &Vec<f32>| util::nearest(&ds.images, d, s);
     let nn_exact: Vec<(usize, f32)> = exact.iter().map(nn).collect();

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Result};
 use faer::{Accum, Mat, Par};
 use gaussdiff_core::blob::write::{self, GaussianParams, LinearMaps, LinearParams, WriteOptions};
-use gaussdiff_core::blob::DType;
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
+use gaussdiff_core::tensor::DType;
 use gaussdiff_fit::dataset::Dataset;
 use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, GaussianFit, Rank};
 

@@ -3,33 +3,17 @@
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context, Result};
-use gaussdiff_core::blob::read::Model;
-use gaussdiff_core::denoiser::Denoiser;
-use gaussdiff_core::sampler::{self, Solver};
+use clap::builder::TypedValueParser as _;
+use gaussdiff_core::denoiser::{Denoiser, Model};
+use gaussdiff_core::sampler::{SampleSpec, Sampler, SpecError};
 use gaussdiff_core::schedule::EdmSchedule;
 use gaussdiff_fit::dataset::LoadOptions;
 
 use crate::util;
 
-/// Which sampler.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SamplerKind {
-    /// Closed-form solution of the probability-flow ODE (Gaussian blobs only; no steps).
-    Exact,
-    /// EDM Euler, `steps` evaluations.
-    Euler,
-    /// EDM Heun, `2 steps - 1` evaluations.
-    Heun,
-}
-
-impl SamplerKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Exact => "exact",
-            Self::Euler => "euler",
-            Self::Heun => "heun",
-        }
-    }
+/// The `--sampler` parser: core's sampler names ([`Sampler`]'s `FromStr`), listed as the possible values.
+pub fn sampler_parser() -> impl clap::builder::TypedValueParser<Value = Sampler> {
+    clap::builder::PossibleValuesParser::new(Sampler::ALL.map(Sampler::name)).try_map(|s| s.parse::<Sampler>())
 }
 
 /// Arguments of `gaussdiff sample`.
@@ -43,9 +27,10 @@ pub struct SampleArgs {
     /// Seed: sample i starts from the noise of Rng::new(seed + i) (see docs/architecture.md).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Sampler.
-    #[arg(long, value_enum, default_value = "heun")]
-    pub sampler: SamplerKind,
+    /// Sampler: exact (closed-form solution of the probability-flow ODE, Gaussian blobs only; no steps),
+    /// euler (EDM Euler, `steps` evaluations) or heun (EDM Heun, `2 steps - 1` evaluations).
+    #[arg(long, default_value = "heun", value_parser = sampler_parser())]
+    pub sampler: Sampler,
     /// EDM steps for euler/heun (sigma_max 80 .. sigma_min 0.002, rho 7, then 0).
     #[arg(long, default_value_t = 18)]
     pub steps: usize,
@@ -66,67 +51,44 @@ pub struct SampleArgs {
     pub scale: u32,
 }
 
-/// Initial noise level of every run: the EDM schedule's `sigma_max`.
-pub const SIGMA_MAX: f32 = EdmSchedule::EDM.sigma_max;
-
-/// Check the sampler/steps combination for a model.
-pub fn check(model: &Model<'_>, kind: SamplerKind, steps: usize) -> Result<()> {
-    if kind == SamplerKind::Exact && model.as_gaussian().is_none() {
-        bail!("--sampler exact: expected a Gaussian blob (this one is linear); use euler or heun");
-    }
-    if kind != SamplerKind::Exact && steps == 0 {
-        bail!("--steps 0: expected at least 1 step for the {} sampler", kind.name());
-    }
-    Ok(())
-}
-
-/// Sample `i` of a run with `seed` through the core (per-sample, fixed summation order).
-pub fn sample_one(
-    model: &Model<'_>,
-    kind: SamplerKind,
-    sigmas: &[f32],
-    seed: u64,
-    i: u64,
-    x: &mut [f32],
-    scratch: &mut [f32],
-) {
-    util::initial_noise(seed, i, SIGMA_MAX, x);
-    match (kind, model.as_gaussian()) {
-        (SamplerKind::Exact, Some(g)) => {
-            sampler::sample_exact(g, SIGMA_MAX, x, scratch);
+/// The core's [`SampleSpec`] of a run (sample `i` is `spec.nth(i)`), checked against the model, with the
+/// command line's wording for the two user errors.
+pub fn spec(model: &Model<'_>, sampler: Sampler, steps: usize, seed: u64) -> Result<SampleSpec> {
+    let spec = SampleSpec {
+        sampler,
+        steps: u32::try_from(steps).map_err(|_| anyhow!("--steps {steps}: expected at most {}", u32::MAX))?,
+        seed,
+    };
+    match spec.check(model, steps + 1) {
+        Ok(()) => Ok(spec),
+        Err(SpecError::ExactNeedsGaussian) => {
+            bail!("--sampler exact: expected a Gaussian blob (this one is linear); use euler or heun")
         }
-        (SamplerKind::Euler, _) => {
-            sampler::sample(model, Solver::Euler, sigmas, None, x, scratch, |_, _| {});
-        }
-        _ => {
-            sampler::sample(model, Solver::Heun, sigmas, None, x, scratch, |_, _| {});
-        }
+        Err(SpecError::ZeroSteps) => bail!("--steps 0: expected at least 1 step for the {sampler} sampler"),
+        Err(e) => bail!("{e}"),
     }
 }
 
-/// `n` samples (model space), seeds `seed .. seed + n`, with a progress bar.
+/// `n` samples (model space), seeds `seed .. seed + n`, through the core recipe ([`SampleSpec::run`], the
+/// firmware's bits), with a progress bar.
 pub fn sample_many(
     model: &Model<'_>,
-    kind: SamplerKind,
+    sampler: Sampler,
     steps: usize,
     seed: u64,
     n: u64,
     label: &str,
 ) -> Result<Vec<Vec<f32>>> {
-    check(model, kind, steps)?;
-    let d = model.dim();
+    let spec = spec(model, sampler, steps, seed)?;
     let mut sigmas = vec![0.0f32; steps + 1];
-    EdmSchedule::EDM.fill(steps, &mut sigmas);
-    let scratch_len = match model.as_gaussian() {
-        Some(g) => sampler::scratch_len(d, model.scratch_len()).max(sampler::exact_scratch_len(g)),
-        None => sampler::scratch_len(d, model.scratch_len()),
-    };
-    let mut scratch = vec![0.0f32; scratch_len];
+    let mut scratch = vec![0.0f32; SampleSpec::scratch_len(model)];
     let pb = util::progress(n, label);
     let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let mut x = vec![0.0f32; d];
-        sample_one(model, kind, &sigmas, seed, i, &mut x, &mut scratch);
+        let mut x = vec![0.0f32; model.dim()];
+        spec.nth(i)
+            .run(model, &EdmSchedule::EDM, &mut sigmas, &mut x, &mut scratch, |_, _| {})
+            .map_err(|e| anyhow!("{e}"))?;
         out.push(x);
         pb.inc(1);
     }
@@ -149,7 +111,7 @@ pub fn run(args: &SampleArgs) -> Result<()> {
     let bytes = util::read_file(&args.blob, "blob")?;
     let blob = util::parse_blob(&args.blob, &bytes)?;
     let model = blob.model().map_err(|e| anyhow!("{}: {e}", args.blob.display()))?;
-    check(&model, args.sampler, args.steps).with_context(|| format!("{}", args.blob.display()))?;
+    spec(&model, args.sampler, args.steps, args.seed).with_context(|| format!("{}", args.blob.display()))?;
     let shape = blob.shape();
     let map = blob.pixel_map();
     let samples = sample_many(&model, args.sampler, args.steps, args.seed, args.n, args.sampler.name())?;
@@ -195,7 +157,7 @@ pub fn run(args: &SampleArgs) -> Result<()> {
         args.output.display(),
         args.n,
         args.sampler.name(),
-        if args.sampler == SamplerKind::Exact { String::new() } else { format!(", {} steps", args.steps) }
+        if args.sampler == Sampler::Exact { String::new() } else { format!(", {} steps", args.steps) }
     ));
     util::write_stdout(&report)
 }

@@ -28,20 +28,89 @@
 //! ([`GaussianDenoiser::exact_flow`]) from `sigma_t` to 0.
 //!
 //! No function here allocates: the state `x` and a scratch buffer of [`scratch_len`] floats are the caller's.
+//!
+//! # The sample recipe
+//! [`SampleSpec`] (sampler, steps, seed) names one sample, and [`SampleSpec::run`] is the one definition of
+//! how it is produced (initial noise, schedule, scratch size, sampler), shared by the firmware, the CLI
+//! (`sample`, `demo`, `bench`, `capture`), the trainer and the tests; see the [`recipe`] module.
+
+pub mod recipe;
+
+use core::fmt;
 
 use crate::denoiser::{Denoiser, GaussianDenoiser};
+use crate::kernels;
 use crate::math;
 use crate::rng::Rng;
 
-/// The ODE solver.
+pub use recipe::{initial_noise, SampleSpec, SpecError};
+
+/// The sampler: the exact probability-flow solution or an ODE solver on the EDM schedule. The one sampler
+/// enum of the workspace (the frame protocol, the CLI and the firmware all name samplers with it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Solver {
-    /// First order, one evaluation per step.
+pub enum Sampler {
+    /// The exact solution of the probability-flow ODE ([`sample_exact`]; Gaussian denoisers only); a spec's
+    /// `steps` is ignored.
+    Exact,
+    /// Euler steps: first order, one evaluation per step.
     Euler,
-    /// Second order (trapezoidal correction), two evaluations per step except a final step to 0.
+    /// Heun steps: second order (trapezoidal correction), two evaluations per step except a final step to 0.
     #[default]
     Heun,
+}
+
+impl Sampler {
+    /// All samplers, in protocol order.
+    pub const ALL: [Self; 3] = [Self::Exact, Self::Euler, Self::Heun];
+
+    /// The name used by the frame protocol and the command lines: `exact`, `euler` or `heun`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::Euler => "euler",
+            Self::Heun => "heun",
+        }
+    }
+
+    /// The sampler for a name ([`Sampler::name`]), `None` for any other text. The one sampler-name parser
+    /// (also behind [`core::str::FromStr`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// True for the ODE solvers (Euler, Heun), which step along a schedule.
+    pub const fn is_ode(self) -> bool {
+        !matches!(self, Self::Exact)
+    }
+}
+
+impl fmt::Display for Sampler {
+    /// [`Sampler::name`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is no [`Sampler`] (see [`Sampler::from_name`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseSamplerError;
+
+impl fmt::Display for ParseSamplerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("expected exact, euler or heun")
+    }
+}
+
+impl core::error::Error for ParseSamplerError {}
+
+impl core::str::FromStr for Sampler {
+    type Err = ParseSamplerError;
+
+    /// [`Sampler::from_name`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_name(s).ok_or(ParseSamplerError)
+    }
 }
 
 /// EDM's stochastic churn (Algorithm 2): at levels in `[s_min, s_max]`, noise is added to raise `sigma_cur`
@@ -93,12 +162,15 @@ pub fn exact_scratch_len(g: &GaussianDenoiser<'_>) -> usize {
 /// * `churn`: `None` for the deterministic sampler, or the churn parameters and the generator for `eps`.
 /// * `on_step(i, sigma_next)` is called after step `i` (0-based) has finished (progress reports).
 ///
+/// * `sampler`: [`Sampler::Euler`] or [`Sampler::Heun`].
+///
 /// # Panics
-/// Caller contract: `sigmas` non-empty, every level before the last `> 0` and every level `>= 0`;
-/// `x.len() == den.dim()`; `scratch.len() >= scratch_len(den.dim(), den.scratch_len())`.
+/// Caller contract: `sampler` is an ODE solver (not [`Sampler::Exact`], which is [`sample_exact`]);
+/// `sigmas` non-empty, every level before the last `> 0` and every level `>= 0`; `x.len() == den.dim()`;
+/// `scratch.len() >= scratch_len(den.dim(), den.scratch_len())`.
 pub fn sample<D: Denoiser + ?Sized>(
     den: &D,
-    solver: Solver,
+    sampler: Sampler,
     sigmas: &[f32],
     churn: Option<(&Churn, &mut Rng)>,
     x: &mut [f32],
@@ -106,6 +178,7 @@ pub fn sample<D: Denoiser + ?Sized>(
     mut on_step: impl FnMut(usize, f32),
 ) -> u32 {
     let d = den.dim();
+    assert!(sampler.is_ode(), "sample: the exact sampler has no steps (use sample_exact or SampleSpec::run)");
     assert!(!sigmas.is_empty(), "sample: sigmas must hold at least the start level");
     assert_eq!(x.len(), d, "sample: x must have length den.dim()");
     assert!(scratch.len() >= scratch_len(d, den.scratch_len()), "sample: scratch shorter than scratch_len()");
@@ -128,7 +201,7 @@ pub fn sample<D: Denoiser + ?Sized>(
             if let Some((c, rng)) = churn.as_mut() {
                 let scale = math::sqrt(sigma_hat * sigma_hat - sigma_cur * sigma_cur) * c.s_noise;
                 rng.fill_normal(d_cur); // d_cur is free until the Euler step: use it for eps
-                math::axpy(scale, d_cur, x_hat);
+                kernels::axpy(scale, d_cur, x_hat);
             }
         }
 
@@ -145,7 +218,7 @@ pub fn sample<D: Denoiser + ?Sized>(
                 x[j] = x_hat[j] + h * d_cur[j];
             }
             // Heun's second-order correction (x holds x_next).
-            if solver == Solver::Heun {
+            if sampler == Sampler::Heun {
                 den.denoise(x, sigma_next, denoised, den_scratch);
                 evals += 1;
                 for j in 0..d {

@@ -1,0 +1,103 @@
+//! The denoiser a blob holds: [`Model`], built from a validated [`Blob`] by [`Model::from_blob`] (or its
+//! shorthand [`Blob::model`]), borrowing every tensor from the blob bytes.
+
+use super::{Denoiser, GaussianDenoiser, LinearDenoiser};
+use crate::blob::format::{section, Kind};
+use crate::blob::Blob;
+use crate::error::BlobError;
+
+/// The denoiser a blob holds, borrowing its tensors from the blob bytes.
+#[derive(Clone, Copy, Debug)]
+pub enum Model<'a> {
+    /// Kind 1: the Gaussian (low rank plus floor).
+    Gaussian(GaussianDenoiser<'a>),
+    /// Kinds 2 and 3: per-sigma linear maps, dense or in a shared basis.
+    Linear(LinearDenoiser<'a>),
+}
+
+impl<'a> Model<'a> {
+    /// Builds the denoiser `blob` holds (no allocation; tensors stay views into the blob bytes).
+    ///
+    /// # Errors
+    /// [`BlobError::MissingSection`] (impossible after a successful parse) and the value checks of
+    /// [`GaussianDenoiser::new`], [`LinearDenoiser::dense`] and [`LinearDenoiser::basis`] (eigenvalues
+    /// descending and >= 0, sigma grid positive and strictly descending, finite values).
+    pub fn from_blob(blob: &Blob<'a>) -> Result<Self, BlobError> {
+        let get = |id: u8| blob.section(id).ok_or(BlobError::MissingSection { id });
+        Ok(match blob.kind() {
+            Kind::Gaussian => Model::Gaussian(GaussianDenoiser::new(
+                get(section::MU)?,
+                get(section::U_T)?,
+                get(section::LAMBDA)?,
+                blob.floor(),
+            )?),
+            Kind::LinearDense => {
+                Model::Linear(LinearDenoiser::dense(get(section::SIGMAS)?, get(section::W)?, get(section::B)?)?)
+            }
+            Kind::LinearBasis => Model::Linear(LinearDenoiser::basis(
+                get(section::SIGMAS)?,
+                get(section::U_T)?,
+                get(section::M)?,
+                get(section::A)?,
+                get(section::B)?,
+            )?),
+        })
+    }
+
+    /// The Gaussian denoiser, if this is one (the exact sampler needs it).
+    pub fn as_gaussian(&self) -> Option<&GaussianDenoiser<'a>> {
+        match self {
+            Self::Gaussian(g) => Some(g),
+            Self::Linear(_) => None,
+        }
+    }
+
+    /// The linear denoiser, if this is one.
+    pub fn as_linear(&self) -> Option<&LinearDenoiser<'a>> {
+        match self {
+            Self::Linear(l) => Some(l),
+            Self::Gaussian(_) => None,
+        }
+    }
+}
+
+impl Denoiser for Model<'_> {
+    fn dim(&self) -> usize {
+        match self {
+            Self::Gaussian(g) => g.dim(),
+            Self::Linear(l) => l.dim(),
+        }
+    }
+
+    fn scratch_len(&self) -> usize {
+        match self {
+            Self::Gaussian(g) => g.scratch_len(),
+            Self::Linear(l) => l.scratch_len(),
+        }
+    }
+
+    fn denoise(&self, x: &[f32], sigma: f32, out: &mut [f32], scratch: &mut [f32]) {
+        match self {
+            Self::Gaussian(g) => g.denoise(x, sigma, out, scratch),
+            Self::Linear(l) => l.denoise(x, sigma, out, scratch),
+        }
+    }
+
+    fn macs_per_eval(&self) -> u64 {
+        match self {
+            Self::Gaussian(g) => g.macs_per_eval(),
+            Self::Linear(l) => l.macs_per_eval(),
+        }
+    }
+}
+
+impl<'a> Blob<'a> {
+    /// The blob's denoiser: [`Model::from_blob`] (defined beside the denoisers; the blob module itself
+    /// does not depend on them).
+    ///
+    /// # Errors
+    /// As [`Model::from_blob`].
+    pub fn model(&self) -> Result<Model<'a>, BlobError> {
+        Model::from_blob(self)
+    }
+}
