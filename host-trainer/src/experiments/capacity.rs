@@ -11,9 +11,10 @@ use candle_core::Device;
 use serde::Serialize;
 use std::path::Path;
 
-use super::common::{cached, mlp_config, par_map, train_mlp, write_csv, write_json, xy_plot, Axes, Series};
+use super::common::{cached, mlp_config, par_map, train_mlp, write_csv, write_json};
 use super::{ExperimentArgs, Setting};
-use crate::report::{self, MetricsOptions};
+use crate::cmd::metrics::{self, MetricsOptions};
+use crate::plot::{xy_plot, Axes, Series};
 use crate::train::{self, RunOptions, Start};
 
 #[derive(Serialize, serde::Deserialize, Clone)]
@@ -67,7 +68,7 @@ fn measure(ck: &Path, out: &Path, width: usize, step: usize, seed: u64, device: 
         sigmas: None,
         no_memorising: false,
     };
-    let rep = report::run(&o, device, false)?;
+    let rep = metrics::run(&o, device, false)?;
     let diff = rep.difference.get("network vs gaussian").cloned().unwrap_or_default();
     Ok(Point {
         width,

@@ -2,7 +2,7 @@
 //! Kadkhodaie et al. 2024).
 //!
 //! The same MLP (same width, depth, steps and seed) is trained on N images for N on a log grid around d,
-//! for sklearn digits (d = 64) and MNIST (d = 784). For every run the trainer's metrics (`crate::report`,
+//! for sklearn digits (d = 64) and MNIST (d = 784). For every run the trainer's metrics (`crate::cmd::metrics`,
 //! held-out images, EDM 10-level sigma grid) give:
 //! * the minimum over sigma of the network's linearity score (mean over the five alphas),
 //! * the memorised fraction of 64 Heun-18 samples (nearest training image closer than 1/3 of the
@@ -15,9 +15,10 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-use super::common::{cached, log_grid, mlp_config, par_map, train_mlp, write_csv, write_json, xy_plot, Axes, Series};
+use super::common::{cached, log_grid, mlp_config, par_map, train_mlp, write_csv, write_json};
 use super::{ExperimentArgs, Setting, SweepData};
-use crate::report::{self, MetricsOptions};
+use crate::cmd::metrics::{self, MetricsOptions};
+use crate::plot::{xy_plot, Axes, Series};
 use crate::train::TrainConfig;
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -67,7 +68,7 @@ fn one(cfg: &TrainConfig, dir: &Path, a: &ExperimentArgs, device: &Device, progr
             sigmas: None,
             no_memorising: false,
         };
-        let rep = report::run(&o, device, false)?;
+        let rep = metrics::run(&o, device, false)?;
         let diff = rep.difference.get("network vs gaussian").cloned().unwrap_or_default();
         let get = |m: &std::collections::BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(f64::NAN);
         Ok(Run {

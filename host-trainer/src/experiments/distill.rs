@@ -2,7 +2,7 @@
 //!
 //! Train the MLP on sklearn digits (d = 64), distill per-sigma affine maps `W_sigma x + b_sigma` by
 //! closed-form ridge least squares on the 10-step EDM grid (`crate::distill`), then run the trainer's
-//! metrics (`crate::report`) on held-out images: the relative difference between network, linear maps
+//! metrics (`crate::cmd::metrics`) on held-out images: the relative difference between network, linear maps
 //! and Gaussian denoiser per sigma, `|W_sigma - U diag(lambda/(lambda+sigma^2)) U^T|_F / |W_G|_F`, and
 //! samples of all three from the same noise (EDM Heun, 18 steps), drawn side by side.
 
@@ -12,12 +12,12 @@ use serde::Serialize;
 
 use super::common::{digits_network, write_json};
 use super::{ExperimentArgs, Setting};
-use crate::denoisers::{BatchDenoiser, GaussDenoiser, LinearDenoiser, NetDenoiser};
+use crate::cmd::metrics::{self, MetricsOptions, MetricsReport};
+use crate::denoisers::{BatchDenoiser, DistilledDenoiser, NetDenoiser, TrainingGaussianDenoiser};
 use crate::distill::{self, DistillConfig, Method};
-use crate::gauss::Gaussian;
-use crate::report::{self, MetricsOptions, MetricsReport};
 use crate::rng::TrainRng;
-use crate::{metrics, plot};
+use crate::training_gaussian::TrainingGaussian;
+use crate::{measures, plot};
 
 #[derive(Serialize)]
 struct Summary {
@@ -66,17 +66,17 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         sigmas: None,
         no_memorising: false,
     };
-    let rep = report::run(&o, device, progress)?;
+    let rep = metrics::run(&o, device, progress)?;
     // Side by side: the same noise through network, linear maps and Gaussian (one row each).
     let n_show = 12;
     let noise = TrainRng::stream(a.seed, 0x51DE).normals(n_show * d);
     let net_d = NetDenoiser { net: &net };
-    let lin_d = LinearDenoiser::new(r.maps.clone(), device)?;
-    let gau_d = GaussDenoiser::new(Gaussian::fit(&data.images, d)?, device)?;
+    let lin_d = DistilledDenoiser::new(r.maps.clone(), device)?;
+    let gau_d = TrainingGaussianDenoiser::new(TrainingGaussian::fit(&data.images, d)?, device)?;
     let dens: [&dyn BatchDenoiser; 3] = [&net_d, &lin_d, &gau_d];
     let mut grid = Vec::new();
     for den in dens {
-        grid.extend(metrics::heun_sample(den, &noise, 18)?);
+        grid.extend(measures::heun_sample(den, &noise, 18)?);
     }
     plot::image_grid(&a.out.join("side_by_side.png"), &grid, data.shape, data.pixel, n_show, 6)?;
     if progress {
@@ -100,15 +100,15 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             setting,
             checkpoint: ck.display().to_string(),
             width: match cfg.arch {
-                crate::model::Arch::Mlp { width, .. } => width,
+                crate::network::Arch::Mlp { width, .. } => width,
                 _ => 0,
             },
             depth: match cfg.arch {
-                crate::model::Arch::Mlp { depth, .. } => depth,
+                crate::network::Arch::Mlp { depth, .. } => depth,
                 _ => 0,
             },
             steps: cfg.steps,
-            n_train: data.n(),
+            n_train: data.len(),
             side_by_side: "side_by_side.png".into(),
             side_by_side_rows: vec!["network".into(), "distilled linear".into(), "gaussian".into()],
             metrics: rep,

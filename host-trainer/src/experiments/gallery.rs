@@ -21,10 +21,12 @@ use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
 use serde::Serialize;
 use std::path::Path;
 
-use super::common::{load_core, nearest, write_csv, write_json, xy_plot, Axes, Series};
+use super::common::{load_core, write_csv, write_json};
 use super::{ExperimentArgs, Setting};
-use crate::metrics;
+use crate::measures;
 use crate::plot::image_grid;
+use crate::plot::{xy_plot, Axes, Series};
+use gaussdiff_fit::nearest::nearest_rows;
 
 /// Heun steps of the gallery (35 evaluations).
 pub const HEUN_STEPS: u32 = 18;
@@ -113,7 +115,7 @@ fn run_spec(
 }
 
 fn rmse(a: &[f32], b: &[f32]) -> f64 {
-    metrics::mse(a, b).sqrt()
+    measures::mse(a, b).sqrt()
 }
 
 /// Firmware frames for `name`'s shape, keyed by (sampler, steps, seed), as model-space values.
@@ -140,7 +142,7 @@ fn zoom_for(d: usize) -> u32 {
 }
 
 /// Run experiment 5.
-pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
+pub fn run(a: &ExperimentArgs, _device: &Device, progress: bool) -> Result<()> {
     let setting = a.setting();
     let n_samples: u64 = if setting == Setting::Quick { 6 } else { 12 };
     let capture_text = match &a.capture {
@@ -162,7 +164,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("fitting {}: {e}", ds.name))?;
         let b32 = blob_bytes(&g, &ds, DType::F32)?;
         let b16 = blob_bytes(&g, &ds, DType::F16)?;
-        crate::st::write_atomic(&a.out.join(format!("{label}.gdn")), &b32)?;
+        gaussdiff_fit::io::write_atomic(&a.out.join(format!("{label}.gdn")), &b32)?;
         let seeds = a.seed..a.seed + n_samples;
         let (exact, evals_exact, macs) = run_spec(&b32, SamplerKind::Exact, 0, seeds.clone())?;
         let (heun, evals_heun, _) = run_spec(&b32, SamplerKind::Heun, HEUN_STEPS, seeds.clone())?;
@@ -199,14 +201,15 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
                 grid_rows.push("firmware (QEMU), black = no frame for this seed".into());
             }
         }
-        let nn = nearest(&exact, &ds.images, d, device)?;
+        let nn: Vec<(usize, f64)> =
+            nearest_rows(&ds.images, d, &exact).iter().map(|n| (n.index, n.distances().0)).collect();
         for &(i, _) in &nn {
             grid.extend_from_slice(ds.image(i));
         }
         grid_rows.push("nearest training image to the exact sample".into());
         let grid_name = format!("gallery_{label}.png");
         image_grid(&a.out.join(&grid_name), &grid, ds.shape, ds.pixel, n_samples as usize, zoom_for(d))?;
-        let nn2 = metrics::nearest_two(&exact, &ds.images, d, device)?;
+        let nn2 = measures::nearest_two(&exact, &ds.images, d);
         let mut dists: Vec<f64> = nn.iter().map(|p| p.1).collect();
         dists.sort_by(f64::total_cmp);
         rows.push(GalleryRow {
@@ -224,7 +227,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             firmware_frames: fw_frames,
             rmse_exact_vs_firmware: fw_rmse,
             nn_distance_median: dists[dists.len() / 2],
-            memorised_fraction: metrics::memorisation_fraction(&nn2),
+            memorised_fraction: measures::memorisation_fraction(&nn2),
             grid: grid_name,
             grid_rows,
         });

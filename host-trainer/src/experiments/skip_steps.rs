@@ -15,12 +15,13 @@ use gaussdiff_core::blob::Blob;
 use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
 use serde::Serialize;
 
-use super::common::{digits_network, write_csv, write_json, xy_plot, Axes, Series};
+use super::common::{digits_network, write_csv, write_json};
 use super::{ExperimentArgs, Setting};
 use crate::denoisers::{BatchDenoiser, NetDenoiser};
 use crate::edm::edm_sigmas;
-use crate::metrics;
+use crate::measures;
 use crate::plot::image_grid;
+use crate::plot::{xy_plot, Axes, Series};
 use crate::rng::TrainRng;
 
 /// Heun steps of the full run.
@@ -126,8 +127,8 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             sigma_start: sig[i],
             network_evals: evals,
             evals_saved: full_evals - evals,
-            rmse_gaussian_start: metrics::mse(&s_g, &full).sqrt(),
-            rmse_naive_start: metrics::mse(&s_n, &full).sqrt(),
+            rmse_gaussian_start: measures::mse(&s_g, &full).sqrt(),
+            rmse_naive_start: measures::mse(&s_n, &full).sqrt(),
         });
         pb.inc(1);
     }
@@ -136,8 +137,8 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     image_grid(&a.out.join("skip_steps_samples.png"), &grid, data.shape, data.pixel, show, 6)?;
     // Scale of "different sample": RMS difference between two independent network samples.
     let half = n / 2 * d;
-    let between = metrics::mse(&full[..half], &full[half..2 * half]).sqrt();
-    let rmse_g = metrics::mse(&gauss_sample, &full).sqrt();
+    let between = measures::mse(&full[..half], &full[half..2 * half]).sqrt();
+    let rmse_g = measures::mse(&gauss_sample, &full).sqrt();
     write_csv(
         &a.out.join("skip_steps.csv"),
         &["skipped_steps", "sigma_start", "network_evals", "evals_saved", "rmse_gaussian_start", "rmse_naive_start"],

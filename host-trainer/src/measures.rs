@@ -15,9 +15,10 @@
 //!   distance in model space) -- the rule of Yoon et al. (2023) and Li et al. (2024).
 
 use anyhow::Result;
-use candle_core::{Device, Tensor};
 
-use crate::denoisers::{sq_dists, BatchDenoiser};
+use gaussdiff_fit::nearest::{nearest_rows, Neighbours};
+
+use crate::denoisers::BatchDenoiser;
 use crate::edm::edm_sigmas;
 
 /// Interpolation weights of the linearity score.
@@ -139,28 +140,10 @@ pub fn kept_rows(x: &[f32], d: usize) -> Vec<f32> {
     x.chunks_exact(d).zip(div).filter(|(_, dv)| !dv).flat_map(|(r, _)| r.iter().copied()).collect()
 }
 
-/// For each row of `x`, the Euclidean distances to its nearest and second-nearest rows of `train`.
-pub fn nearest_two(x: &[f32], train: &[f32], d: usize, device: &Device) -> Result<Vec<(f64, f64)>> {
-    let n = train.len() / d;
-    let y = Tensor::from_slice(train, (n, d), device)?;
-    let y_sq: Vec<f32> = train.chunks_exact(d).map(|r| r.iter().map(|v| v * v).sum()).collect();
-    let mut out = Vec::new();
-    for chunk in x.chunks(256 * d) {
-        let dist = sq_dists(chunk, &y, &y_sq, d)?;
-        for row in dist.chunks_exact(n) {
-            let (mut a, mut b) = (f32::INFINITY, f32::INFINITY);
-            for &v in row {
-                if v < a {
-                    b = a;
-                    a = v;
-                } else if v < b {
-                    b = v;
-                }
-            }
-            out.push(((a as f64).sqrt(), (b as f64).sqrt()));
-        }
-    }
-    Ok(out)
+/// For each row of `x`, the Euclidean distances to its nearest and second-nearest rows of `train`
+/// (`gaussdiff_fit::nearest`, the exact search the CLI uses).
+pub fn nearest_two(x: &[f32], train: &[f32], d: usize) -> Vec<(f64, f64)> {
+    nearest_rows(train, d, x).iter().map(Neighbours::distances).collect()
 }
 
 /// Fraction of rows with `d1 < d2 / 3`.
