@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::common::{digits_network, write_csv, write_json};
 use super::{ExperimentArgs, Setting};
-use crate::denoisers::{BatchDenoiser, NetDenoiser};
+use crate::denoisers::NetDenoiser;
 use crate::edm::edm_sigmas;
 use crate::measures;
 use crate::plot::image_grid;
@@ -26,33 +26,6 @@ use crate::rng::TrainRng;
 
 /// Heun steps of the full run.
 pub const STEPS: usize = 18;
-
-/// EDM Heun over the levels `sigmas` (descending, ending in 0) from the batch `x` at `sigmas[0]`.
-/// Returns the sample and the number of denoiser evaluations per row.
-pub fn heun_from(den: &dyn BatchDenoiser, mut x: Vec<f32>, sigmas: &[f64]) -> Result<(Vec<f32>, usize)> {
-    let mut evals = 0;
-    for w in sigmas.windows(2) {
-        let (sigma_cur, sigma_next) = (w[0], w[1]);
-        let denoised = den.denoise(&x, sigma_cur)?;
-        evals += 1;
-        let h = (sigma_next - sigma_cur) as f32;
-        let d_cur: Vec<f32> = x.iter().zip(&denoised).map(|(&xv, &dv)| (xv - dv) / sigma_cur as f32).collect();
-        let x_next: Vec<f32> = x.iter().zip(&d_cur).map(|(&xv, &dc)| xv + h * dc).collect();
-        if sigma_next > 0.0 {
-            let denoised2 = den.denoise(&x_next, sigma_next)?;
-            evals += 1;
-            x = x
-                .iter()
-                .zip(x_next.iter().zip(&denoised2))
-                .zip(&d_cur)
-                .map(|((&xv, (&xn, &dv)), &dc)| xv + h * 0.5 * (dc + (xn - dv) / sigma_next as f32))
-                .collect();
-        } else {
-            x = x_next;
-        }
-    }
-    Ok((x, evals))
-}
 
 #[derive(Serialize)]
 struct Row {
@@ -99,7 +72,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     let z = TrainRng::stream(a.seed, 0x5C1F).normals(n * d);
     let x_t: Vec<f32> = z.iter().map(|&v| v * sig[0] as f32).collect();
     let net_d = NetDenoiser { net: &net };
-    let (full, full_evals) = heun_from(&net_d, x_t.clone(), &sig)?;
+    let (full, full_evals) = measures::heun_from(&net_d, x_t.clone(), &sig)?;
     // The Gaussian's exact state at sigma (per sample, core f32).
     let mut scratch = vec![0.0f32; gd.exact_flow_scratch_len()];
     let exact_at = |sigma: f64, scratch: &mut [f32]| {
@@ -116,9 +89,9 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     let mut grid: Vec<f32> = full[..show * d].to_vec();
     for i in 1..STEPS {
         let start = exact_at(sig[i], &mut scratch);
-        let (s_g, evals) = heun_from(&net_d, start, &sig[i..])?;
+        let (s_g, evals) = measures::heun_from(&net_d, start, &sig[i..])?;
         let naive: Vec<f32> = z.iter().map(|&v| v * sig[i] as f32).collect();
-        let (s_n, _) = heun_from(&net_d, naive, &sig[i..])?;
+        let (s_n, _) = measures::heun_from(&net_d, naive, &sig[i..])?;
         if [4, 8, 12].contains(&i) {
             grid.extend_from_slice(&s_g[..show * d]);
         }
