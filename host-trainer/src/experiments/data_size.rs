@@ -107,6 +107,15 @@ fn mnist_full_grid() -> Vec<usize> {
 
 /// Run experiment 1.
 pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
+    let (shape, jobs) = setup(a);
+    let runs = measure(a, &jobs, device, progress)?;
+    report(a, shape, runs)
+}
+
+/// The MLP shape `(width, depth, steps)` of the setting and the (config, run directory) of every
+/// (dataset, N) of the sweep.
+#[allow(clippy::type_complexity)]
+fn setup(a: &ExperimentArgs) -> ((usize, usize, usize), Vec<(TrainConfig, PathBuf)>) {
     let setting = a.setting();
     // (width, depth, steps, digits grid, MNIST grid)
     let (width, depth, steps, g_digits, g_mnist) = match setting {
@@ -114,7 +123,6 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         Setting::Medium => (256, 3, 3000, log_grid(8, 1500, 3), vec![64, 784, 8000]),
         Setting::Full => (512, 3, 12000, log_grid(8, 1500, 3), mnist_full_grid()),
     };
-    let sigmas = crate::edm::default_grid();
     let mut jobs: Vec<(TrainConfig, PathBuf)> = Vec::new();
     for (which, path, hold_out, grid) in
         [(SweepData::Digits, &a.digits, 297, &g_digits), (SweepData::Mnist, &a.mnist, 500, &g_mnist)]
@@ -129,11 +137,16 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             jobs.push((cfg, a.out.join(format!("{stem}_n{n}"))));
         }
     }
+    ((width, depth, steps), jobs)
+}
+
+/// Train (or reuse) and measure every job, `a.jobs` at a time.
+fn measure(a: &ExperimentArgs, jobs: &[(TrainConfig, PathBuf)], device: &Device, progress: bool) -> Result<Vec<Run>> {
     let parallel = a.jobs > 1;
     if progress && parallel {
         eprintln!("training and measuring {} networks, {} at a time", jobs.len(), a.jobs);
     }
-    let runs = par_map(&jobs, a.jobs as usize, |(cfg, dir)| one(cfg, dir, a, device, progress && !parallel))?;
+    let runs: Vec<Run> = par_map(jobs, a.jobs as usize, |(cfg, dir)| one(cfg, dir, a, device, progress && !parallel))?;
     if progress && parallel {
         for r in &runs {
             eprintln!(
@@ -142,6 +155,13 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             );
         }
     }
+    Ok(runs)
+}
+
+/// CSV, plots and the summary of the sweep.
+fn report(a: &ExperimentArgs, (width, depth, steps): (usize, usize, usize), runs: Vec<Run>) -> Result<()> {
+    let setting = a.setting();
+    let sigmas = crate::edm::default_grid();
     let mut rows = Vec::new();
     for r in &runs {
         let mut v = vec![

@@ -12,14 +12,17 @@ use anyhow::{Context, Result};
 use candle_core::Device;
 use gaussdiff_core::blob::write::{write_gaussian, WriteOptions};
 use gaussdiff_core::blob::Blob;
+use gaussdiff_fit::dataset::Dataset;
 use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
 use serde::Serialize;
+use std::path::Path;
 
 use super::common::{digits_network, write_csv, write_json};
 use super::{ExperimentArgs, Setting};
 use crate::denoisers::NetDenoiser;
 use crate::edm::edm_sigmas;
 use crate::measures;
+use crate::network::Network;
 use crate::plot::image_grid;
 use crate::plot::{xy_plot, Axes, Series};
 use crate::rng::TrainRng;
@@ -58,12 +61,46 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         Setting::Full => (512, 3, 20000, 512),
     };
     let (ck, _cfg, net, data) = digits_network(a, (width, depth, steps), device, progress)?;
+    let bytes = gaussian_blob(&data)?;
+    let m = measure(a, &net, &data, &bytes, n, progress)?;
+    report(a, &ck, &data, n, m, progress)
+}
+
+/// The full-rank Gaussian of the training images as blob bytes (in memory, no metadata).
+fn gaussian_blob(data: &Dataset) -> Result<Vec<u8>> {
     let d = data.dim();
     let g = fit::fit(&data.images, d, &FitOptions { rank: Rank::Full, floor: Floor::None })
         .map_err(|e| anyhow::anyhow!("fitting the Gaussian: {e}"))?;
     let bytes = write_gaussian(&g.to_params(data.shape), &WriteOptions::default())
         .map_err(|e| anyhow::anyhow!("writing the Gaussian blob: {e}"))?;
-    let blob = Blob::parse(&bytes).map_err(|e| anyhow::anyhow!("parsing the Gaussian blob: {e}"))?;
+    Ok(bytes)
+}
+
+/// What [`measure`] found.
+struct Measured {
+    rows: Vec<Row>,
+    /// The full network run, `n x d`.
+    full: Vec<f32>,
+    full_evals: usize,
+    /// The Gaussian's exact samples from the same noise.
+    gauss_sample: Vec<f32>,
+    /// Sample grid: full run, runs started at sigma_4, sigma_8, sigma_12, Gaussian samples.
+    grid: Vec<f32>,
+    show: usize,
+}
+
+/// Run the network from the Gaussian's exact state at every sigma_i of the schedule (and from naive
+/// noise), `n` samples each, against the full run.
+fn measure(
+    a: &ExperimentArgs,
+    net: &Network,
+    data: &Dataset,
+    bytes: &[u8],
+    n: usize,
+    progress: bool,
+) -> Result<Measured> {
+    let d = data.dim();
+    let blob = Blob::parse(bytes).map_err(|e| anyhow::anyhow!("parsing the Gaussian blob: {e}"))?;
     let model = blob.model().map_err(|e| anyhow::anyhow!("Gaussian model: {e}"))?;
     let gd = model.as_gaussian().context("the blob just written is not Gaussian")?;
 
@@ -71,7 +108,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     sig.push(0.0);
     let z = TrainRng::stream(a.seed, 0x5C1F).normals(n * d);
     let x_t: Vec<f32> = z.iter().map(|&v| v * sig[0] as f32).collect();
-    let net_d = NetDenoiser { net: &net };
+    let net_d = NetDenoiser { net };
     let (full, full_evals) = measures::heun_from(&net_d, x_t.clone(), &sig)?;
     // The Gaussian's exact state at sigma (per sample, core f32).
     let mut scratch = vec![0.0f32; gd.exact_flow_scratch_len()];
@@ -107,6 +144,15 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     }
     pb.finish_and_clear();
     grid.extend_from_slice(&gauss_sample[..show * d]);
+    grid.extend_from_slice(&gauss_sample[..show * d]);
+    Ok(Measured { rows, full, full_evals, gauss_sample, grid, show })
+}
+
+/// Grid, CSV, plot, console lines and summary.
+fn report(a: &ExperimentArgs, ck: &Path, data: &Dataset, n: usize, m: Measured, progress: bool) -> Result<()> {
+    let setting = a.setting();
+    let d = data.dim();
+    let Measured { rows, full, full_evals, gauss_sample, grid, show } = m;
     image_grid(&a.out.join("skip_steps_samples.png"), &grid, data.shape, data.pixel, show, 6)?;
     // Scale of "different sample": RMS difference between two independent network samples.
     let half = n / 2 * d;
