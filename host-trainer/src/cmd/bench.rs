@@ -5,8 +5,8 @@ use candle_core::Device;
 use gaussdiff_fit::dataset::{self, LoadOptions};
 use std::path::PathBuf;
 
-#[derive(clap::Args, Debug)]
 /// Arguments of `gaussdiff-train bench`.
+#[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// d = 784 dataset.
     #[arg(long, default_value = "data/mnist/t10k-images-idx3-ubyte.gz")]

@@ -11,8 +11,8 @@ use crate::distill::{self, DistillConfig, Method};
 use crate::train;
 use crate::training_gaussian::TrainingGaussian;
 
-#[derive(clap::Args, Debug)]
 /// Arguments of `gaussdiff-train distill`.
+#[derive(clap::Args, Debug)]
 pub struct DistillArgs {
     /// Trained checkpoint (EMA weights are used).
     #[arg(long)]

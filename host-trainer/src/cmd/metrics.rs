@@ -16,8 +16,8 @@ use crate::train::load_network;
 use crate::training_gaussian::TrainingGaussian;
 use gaussdiff_fit::io::write_atomic;
 
-#[derive(clap::Args, Debug)]
 /// Arguments of `gaussdiff-train metrics`.
+#[derive(clap::Args, Debug)]
 pub struct MetricsArgs {
     /// Trained checkpoint.
     #[arg(long)]

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use crate::network::Arch;
 use crate::train::{self, RunOptions, Start, TrainConfig};
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
 /// `--arch`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum ArchKind {
     /// Noise-conditioned MLP.
     Mlp,
@@ -17,8 +17,8 @@ pub enum ArchKind {
     Unet,
 }
 
-#[derive(clap::Args, Debug)]
 /// Arguments of `gaussdiff-train train`.
+#[derive(clap::Args, Debug)]
 pub struct TrainArgs {
     /// TOML config (same keys as the saved config.toml); flags override it.
     #[arg(long)]
