@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use crate::network::Arch;
 use crate::train::{self, RunOptions, Start, TrainConfig};
 
-/// `--arch`.
+/// `--arch`: `mlp` (noise-conditioned MLP) or `unet` (small conv U-Net). The variants carry no doc comments
+/// on purpose: clap would turn them into a long "Possible values" list in `train --help`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
+#[allow(missing_docs)]
 pub enum ArchKind {
-    /// Noise-conditioned MLP.
     Mlp,
-    /// Small conv U-Net.
     Unet,
 }
 
