@@ -332,9 +332,5 @@ pub fn xy_plot(path: &Path, title: &str, axes: &Axes, series: &[Series]) -> Resu
         }
         root.present().map_err(|x| e(&x))?;
     }
-    let img = image::RgbImage::from_raw(W, H, buf).context("plot buffer size")?;
-    let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .with_context(|| format!("encoding {}", path.display()))?;
-    Ok(write_atomic(path, &bytes)?)
+    encode_png(buf, W, H, path)
 }
