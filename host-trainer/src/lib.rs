@@ -13,7 +13,7 @@
 //!   form of the training data's Gaussian ([`training_gaussian`]), sample agreement and memorisation,
 //!   over the batched denoisers of [`denoisers`], with plots ([`plot`]).
 //! * [`experiments`]: the papers' findings reproduced (`gaussdiff-train experiment`).
-//! * [`bench`]: training-step and distillation timings against a plain matmul in the same run.
+//! * [`bench`](mod@bench): training-step and distillation timings against a plain matmul in the same run.
 //!
 //! Blobs, atomic writes, nearest neighbours and dataset reading are `gaussdiff_fit`'s (`export`, `io`,
 //! `nearest`, `dataset`), shared with the `gaussdiff` CLI.

@@ -17,6 +17,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     version,
     about = "Train EDM denoisers (candle), distill them into linear maps, and measure their Gaussian structure"
 )]
+// The field docs are clap's help text (`cuda[:N]` is not a doc link).
+#[allow(rustdoc::broken_intra_doc_links)]
 struct Cli {
     /// Worker threads for candle/rayon (default: all cores). Results do not depend on it.
     #[arg(long, global = true)]

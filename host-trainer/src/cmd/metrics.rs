@@ -113,9 +113,9 @@ pub struct MetricsReport {
     pub n_eval: usize,
     /// Sigma grid.
     pub sigmas: Vec<f64>,
-    /// `difference["a vs b"][i]` = E|D_a - D_b| / |D_a| at sigmas[i].
+    /// `difference["a vs b"][i]` = E|D_a - D_b| / |D_a| at `sigmas[i]`.
     pub difference: BTreeMap<String, Vec<f64>>,
-    /// `linearity[den][i][k]` at sigmas[i], ALPHAS[k].
+    /// `linearity[den][i][k]` at `sigmas[i]`, `ALPHAS[k]`.
     pub linearity: BTreeMap<String, Vec<Vec<f64>>>,
     /// `linearity_mean[den][i]`: mean over alphas.
     pub linearity_mean: BTreeMap<String, Vec<f64>>,

@@ -17,8 +17,9 @@ pub enum ArchKind {
     Unet,
 }
 
-/// Arguments of `gaussdiff-train train`.
+/// Arguments of `gaussdiff-train train`. (The field docs are clap's help text, kept as they are.)
 #[derive(clap::Args, Debug)]
+#[allow(rustdoc::invalid_html_tags)]
 pub struct TrainArgs {
     /// TOML config (same keys as the saved config.toml); flags override it.
     #[arg(long)]
