@@ -1,4 +1,5 @@
-//! EDM (Karras et al. 2022) preconditioning, training noise distribution, loss weight and schedule.
+//! EDM (Karras et al. 2022) preconditioning, training noise distribution, loss weight, and the f64
+//! reference of core's EDM schedule ([`edm_sigmas`]).
 //!
 //! With `sigma_data = 0.5` (table 1 of the paper):
 //! * `c_skip = sigma_data^2 / (sigma^2 + sigma_data^2)`
@@ -51,8 +52,12 @@ pub fn loss_weight(sigma: f64) -> f64 {
     (sigma * sigma + SIGMA_DATA * SIGMA_DATA) / (sigma * SIGMA_DATA).powi(2)
 }
 
-/// EDM's sampling schedule: `n` sigmas from `sigma_max` down to `sigma_min` (no trailing 0),
+/// EDM's sampling schedule in f64: `n` sigmas from `sigma_max` down to `sigma_min` (no trailing 0),
 /// `sigma_i = (sigma_max^(1/rho) + i/(n-1) (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho`.
+///
+/// This is the f64 reference of core's f32 `gaussdiff_core::schedule::EdmSchedule::fill` (same formula),
+/// kept here because the trainer's grids (distillation sigmas, metrics' Heun runs) are f64 and core has no
+/// f64 schedule yet; when core gains one, this function should become a call to it.
 ///
 /// # Panics
 /// If `n < 2`.

@@ -174,6 +174,21 @@ impl Dataset {
     }
 }
 
+/// A `WxH` size such as `28x28` (or `28X28`): width and height, positive, at most 65535. The one parser of
+/// the `--resize` arguments of the CLI and the trainer.
+///
+/// # Errors
+/// `invalid size '{s}': expected WxH, e.g. 16x16` without a separator, and
+/// `invalid size '{s}': expected WxH with positive integers up to 65535` for a bad number.
+pub fn parse_wxh(s: &str) -> Result<(u16, u16), String> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("invalid size '{s}': expected WxH, e.g. 16x16"))?;
+    let p = |v: &str| v.trim().parse::<u16>().ok().filter(|&x| x > 0);
+    match (p(w), p(h)) {
+        (Some(w), Some(h)) => Ok((w, h)),
+        _ => Err(format!("invalid size '{s}': expected WxH with positive integers up to 65535")),
+    }
+}
+
 /// Why a dataset could not be loaded. Every variant names the file and what was expected.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

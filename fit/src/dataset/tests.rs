@@ -249,3 +249,11 @@ fn format_names_parse() {
     }
     assert!("bmp".parse::<Format>().is_err());
 }
+
+#[test]
+fn wxh_sizes() {
+    assert_eq!(parse_wxh("28x28"), Ok((28, 28)));
+    assert_eq!(parse_wxh("14X10"), Ok((14, 10)));
+    assert!(parse_wxh("28").unwrap_err().contains("expected WxH"));
+    assert!(parse_wxh("0x4").unwrap_err().contains("positive integers"));
+}
