@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
 use gaussdiff_core::blob::write::LinearMaps;
-use gaussdiff_core::tensor::DType;
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
+use gaussdiff_core::tensor::DType;
 use gaussdiff_fit::dataset::Dataset;
 use gaussdiff_fit::export::{self, Provenance};
 use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, GaussianFit, Rank};
@@ -33,7 +33,12 @@ pub struct ExportArgs {
     #[arg(long, default_value = "f32", value_parser = parse_dtype)]
     pub dtype: DType,
     /// Convert the trainer's distilled linear maps (safetensors, docs/distill-format.md) instead of fitting.
-    #[arg(long, value_name = "DISTILLED", conflicts_with_all = ["variance"])]
+    /// The dataset flags (and --variance, --floor) do not apply and are refused with it.
+    #[arg(
+        long,
+        value_name = "DISTILLED",
+        conflicts_with_all = ["variance", "dataset", "format", "limit", "seed", "grayscale", "resize", "hold_out", "floor"]
+    )]
     pub linear: Option<PathBuf>,
     /// With --linear: store dense W_i even for large d (default: dense only for d <= 256 without --rank).
     #[arg(long, requires = "linear")]
@@ -67,7 +72,11 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "kind               {}", self.kind)?;
         writeln!(f, "d                  {}", self.d)?;
-        writeln!(f, "rank               {}", self.rank)?;
+        if self.kind == "linear-dense" {
+            writeln!(f, "rank               {} (dense maps: no basis)", self.rank)?;
+        } else {
+            writeln!(f, "rank               {}", self.rank)?;
+        }
         if self.kind == "gaussian" {
             writeln!(f, "floor              {:.6e}", self.floor)?;
         }
@@ -99,6 +108,13 @@ pub fn fit_options(rank: Option<usize>, variance: Option<f64>, floor: Floor) -> 
 /// Fit and serialise a Gaussian blob for a loaded dataset.
 pub fn gaussian_blob(ds: &Dataset, opts: &FitOptions, dtype: DType) -> Result<(Vec<u8>, GaussianFit, Summary)> {
     let g = fit::fit(&ds.images, ds.dim(), opts).map_err(|e| anyhow!("fit of dataset {}: {e}", ds.name))?;
+    if g.total_variance <= 0.0 {
+        eprintln!(
+            "warning: dataset {}: zero variance (all {} images identical): the blob's samples all equal the mean, \
+             and the explained variance is not meaningful",
+            ds.name, g.n
+        );
+    }
     let provenance = Provenance::new(ds.name.clone(), g.n, TOOL).with_explained_variance(g.explained_variance());
     let (bytes, params) = export::gaussian_blob(&g, ds.shape, dtype, ds.pixel, &provenance)
         .map_err(|e| anyhow!("writing the Gaussian blob: {e}"))?;
@@ -119,7 +135,8 @@ pub fn gaussian_blob(ds: &Dataset, opts: &FitOptions, dtype: DType) -> Result<(V
 }
 
 pub fn run(args: &ExportArgs) -> Result<()> {
-    util::check_output_dir(&args.output)?;
+    let inputs: Vec<&Path> = args.data.dataset.as_deref().into_iter().chain(args.linear.as_deref()).collect();
+    util::check_output(&args.output, &inputs)?;
     let summary = if let Some(path) = &args.linear {
         let (bytes, summary) = linear_blob(path, args.rank, args.dense, args.dtype)?;
         util::write_atomic(&args.output, &bytes)?;
@@ -236,7 +253,8 @@ pub fn linear_blob(path: &Path, rank: Option<usize>, dense: bool, dtype: DType) 
     let summary = Summary {
         kind: if use_basis { "linear-basis" } else { "linear-dense" },
         d,
-        rank: k,
+        // The blob's header rank: 0 for dense maps (no basis), as `inspect` shows it.
+        rank: if use_basis { k } else { 0 },
         floor: 0.0,
         dtype,
         bytes: bytes.len(),
