@@ -10,8 +10,8 @@ use gaussdiff_core::sampler::initial_noise;
 #[test]
 fn python_reproduces_the_noise_bits() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/noise_reference.py");
-    let ok = Command::new("python3").args(["-c", "import numpy"]).output().map(|o| o.status.success());
-    if ok != Ok(true) {
+    let ok = Command::new("python3").args(["-c", "import numpy"]).output().is_ok_and(|o| o.status.success());
+    if !ok {
         eprintln!("skipped: python3 with numpy not found");
         return;
     }

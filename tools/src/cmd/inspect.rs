@@ -83,6 +83,7 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         crc_at(gaussdiff_core::blob::format::header::HEADER_CRC),
         gaussdiff_core::blob::format::CRC32.checksum(&hb[..gaussdiff_core::blob::format::header::HEADER_CRC]),
     );
+    writeln!(out, "checksum      {}", if header_ok && payload_ok { "ok" } else { "MISMATCH" })?;
     writeln!(
         out,
         "header CRC    {} (stored {stored_h:08x}, computed {computed_h:08x}, bytes 0..60)",
