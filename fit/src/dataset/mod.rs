@@ -23,7 +23,8 @@
 //!
 //! **Post-processing**, in this order: selection, `grayscale` (Rec. 601 luma `0.299 R + 0.587 G + 0.114 B`,
 //! applied in model space, which is exact because the map is affine with weights summing to 1), `resize`
-//! (bilinear "triangle" filter of the `image` crate, per channel, in model space).
+//! (bilinear "triangle" filter of the `image` crate, per channel; the filter is a convex combination, so it
+//! commutes with the affine pixel map: a constant image keeps its 8-bit level, at any level).
 
 use std::path::{Path, PathBuf};
 
@@ -424,15 +425,21 @@ fn to_gray(images: &[f32], shape: ImageShape) -> Vec<f32> {
 }
 
 /// Per-channel triangle-filter resize of CHW images in model space.
+///
+/// The `image` crate clamps `f32` samples to its `[0, 1]` range, so the model values `v` in `[-1, 1]` go
+/// through it as `u = (v + 1) / 2` and come back as `2u - 1`. The filter is a convex combination (weights
+/// non-negative, normalised to sum 1), so `u` stays in `[0, 1]`, nothing is clamped, and the affine map
+/// commutes with it: constant images keep their value (up to f32 rounding), means are preserved.
 fn resize(images: &[f32], shape: ImageShape, w: u16, h: u16) -> Vec<f32> {
     let (sw, sh) = (u32::from(shape.width), u32::from(shape.height));
     let plane = sw as usize * sh as usize;
     let mut out = Vec::with_capacity(images.len() / plane.max(1) * usize::from(w) * usize::from(h));
     for channel in images.chunks_exact(plane) {
+        let unit: Vec<f32> = channel.iter().map(|&v| (v + 1.0) * 0.5).collect();
         let buf: image::ImageBuffer<image::Luma<f32>, Vec<f32>> =
-            image::ImageBuffer::from_raw(sw, sh, channel.to_vec()).unwrap_or_else(|| image::ImageBuffer::new(sw, sh));
+            image::ImageBuffer::from_raw(sw, sh, unit).unwrap_or_else(|| image::ImageBuffer::new(sw, sh));
         let r = image::imageops::resize(&buf, u32::from(w), u32::from(h), image::imageops::FilterType::Triangle);
-        out.extend_from_slice(r.as_raw());
+        out.extend(r.as_raw().iter().map(|&u| 2.0 * u - 1.0));
     }
     out
 }
