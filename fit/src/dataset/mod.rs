@@ -437,7 +437,7 @@ fn to_gray(images: &[f32], shape: ImageShape) -> Vec<f32> {
 /// The `image` crate clamps `f32` samples to its `[0, 1]` range, so the model values `v` in `[-1, 1]` go
 /// through it as `u = (v + 1) / 2` and come back as `2u - 1`. The filter is a convex combination (weights
 /// non-negative, normalised to sum 1), so `u` stays in `[0, 1]`, nothing is clamped, and the affine map
-/// commutes with it: constant images keep their value (up to f32 rounding), means are preserved.
+/// commutes with it: a constant image keeps its value (up to f32 rounding), so its 8-bit level exactly.
 fn resize(images: &[f32], shape: ImageShape, w: u16, h: u16) -> Vec<f32> {
     let (sw, sh) = (u32::from(shape.width), u32::from(shape.height));
     let plane = sw as usize * sh as usize;
