@@ -119,6 +119,57 @@ impl Default for LoadOptions {
     }
 }
 
+impl LoadOptions {
+    /// The preparation as blob metadata entries (`prep.format`, `prep.limit`, `prep.seed`, `prep.grayscale`,
+    /// `prep.resize`, `prep.hold_out`), only those that differ from the defaults, so a plain export's
+    /// metadata is unchanged. [`LoadOptions::from_metadata`] reads them back.
+    pub fn to_metadata(&self) -> Vec<(String, String)> {
+        let mut m = Vec::new();
+        if self.format != Format::Auto {
+            m.push(("prep.format".to_string(), self.format.name().to_string()));
+        }
+        if let Some(l) = self.limit {
+            m.push(("prep.limit".to_string(), l.to_string()));
+        }
+        if self.limit.is_some() || self.hold_out > 0 {
+            m.push(("prep.seed".to_string(), self.seed.to_string()));
+        }
+        if self.grayscale {
+            m.push(("prep.grayscale".to_string(), "1".to_string()));
+        }
+        if let Some((w, h)) = self.resize {
+            m.push(("prep.resize".to_string(), format!("{w}x{h}")));
+        }
+        if self.hold_out > 0 {
+            m.push(("prep.hold_out".to_string(), self.hold_out.to_string()));
+        }
+        m
+    }
+
+    /// The preparation recorded by [`LoadOptions::to_metadata`] (keys not given keep their defaults;
+    /// other keys are ignored).
+    ///
+    /// # Errors
+    /// A recorded value that does not parse, naming the key.
+    pub fn from_metadata<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, String> {
+        let mut o = Self::default();
+        let num =
+            |k: &str, v: &str| v.parse::<u64>().map_err(|_| format!("metadata {k} = {v:?}: expected a whole number"));
+        for (k, v) in entries {
+            match k {
+                "prep.format" => o.format = v.parse().map_err(|e| format!("metadata {k}: {e}"))?,
+                "prep.limit" => o.limit = Some(num(k, v)? as usize),
+                "prep.seed" => o.seed = num(k, v)?,
+                "prep.grayscale" => o.grayscale = v == "1",
+                "prep.resize" => o.resize = Some(parse_wxh(v).map_err(|e| format!("metadata {k}: {e}"))?),
+                "prep.hold_out" => o.hold_out = num(k, v)? as usize,
+                _ => {}
+            }
+        }
+        Ok(o)
+    }
+}
+
 /// A loaded dataset in model space.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
