@@ -108,7 +108,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     limits::check_samples(args.n)?;
     limits::check_steps("--steps", args.steps)?;
     // The shipped shapes' galleries (3 rows of n tiles; scale 56 / height, at least 2) must fit.
-    for (h, w) in [(8u16, 8u16), (28, 28), (28, 20)] {
+    for (h, w) in [(8u16, 8u16), (28, 28), (28, 20), (64, 64)] {
         let shape = ImageShape { channels: 1, height: h, width: w };
         util::Grid::check(shape, 3 * n, n as usize, (56 / u32::from(h)).max(2)).with_context(|| format!("--n {n}"))?;
     }
@@ -146,7 +146,7 @@ fn run_job(args: &DemoArgs, job: &Job, n: u64) -> Result<Row> {
     };
     let ds: Dataset = util::load_dataset(&path, &opts)?;
     let (bytes, fit, summary) =
-        export::gaussian_blob(&ds, &FitOptions { rank: job.rank, floor: job.floor }, args.dtype)?;
+        export::gaussian_blob(&ds, &opts, &FitOptions { rank: job.rank, floor: job.floor }, args.dtype)?;
     let blob_path = args.out.join(format!("{}.gdn", job.name));
     util::write_atomic(&blob_path, &bytes)?;
     let blob = util::parse_blob(&blob_path, &bytes)?;
