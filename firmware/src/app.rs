@@ -100,6 +100,7 @@ fn with_m4f_kernels(model: Model<'_>) -> Model<'_> {
     match model {
         Model::Gaussian(g) => Model::Gaussian(g.with_kernels(&kernels::M4F)),
         Model::Linear(l) => Model::Linear(l.with_kernels(&kernels::M4F)),
+        Model::Mixture(m) => Model::Mixture(m.with_kernels(&kernels::M4F)),
     }
 }
 

@@ -20,8 +20,9 @@ use std::vec;
 use std::vec::Vec;
 
 use crate::blob::format::{
-    self, section, Header, Kind, SectionEntry, CRC32, FORMAT_VERSION, HEADER_SIZE, MAX_CHANNELS, MAX_DIM, MAX_KEY_LEN,
-    MAX_COMPONENTS, MAX_METADATA_BYTES, MAX_METADATA_ENTRIES, MAX_RANK, MAX_SECTIONS, MAX_SIGMAS, SECTION_ENTRY_SIZE, WRITER_ALIGN,
+    self, section, Header, Kind, SectionEntry, CRC32, FORMAT_VERSION, HEADER_SIZE, MAX_CHANNELS, MAX_COMPONENTS,
+    MAX_DIM, MAX_KEY_LEN, MAX_METADATA_BYTES, MAX_METADATA_ENTRIES, MAX_RANK, MAX_SECTIONS, MAX_SIGMAS,
+    SECTION_ENTRY_SIZE, WRITER_ALIGN,
 };
 use crate::blob::read::Blob;
 use crate::error::BlobError;

@@ -103,9 +103,8 @@ impl<'a> MixtureDenoiser<'a> {
         }
         let m = Self { mu, u_t, lambda, weights, floors, kernels: &kernels::PORTABLE };
         for j in 0..k {
-            let block = |t: &Tensor<'a>| {
-                t.block(j, k).ok_or(BlobError::BadField { field: field::COMPONENTS, value: sat(k) })
-            };
+            let block =
+                |t: &Tensor<'a>| t.block(j, k).ok_or(BlobError::BadField { field: field::COMPONENTS, value: sat(k) });
             GaussianDenoiser::new(block(&mu)?, block(&u_t)?, block(&lambda)?, floors.get(0, j))?;
         }
         Ok(m)
