@@ -3,6 +3,7 @@
 //! component of weight 0, floor 0, sigma -> 0, full rank; plus the exact identities (K = 1 is the Gaussian
 //! bit for bit, a component is the Gaussian blob of its parameters bit for bit) and the samplers on it.
 #![cfg(feature = "std")]
+#![allow(clippy::needless_range_loop)] // the f64 reference reads like its formula
 
 use gaussdiff_core::blob::format::section;
 use gaussdiff_core::blob::write::{write_gaussian, write_mixture, GaussianParams, MixtureParams, WriteOptions};
