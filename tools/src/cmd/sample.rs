@@ -27,7 +27,7 @@ pub struct SampleArgs {
     /// Seed: sample i starts from the noise of Rng::new(seed + i) (see docs/architecture.md).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Sampler: exact (closed-form solution of the probability-flow ODE, Gaussian blobs only; no steps),
+    /// Sampler: exact (closed-form solution of the probability-flow ODE, Gaussian and mixture blobs; no steps),
     /// euler (EDM Euler, `steps` evaluations) or heun (EDM Heun, `2 steps - 1` evaluations).
     #[arg(long, default_value = "heun", value_parser = sampler_parser())]
     pub sampler: Sampler,
@@ -49,6 +49,37 @@ pub struct SampleArgs {
     /// Pixel magnification in the grid.
     #[arg(long, default_value_t = 2)]
     pub scale: u32,
+    /// Mixture blobs: sample one component (class-conditional; its exact Gaussian closed form with
+    /// --sampler exact), by index or by label name; `all`: one row of --n samples per component (the
+    /// same seeds in every row). Without it a mixture is sampled unconditionally (euler/heun: the
+    /// mixture ODE; exact: a component picked by weight from each sample's seed).
+    #[arg(long, value_name = "INDEX|LABEL|all")]
+    pub class: Option<String>,
+}
+
+/// The components `--class` names: an index, a label name (`component_labels` metadata) or `all`.
+pub fn classes(blob: &gaussdiff_core::blob::Blob<'_>, model: &Model<'_>, class: &str) -> Result<Vec<usize>> {
+    let k = model.components();
+    if model.as_mixture().is_none() {
+        bail!("--class {class}: expected a mixture blob (this one is {})", blob.kind().name());
+    }
+    if class == "all" {
+        return Ok((0..k).collect());
+    }
+    if let Some(j) = (0..k).find(|&j| blob.component_label(j) == Some(class)) {
+        return Ok(vec![j]);
+    }
+    match class.parse::<usize>() {
+        Ok(j) if j < k => Ok(vec![j]),
+        _ => {
+            let names: Vec<&str> = (0..k).filter_map(|j| blob.component_label(j)).collect();
+            bail!(
+                "--class {class}: expected all, a component index 0..{} or a label ({})",
+                k - 1,
+                if names.is_empty() { "none stored".into() } else { names.join(", ") }
+            )
+        }
+    }
 }
 
 /// The core's [`SampleSpec`] of a run (sample `i` is `spec.nth(i)`), checked against the model, with the
@@ -62,7 +93,7 @@ pub fn spec(model: &Model<'_>, sampler: Sampler, steps: usize, seed: u64) -> Res
     match spec.check(model, steps + 1) {
         Ok(()) => Ok(spec),
         Err(SpecError::ExactNeedsGaussian) => {
-            bail!("--sampler exact: expected a Gaussian blob (this one is linear); use euler or heun")
+            bail!("--sampler exact: expected a Gaussian or mixture blob (this one is linear); use euler or heun")
         }
         Err(SpecError::ZeroSteps) => bail!("--steps 0: expected at least 1 step for the {sampler} sampler"),
         Err(e) => bail!("{e}"),
@@ -114,10 +145,22 @@ pub fn run(args: &SampleArgs) -> Result<()> {
     spec(&model, args.sampler, args.steps, args.seed).with_context(|| format!("{}", args.blob.display()))?;
     let shape = blob.shape();
     let map = blob.pixel_map();
-    let samples = sample_many(&model, args.sampler, args.steps, args.seed, args.n, args.sampler.name())?;
+    let (samples, mut cols) = match &args.class {
+        None => (sample_many(&model, args.sampler, args.steps, args.seed, args.n, args.sampler.name())?, args.cols),
+        Some(class) => {
+            let list = classes(&blob, &model, class)?;
+            let mut all = Vec::new();
+            for &j in &list {
+                let m = model.component(j).ok_or_else(|| anyhow!("--class {class}: no component {j}"))?;
+                let label = blob.component_label(j).map_or(format!("class {j}"), |l| format!("class {l}"));
+                all.extend(sample_many(&m, args.sampler, args.steps, args.seed, args.n, &label)?);
+            }
+            let cols = if list.len() > 1 { args.n as usize } else { args.cols };
+            (all, cols)
+        }
+    };
     let mut tiles: Vec<Vec<u8>> = Vec::new();
     let mut report = String::new();
-    let mut cols = args.cols;
     if let Some(path) = &args.nearest {
         let ds = util::load_dataset(path, &LoadOptions::default())?;
         if ds.dim() != model.dim() {
@@ -155,7 +198,7 @@ pub fn run(args: &SampleArgs) -> Result<()> {
     report.push_str(&format!(
         "wrote {} ({} samples, {} sampler{})\n",
         args.output.display(),
-        args.n,
+        samples.len(),
         args.sampler.name(),
         if args.sampler == Sampler::Exact { String::new() } else { format!(", {} steps", args.steps) }
     ));
