@@ -1,7 +1,7 @@
 //! The denoiser a blob holds: [`Model`], built from a validated [`Blob`] by [`Model::from_blob`] (or its
 //! shorthand [`Blob::model`]), borrowing every tensor from the blob bytes.
 
-use super::{Denoiser, GaussianDenoiser, LinearDenoiser};
+use super::{Denoiser, GaussianDenoiser, LinearDenoiser, MixtureDenoiser};
 use crate::blob::format::{section, Kind};
 use crate::blob::Blob;
 use crate::error::BlobError;
@@ -13,6 +13,8 @@ pub enum Model<'a> {
     Gaussian(GaussianDenoiser<'a>),
     /// Kinds 2 and 3: per-sigma linear maps, dense or in a shared basis.
     Linear(LinearDenoiser<'a>),
+    /// Kind 4: a mixture of low-rank Gaussians.
+    Mixture(MixtureDenoiser<'a>),
 }
 
 impl<'a> Model<'a> {
@@ -55,14 +57,43 @@ impl<'a> Model<'a> {
                 get(section::A)?,
                 get(section::B)?,
             )?),
+            Kind::Mixture => Model::Mixture(MixtureDenoiser::new(
+                get(section::MU)?,
+                get(section::U_T)?,
+                get(section::LAMBDA)?,
+                get(section::WEIGHTS)?,
+                get(section::FLOORS)?,
+            )?),
         })
+    }
+
+    /// The mixture denoiser, if this is one.
+    pub fn as_mixture(&self) -> Option<&MixtureDenoiser<'a>> {
+        match self {
+            Self::Mixture(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Number of components: K for a mixture, 1 otherwise.
+    pub fn components(&self) -> usize {
+        self.as_mixture().map_or(1, MixtureDenoiser::components)
+    }
+
+    /// Class-conditional model: component `j` of a mixture as a Gaussian model (its exact closed form);
+    /// a Gaussian or linear model for `j = 0` is itself. `None` if `j >= components()`.
+    pub fn component(&self, j: usize) -> Option<Model<'a>> {
+        match self {
+            Self::Mixture(m) => (j < m.components()).then(|| Model::Gaussian(m.component(j))),
+            _ => (j == 0).then_some(*self),
+        }
     }
 
     /// The Gaussian denoiser, if this is one (the exact sampler needs it).
     pub fn as_gaussian(&self) -> Option<&GaussianDenoiser<'a>> {
         match self {
             Self::Gaussian(g) => Some(g),
-            Self::Linear(_) => None,
+            _ => None,
         }
     }
 
@@ -70,7 +101,7 @@ impl<'a> Model<'a> {
     pub fn as_linear(&self) -> Option<&LinearDenoiser<'a>> {
         match self {
             Self::Linear(l) => Some(l),
-            Self::Gaussian(_) => None,
+            _ => None,
         }
     }
 }
@@ -80,6 +111,7 @@ impl Denoiser for Model<'_> {
         match self {
             Self::Gaussian(g) => g.dim(),
             Self::Linear(l) => l.dim(),
+            Self::Mixture(m) => m.dim(),
         }
     }
 
@@ -87,6 +119,7 @@ impl Denoiser for Model<'_> {
         match self {
             Self::Gaussian(g) => g.scratch_len(),
             Self::Linear(l) => l.scratch_len(),
+            Self::Mixture(m) => m.scratch_len(),
         }
     }
 
@@ -94,6 +127,7 @@ impl Denoiser for Model<'_> {
         match self {
             Self::Gaussian(g) => g.denoise(x, sigma, out, scratch),
             Self::Linear(l) => l.denoise(x, sigma, out, scratch),
+            Self::Mixture(m) => m.denoise(x, sigma, out, scratch),
         }
     }
 
@@ -101,6 +135,7 @@ impl Denoiser for Model<'_> {
         match self {
             Self::Gaussian(g) => g.macs_per_eval(),
             Self::Linear(l) => l.macs_per_eval(),
+            Self::Mixture(m) => m.macs_per_eval(),
         }
     }
 }
