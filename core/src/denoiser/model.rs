@@ -5,6 +5,7 @@ use super::{Denoiser, GaussianDenoiser, LinearDenoiser, MixtureDenoiser};
 use crate::blob::format::{section, Kind};
 use crate::blob::Blob;
 use crate::error::BlobError;
+use crate::tensor::Tensor;
 
 /// The denoiser a blob holds, borrowing its tensors from the blob bytes.
 #[derive(Clone, Copy, Debug)]
@@ -17,6 +18,20 @@ pub enum Model<'a> {
     Mixture(MixtureDenoiser<'a>),
 }
 
+/// [`BlobError::NonFiniteTensor`] for the first NaN or infinity in `t` (element indices counted from
+/// `offset`, the tensor's first element within its section).
+fn check_finite(t: &Tensor<'_>, id: u8, offset: usize) -> Result<(), BlobError> {
+    for r in 0..t.rows() {
+        for c in 0..t.cols() {
+            if !t.get(r, c).is_finite() {
+                let index = u32::try_from(offset + r * t.cols() + c).unwrap_or(u32::MAX);
+                return Err(BlobError::NonFiniteTensor { id, index });
+            }
+        }
+    }
+    Ok(())
+}
+
 impl<'a> Model<'a> {
     /// Builds the denoiser `blob` holds (no allocation; tensors stay views into the blob bytes).
     ///
@@ -26,21 +41,8 @@ impl<'a> Model<'a> {
     /// descending and >= 0, sigma grid positive and strictly descending, finite values), and
     /// [`BlobError::NonFiniteTensor`] for a NaN or infinity in any section.
     pub fn from_blob(blob: &Blob<'a>) -> Result<Self, BlobError> {
-        // Every tensor's values must be finite (an infinite mean would give non-finite samples).
-        for s in blob.sections() {
-            if let Some(t) = blob.section(s.id) {
-                for r in 0..t.rows() {
-                    for c in 0..t.cols() {
-                        if !t.get(r, c).is_finite() {
-                            let index = u32::try_from(r * t.cols() + c).unwrap_or(u32::MAX);
-                            return Err(BlobError::NonFiniteTensor { id: s.id, index });
-                        }
-                    }
-                }
-            }
-        }
         let get = |id: u8| blob.section(id).ok_or(BlobError::MissingSection { id });
-        Ok(match blob.kind() {
+        let model = match blob.kind() {
             Kind::Gaussian => Model::Gaussian(GaussianDenoiser::new(
                 get(section::MU)?,
                 get(section::U_T)?,
@@ -64,7 +66,25 @@ impl<'a> Model<'a> {
                 get(section::WEIGHTS)?,
                 get(section::FLOORS)?,
             )?),
-        })
+        };
+        // Every tensor's values must be finite (an infinite mean would give non-finite samples). A mixture's
+        // `mu` and `u_t` are K blocks, each laid out like a standalone tensor (int8 blocks carry their own
+        // row scales), so they are checked through the components' views.
+        let blocked = |id: u8| matches!(model, Model::Mixture(_)) && (id == section::MU || id == section::U_T);
+        for s in blob.sections() {
+            if let Some(t) = blob.section(s.id).filter(|_| !blocked(s.id)) {
+                check_finite(&t, s.id, 0)?;
+            }
+        }
+        if let Model::Mixture(m) = &model {
+            for j in 0..m.components() {
+                let g = m.component(j);
+                let (mu, u_t) = (g.mu(), g.u_t());
+                check_finite(&mu, section::MU, j * mu.rows() * mu.cols())?;
+                check_finite(&u_t, section::U_T, j * u_t.rows() * u_t.cols())?;
+            }
+        }
+        Ok(model)
     }
 
     /// The mixture denoiser, if this is one.
