@@ -15,8 +15,8 @@
 
 use faer::{Accum, Mat, Par};
 use gaussdiff_core::blob::write::{self, GaussianParams, LinearMaps, LinearParams, WriteError, WriteOptions};
-use gaussdiff_core::tensor::DType;
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
+use gaussdiff_core::tensor::DType;
 
 use crate::gaussian::{eigh_descending, FitError, GaussianFit};
 

@@ -13,11 +13,11 @@
 use anyhow::{Context, Result};
 use candle_core::Device;
 use gaussdiff_core::blob::Blob;
-use gaussdiff_core::tensor::DType;
 use gaussdiff_core::denoiser::Denoiser;
 use gaussdiff_core::frame::{self, Item};
 use gaussdiff_core::sampler::{SampleSpec, Sampler};
 use gaussdiff_core::schedule::EdmSchedule;
+use gaussdiff_core::tensor::DType;
 use gaussdiff_fit::export::{self, Provenance};
 use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
 use serde::Serialize;
@@ -86,12 +86,7 @@ fn blob_bytes(g: &fit::GaussianFit, ds: &gaussdiff_fit::dataset::Dataset, dtype:
 }
 
 /// Samples `seeds` of `spec` (seed replaced) from a blob; returns them row-major and the evaluations per sample.
-fn run_spec(
-    bytes: &[u8],
-    sampler: Sampler,
-    steps: u32,
-    seeds: std::ops::Range<u64>,
-) -> Result<(Vec<f32>, u32, u64)> {
+fn run_spec(bytes: &[u8], sampler: Sampler, steps: u32, seeds: std::ops::Range<u64>) -> Result<(Vec<f32>, u32, u64)> {
     let blob = Blob::parse(bytes).map_err(|e| anyhow::anyhow!("parsing the blob just written: {e}"))?;
     let model = blob.model().map_err(|e| anyhow::anyhow!("blob model: {e}"))?;
     let d = model.dim();

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
 use gaussdiff_core::blob::write::LinearMaps;
-use gaussdiff_core::tensor::DType;
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
+use gaussdiff_core::tensor::DType;
 use gaussdiff_fit::dataset::Dataset;
 use gaussdiff_fit::export::{self, Provenance};
 use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, GaussianFit, Rank};
