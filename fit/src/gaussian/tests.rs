@@ -39,6 +39,32 @@ fn reference(x: &[f32], d: usize) -> (Vec<f64>, nalgebra::DMatrix<f64>) {
     (mean, cov)
 }
 
+/// Asserts that the moments of `x` match the two-pass [`reference`] (mean to 1e-12, covariance to 1e-11
+/// relative) and returns the reference covariance.
+fn assert_matches_reference(m: &Moments, x: &[f32], d: usize, what: &str) -> nalgebra::DMatrix<f64> {
+    let (mean, cov) = reference(x, d);
+    let c = m.covariance().unwrap();
+    for i in 0..d {
+        assert!((m.mean()[i] - mean[i]).abs() < 1e-12, "{what}: mean {i}");
+        for j in 0..d {
+            assert!((c[(i, j)] - cov[(i, j)]).abs() < 1e-11 * (1.0 + cov[(i, j)].abs()), "{what}: cov {i},{j}");
+        }
+    }
+    cov
+}
+
+/// Largest entry of `|U diag(lambda) U^T - cov|` for a full-rank fit.
+fn reconstruction_error(f: &GaussianFit, cov: &nalgebra::DMatrix<f64>, d: usize) -> f64 {
+    let mut worst = 0.0f64;
+    for i in 0..d {
+        for j in 0..d {
+            let s: f64 = (0..d).map(|r| f.eigenvalues[r] * f.u_t[r * d + i] * f.u_t[r * d + j]).sum();
+            worst = worst.max((s - cov[(i, j)]).abs());
+        }
+    }
+    worst
+}
+
 #[test]
 fn moments_match_two_pass_reference() {
     let d = 13;
@@ -48,13 +74,10 @@ fn moments_match_two_pass_reference() {
     m.add_chunk(&x[..7 * d]).unwrap();
     m.add_chunk(&x[7 * d..500 * d]).unwrap();
     m.add_chunk(&x[500 * d..]).unwrap();
-    let (mean, cov) = reference(&x, d);
-    let c = m.covariance().unwrap();
+    let cov = assert_matches_reference(&m, &x, d, "three chunks");
     let e = m.empirical_covariance().unwrap();
     for i in 0..d {
-        assert!((m.mean()[i] - mean[i]).abs() < 1e-12, "mean {i}");
         for j in 0..d {
-            assert!((c[(i, j)] - cov[(i, j)]).abs() < 1e-11 * (1.0 + cov[(i, j)].abs()), "cov {i},{j}");
             // The empirical (1/n) covariance is the unbiased one times (n-1)/n.
             let want = cov[(i, j)] * 999.0 / 1000.0;
             assert!((e[(i, j)] - want).abs() < 1e-11 * (1.0 + want.abs()), "empirical cov {i},{j}");
@@ -108,13 +131,7 @@ fn eigen_matches_nalgebra_descending_with_fixed_signs() {
         assert!(v[arg] > 0.0);
     }
     // U diag(lambda) U^T reconstructs the covariance.
-    let mut worst = 0.0f64;
-    for i in 0..d {
-        for j in 0..d {
-            let s: f64 = (0..d).map(|r| f.eigenvalues[r] * f.u_t[r * d + i] * f.u_t[r * d + j]).sum();
-            worst = worst.max((s - cov[(i, j)]).abs());
-        }
-    }
+    let worst = reconstruction_error(&f, &cov, d);
     assert!(worst < 1e-10 * top, "reconstruction error {worst}");
 }
 
@@ -185,13 +202,9 @@ fn constant_pixels_match_reference() {
     let mut m = Moments::new(d);
     m.add_chunk(&x[..300 * d]).unwrap();
     m.add_chunk(&x[300 * d..]).unwrap();
-    let (mean, cov) = reference(&x, d);
+    assert_matches_reference(&m, &x, d, "two chunks");
     let c = m.covariance().unwrap();
     for i in 0..d {
-        assert!((m.mean()[i] - mean[i]).abs() < 1e-12, "mean {i}");
-        for j in 0..d {
-            assert!((c[(i, j)] - cov[(i, j)]).abs() < 1e-11 * (1.0 + cov[(i, j)].abs()), "cov {i},{j}");
-        }
         assert_eq!(c[(i, 0)], 0.0);
         assert_eq!(c[(12, i)], 0.0);
     }
@@ -199,14 +212,7 @@ fn constant_pixels_match_reference() {
     let mut all = Moments::new(d);
     all.add_chunk(&[1.0; 13 * 4]).unwrap();
     all.add_chunk(&x[..2 * d]).unwrap();
-    let (mean2, cov2) = reference(&[&[1.0f32; 13 * 4][..], &x[..2 * d]].concat(), d);
-    let c2 = all.covariance().unwrap();
-    for i in 0..d {
-        assert!((all.mean()[i] - mean2[i]).abs() < 1e-12);
-        for j in 0..d {
-            assert!((c2[(i, j)] - cov2[(i, j)]).abs() < 1e-11 * (1.0 + cov2[(i, j)].abs()), "all-constant {i},{j}");
-        }
-    }
+    assert_matches_reference(&all, &[&[1.0f32; 13 * 4][..], &x[..2 * d]].concat(), d, "all-constant");
 }
 
 /// Exact deflation of zero rows in the eigensolver: a fit on data with constant pixels gives the same
@@ -245,13 +251,7 @@ fn eigen_deflates_constant_pixels() {
             assert_eq!(f.u_t[r * d + i], if i == p { 1.0 } else { 0.0 }, "row {r}");
         }
     }
-    let mut worst = 0.0f64;
-    for i in 0..d {
-        for j in 0..d {
-            let s: f64 = (0..d).map(|r| f.eigenvalues[r] * f.u_t[r * d + i] * f.u_t[r * d + j]).sum();
-            worst = worst.max((s - cov[(i, j)]).abs());
-        }
-    }
+    let worst = reconstruction_error(&f, &cov, d);
     assert!(worst < 1e-10 * top, "reconstruction error {worst}");
 }
 
