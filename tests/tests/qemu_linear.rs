@@ -12,9 +12,7 @@ use gaussdiff_core::blob::write::{write_linear, LinearMaps, LinearParams, WriteO
 use gaussdiff_core::blob::Blob;
 use gaussdiff_core::denoiser::Denoiser;
 use gaussdiff_core::denoiser::Model;
-use gaussdiff_core::frame::{self, Item};
-use gaussdiff_core::sampler::{SampleSpec, Sampler};
-use gaussdiff_core::schedule::EdmSchedule;
+use gaussdiff_core::sampler::Sampler;
 use gaussdiff_core::tensor::DType;
 
 /// Per-sigma maps built from the default Frey blob's Gaussian: in its basis `M_i` is the Gaussian's shrinkage
@@ -62,7 +60,7 @@ fn linear_params(gauss_blob: &[u8]) -> LinearParams {
 
 #[test]
 fn qemu_linear_blob_is_bit_identical_to_the_host() {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+    if fw::qemu_missing() {
         return;
     }
     let gauss = std::fs::read(fw::default_blob()).expect("reading the default blob");
@@ -83,30 +81,14 @@ fn qemu_linear_blob_is_bit_identical_to_the_host() {
     assert_eq!(run.code, Some(0), "QEMU exit code (None = timeout)\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
 
     let blob = Blob::parse(&bytes).unwrap();
-    let model = blob.model().unwrap();
-    assert!(matches!(model, Model::Linear(_)));
-    let mut n = 0;
-    for item in frame::decode(&run.stdout) {
-        let f = match item.unwrap_or_else(|e| panic!("bad frame: {e}\n{}", run.stdout)) {
-            Item::Frame(f) => f,
-            Item::TargetError { message, .. } => panic!("target reported an error: {message}"),
-            _ => continue,
-        };
+    assert!(matches!(blob.model().unwrap(), Model::Linear(_)));
+    let frames = fw::frames(&run.stdout);
+    for f in &frames {
         assert_eq!(f.extra("blob_crc"), Some(blob.stored_crc().to_string().as_str()), "frame from another blob");
-        let mut x = vec![0.0f32; model.dim()];
-        let mut scratch = vec![0.0f32; SampleSpec::scratch_len(&model)];
-        let mut sigmas = vec![0.0f32; f.spec.steps as usize + 1];
-        f.spec.run(&model, &EdmSchedule::EDM, &mut sigmas, &mut x, &mut scratch, |_, _| {}).unwrap();
+        let (x, pixels) = fw::host_sample(&bytes, &f.spec);
         assert!(x.iter().all(|v| v.is_finite()), "{:?}: non-finite host sample", f.spec);
-        let target = f.values.as_ref().expect("v lines are on by default");
-        let differing = x.iter().zip(target).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
-        assert_eq!(differing, 0, "{:?}: {differing} of {} f32 values differ from the host", f.spec, x.len());
-        assert!(f.matches_sample(&x), "{:?}: sample CRC differs from the host's", f.spec);
-        let mut pixels = vec![0u8; x.len()];
-        blob.pixel_map().to_pixels(&x, &mut pixels);
-        assert_eq!(f.pixels, pixels, "{:?}: pixels differ", f.spec);
+        fw::assert_frame_is_host_sample(f, &x, &pixels);
         assert!(matches!(f.spec.sampler, Sampler::Euler | Sampler::Heun));
-        n += 1;
     }
-    assert_eq!(n, 4, "euler and heun for two seeds\n{}", run.stdout);
+    assert_eq!(frames.len(), 4, "euler and heun for two seeds\n{}", run.stdout);
 }
