@@ -41,6 +41,9 @@ pub struct Provenance {
     pub tool: String,
     /// What the blob holds (`source`), e.g. `distilled`.
     pub source: Option<String>,
+    /// How the data was prepared (`prep.*` entries from `LoadOptions::to_metadata`: resize, grayscale,
+    /// hold-out, limit, seed), so `gaussdiff sample --nearest` can prepare the same training set.
+    pub preparation: Vec<(String, String)>,
 }
 
 impl Provenance {
@@ -52,7 +55,14 @@ impl Provenance {
             explained_variance: None,
             tool: tool.into(),
             source: None,
+            preparation: Vec::new(),
         }
+    }
+
+    /// With the `prep.*` entries of the load options the data went through.
+    pub fn with_preparation(mut self, opts: &crate::dataset::LoadOptions) -> Self {
+        self.preparation = opts.to_metadata();
+        self
     }
 
     /// With an `explained_variance` entry.
@@ -77,6 +87,7 @@ impl Provenance {
         if let Some(s) = &self.source {
             m.push(("source".to_string(), s.clone()));
         }
+        m.extend(self.preparation.iter().cloned());
         m
     }
 

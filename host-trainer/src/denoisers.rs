@@ -59,19 +59,12 @@ impl DistilledDenoiser {
     fn apply(&self, i: usize, x: &Tensor) -> Result<Tensor> {
         Ok(x.matmul(&self.w[i])?.broadcast_add(&self.b[i])?)
     }
-    /// Grid position of sigma: `(i, t)` with output `(1-t) D_i + t D_{i+1}`.
+    /// Grid position of sigma: `(i, t)` with output `(1-t) D_i + t D_{i+1}`, by core's log-sigma rule
+    /// ([`log_sigma_weights`](gaussdiff_core::denoiser::linear::log_sigma_weights), the one the blob's
+    /// linear denoiser applies in f32).
     pub fn locate(&self, sigma: f64) -> (usize, f64) {
         let s = &self.maps.sigmas;
-        let l = s.len();
-        if sigma >= s[0] || l == 1 {
-            return (0, 0.0);
-        }
-        if sigma <= s[l - 1] {
-            return (l - 1, 0.0);
-        }
-        let i = (0..l - 1).find(|&i| sigma <= s[i] && sigma >= s[i + 1]).unwrap_or(l - 2);
-        let t = (sigma.ln() - s[i].ln()) / (s[i + 1].ln() - s[i].ln());
-        (i, t)
+        gaussdiff_core::denoiser::linear::log_sigma_weights(sigma, s.len(), |i| s[i])
     }
 }
 

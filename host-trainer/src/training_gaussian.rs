@@ -38,16 +38,16 @@ pub struct TrainingGaussian {
 
 impl TrainingGaussian {
     /// Fit mean and the empirical (1/N) covariance of `images` (`n x d`): the Gaussian of the training
-    /// distribution itself, the one Li et al. compare with. The moments and the eigendecomposition are
-    /// core's (`gaussdiff_core::fit`: streaming f64 moments, faer's eigensolver, descending, fixed signs);
-    /// only the normalisation differs from `gaussdiff export`, which ships the unbiased 1/(N-1) covariance
-    /// like `np.cov` (a factor (N-1)/N on every eigenvalue).
+    /// distribution itself, the one Li et al. compare with. The moments, the normalisation and the
+    /// eigendecomposition are `gaussdiff_fit::gaussian`'s (streaming f64 moments, `DDOF` = 0, faer's
+    /// eigensolver, descending, fixed signs), the same as `gaussdiff export`'s; this keeps all `d`
+    /// eigenpairs in f64.
     ///
     /// # Errors
     /// If there are fewer than 2 images, a value is not finite, or the eigendecomposition fails.
     pub fn fit(images: &[f32], d: usize) -> Result<Self> {
         let m = fit::moments(images, d)?;
-        let e = fit::eigh_descending(m.empirical_covariance()?.as_ref())?;
+        let e = fit::eigh_descending(m.covariance()?.as_ref())?;
         let lambda = e.values.iter().map(|&l| l.max(0.0)).collect();
         Ok(Self { d, mu: m.mean().to_vec(), u_rows: e.vectors, lambda })
     }

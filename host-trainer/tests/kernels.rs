@@ -33,6 +33,8 @@ fn synthetic(n: usize, seed: u64) -> Dataset {
         pixel: PixelMap::EDM,
         images,
         labels: None,
+        label_names: None,
+        held_out_labels: None,
         held_out,
     }
 }

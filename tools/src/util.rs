@@ -40,7 +40,9 @@ pub fn check_output_dir(path: &Path) -> Result<()> {
 /// Dataset selection shared by `export`, `sample --nearest` and the benchmarks.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DatasetArgs {
-    /// Dataset file or directory (MNIST IDX, CIFAR-10 batches, image folder, digits CSV, Frey MAT).
+    /// Dataset file or directory (MNIST IDX, CIFAR-10 batches, image folder, digits CSV, Frey MAT). A folder is
+    /// read recursively: images directly in it in name order, then its subfolders in natural order (s2 before
+    /// s10); when every image sits in a subfolder, the subfolder's name is the image's label.
     #[arg(long, value_name = "PATH", required_unless_present = "linear")]
     pub dataset: Option<PathBuf>,
     /// Dataset format: auto (by content), idx, cifar10, folder, digits-csv, frey-mat.
@@ -77,7 +79,10 @@ impl DatasetArgs {
 
     pub fn load(&self) -> Result<Dataset> {
         let path = self.dataset.as_deref().ok_or_else(|| anyhow::anyhow!("expected --dataset PATH"))?;
-        load_dataset(path, &self.options())
+        let pb = stage(format!("reading {}", path.display()));
+        let ds = load_dataset(path, &self.options());
+        pb.finish_and_clear();
+        ds
     }
 }
 
@@ -159,7 +164,39 @@ fn grid_png_single(pixels: &[u8], shape: ImageShape) -> Result<Vec<u8>> {
 }
 
 /// A progress bar on stderr (hidden when stderr is not a terminal).
+/// `--quiet`: no progress bars or spinners (they are also hidden when stderr is not a terminal).
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set by `--quiet`.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A spinner on stderr for work without a count (reading a dataset, a fit): the message and the elapsed
+/// time, ticking while the work runs; hidden with `--quiet` or when stderr is not a terminal. Finish it with
+/// `finish_and_clear`.
+pub fn stage(msg: impl Into<String>) -> indicatif::ProgressBar {
+    if quiet() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+        pb.set_style(style);
+    }
+    pb.set_message(msg.into());
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
+/// A progress bar on stderr (`len` steps); hidden with `--quiet` or when stderr is not a terminal.
 pub fn progress(len: u64, msg: &str) -> indicatif::ProgressBar {
+    if quiet() {
+        return indicatif::ProgressBar::hidden();
+    }
     let pb = indicatif::ProgressBar::new(len);
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}")

@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail, Result};
 use gaussdiff_core::blob::write::LinearMaps;
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
 use gaussdiff_core::tensor::DType;
-use gaussdiff_fit::dataset::Dataset;
+use gaussdiff_fit::dataset::{Dataset, LoadOptions};
 use gaussdiff_fit::export::{self, Provenance};
 use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, GaussianFit, Rank};
 
@@ -61,6 +61,8 @@ pub struct Summary {
     /// Linear export: worst relative Frobenius error of the shared-basis approximation of W_i.
     pub basis_error: Option<f64>,
     pub n_train: usize,
+    /// How the fit computed the eigenpairs (Gaussian exports).
+    pub method: Option<String>,
 }
 
 impl std::fmt::Display for Summary {
@@ -74,6 +76,9 @@ impl std::fmt::Display for Summary {
         writeln!(f, "dtype              {}", self.dtype.name())?;
         writeln!(f, "bytes              {}", self.bytes)?;
         writeln!(f, "training images    {}", self.n_train)?;
+        if let Some(m) = &self.method {
+            writeln!(f, "fit method         {m}")?;
+        }
         if let Some(v) = self.explained_variance {
             writeln!(f, "explained variance {:.4}", v)?;
         }
@@ -96,10 +101,20 @@ pub fn fit_options(rank: Option<usize>, variance: Option<f64>, floor: Floor) -> 
     FitOptions { rank, floor }
 }
 
-/// Fit and serialise a Gaussian blob for a loaded dataset.
-pub fn gaussian_blob(ds: &Dataset, opts: &FitOptions, dtype: DType) -> Result<(Vec<u8>, GaussianFit, Summary)> {
-    let g = fit::fit(&ds.images, ds.dim(), opts).map_err(|e| anyhow!("fit of dataset {}: {e}", ds.name))?;
-    let provenance = Provenance::new(ds.name.clone(), g.n, TOOL).with_explained_variance(g.explained_variance());
+/// Fit and serialise a Gaussian blob for a dataset loaded with `prep` (recorded in the blob's metadata).
+pub fn gaussian_blob(
+    ds: &Dataset,
+    prep: &LoadOptions,
+    opts: &FitOptions,
+    dtype: DType,
+) -> Result<(Vec<u8>, GaussianFit, Summary)> {
+    let pb = util::stage(format!("fitting {} ({} images x {} pixels)", ds.name, ds.len(), ds.dim()));
+    let g = fit::fit(&ds.images, ds.dim(), opts).map_err(|e| anyhow!("fit of dataset {}: {e}", ds.name));
+    pb.finish_and_clear();
+    let g = g?;
+    let provenance = Provenance::new(ds.name.clone(), g.n, TOOL)
+        .with_explained_variance(g.explained_variance())
+        .with_preparation(prep);
     let (bytes, params) = export::gaussian_blob(&g, ds.shape, dtype, ds.pixel, &provenance)
         .map_err(|e| anyhow!("writing the Gaussian blob: {e}"))?;
     let quant = params.quantization_report(dtype).map_err(|e| anyhow!("{e}"))?;
@@ -114,6 +129,7 @@ pub fn gaussian_blob(ds: &Dataset, opts: &FitOptions, dtype: DType) -> Result<(V
         quant_errors: quant.iter().map(|q| (q.name, q.dtype, q.rel_frobenius)).collect(),
         basis_error: None,
         n_train: g.n,
+        method: Some(g.method.describe()),
     };
     Ok((bytes, g, summary))
 }
@@ -130,7 +146,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         };
         let ds = args.data.load()?;
         let opts = fit_options(args.rank, args.variance, args.floor);
-        let (bytes, _, summary) = gaussian_blob(&ds, &opts, args.dtype)?;
+        let (bytes, _, summary) = gaussian_blob(&ds, &args.data.options(), &opts, args.dtype)?;
         util::write_atomic(&args.output, &bytes)?;
         summary
     };
@@ -244,6 +260,7 @@ pub fn linear_blob(path: &Path, rank: Option<usize>, dense: bool, dtype: DType) 
         quant_errors: quant.iter().map(|q| (q.name, q.dtype, q.rel_frobenius)).collect(),
         basis_error,
         n_train,
+        method: None,
     };
     Ok((bytes, summary))
 }
