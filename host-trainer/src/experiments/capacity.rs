@@ -11,7 +11,7 @@ use candle_core::Device;
 use serde::Serialize;
 use std::path::Path;
 
-use super::common::{cached, mlp_config, par_map, train_mlp, write_csv, write_json};
+use super::common::{cached, mlp_config, par_map, train_mlp, write_csv, write_summary};
 use super::{ExperimentArgs, Setting};
 use crate::cmd::metrics::{self, MetricsOptions};
 use crate::plot::{xy_plot, Axes, Series};
@@ -228,8 +228,8 @@ fn report(
         let axes = Axes { x: x_label.into(), y: "value".into(), log_x: true, log_y: false, vlines: vec![] };
         xy_plot(&a.out.join(file), &title, &axes, &curves)?;
     }
-    write_json(
-        &a.out.join("summary.json"),
+    write_summary(
+        &a.out,
         &Summary {
             experiment: "capacity",
             setting,
