@@ -21,8 +21,22 @@ impl<'a> Model<'a> {
     /// # Errors
     /// [`BlobError::MissingSection`] (impossible after a successful parse) and the value checks of
     /// [`GaussianDenoiser::new`], [`LinearDenoiser::dense`] and [`LinearDenoiser::basis`] (eigenvalues
-    /// descending and >= 0, sigma grid positive and strictly descending, finite values).
+    /// descending and >= 0, sigma grid positive and strictly descending, finite values), and
+    /// [`BlobError::NonFiniteTensor`] for a NaN or infinity in any section.
     pub fn from_blob(blob: &Blob<'a>) -> Result<Self, BlobError> {
+        // Every tensor's values must be finite (an infinite mean would give non-finite samples).
+        for s in blob.sections() {
+            if let Some(t) = blob.section(s.id) {
+                for r in 0..t.rows() {
+                    for c in 0..t.cols() {
+                        if !t.get(r, c).is_finite() {
+                            let index = u32::try_from(r * t.cols() + c).unwrap_or(u32::MAX);
+                            return Err(BlobError::NonFiniteTensor { id: s.id, index });
+                        }
+                    }
+                }
+            }
+        }
         let get = |id: u8| blob.section(id).ok_or(BlobError::MissingSection { id });
         Ok(match blob.kind() {
             Kind::Gaussian => Model::Gaussian(GaussianDenoiser::new(

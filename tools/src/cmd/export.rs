@@ -33,7 +33,12 @@ pub struct ExportArgs {
     #[arg(long, default_value = "f32", value_parser = parse_dtype)]
     pub dtype: DType,
     /// Convert the trainer's distilled linear maps (safetensors, docs/distill-format.md) instead of fitting.
-    #[arg(long, value_name = "DISTILLED", conflicts_with_all = ["variance"])]
+    /// The dataset flags (and --variance, --floor) do not apply and are refused with it.
+    #[arg(
+        long,
+        value_name = "DISTILLED",
+        conflicts_with_all = ["variance", "dataset", "format", "limit", "seed", "grayscale", "resize", "hold_out", "floor"]
+    )]
     pub linear: Option<PathBuf>,
     /// With --linear: store dense W_i even for large d (default: dense only for d <= 256 without --rank).
     #[arg(long, requires = "linear")]
@@ -69,7 +74,11 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "kind               {}", self.kind)?;
         writeln!(f, "d                  {}", self.d)?;
-        writeln!(f, "rank               {}", self.rank)?;
+        if self.kind == "linear-dense" {
+            writeln!(f, "rank               {} (dense maps: no basis)", self.rank)?;
+        } else {
+            writeln!(f, "rank               {}", self.rank)?;
+        }
         if self.kind == "gaussian" {
             writeln!(f, "floor              {:.6e}", self.floor)?;
         }
@@ -112,6 +121,13 @@ pub fn gaussian_blob(
     let g = fit::fit(&ds.images, ds.dim(), opts).map_err(|e| anyhow!("fit of dataset {}: {e}", ds.name));
     pb.finish_and_clear();
     let g = g?;
+    if g.total_variance <= 0.0 {
+        eprintln!(
+            "warning: dataset {}: zero variance (all {} images identical): the blob's samples all equal the mean, \
+             and the explained variance is not meaningful",
+            ds.name, g.n
+        );
+    }
     let provenance = Provenance::new(ds.name.clone(), g.n, TOOL)
         .with_explained_variance(g.explained_variance())
         .with_preparation(prep);
@@ -135,7 +151,8 @@ pub fn gaussian_blob(
 }
 
 pub fn run(args: &ExportArgs) -> Result<()> {
-    util::check_output_dir(&args.output)?;
+    let inputs: Vec<&Path> = args.data.dataset.as_deref().into_iter().chain(args.linear.as_deref()).collect();
+    util::check_output(&args.output, &inputs)?;
     let summary = if let Some(path) = &args.linear {
         let (bytes, summary) = linear_blob(path, args.rank, args.dense, args.dtype)?;
         util::write_atomic(&args.output, &bytes)?;
@@ -252,7 +269,8 @@ pub fn linear_blob(path: &Path, rank: Option<usize>, dense: bool, dtype: DType) 
     let summary = Summary {
         kind: if use_basis { "linear-basis" } else { "linear-dense" },
         d,
-        rank: k,
+        // The blob's header rank: 0 for dense maps (no basis), as `inspect` shows it.
+        rank: if use_basis { k } else { 0 },
         floor: 0.0,
         dtype,
         bytes: bytes.len(),
