@@ -117,7 +117,7 @@ fn checksum_mismatch() {
 
 #[test]
 fn unknown_kind() {
-    for code in [0u8, 4, 0xFF] {
+    for code in [0u8, 5, 0xFF] {
         assert_eq!(err_fixed(|b| b[header::KIND] = code), BlobError::UnknownKind { code });
     }
 }

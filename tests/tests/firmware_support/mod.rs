@@ -76,7 +76,7 @@ pub fn build(features: &str, envs: &[(&str, &str)], label: &str) -> Build {
     {
         cmd.env_remove(var);
     }
-    for var in ["GAUSSDIFF_BLOB", "GAUSSDIFF_RUNS", "GAUSSDIFF_SEEDS", "GAUSSDIFF_VALUES"] {
+    for var in ["GAUSSDIFF_BLOB", "GAUSSDIFF_RUNS", "GAUSSDIFF_SEEDS", "GAUSSDIFF_VALUES", "GAUSSDIFF_CLASS"] {
         cmd.env_remove(var);
     }
     for (k, v) in envs {

@@ -41,7 +41,8 @@ pub fn costs(blob: &Blob<'_>, steps: usize) -> Result<Costs> {
     let d = model.dim();
     let per_eval = model.macs_per_eval();
     let steps = steps as u64;
-    let g = model.as_gaussian();
+    let component = model.as_mixture().map(|m| m.component(0));
+    let g = model.as_gaussian().or(component.as_ref());
     Ok(Costs {
         flash_bytes: blob.total_len(),
         ram_ode_bytes: 4 * (d + sampler::scratch_len(d, model.scratch_len())),
@@ -97,6 +98,24 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         blob.computed_crc(),
         blob.total_len()
     )?;
+    if h.kind == gaussdiff_core::blob::Kind::Mixture {
+        if let Ok(model) = blob.model() {
+            if let Some(m) = model.as_mixture() {
+                writeln!(out, "components    {} (rank {} each)", m.components(), m.rank())?;
+                for j in 0..m.components() {
+                    let g = m.component(j);
+                    let top = if g.rank() > 0 { format!("{:.4e}", g.lambda(0)) } else { "-".into() };
+                    writeln!(
+                        out,
+                        "  {j:>3} {:<12} weight {:.4}  floor {:.4e}  lambda_1 {top}",
+                        blob.component_label(j).unwrap_or("-"),
+                        m.weight(j),
+                        g.floor()
+                    )?;
+                }
+            }
+        }
+    }
     writeln!(out, "metadata")?;
     for (k, v) in blob.metadata().iter() {
         writeln!(out, "  {k:<20} {v}")?;

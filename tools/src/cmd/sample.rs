@@ -27,7 +27,7 @@ pub struct SampleArgs {
     /// Seed: sample i starts from the noise of Rng::new(seed + i) (see docs/architecture.md).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Sampler: exact (closed-form solution of the probability-flow ODE, Gaussian blobs only; no steps),
+    /// Sampler: exact (closed-form solution of the probability-flow ODE, Gaussian and mixture blobs; no steps),
     /// euler (EDM Euler, `steps` evaluations) or heun (EDM Heun, `2 steps - 1` evaluations).
     #[arg(long, default_value = "heun", value_parser = sampler_parser())]
     pub sampler: Sampler,
@@ -52,6 +52,37 @@ pub struct SampleArgs {
     /// Pixel magnification in the grid, 1 to 64; the grid is at most 16,384 pixels a side and 2^26 pixels.
     #[arg(long, default_value_t = 2)]
     pub scale: u32,
+    /// Mixture blobs: sample one component (class-conditional; its exact Gaussian closed form with
+    /// --sampler exact), by index or by label name; `all`: one row of --n samples per component (the
+    /// same seeds in every row). Without it a mixture is sampled unconditionally (euler/heun: the
+    /// mixture ODE; exact: a component picked by weight from each sample's seed).
+    #[arg(long, value_name = "INDEX|LABEL|all")]
+    pub class: Option<String>,
+}
+
+/// The components `--class` names: an index, a label name (`component_labels` metadata) or `all`.
+pub fn classes(blob: &gaussdiff_core::blob::Blob<'_>, model: &Model<'_>, class: &str) -> Result<Vec<usize>> {
+    let k = model.components();
+    if model.as_mixture().is_none() {
+        bail!("--class {class}: expected a mixture blob (this one is {})", blob.kind().name());
+    }
+    if class == "all" {
+        return Ok((0..k).collect());
+    }
+    if let Some(j) = (0..k).find(|&j| blob.component_label(j) == Some(class)) {
+        return Ok(vec![j]);
+    }
+    match class.parse::<usize>() {
+        Ok(j) if j < k => Ok(vec![j]),
+        _ => {
+            let names: Vec<&str> = (0..k).filter_map(|j| blob.component_label(j)).collect();
+            bail!(
+                "--class {class}: expected all, a component index 0..{} or a label ({})",
+                k - 1,
+                if names.is_empty() { "none stored".into() } else { names.join(", ") }
+            )
+        }
+    }
 }
 
 /// The core's [`SampleSpec`] of a run (sample `i` is `spec.nth(i)`), checked against the model and the
@@ -62,7 +93,7 @@ pub fn spec(model: &Model<'_>, sampler: Sampler, steps: usize, seed: u64) -> Res
     match spec.check(model, steps + 1) {
         Ok(()) => Ok(spec),
         Err(SpecError::ExactNeedsGaussian) => {
-            bail!("--sampler exact: expected a Gaussian blob (this one is linear); use euler or heun")
+            bail!("--sampler exact: expected a Gaussian or mixture blob (this one is linear); use euler or heun")
         }
         Err(SpecError::ZeroSteps) => bail!("--steps 0: expected at least 1 step for the {sampler} sampler"),
         Err(e) => bail!("{e}"),
@@ -147,33 +178,55 @@ pub fn run(args: &SampleArgs) -> Result<()> {
         }
         None => None,
     };
+    // One row of --n samples per model: the blob's model, or the mixture components --class names.
+    let rows: Vec<(Model<'_>, String, Option<usize>)> = match &args.class {
+        None => vec![(model, args.sampler.name().to_string(), None)],
+        Some(class) => classes(&blob, &model, class)?
+            .into_iter()
+            .map(|j| {
+                let m = model.component(j).ok_or_else(|| anyhow!("--class {class}: no component {j}"))?;
+                let label = blob.component_label(j).map_or(format!("class {j}"), |l| format!("class {l}"));
+                Ok((m, label, Some(j)))
+            })
+            .collect::<Result<_>>()?,
+    };
+    let n_total = args.n.saturating_mul(rows.len() as u64);
+    limits::check_samples(n_total)?;
+    let cols = if rows.len() > 1 { args.n as usize } else { args.cols };
     let per = if ds.is_some() { 2 } else { 1 };
     // Checked (size limits) and allocated before any sample is drawn; samples are painted as they come.
-    let mut grid = util::Grid::new(shape, args.n * per, args.cols.saturating_mul(per as usize), args.scale)?;
+    let mut grid = util::Grid::new(shape, n_total * per, cols.saturating_mul(per as usize), args.scale)?;
     let raw_dir = match &args.raw {
         Some(raw) => Some((raw, gaussdiff_fit::io::OutputDir::create(raw, false).with_context(|| "--raw")?)),
         None => None,
     };
     let mut total = 0.0f64;
-    sample_each(&model, args.sampler, args.steps, args.seed, args.n, args.sampler.name(), |i, s| {
-        let px = util::to_pixels(&map, s);
-        grid.put(i * per, &px);
-        if let Some(ds) = &ds {
-            let (idx, dist) = util::nearest(&ds.images, ds.dim(), s);
-            total += f64::from(dist);
-            grid.put(i * per + 1, &util::to_pixels(&ds.pixel, ds.image(idx)));
-        }
-        if let Some((raw, _)) = &raw_dir {
-            let p = raw.join(format!("sample_{:05}.png", args.seed.wrapping_add(i)));
-            util::write_atomic(&p, &util::image_png(&px, shape)?)?;
-        }
-        Ok(())
-    })?;
+    for (r, (m, label, class)) in rows.iter().enumerate() {
+        let first = r as u64 * args.n;
+        sample_each(m, args.sampler, args.steps, args.seed, args.n, label, |i, s| {
+            let t = first + i;
+            let px = util::to_pixels(&map, s);
+            grid.put(t * per, &px);
+            if let Some(ds) = &ds {
+                let (idx, dist) = util::nearest(&ds.images, ds.dim(), s);
+                total += f64::from(dist);
+                grid.put(t * per + 1, &util::to_pixels(&ds.pixel, ds.image(idx)));
+            }
+            if let Some((raw, _)) = &raw_dir {
+                let name = match class {
+                    Some(j) => format!("sample_c{j}_{:05}.png", args.seed.wrapping_add(i)),
+                    None => format!("sample_{:05}.png", args.seed.wrapping_add(i)),
+                };
+                util::write_atomic(&raw.join(name), &util::image_png(&px, shape)?)?;
+            }
+            Ok(())
+        })?;
+    }
     let mut report = String::new();
     if let Some(ds) = &ds {
         report.push_str(&format!(
             "mean distance to the nearest training image: {:.4} (model space, d = {})\n",
-            total / args.n as f64,
+            total / n_total as f64,
             ds.dim()
         ));
     }
@@ -184,7 +237,7 @@ pub fn run(args: &SampleArgs) -> Result<()> {
     report.push_str(&format!(
         "wrote {} ({} samples, {} sampler{})\n",
         args.output.display(),
-        args.n,
+        n_total,
         args.sampler.name(),
         if args.sampler == Sampler::Exact { String::new() } else { format!(", {} steps", args.steps) }
     ));
