@@ -17,21 +17,22 @@ fn qemu_samples_are_bit_identical_to_the_host() {
         return;
     }
     let build = fw::build("qemu", &[], "qemu-default");
-    let run = fw::qemu(&build.elf, Duration::from_secs(120));
-    assert_eq!(run.code, Some(0), "QEMU exit code (None = timeout)\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-    let blob = std::fs::read(fw::default_blob()).expect("reading the default blob");
+    let run = fw::qemu_ok(&build.elf, Duration::from_secs(120));
+    let bytes = std::fs::read(fw::default_blob()).expect("reading the default blob");
+    let blob = Blob::parse(&bytes).expect("default blob parses on the host");
+    let model = blob.model().expect("default blob has a model");
     let frames = fw::frames(&run.stdout);
     // The default build: exact, euler:18 and heun:18 for seeds 0 and 1.
     assert_eq!(frames.len(), 6, "{}", run.stdout);
     for kind in Sampler::ALL {
         assert!(frames.iter().any(|f| f.spec.sampler == kind), "no {kind} frame");
     }
-    let stored_crc = Blob::parse(&blob).unwrap().stored_crc();
     for f in &frames {
-        assert_eq!(f.extra("blob_crc"), Some(stored_crc.to_string().as_str()), "frame built from another blob");
-        let (x, pixels) = fw::host_sample(&blob, &f.spec);
-        fw::assert_frame_is_host_sample(f, &x, &pixels);
+        assert_eq!(f.extra("blob_crc"), Some(blob.stored_crc().to_string().as_str()), "frame built from another blob");
+        let x = fw::host_sample(&model, &f.spec);
+        fw::assert_frame_values(f, &x);
         assert_eq!(f.sample_crc, frame::sample_crc(&x));
+        assert_eq!(f.pixels, fw::pixels(&blob, &x), "{:?}: pixels differ from the host", f.spec);
         let evals: u32 = f.extra("evals").unwrap().parse().unwrap();
         let want = match f.spec.sampler {
             Sampler::Exact => 1,
@@ -60,10 +61,10 @@ fn qemu_runs_chosen_at_build_time_and_pixel_only_frames() {
         return;
     }
     let envs = [("GAUSSDIFF_RUNS", "heun:5,euler:3"), ("GAUSSDIFF_SEEDS", "7,123456789"), ("GAUSSDIFF_VALUES", "0")];
-    let build = fw::build("qemu", &envs, "qemu-runs");
-    let run = fw::qemu(&build.elf, Duration::from_secs(120));
-    assert_eq!(run.code, Some(0), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-    let blob = std::fs::read(fw::default_blob()).unwrap();
+    let run = fw::qemu_ok(&fw::build("qemu", &envs, "qemu-runs").elf, Duration::from_secs(120));
+    let bytes = std::fs::read(fw::default_blob()).unwrap();
+    let blob = Blob::parse(&bytes).unwrap();
+    let model = blob.model().unwrap();
     let frames = fw::frames(&run.stdout);
     let specs: Vec<_> = frames.iter().map(|f| (f.spec.sampler, f.spec.steps, f.spec.seed)).collect();
     assert_eq!(
@@ -77,9 +78,9 @@ fn qemu_runs_chosen_at_build_time_and_pixel_only_frames() {
     );
     for f in &frames {
         assert!(f.values.is_none(), "GAUSSDIFF_VALUES=0 sends no v lines");
-        let (x, pixels) = fw::host_sample(&blob, &f.spec);
+        let x = fw::host_sample(&model, &f.spec);
         assert!(f.matches_sample(&x), "{:?}: sample CRC differs from the host's", f.spec);
-        assert_eq!(f.pixels, pixels);
+        assert_eq!(f.pixels, fw::pixels(&blob, &x));
     }
 }
 
@@ -103,9 +104,7 @@ fn qemu_capture_writes_pngs_and_rejects_a_corrupted_stream() {
         eprintln!("SKIPPED: gaussdiff binary not built");
         return;
     };
-    let build = fw::build("qemu", &[], "qemu-capture");
-    let run = fw::qemu(&build.elf, Duration::from_secs(120));
-    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    let run = fw::qemu_ok(&fw::build("qemu", &[], "qemu-capture").elf, Duration::from_secs(120));
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("capture.txt");
     // As a serial terminal or probe-rs would show it: a prefix before every line.

@@ -63,31 +63,28 @@ fn qemu_linear_blob_is_bit_identical_to_the_host() {
     if fw::qemu_missing() {
         return;
     }
-    let gauss = std::fs::read(fw::default_blob()).expect("reading the default blob");
     let opts = WriteOptions { dtype: DType::F16, ..WriteOptions::default() };
+    let gauss = std::fs::read(fw::default_blob()).expect("reading the default blob");
     let bytes = write_linear(&linear_params(&gauss), &opts).expect("writing the linear blob");
-    let dir = fw::firmware_dir().join("target").join("test-blobs");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("frey-linear-basis-f16.gdn");
-    std::fs::write(&path, &bytes).unwrap();
+    let path = fw::write_test_blob("frey-linear-basis-f16.gdn", &bytes);
 
     let envs = [
         ("GAUSSDIFF_BLOB", path.to_str().unwrap()),
         ("GAUSSDIFF_RUNS", "euler:18,heun:18"),
         ("GAUSSDIFF_SEEDS", "0,1"),
     ];
-    let build = fw::build("qemu", &envs, "qemu-linear");
-    let run = fw::qemu(&build.elf, Duration::from_secs(120));
-    assert_eq!(run.code, Some(0), "QEMU exit code (None = timeout)\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let run = fw::qemu_ok(&fw::build("qemu", &envs, "qemu-linear").elf, Duration::from_secs(120));
 
     let blob = Blob::parse(&bytes).unwrap();
-    assert!(matches!(blob.model().unwrap(), Model::Linear(_)));
+    let model = blob.model().unwrap();
+    assert!(matches!(model, Model::Linear(_)));
     let frames = fw::frames(&run.stdout);
     for f in &frames {
         assert_eq!(f.extra("blob_crc"), Some(blob.stored_crc().to_string().as_str()), "frame from another blob");
-        let (x, pixels) = fw::host_sample(&bytes, &f.spec);
+        let x = fw::host_sample(&model, &f.spec);
         assert!(x.iter().all(|v| v.is_finite()), "{:?}: non-finite host sample", f.spec);
-        fw::assert_frame_is_host_sample(f, &x, &pixels);
+        fw::assert_frame_values(f, &x);
+        assert_eq!(f.pixels, fw::pixels(&blob, &x), "{:?}: pixels differ from the host", f.spec);
         assert!(matches!(f.spec.sampler, Sampler::Euler | Sampler::Heun));
     }
     assert_eq!(frames.len(), 4, "euler and heun for two seeds\n{}", run.stdout);

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use gaussdiff_core::blob::Blob;
-use gaussdiff_core::denoiser::Denoiser;
+use gaussdiff_core::denoiser::{Denoiser, Model};
 use gaussdiff_core::frame::{self, DecodedFrame, Item};
 use gaussdiff_core::sampler::SampleSpec;
 use gaussdiff_core::schedule::EdmSchedule;
@@ -176,25 +176,43 @@ pub fn frames(stdout: &str) -> Vec<DecodedFrame> {
         .collect()
 }
 
-/// The host's sample for a spec: the same `SampleSpec::run` the firmware calls; its f32 values and pixels.
-pub fn host_sample(blob: &[u8], spec: &SampleSpec) -> (Vec<f32>, Vec<u8>) {
-    let blob = Blob::parse(blob).expect("blob parses on the host");
-    let model = blob.model().expect("blob has a model");
+/// The host's sample for a spec from `model`: the same `SampleSpec::run` the firmware calls.
+pub fn host_sample(model: &Model<'_>, spec: &SampleSpec) -> Vec<f32> {
     let mut x = vec![0.0f32; model.dim()];
-    let mut scratch = vec![0.0f32; SampleSpec::scratch_len(&model)];
+    let mut scratch = vec![0.0f32; SampleSpec::scratch_len(model)];
     let mut sigmas = vec![0.0f32; spec.steps as usize + 1];
-    spec.run(&model, &EdmSchedule::EDM, &mut sigmas, &mut x, &mut scratch, |_, _| {}).expect("spec runs on the host");
-    let mut pixels = vec![0u8; x.len()];
-    blob.pixel_map().to_pixels(&x, &mut pixels);
-    (x, pixels)
+    spec.run(model, &EdmSchedule::EDM, &mut sigmas, &mut x, &mut scratch, |_, _| {}).expect("spec runs on the host");
+    x
 }
 
-/// Asserts that a frame with `v` lines carries bit for bit the host's sample `x` (values and sample CRC)
-/// and its `pixels`.
-pub fn assert_frame_is_host_sample(f: &DecodedFrame, x: &[f32], pixels: &[u8]) {
+/// A sample's pixels through the blob's pixel map.
+pub fn pixels(blob: &Blob<'_>, x: &[f32]) -> Vec<u8> {
+    let mut pixels = vec![0u8; x.len()];
+    blob.pixel_map().to_pixels(x, &mut pixels);
+    pixels
+}
+
+/// Asserts that a frame with `v` lines carries bit for bit the host's sample `x` (its values and the
+/// sample CRC).
+pub fn assert_frame_values(f: &DecodedFrame, x: &[f32]) {
     let target = f.values.as_ref().expect("the build sends v lines");
     let differing = x.iter().zip(target).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
     assert_eq!(differing, 0, "{:?}: {differing} of {} f32 values differ from the host", f.spec, x.len());
     assert!(f.matches_sample(x), "{:?}: sample CRC differs from the host's", f.spec);
-    assert_eq!(f.pixels, pixels, "{:?}: pixels differ from the host", f.spec);
+}
+
+/// Runs `elf` under QEMU ([`qemu`]) and asserts a zero exit code.
+pub fn qemu_ok(elf: &Path, timeout: Duration) -> Run {
+    let run = qemu(elf, timeout);
+    assert_eq!(run.code, Some(0), "QEMU exit code (None = timeout)\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    run
+}
+
+/// Writes a blob a test made to `firmware/target/test-blobs/{name}` (where `GAUSSDIFF_BLOB` can point).
+pub fn write_test_blob(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = firmware_dir().join("target").join("test-blobs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
 }
