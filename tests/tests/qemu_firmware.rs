@@ -8,60 +8,31 @@ use std::time::Duration;
 
 use firmware_support as fw;
 use gaussdiff_core::blob::Blob;
-use gaussdiff_core::denoiser::Denoiser;
-use gaussdiff_core::frame::{self, DecodedFrame, Item};
-use gaussdiff_core::sampler::{SampleSpec, Sampler};
-use gaussdiff_core::schedule::EdmSchedule;
-
-/// The host's sample for a spec: the same `SampleSpec::run` the firmware calls.
-fn host_sample(blob: &[u8], spec: &SampleSpec) -> (Vec<f32>, Vec<u8>) {
-    let blob = Blob::parse(blob).expect("default blob parses on the host");
-    let model = blob.model().expect("default blob has a model");
-    let mut x = vec![0.0f32; model.dim()];
-    let mut scratch = vec![0.0f32; SampleSpec::scratch_len(&model)];
-    let mut sigmas = vec![0.0f32; spec.steps as usize + 1];
-    spec.run(&model, &EdmSchedule::EDM, &mut sigmas, &mut x, &mut scratch, |_, _| {}).expect("spec runs on the host");
-    let mut pixels = vec![0u8; x.len()];
-    blob.pixel_map().to_pixels(&x, &mut pixels);
-    (x, pixels)
-}
-
-fn frames(stdout: &str) -> Vec<DecodedFrame> {
-    frame::decode(stdout)
-        .into_iter()
-        .filter_map(|item| match item.unwrap_or_else(|e| panic!("bad frame from the target: {e}\n{stdout}")) {
-            Item::Frame(f) => Some(f),
-            Item::TargetError { message, .. } => panic!("target reported an error: {message}"),
-            _ => None,
-        })
-        .collect()
-}
+use gaussdiff_core::frame::{self, DecodedFrame};
+use gaussdiff_core::sampler::Sampler;
 
 #[test]
 fn qemu_samples_are_bit_identical_to_the_host() {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+    if fw::qemu_missing() {
         return;
     }
     let build = fw::build("qemu", &[], "qemu-default");
-    let run = fw::qemu(&build.elf, Duration::from_secs(120));
-    assert_eq!(run.code, Some(0), "QEMU exit code (None = timeout)\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-    let blob = std::fs::read(fw::default_blob()).expect("reading the default blob");
-    let frames = frames(&run.stdout);
+    let run = fw::qemu_ok(&build.elf, Duration::from_secs(120));
+    let bytes = std::fs::read(fw::default_blob()).expect("reading the default blob");
+    let blob = Blob::parse(&bytes).expect("default blob parses on the host");
+    let model = blob.model().expect("default blob has a model");
+    let frames = fw::frames(&run.stdout);
     // The default build: exact, euler:18 and heun:18 for seeds 0 and 1.
     assert_eq!(frames.len(), 6, "{}", run.stdout);
     for kind in Sampler::ALL {
         assert!(frames.iter().any(|f| f.spec.sampler == kind), "no {kind} frame");
     }
-    let stored_crc = Blob::parse(&blob).unwrap().stored_crc();
     for f in &frames {
-        assert_eq!(f.extra("blob_crc"), Some(stored_crc.to_string().as_str()), "frame built from another blob");
-        let (x, pixels) = host_sample(&blob, &f.spec);
-        let target = f.values.as_ref().expect("the default build sends v lines");
-        let differing = x.iter().zip(target).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
-        assert_eq!(differing, 0, "{:?}: {differing} of {} f32 values differ from the host", f.spec, x.len());
-        assert!(f.matches_sample(&x), "{:?}: sample CRC differs from the host's", f.spec);
+        assert_eq!(f.extra("blob_crc"), Some(blob.stored_crc().to_string().as_str()), "frame built from another blob");
+        let x = fw::host_sample(&model, &f.spec);
+        fw::assert_frame_values(f, &x);
         assert_eq!(f.sample_crc, frame::sample_crc(&x));
-        assert_eq!(f.pixels, pixels, "{:?}: pixels differ from the host", f.spec);
+        assert_eq!(f.pixels, fw::pixels(&blob, &x), "{:?}: pixels differ from the host", f.spec);
         let evals: u32 = f.extra("evals").unwrap().parse().unwrap();
         let want = match f.spec.sampler {
             Sampler::Exact => 1,
@@ -81,20 +52,20 @@ fn qemu_samples_are_bit_identical_to_the_host() {
     // Instruction counts under -icount are exactly repeatable.
     let again = fw::qemu(&build.elf, Duration::from_secs(120));
     let instr = |fs: &[DecodedFrame]| fs.iter().map(|f| f.extra("instr").unwrap().to_string()).collect::<Vec<_>>();
-    assert_eq!(instr(&frames), instr(&self::frames(&again.stdout)), "instruction counts differ between two runs");
+    assert_eq!(instr(&frames), instr(&fw::frames(&again.stdout)), "instruction counts differ between two runs");
 }
 
 #[test]
 fn qemu_runs_chosen_at_build_time_and_pixel_only_frames() {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+    if fw::qemu_missing() {
         return;
     }
     let envs = [("GAUSSDIFF_RUNS", "heun:5,euler:3"), ("GAUSSDIFF_SEEDS", "7,123456789"), ("GAUSSDIFF_VALUES", "0")];
-    let build = fw::build("qemu", &envs, "qemu-runs");
-    let run = fw::qemu(&build.elf, Duration::from_secs(120));
-    assert_eq!(run.code, Some(0), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-    let blob = std::fs::read(fw::default_blob()).unwrap();
-    let frames = frames(&run.stdout);
+    let run = fw::qemu_ok(&fw::build("qemu", &envs, "qemu-runs").elf, Duration::from_secs(120));
+    let bytes = std::fs::read(fw::default_blob()).unwrap();
+    let blob = Blob::parse(&bytes).unwrap();
+    let model = blob.model().unwrap();
+    let frames = fw::frames(&run.stdout);
     let specs: Vec<_> = frames.iter().map(|f| (f.spec.sampler, f.spec.steps, f.spec.seed)).collect();
     assert_eq!(
         specs,
@@ -107,9 +78,9 @@ fn qemu_runs_chosen_at_build_time_and_pixel_only_frames() {
     );
     for f in &frames {
         assert!(f.values.is_none(), "GAUSSDIFF_VALUES=0 sends no v lines");
-        let (x, pixels) = host_sample(&blob, &f.spec);
+        let x = fw::host_sample(&model, &f.spec);
         assert!(f.matches_sample(&x), "{:?}: sample CRC differs from the host's", f.spec);
-        assert_eq!(f.pixels, pixels);
+        assert_eq!(f.pixels, fw::pixels(&blob, &x));
     }
 }
 
@@ -122,18 +93,18 @@ fn gaussdiff_binary() -> Option<std::path::PathBuf> {
 
 #[test]
 fn qemu_capture_writes_pngs_and_rejects_a_corrupted_stream() {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+    if fw::qemu_missing() {
         return;
     }
     let Some(bin) = gaussdiff_binary() else {
-        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
-        assert!(!ci, "the gaussdiff binary is not built next to the tests (run `cargo test --workspace --release`)");
+        assert!(
+            !fw::in_ci(),
+            "the gaussdiff binary is not built next to the tests (run `cargo test --workspace --release`)"
+        );
         eprintln!("SKIPPED: gaussdiff binary not built");
         return;
     };
-    let build = fw::build("qemu", &[], "qemu-capture");
-    let run = fw::qemu(&build.elf, Duration::from_secs(120));
-    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    let run = fw::qemu_ok(&fw::build("qemu", &[], "qemu-capture").elf, Duration::from_secs(120));
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("capture.txt");
     // As a serial terminal or probe-rs would show it: a prefix before every line.
