@@ -9,21 +9,7 @@ fn mixture_export_inspect_sample() {
     let dir = tempfile::tempdir().unwrap();
     let blob = dir.path().join("mix.gdn");
     let digits = data("sklearn_digits/digits.csv.gz");
-    let o = run(&[
-        "export",
-        "--dataset",
-        s(&digits),
-        "--mixture",
-        "labels",
-        "--rank",
-        "8",
-        "--floor",
-        "auto",
-        "--dtype",
-        "i8",
-        "-o",
-        s(&blob),
-    ]);
+    let o = export(&digits, &["--mixture", "labels", "--rank", "8", "--floor", "auto", "--dtype", "i8"], &blob);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     for key in ["kind               mixture", "rank               8", "components         10", "label 9"] {
@@ -77,7 +63,7 @@ fn mixture_export_inspect_sample() {
     // Unsupervised, deterministic for a seed.
     let (a, b) = (dir.path().join("a.gdn"), dir.path().join("b.gdn"));
     for p in [&a, &b] {
-        let o = run(&["export", "--dataset", s(&digits), "--mixture", "4", "--rank", "4", "--seed", "3", "-o", s(p)]);
+        let o = export(&digits, &["--mixture", "4", "--rank", "4", "--seed", "3"], p);
         assert!(o.status.success(), "{}", stderr(&o));
     }
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());

@@ -10,19 +10,7 @@ fn export_inspect_sample_digits() {
     let dir = tempfile::tempdir().unwrap();
     let blob = dir.path().join("digits.gdn");
     let digits = data("sklearn_digits/digits.csv.gz");
-    let o = run(&[
-        "export",
-        "--dataset",
-        s(&digits),
-        "--variance",
-        "0.95",
-        "--floor",
-        "auto",
-        "--dtype",
-        "f16",
-        "-o",
-        s(&blob),
-    ]);
+    let o = export(&digits, &["--variance", "0.95", "--floor", "auto", "--dtype", "f16"], &blob);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     for key in [
@@ -222,21 +210,7 @@ fn preparation_is_recorded_and_nearest_applies_it() {
     let dir = tempfile::tempdir().unwrap();
     let blob = dir.path().join("frey.gdn");
     let frey = data("frey_faces/frey_rawface.mat");
-    let o = run(&[
-        "export",
-        "--dataset",
-        s(&frey),
-        "--resize",
-        "10x14",
-        "--hold-out",
-        "100",
-        "--seed",
-        "3",
-        "--rank",
-        "8",
-        "-o",
-        s(&blob),
-    ]);
+    let o = export(&frey, &["--resize", "10x14", "--hold-out", "100", "--seed", "3", "--rank", "8"], &blob);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("training images    1865"), "{out}");

@@ -22,6 +22,14 @@ pub fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("spawn gaussdiff")
 }
 
+/// `gaussdiff export --dataset <dataset> <flags> -o <out>`.
+pub fn export(dataset: &Path, flags: &[&str], out: &Path) -> Output {
+    let mut args = vec!["export", "--dataset", s(dataset)];
+    args.extend_from_slice(flags);
+    args.extend(["-o", s(out)]);
+    run(&args)
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
