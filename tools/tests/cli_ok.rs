@@ -11,8 +11,7 @@ fn export_inspect_sample_digits() {
     let blob = dir.path().join("digits.gdn");
     let digits = data("sklearn_digits/digits.csv.gz");
     let o = export(&digits, &["--variance", "0.95", "--floor", "auto", "--dtype", "f16"], &blob);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = stdout(&o);
+    let out = ok_stdout(&o);
     for key in [
         "kind               gaussian",
         "d                  64",
@@ -26,8 +25,7 @@ fn export_inspect_sample_digits() {
     assert!(out.contains(&format!("bytes              {bytes}")), "{out}");
 
     let o = run(&["inspect", s(&blob)]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = stdout(&o);
+    let out = ok_stdout(&o);
     for key in [
         "checksum      ok",
         "dataset",
@@ -92,8 +90,7 @@ fn export_inspect_sample_digits() {
         "-o",
         s(&h),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("mean distance to the nearest training image"));
+    assert!(ok_stdout(&o).contains("mean distance to the nearest training image"));
     let img = image::open(&h).unwrap();
     assert_eq!(img.width(), 2 + 8 * (16 + 2)); // 4 samples + 4 neighbours, scale 2, gap 2
 }
@@ -138,8 +135,7 @@ fn export_linear_from_safetensors() {
     std::fs::write(&distilled, st).unwrap();
     let blob = dir.path().join("lin.gdn");
     let o = run(&["export", "--linear", s(&distilled), "-o", s(&blob)]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = stdout(&o);
+    let out = ok_stdout(&o);
     assert!(out.contains("kind               linear-basis") && out.contains("rank               3"), "{out}");
     let err: f64 = out
         .lines()
@@ -153,8 +149,7 @@ fn export_linear_from_safetensors() {
     assert!(err < 1e-6, "basis error {err}");
     let dense = dir.path().join("dense.gdn");
     let o = run(&["export", "--linear", s(&distilled), "--dense", "-o", s(&dense)]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("linear-dense"));
+    assert!(ok_stdout(&o).contains("linear-dense"));
     let png = dir.path().join("s.png");
     let o = run(&["sample", s(&blob), "--n", "2", "--steps", "8", "-o", s(&png)]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -211,8 +206,7 @@ fn preparation_is_recorded_and_nearest_applies_it() {
     let blob = dir.path().join("frey.gdn");
     let frey = data("frey_faces/frey_rawface.mat");
     let o = export(&frey, &["--resize", "10x14", "--hold-out", "100", "--seed", "3", "--rank", "8"], &blob);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = stdout(&o);
+    let out = ok_stdout(&o);
     assert!(out.contains("training images    1865"), "{out}");
     assert!(out.contains("fit method         d x d covariance"), "{out}");
     let o = run(&["inspect", s(&blob)]);

@@ -38,6 +38,12 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// The stdout of a command that must have succeeded (its stderr is the failure message).
+pub fn ok_stdout(o: &Output) -> String {
+    assert!(o.status.success(), "{}", stderr(o));
+    stdout(o)
+}
+
 /// The command failed with exactly one line on stderr that contains every needle.
 pub fn assert_one_line_error(o: &Output, needles: &[&str]) {
     let err = stderr(o);
