@@ -14,12 +14,15 @@ fn idx(n: u32, h: u32, w: u32) -> Vec<u8> {
     b
 }
 
+/// `export --dataset <dataset> <flags> -o DIR/m.gdn` fails with a one-line error that contains every needle.
+fn export_fails(dir: &Path, dataset: &Path, flags: &[&str], needles: &[&str]) {
+    assert_one_line_error(&export(dataset, flags, &dir.join("m.gdn")), needles);
+}
+
 #[test]
 fn missing_dataset_file() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("m.gdn");
-    let o = export(Path::new("no/such/file.gz"), &["--rank", "4"], &out);
-    assert_one_line_error(&o, &["no/such/file.gz", "cannot read"]);
+    export_fails(dir.path(), Path::new("no/such/file.gz"), &["--rank", "4"], &["no/such/file.gz", "cannot read"]);
     assert_only(dir.path(), &[]);
 }
 
@@ -41,18 +44,19 @@ fn truncated_and_wrong_magic_idx() {
     b.truncate(b.len() - 3);
     let p = dir.path().join("trunc-images-idx3-ubyte");
     std::fs::write(&p, &b).unwrap();
-    let out = dir.path().join("m.gdn");
-    let o = export(&p, &["--format", "idx", "--rank", "2"], &out);
-    assert_one_line_error(&o, &["trunc-images-idx3-ubyte", "expected 96 bytes", "truncated"]);
+    export_fails(
+        dir.path(),
+        &p,
+        &["--format", "idx", "--rank", "2"],
+        &["trunc-images-idx3-ubyte", "expected 96 bytes", "truncated"],
+    );
     let mut m = idx(5, 4, 4);
     m[3] = 7;
     let q = dir.path().join("magic.idx");
     std::fs::write(&q, &m).unwrap();
-    let o = export(&q, &["--format", "idx", "--rank", "2"], &out);
-    assert_one_line_error(&o, &["magic.idx", "expected 3 dimensions"]);
+    export_fails(dir.path(), &q, &["--format", "idx", "--rank", "2"], &["magic.idx", "expected 3 dimensions"]);
     // auto-detection does not recognise the wrong magic either.
-    let o = export(&q, &["--rank", "2"], &out);
-    assert_one_line_error(&o, &["magic.idx", "unrecognised dataset"]);
+    export_fails(dir.path(), &q, &["--rank", "2"], &["magic.idx", "unrecognised dataset"]);
     assert_only(dir.path(), &["trunc-images-idx3-ubyte", "magic.idx"]);
 }
 
@@ -61,13 +65,10 @@ fn empty_dataset() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("empty-images-idx3-ubyte");
     std::fs::write(&p, idx(0, 28, 28)).unwrap();
-    let out = dir.path().join("m.gdn");
-    let o = export(&p, &["--rank", "2"], &out);
-    assert_one_line_error(&o, &["empty-images-idx3-ubyte", "empty dataset"]);
+    export_fails(dir.path(), &p, &["--rank", "2"], &["empty-images-idx3-ubyte", "empty dataset"]);
     let imgs = dir.path().join("imgs");
     std::fs::create_dir(&imgs).unwrap();
-    let o = export(&imgs, &["--format", "folder", "--rank", "2"], &out);
-    assert_one_line_error(&o, &["imgs", "empty dataset"]);
+    export_fails(dir.path(), &imgs, &["--format", "folder", "--rank", "2"], &["imgs", "empty dataset"]);
     assert_only(dir.path(), &["empty-images-idx3-ubyte", "imgs"]);
 }
 
@@ -79,9 +80,7 @@ fn mixed_image_sizes() {
     image::GrayImage::new(6, 6).save(imgs.join("a.png")).unwrap();
     image::GrayImage::new(6, 6).save(imgs.join("b.png")).unwrap();
     image::GrayImage::new(7, 6).save(imgs.join("c.png")).unwrap();
-    let out = dir.path().join("m.gdn");
-    let o = export(&imgs, &["--rank", "1"], &out);
-    assert_one_line_error(&o, &["c.png", "7x6", "expected 6x6"]);
+    export_fails(dir.path(), &imgs, &["--rank", "1"], &["c.png", "7x6", "expected 6x6"]);
     assert_only(dir.path(), &["imgs"]);
 }
 
@@ -99,21 +98,26 @@ fn nan_in_data() {
     }
     let p = dir.path().join("digits.csv");
     std::fs::write(&p, rows.join("\n")).unwrap();
-    let out = dir.path().join("m.gdn");
-    let o = export(&p, &["--rank", "2"], &out);
-    assert_one_line_error(&o, &["digits.csv", "line 4 column 11", "expected an integer pixel value 0..16", "'NaN'"]);
+    export_fails(
+        dir.path(),
+        &p,
+        &["--rank", "2"],
+        &["digits.csv", "line 4 column 11", "expected an integer pixel value 0..16", "'NaN'"],
+    );
     assert_only(dir.path(), &["digits.csv"]);
 }
 
 #[test]
 fn rank_larger_than_d_or_n_minus_1() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("m.gdn");
     let digits = data("sklearn_digits/digits.csv.gz");
-    let o = export(&digits, &["--rank", "65"], &out);
-    assert_one_line_error(&o, &["digits.csv", "rank 65", "expected 1 <= rank <= min(d = 64"]);
-    let o = export(&digits, &["--limit", "10", "--rank", "20"], &out);
-    assert_one_line_error(&o, &["rank 20", "n - 1 = 9"]);
+    export_fails(
+        dir.path(),
+        &digits,
+        &["--rank", "65"],
+        &["digits.csv", "rank 65", "expected 1 <= rank <= min(d = 64"],
+    );
+    export_fails(dir.path(), &digits, &["--limit", "10", "--rank", "20"], &["rank 20", "n - 1 = 9"]);
     assert_only(dir.path(), &[]);
 }
 
