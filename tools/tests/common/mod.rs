@@ -30,6 +30,15 @@ pub fn export(dataset: &Path, flags: &[&str], out: &Path) -> Output {
     run(&args)
 }
 
+/// `export` of `dataset` with `flags` into a fresh temporary folder as `name`, which must succeed: the
+/// folder, the blob's path and export's report.
+pub fn export_ok(dataset: &Path, flags: &[&str], name: &str) -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join(name);
+    let out = ok_stdout(&export(dataset, flags, &blob));
+    (dir, blob, out)
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -42,6 +51,13 @@ pub fn stdout(o: &Output) -> String {
 pub fn ok_stdout(o: &Output) -> String {
     assert!(o.status.success(), "{}", stderr(o));
     stdout(o)
+}
+
+/// `out` contains every key.
+pub fn assert_contains_all(out: &str, keys: &[&str]) {
+    for key in keys {
+        assert!(out.contains(key), "missing {key:?} in\n{out}");
+    }
 }
 
 /// The command failed with exactly one line on stderr that contains every needle.
