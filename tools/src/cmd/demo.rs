@@ -157,8 +157,9 @@ fn run_job(args: &DemoArgs, job: &Job, n: u64) -> Result<Row> {
     let blob = util::parse_blob(&blob_path, &bytes)?;
     let model = blob.model().map_err(|e| anyhow!("{}: {e}", blob_path.display()))?;
     let costs = inspect::costs(&blob, args.steps)?;
-    let exact = sample::sample_many(&model, Sampler::Exact, args.steps, args.seed, n, &format!("{} exact", job.name))?;
-    let heun = sample::sample_many(&model, Sampler::Heun, args.steps, args.seed, n, &format!("{} heun", job.name))?;
+    let recipe = |sampler| sample::spec(&model, sampler, args.steps, args.seed);
+    let exact = sample::sample_many(&model, recipe(Sampler::Exact)?, n, &format!("{} exact", job.name))?;
+    let heun = sample::sample_many(&model, recipe(Sampler::Heun)?, n, &format!("{} heun", job.name))?;
     let d = ds.dim();
     let nn = |s: &Vec<f32>| util::nearest(&ds.images, d, s);
     let nn_exact: Vec<(usize, f32)> = exact.iter().map(nn).collect();
