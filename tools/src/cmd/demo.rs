@@ -225,7 +225,8 @@ fn run_classes(args: &DemoArgs, n: u64) -> Result<String> {
         let label = blob.component_label(j).map_or_else(|| j.to_string(), str::to_string);
         tiles.push(util::label_tile(&label, ds.shape));
         let comp = model.component(j).ok_or_else(|| anyhow!("no component {j}"))?;
-        let s = sample::sample_many(&comp, Sampler::Exact, args.steps, args.seed, n, &format!("mnist class {label}"))?;
+        let recipe = sample::spec(&comp, Sampler::Exact, args.steps, args.seed)?;
+        let s = sample::sample_many(&comp, recipe, n, &format!("mnist class {label}"))?;
         tiles.extend(s.iter().map(|x| util::to_pixels(&map, x)));
     }
     let png = util::grid_png(&tiles, ds.shape, n as usize + 1, 2)?;
