@@ -231,6 +231,22 @@ fn sqrtm_psd(c: &[f64], dim: usize) -> Result<Vec<f64>> {
     Ok(out)
 }
 
+/// `A B` for row-major `dim x dim` matrices (i-k-j loop, zeros of `A` skipped).
+fn square_product(a: &[f64], b: &[f64], dim: usize) -> Vec<f64> {
+    let mut out = vec![0.0f64; dim * dim];
+    for i in 0..dim {
+        for k in 0..dim {
+            let x = a[i * dim + k];
+            if x != 0.0 {
+                for j in 0..dim {
+                    out[i * dim + j] += x * b[k * dim + j];
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The Frechet (2-Wasserstein squared) distance of two Gaussians:
 /// `|mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1^1/2 C2 C1^1/2)^1/2)`, computed with two symmetric eigendecompositions
 /// (faer, f64).
@@ -241,28 +257,7 @@ pub fn frechet_gaussians(mu1: &[f64], c1: &[f64], mu2: &[f64], c2: &[f64]) -> Re
     let dim = mu1.len();
     let s1 = sqrtm_psd(c1, dim)?;
     // M = S1 C2 S1 (symmetric PSD); tr sqrt(M) = sum of the square roots of its eigenvalues.
-    let mut t = vec![0.0f64; dim * dim];
-    for i in 0..dim {
-        for k in 0..dim {
-            let a = s1[i * dim + k];
-            if a != 0.0 {
-                for j in 0..dim {
-                    t[i * dim + j] += a * c2[k * dim + j];
-                }
-            }
-        }
-    }
-    let mut m = vec![0.0f64; dim * dim];
-    for i in 0..dim {
-        for k in 0..dim {
-            let a = t[i * dim + k];
-            if a != 0.0 {
-                for j in 0..dim {
-                    m[i * dim + j] += a * s1[k * dim + j];
-                }
-            }
-        }
-    }
+    let mut m = square_product(&square_product(&s1, c2, dim), &s1, dim);
     for i in 0..dim {
         for j in 0..i {
             let v = 0.5 * (m[i * dim + j] + m[j * dim + i]);
