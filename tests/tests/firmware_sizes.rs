@@ -27,6 +27,8 @@ fn measure(board: &str) -> BTreeMap<String, u64> {
     m.insert("bss".to_string(), bss);
     m.insert("flash".to_string(), text + data);
     m.insert("ram_static".to_string(), data + bss);
+    let blob_len = std::fs::metadata(fw::default_blob()).map(|m| m.len()).unwrap_or(0);
+    m.insert("code".to_string(), (text + data).saturating_sub(blob_len));
     if board == "qemu" {
         let run = fw::qemu(&build.elf, Duration::from_secs(120));
         assert_eq!(run.code, Some(0), "{}", run.stdout);
@@ -63,10 +65,11 @@ fn write_record(board: &str, m: &BTreeMap<String, u64>) {
     let blob_len = std::fs::metadata(&blob).map(|m| m.len()).unwrap_or(0);
     let mut text = format!(
         "# gaussdiff firmware size record, board {board}: `cd firmware && cargo build --release --features {board}`,\n\
-         # then llvm-size (bytes; flash = text + data, ram_static = data + bss){}.\n\
-         # Default blob blobs/frey-k40-f16.gdn ({blob_len} bytes). Rewrite: GAUSSDIFF_UPDATE_SIZES=1 cargo test \
+         # then llvm-size (bytes; flash = text + data, code = flash - blob, ram_static = data + bss){}.\n\
+         # Default blob blobs/{} ({blob_len} bytes). Rewrite: GAUSSDIFF_UPDATE_SIZES=1 cargo test \
          --release -p gaussdiff-tests --test firmware_sizes\n",
-        if m.contains_key("stack_peak") { "; stack_peak = painted stack under QEMU" } else { "" }
+        if m.contains_key("stack_peak") { "; stack_peak = painted stack under QEMU" } else { "" },
+        blob.file_name().unwrap().to_string_lossy()
     );
     for (k, v) in m {
         text.push_str(&format!("{k} {v}\n"));

@@ -37,17 +37,15 @@ fn frames(stdout: &str) -> Vec<DecodedFrame> {
         .collect()
 }
 
-#[test]
-fn qemu_samples_are_bit_identical_to_the_host() {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
-        return;
-    }
-    let build = fw::build("qemu", &[], "qemu-default");
-    let run = fw::qemu(&build.elf, Duration::from_secs(120));
+/// The frames of a default-runs build (exact, euler:18, heun:18 for seeds 0 and 1) of `blob` are the
+/// host's samples bit for bit; instruction counts repeat exactly. Returns the run's stdout.
+fn check_bit_identical(features: &str, blob: &std::path::Path, label: &str) -> String {
+    let blob_env = blob.to_str().unwrap();
+    let build = fw::build(features, &[("GAUSSDIFF_BLOB", blob_env)], label);
+    let run = fw::qemu(&build.elf, Duration::from_secs(240));
     assert_eq!(run.code, Some(0), "QEMU exit code (None = timeout)\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-    let blob = std::fs::read(fw::default_blob()).expect("reading the default blob");
+    let blob = std::fs::read(blob).expect("reading the blob");
     let frames = frames(&run.stdout);
-    // The default build: exact, euler:18 and heun:18 for seeds 0 and 1.
     assert_eq!(frames.len(), 6, "{}", run.stdout);
     for kind in Sampler::ALL {
         assert!(frames.iter().any(|f| f.spec.sampler == kind), "no {kind} frame");
@@ -70,18 +68,37 @@ fn qemu_samples_are_bit_identical_to_the_host() {
         };
         assert_eq!(evals, want, "{:?}", f.spec);
     }
-    // The firmware's assembly block kernels agree bit for bit with the portable ones on its own checks
+    // Instruction counts under -icount are exactly repeatable.
+    let again = fw::qemu(&build.elf, Duration::from_secs(240));
+    let instr = |fs: &[DecodedFrame]| fs.iter().map(|f| f.extra("instr").unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(instr(&frames), instr(&self::frames(&again.stdout)), "instruction counts differ between two runs");
+    run.stdout
+}
+
+#[test]
+fn qemu_samples_are_bit_identical_to_the_host() {
+    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+        return;
+    }
+    // The default (shipped) build: Olivetti 64 x 64, f16; no benchmark, so no `stat kernel=` lines.
+    let stdout = check_bit_identical("qemu", &fw::default_blob(), "qemu-default");
+    assert!(!stdout.contains(" stat kernel="), "the default build must not contain the benchmark\n{stdout}");
+}
+
+#[test]
+fn qemu_frey_bench_build_is_bit_identical_and_its_kernels_match() {
+    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+        return;
+    }
+    // The benchmark build (feature `bench`) on the Frey f16 blob: the samples are still the host's, and the
+    // firmware's assembly block kernels agree bit for bit with the portable ones on its own checks
     // (kernel 0: a whole denoise; 3, 4: the blob's U^T and an f32 copy; 6: odd chunk counts and tails).
-    let checks: Vec<&str> =
-        run.stdout.lines().filter(|l| l.contains(" stat kernel=") && l.contains(" match=")).collect();
-    assert_eq!(checks.len(), 7, "expected 7 kernel checks\n{}", run.stdout);
+    let stdout = check_bit_identical("qemu,bench", &fw::frey_blob(), "qemu-frey-bench");
+    let checks: Vec<&str> = stdout.lines().filter(|l| l.contains(" stat kernel=") && l.contains(" match=")).collect();
+    assert_eq!(checks.len(), 7, "expected 7 kernel checks\n{stdout}");
     for line in &checks {
         assert!(line.ends_with(" match=1"), "assembly kernel differs from the portable one: {line}");
     }
-    // Instruction counts under -icount are exactly repeatable.
-    let again = fw::qemu(&build.elf, Duration::from_secs(120));
-    let instr = |fs: &[DecodedFrame]| fs.iter().map(|f| f.extra("instr").unwrap().to_string()).collect::<Vec<_>>();
-    assert_eq!(instr(&frames), instr(&self::frames(&again.stdout)), "instruction counts differ between two runs");
 }
 
 #[test]
@@ -164,4 +181,32 @@ fn qemu_capture_writes_pngs_and_rejects_a_corrupted_stream() {
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert!(!res.status.success(), "a corrupted capture must fail");
     assert!(stderr.contains("pixels CRC"), "{stderr}");
+}
+
+/// The other storage types: Frey faces exported as int8 and f32 (`gaussdiff export`, into a temporary
+/// directory) run bit-identical to the host too, so QEMU covers every blob kind (f16: the two committed
+/// blobs; linear: `qemu_linear.rs`).
+#[test]
+fn qemu_int8_and_f32_blobs_are_bit_identical_to_the_host() {
+    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+        return;
+    }
+    let Some(bin) = gaussdiff_binary() else {
+        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
+        assert!(!ci, "the gaussdiff binary is not built next to the tests (run `cargo test --workspace --release`)");
+        eprintln!("SKIPPED: gaussdiff binary not built");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for dtype in ["i8", "f32"] {
+        let blob = dir.path().join(format!("frey-k40-{dtype}.gdn"));
+        let res = std::process::Command::new(&bin)
+            .current_dir(fw::repo())
+            .args(["export", "--dataset", "data/frey_faces/frey_rawface.mat", "--rank", "40", "--dtype", dtype, "-o"])
+            .arg(&blob)
+            .output()
+            .unwrap();
+        assert!(res.status.success(), "export {dtype}: {}", String::from_utf8_lossy(&res.stderr));
+        check_bit_identical("qemu", &blob, &format!("qemu-frey-{dtype}"));
+    }
 }

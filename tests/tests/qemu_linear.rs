@@ -65,7 +65,7 @@ fn qemu_linear_blob_is_bit_identical_to_the_host() {
     if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
         return;
     }
-    let gauss = std::fs::read(fw::default_blob()).expect("reading the default blob");
+    let gauss = std::fs::read(fw::frey_blob()).expect("reading the Frey blob");
     let opts = WriteOptions { dtype: DType::F16, ..WriteOptions::default() };
     let bytes = write_linear(&linear_params(&gauss), &opts).expect("writing the linear blob");
     let dir = fw::firmware_dir().join("target").join("test-blobs");

@@ -6,8 +6,6 @@ use stm32f4xx_hal::{pac, prelude::*};
 
 use super::dwt::Cycles;
 
-/// `ORIGIN(RAM)` in memory/nucleo-f411re.x: the bottom of the stack under flip-link.
-const RAM_ORIGIN: usize = 0x2000_0000;
 /// HSI, the reset clock.
 const CORE_HZ: u32 = 16_000_000;
 
@@ -19,5 +17,5 @@ pub fn main() -> ! {
     let mut rcc = dp.RCC.constrain();
     let gpioa = dp.GPIOA.split(&mut rcc);
     let led = gpioa.pa5.into_push_pull_output();
-    super::run_on_probe(RAM_ORIGIN, CORE_HZ, led, counter)
+    super::run_on_probe(&mut cp.SCB, CORE_HZ, led, counter)
 }

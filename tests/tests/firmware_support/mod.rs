@@ -20,7 +20,13 @@ pub fn firmware_dir() -> PathBuf {
     repo().join("firmware")
 }
 
+/// The boards' default blob: Olivetti faces 64 x 64, rank 40, f16.
 pub fn default_blob() -> PathBuf {
+    firmware_dir().join("blobs/olivetti-k40-f16.gdn")
+}
+
+/// The Frey faces blob (28 x 20, rank 40, f16), the other committed blob.
+pub fn frey_blob() -> PathBuf {
     firmware_dir().join("blobs/frey-k40-f16.gdn")
 }
 
@@ -58,12 +64,13 @@ pub fn build(features: &str, envs: &[(&str, &str)], label: &str) -> Build {
     let target_dir = dir.join("target");
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(&dir).args(["build", "--release", "--features", features]).env("CARGO_TARGET_DIR", &target_dir);
+    cmd.arg("--config").arg(remap_rustflags());
     // The outer `cargo test` exports variables meant for the host build; keep them out of the firmware's.
     for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER", "CARGO_BUILD_RUSTFLAGS"]
     {
         cmd.env_remove(var);
     }
-    for var in ["GAUSSDIFF_BLOB", "GAUSSDIFF_RUNS", "GAUSSDIFF_SEEDS", "GAUSSDIFF_VALUES"] {
+    for var in ["GAUSSDIFF_BLOB", "GAUSSDIFF_RUNS", "GAUSSDIFF_SEEDS", "GAUSSDIFF_VALUES", "GAUSSDIFF_MEMORY"] {
         cmd.env_remove(var);
     }
     for (k, v) in envs {
@@ -83,6 +90,18 @@ pub fn build(features: &str, envs: &[(&str, &str)], label: &str) -> Build {
     Build { elf }
 }
 
+/// `--config` value that appends `--remap-path-prefix` for the checkout and the cargo home to the
+/// firmware's rustflags (`.cargo/config.toml`; cargo concatenates the arrays): panic locations embed source
+/// paths, and without this the size records would depend on where the repository was cloned.
+pub fn remap_rustflags() -> String {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from("/nonexistent-cargo-home"));
+    let remap = |from: &Path, to: &str| format!("{:?}", format!("--remap-path-prefix={}={to}", from.display()));
+    format!("target.{TARGET}.rustflags=[{}, {}]", remap(&repo(), "/gaussdiff"), remap(&cargo_home, "/cargo-home"))
+}
+
 /// What a QEMU run printed (semihosting stdout) and its exit code (`None` when killed by the timeout).
 #[derive(Debug)]
 pub struct Run {
@@ -93,8 +112,13 @@ pub struct Run {
 
 /// Runs `elf` on `qemu-system-arm -machine mps2-an386` with `-icount shift=0`, killed after `timeout`.
 pub fn qemu(elf: &Path, timeout: Duration) -> Run {
+    qemu_on("mps2-an386", "cortex-m4", elf, timeout)
+}
+
+/// Runs `elf` on `qemu-system-arm -machine <machine> -cpu <cpu>` with `-icount shift=0`.
+pub fn qemu_on(machine: &str, cpu: &str, elf: &Path, timeout: Duration) -> Run {
     let mut child = Command::new("qemu-system-arm")
-        .args(["-machine", "mps2-an386", "-cpu", "cortex-m4", "-nographic", "-monitor", "none", "-serial", "none"])
+        .args(["-machine", machine, "-cpu", cpu, "-nographic", "-monitor", "none", "-serial", "none"])
         .args(["-semihosting-config", "enable=on,target=native", "-icount", "shift=0", "-kernel"])
         .arg(elf)
         .stdin(Stdio::null())
@@ -102,6 +126,16 @@ pub fn qemu(elf: &Path, timeout: Duration) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting qemu-system-arm");
+    // Drain both pipes while QEMU runs: a 64 x 64 run writes far more than a pipe buffer holds.
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("waiting for qemu") {
@@ -114,7 +148,11 @@ pub fn qemu(elf: &Path, timeout: Duration) -> Run {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let out = child.wait_with_output().expect("reading qemu output");
+    let out = std::process::Output {
+        status: status.unwrap_or_default(),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    };
     Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
