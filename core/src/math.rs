@@ -38,6 +38,13 @@ pub fn exp(x: f32) -> f32 {
     }
 }
 
+/// Exponential through libm in every build (also under `fast-math`): the ziggurat's wedge test
+/// ([`crate::rng::Rng::normal`]), which must give the same bits everywhere.
+#[inline]
+pub fn exp_libm(x: f32) -> f32 {
+    libm::expf(x)
+}
+
 /// `x^y`.
 #[inline]
 pub fn pow(x: f32, y: f32) -> f32 {
