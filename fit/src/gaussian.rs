@@ -11,8 +11,8 @@
 //! mu = mu_A + delta n_B / n
 //! M2 = M2_A + M2_B + delta delta^T n_A n_B / n
 //! ```
-//! so chunks, or [`Moments`] built on different machines, merge in any grouping. The covariance is
-//! `Sigma = M2 / (n - 1)` (unbiased, like `np.cov`).
+//! so chunks, or [`Moments`] built on different machines, merge in any grouping. The covariance is the
+//! empirical `Sigma = M2 / n` ([`DDOF`] = 0, as in Li et al.; `np.cov(x, bias=True)`).
 //!
 //! # Two paths for a chunk
 //! - **8-bit data** (every value exactly a reader's `(l - 127.5) / 127.5`; MNIST, Frey, CIFAR-10, image
@@ -127,6 +127,11 @@ pub enum FitError {
     #[error("eigendecomposition failed: {0}")]
     Eigen(String),
 }
+
+/// The covariance's normalisation, `Sigma = M2 / (n - DDOF)`: 0, the empirical covariance of the data as a
+/// distribution (the maximum-likelihood estimate, and the Gaussian whose optimal denoiser Li et al. compare
+/// trained networks with). One normalisation for the whole project: blobs, the trainer and the docs.
+pub const DDOF: u64 = 0;
 
 /// Running count, mean and centred second moment `M2` of `d`-dimensional data, in f64.
 #[derive(Clone, Debug)]
@@ -377,26 +382,18 @@ impl Moments {
         self.n = n;
     }
 
-    /// The unbiased covariance `M2 / (n - 1)` as a full symmetric `d x d` matrix (column-major).
+    /// The empirical covariance `M2 / n` (the project's one normalisation, see [`DDOF`]) as a full
+    /// symmetric `d x d` matrix (column-major).
     ///
     /// # Errors
     /// [`FitError::TooFewImages`] if fewer than 2 images were seen.
     pub fn covariance(&self) -> Result<Mat<f64>, FitError> {
-        self.scaled_m2(1)
+        self.scaled_m2(DDOF)
     }
 
-    /// The empirical covariance `M2 / n` of the data as a distribution (the maximum-likelihood estimate;
-    /// the Gaussian that Li et al. compare trained denoisers with), full symmetric, column-major.
-    ///
-    /// # Errors
-    /// [`FitError::TooFewImages`] if fewer than 2 images were seen.
-    pub fn empirical_covariance(&self) -> Result<Mat<f64>, FitError> {
-        self.scaled_m2(0)
-    }
-
-    /// The unbiased covariance's lower triangle (the upper one is zero): all the eigensolver reads.
+    /// The covariance's lower triangle (the upper one is zero): all the eigensolver reads.
     fn covariance_lower(&self) -> Result<Mat<f64>, FitError> {
-        let s = self.scale(1)?;
+        let s = self.scale(DDOF)?;
         let d = self.dim();
         let mut c = Mat::<f64>::zeros(d, d);
         c.par_col_iter_mut().enumerate().for_each(|(j, col)| {
@@ -781,7 +778,7 @@ fn select_floor(values: &[f64], total: f64, d: usize, rank: usize, floor: Floor)
 fn fit_gram(images: &[f32], d: usize, opts: &FitOptions) -> Result<GaussianFit, FitError> {
     let n = images.len() / d;
     check_options(d, n, opts)?;
-    let gram = thin::ThinGram::new(images, d, 1)?;
+    let gram = thin::ThinGram::new(images, d, DDOF as usize)?;
     let values = gram.values();
     let total_variance = gram.trace().max(0.0);
     let rank = select_rank(&values, total_variance, d, n, opts.rank);
@@ -805,7 +802,7 @@ fn fit_gram(images: &[f32], d: usize, opts: &FitOptions) -> Result<GaussianFit, 
 fn fit_randomized(images: &[f32], d: usize, k: usize, opts: &FitOptions) -> Result<GaussianFit, FitError> {
     let n = images.len() / d;
     check_options(d, n, opts)?;
-    let r = randomized::top_eigenpairs(images, d, k, 1)?;
+    let r = randomized::top_eigenpairs(images, d, k, DDOF as usize)?;
     let total_variance = r.trace.max(0.0);
     let floor = select_floor(&r.values, total_variance, d, k, opts.floor);
     Ok(GaussianFit {

@@ -6,6 +6,13 @@
 //! eigensolver) and turns it into the [`GaussianParams`](gaussdiff_core::blob::write::GaussianParams) that
 //! core's blob writer stores. Nothing here is linked into a microcontroller build: `gaussdiff-core` stays
 //! `no_std`.
+//!
+//! Host helpers that the CLI and the trainer share live here too, one file each: [`export`] (metadata,
+//! basis projection, fit -> blob bytes), [`io`] (atomic file writes) and [`nearest`] (nearest-neighbour
+//! search).
 
 pub mod dataset;
+pub mod export;
 pub mod gaussian;
+pub mod io;
+pub mod nearest;

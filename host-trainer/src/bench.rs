@@ -8,12 +8,12 @@ use candle_core::{Device, Tensor};
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use crate::data::TrainData;
 use crate::distill::{distill, DistillConfig, Method};
-use crate::model::{Arch, Network};
+use crate::network::{Arch, Network};
 use crate::optim::{Adam, AdamConfig};
 use crate::rng::TrainRng;
 use crate::train::{batch_loss, draw_batch, train_step, State};
+use gaussdiff_fit::dataset::Dataset;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -40,7 +40,7 @@ pub fn matmul_gflops(m: usize, k: usize, n: usize, reps: usize, device: &Device)
 /// and the medians of the phases (batch drawing, forward, backward, Adam+EMA).
 pub fn step_time(
     arch: Arch,
-    data: &TrainData,
+    data: &Dataset,
     batch: usize,
     steps: usize,
     device: &Device,
@@ -74,13 +74,7 @@ pub fn step_time(
 }
 
 /// Run the benchmark suite on `data`; returns a Markdown section.
-pub fn run(
-    data: &TrainData,
-    digits: Option<&TrainData>,
-    steps: usize,
-    threads: usize,
-    device: &Device,
-) -> Result<String> {
+pub fn run(data: &Dataset, digits: Option<&Dataset>, steps: usize, threads: usize, device: &Device) -> Result<String> {
     let mut md = String::new();
     let d = data.dim();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -95,7 +89,7 @@ pub fn run(
         md,
         "Machine: {cpu}, {threads} thread(s), device {device:?}. Data: {} ({} x {d}).\n",
         data.name,
-        data.n()
+        data.len()
     );
     let _ = writeln!(md, "| what | time | GFLOP/s | vs matmul |");
     let _ = writeln!(md, "|---|---|---|---|");

@@ -6,9 +6,9 @@
 use anyhow::Result;
 use candle_core::{Device, Tensor};
 
-use crate::distill::LinearMaps;
-use crate::gauss::Gaussian;
-use crate::model::{denoise_rows, Network};
+use crate::distill::DistilledMaps;
+use crate::network::{denoise_rows, Network};
+use crate::training_gaussian::TrainingGaussian;
 
 /// A denoiser over batches.
 pub trait BatchDenoiser {
@@ -37,16 +37,16 @@ impl BatchDenoiser for NetDenoiser<'_> {
 /// Distilled linear maps; between grid points the two neighbouring outputs are interpolated linearly
 /// in `ln sigma`; outside the grid the nearest end map is used.
 #[derive(Debug)]
-pub struct LinearDenoiser {
+pub struct DistilledDenoiser {
     /// Maps.
-    pub maps: LinearMaps,
+    pub maps: DistilledMaps,
     w: Vec<Tensor>,
     b: Vec<Tensor>,
 }
 
-impl LinearDenoiser {
+impl DistilledDenoiser {
     /// Upload the maps.
-    pub fn new(maps: LinearMaps, device: &Device) -> Result<Self> {
+    pub fn new(maps: DistilledMaps, device: &Device) -> Result<Self> {
         let d = maps.d;
         let mut w = Vec::new();
         let mut b = Vec::new();
@@ -59,23 +59,16 @@ impl LinearDenoiser {
     fn apply(&self, i: usize, x: &Tensor) -> Result<Tensor> {
         Ok(x.matmul(&self.w[i])?.broadcast_add(&self.b[i])?)
     }
-    /// Grid position of sigma: `(i, t)` with output `(1-t) D_i + t D_{i+1}`.
+    /// Grid position of sigma: `(i, t)` with output `(1-t) D_i + t D_{i+1}`, by core's log-sigma rule
+    /// ([`log_sigma_weights`](gaussdiff_core::denoiser::linear::log_sigma_weights), the one the blob's
+    /// linear denoiser applies in f32).
     pub fn locate(&self, sigma: f64) -> (usize, f64) {
         let s = &self.maps.sigmas;
-        let l = s.len();
-        if sigma >= s[0] || l == 1 {
-            return (0, 0.0);
-        }
-        if sigma <= s[l - 1] {
-            return (l - 1, 0.0);
-        }
-        let i = (0..l - 1).find(|&i| sigma <= s[i] && sigma >= s[i + 1]).unwrap_or(l - 2);
-        let t = (sigma.ln() - s[i].ln()) / (s[i + 1].ln() - s[i].ln());
-        (i, t)
+        gaussdiff_core::denoiser::linear::log_sigma_weights(sigma, s.len(), |i| s[i])
     }
 }
 
-impl BatchDenoiser for LinearDenoiser {
+impl BatchDenoiser for DistilledDenoiser {
     fn label(&self) -> &str {
         "linear"
     }
@@ -94,16 +87,16 @@ impl BatchDenoiser for LinearDenoiser {
 
 /// The Gaussian's optimal denoiser `mu + U diag(lambda/(lambda+sigma^2)) U^T (x - mu)` (f32 products).
 #[derive(Debug)]
-pub struct GaussDenoiser {
+pub struct TrainingGaussianDenoiser {
     /// The fitted Gaussian (f64).
-    pub g: Gaussian,
+    pub g: TrainingGaussian,
     u_rows: Tensor,
     mu: Tensor,
 }
 
-impl GaussDenoiser {
+impl TrainingGaussianDenoiser {
     /// Upload.
-    pub fn new(g: Gaussian, device: &Device) -> Result<Self> {
+    pub fn new(g: TrainingGaussian, device: &Device) -> Result<Self> {
         let d = g.d;
         let u: Vec<f32> = g.u_rows.iter().map(|&v| v as f32).collect();
         let mu: Vec<f32> = g.mu.iter().map(|&v| v as f32).collect();
@@ -111,7 +104,7 @@ impl GaussDenoiser {
     }
 }
 
-impl BatchDenoiser for GaussDenoiser {
+impl BatchDenoiser for TrainingGaussianDenoiser {
     fn label(&self) -> &str {
         "gaussian"
     }

@@ -15,7 +15,7 @@
 //!
 //! The output layout is documented in `docs/distill-format.md`.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use faer::{Mat, Side};
 use serde::Serialize;
@@ -23,12 +23,16 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::data::TrainData;
 use crate::edm::SIGMA_DATA;
-use crate::gauss::Gaussian;
-use crate::model::{denoise_rows, Network};
+use crate::network::{denoise_rows, Network};
 use crate::rng::TrainRng;
 use crate::st::{self, F32Tensor};
+use crate::training_gaussian::TrainingGaussian;
+use gaussdiff_core::blob::write::LinearMaps;
+use gaussdiff_core::tensor::DType;
+use gaussdiff_fit::dataset::Dataset;
+use gaussdiff_fit::export;
+use gaussdiff_fit::io::write_atomic;
 
 /// Which estimator(s) to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -63,7 +67,7 @@ pub struct DistillConfig {
 
 /// Per-sigma affine maps (f32), `W` row-major `L x d x d`, `b` `L x d`.
 #[derive(Clone, Debug)]
-pub struct LinearMaps {
+pub struct DistilledMaps {
     /// Grid, descending.
     pub sigmas: Vec<f64>,
     /// d.
@@ -101,9 +105,9 @@ pub struct SigmaReport {
 #[derive(Debug)]
 pub struct Distilled {
     /// The maps written (closed form unless method = gd).
-    pub maps: LinearMaps,
+    pub maps: DistilledMaps,
     /// GD maps, when GD ran and the closed form is what was written.
-    pub gd_maps: Option<LinearMaps>,
+    pub gd_maps: Option<DistilledMaps>,
     /// Per-sigma figures.
     pub report: Vec<SigmaReport>,
 }
@@ -187,9 +191,9 @@ fn rel_l2_mean(a: &[f32], b: &[f32], d: usize) -> f64 {
 }
 
 /// Run the distillation of `net` on `data`.
-pub fn distill(net: &Network, data: &TrainData, cfg: &DistillConfig, progress: bool) -> Result<Distilled> {
+pub fn distill(net: &Network, data: &Dataset, cfg: &DistillConfig, progress: bool) -> Result<Distilled> {
     let d = data.dim();
-    let n_train = data.n();
+    let n_train = data.len();
     if cfg.sigmas.is_empty()
         || cfg.sigmas.windows(2).any(|w| w[0] <= w[1])
         || cfg.sigmas.iter().any(|s| s.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater))
@@ -204,7 +208,7 @@ pub fn distill(net: &Network, data: &TrainData, cfg: &DistillConfig, progress: b
     let dev = net.device().clone();
     let l = cfg.sigmas.len();
     let mut cf =
-        LinearMaps { sigmas: cfg.sigmas.clone(), d, w: Vec::with_capacity(l * d * d), b: Vec::with_capacity(l * d) };
+        DistilledMaps { sigmas: cfg.sigmas.clone(), d, w: Vec::with_capacity(l * d * d), b: Vec::with_capacity(l * d) };
     let mut gd = cf.clone();
     let mut report = Vec::new();
     let pb =
@@ -332,10 +336,10 @@ pub fn distill(net: &Network, data: &TrainData, cfg: &DistillConfig, progress: b
 /// Write maps in the `docs/distill-format.md` layout, optionally with the data's eigenbasis.
 pub fn save_maps(
     path: &Path,
-    maps: &LinearMaps,
-    data: &TrainData,
+    maps: &DistilledMaps,
+    data: &Dataset,
     method: &str,
-    basis: Option<&Gaussian>,
+    basis: Option<&TrainingGaussian>,
     rank: usize,
 ) -> Result<()> {
     let d = maps.d;
@@ -362,7 +366,7 @@ pub fn save_maps(
     let mut md = HashMap::new();
     md.insert("format".into(), "gaussdiff-distill-1".into());
     md.insert("dataset".into(), data.name.clone());
-    md.insert("n_train".into(), data.n().to_string());
+    md.insert("n_train".into(), data.len().to_string());
     md.insert("shape".into(), format!("{},{},{}", s.channels, s.height, s.width));
     md.insert("method".into(), method.into());
     md.insert("pixel_scale".into(), s_f(data.pixel.scale));
@@ -374,8 +378,41 @@ fn s_f(v: f32) -> String {
     format!("{v}")
 }
 
+impl DistilledMaps {
+    /// Write the maps as a linear blob through `gaussdiff_fit::export`: dense when `basis` is `None`, else
+    /// projected on the first `k` eigenvectors of the training data's Gaussian (`M_i = U^T W_i U`, `a_i`,
+    /// see [`gaussdiff_fit::export::project`]). Returns the byte count.
+    ///
+    /// # Errors
+    /// If core's writer rejects the maps or the file cannot be written.
+    pub fn write_blob(
+        &self,
+        data: &Dataset,
+        basis: Option<(&TrainingGaussian, usize)>,
+        dtype: DType,
+        path: &Path,
+    ) -> Result<usize> {
+        let d = self.d;
+        let sigmas: Vec<f32> = self.sigmas.iter().map(|&s| s as f32).collect();
+        let maps = match basis {
+            None => LinearMaps::Dense { sigmas, w: self.w.clone(), b: self.b.clone() },
+            Some((g, k)) => {
+                let k = k.clamp(1, d);
+                let p = export::project(&self.w, self.sigmas.len(), d, &g.u_rows[..k * d]);
+                let u_t = g.u_rows[..k * d].iter().map(|&v| v as f32).collect();
+                LinearMaps::Basis { sigmas, u_t, m: p.m, a: p.a, b: self.b.clone() }
+            }
+        };
+        let provenance = crate::training_gaussian::provenance(data, "distilled");
+        let (bytes, _) = export::linear_blob(data.shape, maps, dtype, data.pixel, &provenance)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        write_atomic(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        Ok(bytes.len())
+    }
+}
+
 /// Read maps written by [`save_maps`] (checks shapes and ordering).
-pub fn load_maps(path: &Path) -> Result<LinearMaps> {
+pub fn load_maps(path: &Path) -> Result<DistilledMaps> {
     let f = st::Loaded::open(path)?;
     let sig = f.f32("sigmas", None)?;
     if sig.shape.len() != 1 || sig.shape[0] == 0 {
@@ -394,5 +431,5 @@ pub fn load_maps(path: &Path) -> Result<LinearMaps> {
     {
         bail!("{}: tensor \"sigmas\" must be positive and strictly descending, found {:?}", path.display(), sigmas);
     }
-    Ok(LinearMaps { sigmas, d, w: w.data, b: b.data })
+    Ok(DistilledMaps { sigmas, d, w: w.data, b: b.data })
 }

@@ -1,4 +1,5 @@
-//! EDM (Karras et al. 2022) preconditioning, training noise distribution, loss weight and schedule.
+//! EDM (Karras et al. 2022) preconditioning, training noise distribution, loss weight, and the f64
+//! reference of core's EDM schedule ([`edm_sigmas`]).
 //!
 //! With `sigma_data = 0.5` (table 1 of the paper):
 //! * `c_skip = sigma_data^2 / (sigma^2 + sigma_data^2)`
@@ -51,16 +52,17 @@ pub fn loss_weight(sigma: f64) -> f64 {
     (sigma * sigma + SIGMA_DATA * SIGMA_DATA) / (sigma * SIGMA_DATA).powi(2)
 }
 
-/// EDM's sampling schedule: `n` sigmas from `sigma_max` down to `sigma_min` (no trailing 0),
-/// `sigma_i = (sigma_max^(1/rho) + i/(n-1) (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho`.
+/// EDM's sampling schedule in f64: `n` sigmas from `sigma_max` down to `sigma_min` (no trailing 0), from
+/// core's f64 reference of the f32 sampling schedule
+/// ([`EdmScheduleF64`](gaussdiff_core::schedule::EdmScheduleF64)): one formula for the whole project.
 ///
 /// # Panics
 /// If `n < 2`.
 pub fn edm_sigmas(n: usize, sigma_min: f64, sigma_max: f64, rho: f64) -> Vec<f64> {
     assert!(n >= 2, "edm_sigmas needs n >= 2");
-    let a = sigma_max.powf(1.0 / rho);
-    let b = sigma_min.powf(1.0 / rho);
-    (0..n).map(|i| (a + i as f64 / (n - 1) as f64 * (b - a)).powf(rho)).collect()
+    let mut out = vec![0.0; n];
+    gaussdiff_core::schedule::EdmScheduleF64 { sigma_min, sigma_max, rho }.fill_levels(&mut out);
+    out
 }
 
 /// The default distillation grid: the 10-step EDM grid 80 ... 0.002 (rho = 7).

@@ -1,32 +1,37 @@
 //! # gaussdiff-trainer
 //!
-//! Host-side training and analysis for gaussdiff (binary `gaussdiff-train`):
+//! Host-side training and analysis for gaussdiff (binary `gaussdiff-train`; [`cmd`] holds one module per
+//! command with its arguments):
 //!
-//! * [`train`]: EDM-preconditioned denoisers ([`model`]: noise-conditioned MLP, small conv U-Net)
-//!   trained with candle, Adam with warm-up and EMA ([`optim`]), atomic safetensors checkpoints,
-//!   bit-exact `--resume`, all randomness from [`rng::TrainRng`].
-//! * [`distill`]: per-sigma affine maps fitted to a trained denoiser by gradient descent (Li et al.
-//!   2024) and by closed-form ridge least squares on the same samples.
-//! * [`metrics`] / [`report`]: denoiser differences, linearity scores, distance to the Gaussian's
-//!   closed form, sample agreement and memorisation, with plots ([`plot`]).
-//! * [`bench`]: training-step and distillation timings against a plain matmul in the same run.
+//! * [`train`]: EDM-preconditioned denoisers ([`network`]: noise-conditioned MLP, small conv U-Net)
+//!   trained with candle, Adam with warm-up and EMA ([`optim`]), atomic safetensors checkpoints
+//!   ([`st`]), bit-exact `--resume`, all randomness from [`rng::TrainRng`]; [`edm`] holds the
+//!   preconditioning and the f64 reference of core's EDM schedule.
+//! * [`distill`]: per-sigma affine maps ([`distill::DistilledMaps`]) fitted to a trained denoiser by
+//!   gradient descent (Li et al. 2024) and by closed-form ridge least squares on the same samples.
+//! * [`measures`] / [`cmd::metrics`]: denoiser differences, linearity scores, distance to the closed
+//!   form of the training data's Gaussian ([`training_gaussian`]), sample agreement and memorisation,
+//!   over the batched denoisers of [`denoisers`], with plots ([`plot`]).
+//! * [`experiments`]: the papers' findings reproduced (`gaussdiff-train experiment`).
+//! * [`bench`](mod@bench): training-step and distillation timings against a plain matmul in the same run.
+//!
+//! Blobs, atomic writes, nearest neighbours and dataset reading are `gaussdiff_fit`'s (`export`, `io`,
+//! `nearest`, `dataset`), shared with the `gaussdiff` CLI.
 
 pub mod bench;
-pub mod blob;
-pub mod data;
+pub mod cmd;
 pub mod denoisers;
 pub mod distill;
 pub mod edm;
 pub mod experiments;
-pub mod gauss;
-pub mod metrics;
-pub mod model;
+pub mod measures;
+pub mod network;
 pub mod optim;
 pub mod plot;
-pub mod report;
 pub mod rng;
 pub mod st;
 pub mod train;
+pub mod training_gaussian;
 
 /// The compute device from a `--device` name (`cpu`, or `cuda` / `cuda:N` with the `cuda` feature).
 ///

@@ -11,7 +11,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Tensor};
 use rayon::prelude::*;
 
-use crate::model::Network;
+use crate::network::Network;
 
 /// Adam hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -4,7 +4,8 @@
 //! crate calls candle's random functions: all draws come from [`TrainRng`], whose whole state is four
 //! `u64` words that a checkpoint stores and restores exactly.
 //!
-//! * Generator: xoshiro256++ (Blackman & Vigna 2019), state seeded from a `u64` by SplitMix64.
+//! * Generator: xoshiro256++ (Blackman & Vigna 2019), state seeded from a `u64` by core's SplitMix64
+//!   (`gaussdiff_core::rng::SplitMix64`, the one implementation).
 //! * Uniform `f64` in `[0, 1)`: the top 53 bits of one output times 2^-53.
 //! * Normal: Box-Muller in f64 (`sqrt(-2 ln u1) cos(2 pi u2)`, `u1` in `(0, 1]`), one output per two
 //!   uniforms (no cached spare, so the state alone determines the stream), rounded to f32 where asked.
@@ -12,25 +13,19 @@
 //! It is a few lines and its state must be serialisable word for word, which is why it is written here
 //! rather than taken from `rand_xoshiro` (whose state is private).
 
+use gaussdiff_core::rng::SplitMix64;
+
 /// xoshiro256++ with a fully exposed state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrainRng {
     s: [u64; 4],
 }
 
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 impl TrainRng {
     /// Seed the four state words with SplitMix64 from `seed`.
     pub fn new(seed: u64) -> Self {
-        let mut sm = seed;
-        let s = [splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm)];
+        let mut sm = SplitMix64::new(seed);
+        let s = [sm.next_u64(), sm.next_u64(), sm.next_u64(), sm.next_u64()];
         Self { s }
     }
 

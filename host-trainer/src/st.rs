@@ -1,10 +1,9 @@
-//! safetensors helpers: f32 tensors in and out, and atomic file writes (temp file + rename).
+//! safetensors helpers: f32 tensors in and out (written with `gaussdiff_fit::io::write_atomic`).
 
 use anyhow::{bail, Context, Result};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 /// An owned f32 tensor: name, shape, row-major data.
@@ -18,26 +17,6 @@ pub struct F32Tensor {
     pub data: Vec<f32>,
 }
 
-/// Write `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename.
-///
-/// # Errors
-/// If the directory does not exist or is not writable (the error names the path).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        bail!("cannot write {}: directory {} does not exist", path.display(), dir.display());
-    }
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    tmp.write_all(bytes).with_context(|| format!("writing {}", path.display()))?;
-    tmp.as_file().sync_all().with_context(|| format!("syncing {}", path.display()))?;
-    tmp.persist(path).with_context(|| format!("renaming the temporary file to {}", path.display()))?;
-    Ok(())
-}
-
 /// Serialise f32 tensors plus string metadata and write them atomically.
 pub fn save(path: &Path, tensors: &[F32Tensor], metadata: HashMap<String, String>) -> Result<()> {
     let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
@@ -49,7 +28,7 @@ pub fn save(path: &Path, tensors: &[F32Tensor], metadata: HashMap<String, String
         .map(|(n, b, s)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b)?)))
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
     let out = safetensors::serialize(views, Some(metadata))?;
-    write_atomic(path, &out)
+    Ok(gaussdiff_fit::io::write_atomic(path, &out)?)
 }
 
 /// A parsed safetensors file held in memory.

@@ -18,12 +18,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::data::{self, TrainData};
 use crate::edm;
-use crate::model::{Arch, CondBatch, Network};
+use crate::network::{Arch, CondBatch, Network};
 use crate::optim::{Adam, AdamConfig};
 use crate::rng::TrainRng;
 use crate::st::{self, F32Tensor, Loaded};
+use gaussdiff_fit::dataset::{self, Dataset, Format, LoadOptions};
 
 /// Checkpoint file name inside the run directory.
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
@@ -135,17 +135,16 @@ impl TrainConfig {
     }
 
     /// Load data as this config describes it.
-    pub fn load_data(&self) -> Result<TrainData> {
-        data::load(
-            &self.dataset,
-            &data::LoadSpec {
-                limit: self.limit,
-                seed: self.seed,
-                hold_out: self.hold_out,
-                grayscale: self.grayscale,
-                resize: self.resize,
-            },
-        )
+    pub fn load_data(&self) -> Result<Dataset> {
+        let opts = LoadOptions {
+            format: Format::Auto,
+            limit: self.limit,
+            seed: self.seed,
+            grayscale: self.grayscale,
+            resize: self.resize,
+            hold_out: self.hold_out,
+        };
+        dataset::load(&self.dataset, &opts).map_err(|e| anyhow::anyhow!("{e}"))
     }
 }
 
@@ -178,7 +177,7 @@ fn adam_cfg(c: &TrainConfig) -> AdamConfig {
 }
 
 /// Initial state for a config.
-pub fn init_state(cfg: &TrainConfig, data: &TrainData, device: &Device) -> Result<State> {
+pub fn init_state(cfg: &TrainConfig, data: &Dataset, device: &Device) -> Result<State> {
     let mut init_rng = TrainRng::stream(cfg.seed, 0x1417);
     let s = data.shape;
     let net = Network::new(
@@ -196,7 +195,7 @@ fn tensor_f32(name: String, t: &Tensor) -> Result<F32Tensor> {
 }
 
 /// Write a checkpoint atomically.
-pub fn save_checkpoint(path: &Path, cfg: &TrainConfig, data: &TrainData, st: &State) -> Result<()> {
+pub fn save_checkpoint(path: &Path, cfg: &TrainConfig, data: &Dataset, st: &State) -> Result<()> {
     let mut tensors = Vec::new();
     for (i, p) in st.net.params.iter().enumerate() {
         tensors.push(tensor_f32(format!("param.{}", p.name), p.var.as_tensor())?);
@@ -211,7 +210,7 @@ pub fn save_checkpoint(path: &Path, cfg: &TrainConfig, data: &TrainData, st: &St
     md.insert("rng".into(), st.rng.state().iter().map(|w| format!("{w:016x}")).collect::<Vec<_>>().join(","));
     md.insert("config".into(), toml::to_string(cfg)?);
     md.insert("dataset".into(), data.name.clone());
-    md.insert("n_train".into(), data.n().to_string());
+    md.insert("n_train".into(), data.len().to_string());
     md.insert("shape".into(), format!("{},{},{}", s.channels, s.height, s.width));
     md.insert("arch".into(), cfg.arch.label());
     md.insert("num_params".into(), st.net.num_params().to_string());
@@ -299,14 +298,14 @@ pub struct Batch {
 
 /// Draw a batch (steps 1-3 of the module docs) from the state's RNG, with EDM's noise-level
 /// distribution `ln sigma ~ N(-1.2, 1.2^2)`.
-pub fn draw_batch(st: &mut State, data: &TrainData, batch: usize) -> Result<Batch> {
+pub fn draw_batch(st: &mut State, data: &Dataset, batch: usize) -> Result<Batch> {
     draw_batch_with(st, data, batch, (edm::P_MEAN, edm::P_STD))
 }
 
 /// [`draw_batch`] with `ln sigma ~ N(p.0, p.1^2)`.
-pub fn draw_batch_with(st: &mut State, data: &TrainData, batch: usize, p: (f64, f64)) -> Result<Batch> {
+pub fn draw_batch_with(st: &mut State, data: &Dataset, batch: usize, p: (f64, f64)) -> Result<Batch> {
     let d = data.dim();
-    let n = data.n();
+    let n = data.len();
     let mut y = Vec::with_capacity(batch * d);
     for _ in 0..batch {
         let i = st.rng.below(n);
@@ -335,12 +334,12 @@ pub fn batch_loss(net: &Network, b: &Batch) -> Result<Tensor> {
 }
 
 /// One training step with EDM's noise-level distribution; returns the loss.
-pub fn train_step(st: &mut State, data: &TrainData, batch: usize) -> Result<f32> {
+pub fn train_step(st: &mut State, data: &Dataset, batch: usize) -> Result<f32> {
     train_step_with(st, data, batch, (edm::P_MEAN, edm::P_STD))
 }
 
 /// One training step with `ln sigma ~ N(p.0, p.1^2)`; returns the loss.
-pub fn train_step_with(st: &mut State, data: &TrainData, batch: usize, p: (f64, f64)) -> Result<f32> {
+pub fn train_step_with(st: &mut State, data: &Dataset, batch: usize, p: (f64, f64)) -> Result<f32> {
     let b = draw_batch_with(st, data, batch, p)?;
     let loss = batch_loss(&st.net, &b)?;
     let grads = loss.backward()?;
@@ -359,7 +358,7 @@ fn truncate_log(path: &Path, upto: usize) -> Result<()> {
             }
         }
     }
-    st::write_atomic(path, out.as_bytes())
+    Ok(gaussdiff_fit::io::write_atomic(path, out.as_bytes())?)
 }
 
 /// How a run starts.
@@ -397,14 +396,14 @@ pub fn run(start: Start, opts: &RunOptions, device: &Device) -> Result<State> {
             c.validate()?;
             let data = c.load_data()?;
             let st = init_state(&c, &data, device)?;
-            st::write_atomic(&log_path, b"step,loss\n")?;
+            gaussdiff_fit::io::write_atomic(&log_path, b"step,loss\n")?;
             (c, data, st)
         }
     };
-    st::write_atomic(&opts.out.join(CONFIG), toml::to_string(&cfg)?.as_bytes())?;
+    gaussdiff_fit::io::write_atomic(&opts.out.join(CONFIG), toml::to_string(&cfg)?.as_bytes())?;
     if let Some(p) = &opts.gaussian_blob {
-        let g = crate::gauss::Gaussian::fit(&data.images, data.dim())?;
-        let bytes = crate::blob::write_gaussian_blob(&data, &g, None, p)?;
+        let g = crate::training_gaussian::TrainingGaussian::fit(&data.images, data.dim())?;
+        let bytes = g.write_blob(&data, None, p)?;
         if opts.progress {
             eprintln!("wrote the Gaussian of the training data to {} ({bytes} bytes)", p.display());
         }
@@ -453,7 +452,7 @@ pub fn run(start: Start, opts: &RunOptions, device: &Device) -> Result<State> {
             "trained {} ({} params) on {} x {} images for {done} steps in {dt:.1} s ({:.1} steps/s); checkpoint {}",
             cfg.arch.label(),
             st.net.num_params(),
-            data.n(),
+            data.len(),
             data.dim(),
             done as f64 / dt.max(1e-9),
             ck_path.display()

@@ -3,18 +3,18 @@
 use candle_core::Device;
 use faer::{Mat, Side};
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
-use gaussdiff_trainer::data::TrainData;
-use gaussdiff_trainer::denoisers::{BatchDenoiser, GaussDenoiser, LinearDenoiser, MemorisingDenoiser};
-use gaussdiff_trainer::distill::{self, DistillConfig, LinearMaps, Method};
-use gaussdiff_trainer::gauss::Gaussian;
-use gaussdiff_trainer::metrics;
-use gaussdiff_trainer::model::{Arch, Network};
+use gaussdiff_fit::dataset::Dataset;
+use gaussdiff_trainer::denoisers::{BatchDenoiser, DistilledDenoiser, MemorisingDenoiser, TrainingGaussianDenoiser};
+use gaussdiff_trainer::distill::{self, DistillConfig, DistilledMaps, Method};
+use gaussdiff_trainer::measures;
+use gaussdiff_trainer::network::{Arch, Network};
 use gaussdiff_trainer::rng::TrainRng;
+use gaussdiff_trainer::training_gaussian::TrainingGaussian;
 
 const DEV: Device = Device::Cpu;
 
 /// Correlated synthetic "images": y = A z + m with a random 8x8 mixing matrix (d = 64).
-fn synthetic(n: usize, seed: u64) -> TrainData {
+fn synthetic(n: usize, seed: u64) -> Dataset {
     let d = 64;
     let mut rng = TrainRng::new(seed);
     let a: Vec<f32> = (0..d * d).map(|i| if i % (d + 1) == 0 { 0.5 } else { 0.08 * rng.normal() as f32 }).collect();
@@ -27,11 +27,14 @@ fn synthetic(n: usize, seed: u64) -> TrainData {
         }
     }
     let held_out = images.split_off((n - n / 5) * d);
-    TrainData {
+    Dataset {
         name: "synthetic".into(),
         shape: ImageShape { channels: 1, height: 8, width: 8 },
         pixel: PixelMap::EDM,
         images,
+        labels: None,
+        label_names: None,
+        held_out_labels: None,
         held_out,
     }
 }
@@ -50,7 +53,7 @@ fn memorising_denoiser_matches_f64_softmax() {
     let data = synthetic(60, 1);
     let d = 64;
     let den = MemorisingDenoiser::new(&data.images, d, &DEV).unwrap();
-    let n = data.n();
+    let n = data.len();
     for &sigma in &[0.2, 0.7, 3.0, 40.0] {
         let x = noisy(&data.held_out, d, sigma, 8, 2);
         let got = den.denoise(&x, sigma).unwrap();
@@ -79,10 +82,10 @@ fn memorising_denoiser_matches_f64_softmax() {
 fn gaussian_w_matches_closed_form_and_denoiser_matches_f64() {
     let data = synthetic(400, 3);
     let d = 64;
-    let g = Gaussian::fit(&data.images, d).unwrap();
+    let g = TrainingGaussian::fit(&data.images, d).unwrap();
     assert!(g.lambda.windows(2).all(|w| w[0] >= w[1]), "eigenvalues must be descending");
     // Covariance in f64, then W_G = Sigma (Sigma + sigma^2 I)^-1 by a Cholesky solve.
-    let n = data.n();
+    let n = data.len();
     let cov = Mat::<f64>::from_fn(d, d, |i, j| {
         (0..n)
             .map(|k| (data.images[k * d + i] as f64 - g.mu[i]) * (data.images[k * d + j] as f64 - g.mu[j]))
@@ -104,7 +107,7 @@ fn gaussian_w_matches_closed_form_and_denoiser_matches_f64() {
         }
         assert!(err < 1e-9, "sigma {sigma}: max |W - closed form| = {err}");
         // The batched f32 denoiser against mu + W (x - mu) in f64.
-        let den = GaussDenoiser::new(g.clone(), &DEV).unwrap();
+        let den = TrainingGaussianDenoiser::new(g.clone(), &DEV).unwrap();
         let x = noisy(&data.held_out, d, sigma, 16, 4);
         let got = den.denoise(&x, sigma).unwrap();
         for r in 0..16 {
@@ -120,19 +123,19 @@ fn gaussian_w_matches_closed_form_and_denoiser_matches_f64() {
 fn linearity_score_is_one_for_a_linear_map_and_below_one_for_memorisation() {
     let d = 64;
     let mut rng = TrainRng::new(9);
-    let maps = LinearMaps { sigmas: vec![1.0], d, w: rng.normals(d * d), b: vec![0.0; d] };
-    let lin = LinearDenoiser::new(maps, &DEV).unwrap();
+    let maps = DistilledMaps { sigmas: vec![1.0], d, w: rng.normals(d * d), b: vec![0.0; d] };
+    let lin = DistilledDenoiser::new(maps, &DEV).unwrap();
     let x1 = rng.normals(32 * d);
     let x2 = rng.normals(32 * d);
-    for &a in &metrics::ALPHAS {
-        let s = metrics::linearity_score(&lin, &x1, &x2, d, 1.0, a).unwrap();
+    for &a in &measures::ALPHAS {
+        let s = measures::linearity_score(&lin, &x1, &x2, d, 1.0, a).unwrap();
         assert!((s - 1.0).abs() < 1e-6, "a {a}: {s}");
     }
     let data = synthetic(50, 5);
     let mem = MemorisingDenoiser::new(&data.images, d, &DEV).unwrap();
     let x1 = noisy(&data.images, d, 0.3, 20, 6);
     let x2 = noisy(&data.images[20 * d..], d, 0.3, 20, 7);
-    let s = metrics::linearity_score(&mem, &x1, &x2, d, 0.3, 0.5).unwrap();
+    let s = measures::linearity_score(&mem, &x1, &x2, d, 0.3, 0.5).unwrap();
     assert!(s < 0.95, "the memorising denoiser is far from linear at small sigma, got {s}");
 }
 
@@ -150,16 +153,16 @@ fn difference_cosine_frobenius_and_nearest_match_f64() {
         })
         .sum::<f64>()
         / 10.0;
-    assert!((metrics::denoiser_difference(&a, &b, d) - want_diff).abs() < 1e-12);
-    assert!((metrics::mean_cosine(&a, &a, d) - 1.0).abs() < 1e-12);
-    assert_eq!(metrics::denoiser_difference(&a, &a, d), 0.0);
+    assert!((measures::denoiser_difference(&a, &b, d) - want_diff).abs() < 1e-12);
+    assert!((measures::mean_cosine(&a, &a, d) - 1.0).abs() < 1e-12);
+    assert_eq!(measures::denoiser_difference(&a, &a, d), 0.0);
     let wg: Vec<f64> = b.iter().map(|&v| v as f64).collect();
-    assert_eq!(metrics::rel_frobenius(&b, &wg), 0.0);
+    assert_eq!(measures::rel_frobenius(&b, &wg), 0.0);
     let w2: Vec<f32> = b.iter().map(|&v| 1.5 * v).collect();
-    assert!((metrics::rel_frobenius(&w2, &wg) - 0.5).abs() < 1e-6);
+    assert!((measures::rel_frobenius(&w2, &wg) - 0.5).abs() < 1e-6);
     // Nearest two against brute force.
     let train = rng.normals(30 * d);
-    let nn = metrics::nearest_two(&a, &train, d, &DEV).unwrap();
+    let nn = measures::nearest_two(&a, &train, d);
     for i in 0..10 {
         let mut ds: Vec<f64> = (0..30)
             .map(|k| (0..d).map(|j| (a[i * d + j] as f64 - train[k * d + j] as f64).powi(2)).sum::<f64>().sqrt())
@@ -170,8 +173,8 @@ fn difference_cosine_frobenius_and_nearest_match_f64() {
     // A copy of a training image is memorised; a far-away point is not.
     let mut probe = train[..d].to_vec();
     probe.extend(std::iter::repeat_n(50.0f32, d));
-    let nn = metrics::nearest_two(&probe, &train, d, &DEV).unwrap();
-    assert_eq!(metrics::memorisation_fraction(&nn), 0.5);
+    let nn = measures::nearest_two(&probe, &train, d);
+    assert_eq!(measures::memorisation_fraction(&nn), 0.5);
 }
 
 #[test]
@@ -198,24 +201,24 @@ fn diverged_samples_are_counted_and_left_out_of_sample_mse() {
         0.0,
         0.0,
     ];
-    assert_eq!(metrics::diverged_rows(&a, d), vec![false, true, false, true, true, false]);
-    assert_eq!(metrics::kept_rows(&a, d), vec![0.0, 0.5, -0.5, 1.0, 1.0, 1.0, 100.0, 0.0, 0.0]);
+    assert_eq!(measures::diverged_rows(&a, d), vec![false, true, false, true, true, false]);
+    assert_eq!(measures::kept_rows(&a, d), vec![0.0, 0.5, -0.5, 1.0, 1.0, 1.0, 100.0, 0.0, 0.0]);
     let mut b = vec![0.0f32; 6 * d];
     b[2 * d] = f32::NAN; // b diverged on row 2, a on rows 1, 3, 4: rows 0 and 5 remain.
                          // f64 reference over the two kept rows.
     let want = ((0.25 + 0.25) + 100.0f64 * 100.0) / 6.0;
-    assert!((metrics::mse_kept_rows(&a, &b, d) - want).abs() < 1e-12);
+    assert!((measures::mse_kept_rows(&a, &b, d) - want).abs() < 1e-12);
     // Nothing left: NaN, not a misleading 0.
     let all_bad = vec![f32::NAN; 2 * d];
-    assert!(metrics::mse_kept_rows(&all_bad, &all_bad, d).is_nan());
+    assert!(measures::mse_kept_rows(&all_bad, &all_bad, d).is_nan());
 }
 
 #[test]
 fn heun_with_gaussian_converges_to_the_exact_flow() {
     let data = synthetic(300, 13);
     let d = 64;
-    let g = Gaussian::fit(&data.images, d).unwrap();
-    let den = GaussDenoiser::new(g.clone(), &DEV).unwrap();
+    let g = TrainingGaussian::fit(&data.images, d).unwrap();
+    let den = TrainingGaussianDenoiser::new(g.clone(), &DEV).unwrap();
     let noise = TrainRng::new(14).normals(4 * d);
     // Exact solution at sigma = 0: mu + sum_k sqrt(lambda_k / (lambda_k + sigma_T^2)) u_k u_k^T (x_T - mu).
     let st = 80.0f64;
@@ -235,7 +238,7 @@ fn heun_with_gaussian_converges_to_the_exact_flow() {
         })
         .collect();
     let err = |steps| {
-        let s = metrics::heun_sample(&den, &noise, steps).unwrap();
+        let s = measures::heun_sample(&den, &noise, steps).unwrap();
         s.iter().zip(&exact).map(|(&a, &b)| (a as f64 - b).powi(2)).sum::<f64>().sqrt()
     };
     let (e10, e40) = (err(10), err(40));
@@ -289,10 +292,10 @@ fn distill_file_roundtrip_and_errors() {
     let data = synthetic(50, 19);
     let d = 64;
     let mut rng = TrainRng::new(20);
-    let maps = LinearMaps { sigmas: vec![5.0, 1.0], d, w: rng.normals(2 * d * d), b: rng.normals(2 * d) };
+    let maps = DistilledMaps { sigmas: vec![5.0, 1.0], d, w: rng.normals(2 * d * d), b: rng.normals(2 * d) };
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("m.safetensors");
-    let g = Gaussian::fit(&data.images, d).unwrap();
+    let g = TrainingGaussian::fit(&data.images, d).unwrap();
     distill::save_maps(&p, &maps, &data, "closed-form", Some(&g), 10).unwrap();
     let back = distill::load_maps(&p).unwrap();
     assert_eq!(back.sigmas.iter().map(|&s| s as f32).collect::<Vec<_>>(), vec![5.0, 1.0]);
@@ -303,7 +306,7 @@ fn distill_file_roundtrip_and_errors() {
     assert_eq!(f.meta("n_train").unwrap(), "40");
     assert_eq!(f.f32("basis", None).unwrap().shape, vec![10, d]);
     // Ascending sigmas are rejected with a message naming the tensor.
-    let bad = LinearMaps { sigmas: vec![1.0, 5.0], ..maps };
+    let bad = DistilledMaps { sigmas: vec![1.0, 5.0], ..maps };
     distill::save_maps(&p, &bad, &data, "closed-form", None, 0).unwrap();
     let e = distill::load_maps(&p).unwrap_err().to_string();
     assert!(e.contains("sigmas") && e.contains("descending"), "{e}");
@@ -336,11 +339,8 @@ fn unet_trains_a_step_on_cpu_and_rejects_odd_sizes() {
 #[test]
 fn mlp_training_lowers_the_loss_on_digits() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sklearn_digits/digits.csv.gz");
-    let data = gaussdiff_trainer::data::load(
-        &path,
-        &gaussdiff_trainer::data::LoadSpec { limit: Some(500), seed: 1, hold_out: 0, grayscale: false, resize: None },
-    )
-    .unwrap();
+    let opts = gaussdiff_fit::dataset::LoadOptions { limit: Some(500), seed: 1, ..Default::default() };
+    let data = gaussdiff_fit::dataset::load(&path, &opts).unwrap();
     let mut rng = TrainRng::new(24);
     let net = Network::new(Arch::Mlp { width: 128, depth: 2 }, (1, 8, 8), &mut rng, &DEV).unwrap();
     let opt = gaussdiff_trainer::optim::Adam::new(

@@ -7,6 +7,11 @@
 //! samples agree with the per-sample path only to f32 rounding (tested), not bit for bit. The per-sample
 //! core path is what the firmware reproduces exactly.
 //!
+//! It is one of two batched Heun loops on the host, on purpose: the trainer's
+//! (`gaussdiff_trainer::measures::heun_from`) runs any candle denoiser (network, distilled maps,
+//! memoriser) with f64 noise levels, while this one fuses a Gaussian blob's denoiser into the f32 update
+//! below; sharing one loop would change the bits of one of them.
+//!
 //! # Formulas
 //! With `c = U^T x - U^T mu` (`k` coefficients per sample, `U^T mu` precomputed in f64), the denoiser is
 //! `D(x; sigma) = mu + f (x - mu) + U diag(g - f) c`, `g_k = lambda_k/(lambda_k+sigma^2)`, `f = c/(c+sigma^2)`

@@ -23,6 +23,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
                   Start with `gaussdiff demo` (fits, exports and samples the datasets shipped in data/)."
 )]
 struct Cli {
+    /// No progress bars or spinners (they are hidden anyway when stderr is not a terminal).
+    #[arg(long, short, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -49,6 +52,7 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    util::set_quiet(cli.quiet);
     let result = match &cli.command {
         Command::Export(a) => cmd::export::run(a),
         Command::Inspect(a) => cmd::inspect::run(a),

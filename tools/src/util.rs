@@ -1,4 +1,4 @@
-//! Shared helpers: atomic output files, dataset arguments, blob loading, PNG grids, the noise convention.
+//! Shared helpers: atomic output files and nearest neighbours (re-exported from `gaussdiff_fit`), dataset arguments, blob loading, PNG grids, the noise convention.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,28 +8,10 @@ use gaussdiff_core::blob::Blob;
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
 use gaussdiff_fit::dataset::{self, Dataset, Format, LoadOptions};
 
-/// Write `bytes` to `path` atomically: a temporary file in the same directory, then a rename, so a failure
-/// never leaves a partial file at `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.is_dir() {
-        bail!("{}: output directory {} does not exist (expected an existing directory)", path.display(), dir.display());
-    }
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".gaussdiff-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .with_context(|| format!("{}: cannot create a temporary file in {}", path.display(), dir.display()))?;
-    tmp.write_all(bytes).with_context(|| format!("{}: write failed", path.display()))?;
-    tmp.as_file().sync_all().ok();
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("{}: cannot rename the temporary file into place", path.display()))?;
-    Ok(())
-}
+/// The one atomic file write (temporary file + rename), shared with the trainer.
+pub use gaussdiff_fit::io::write_atomic;
+/// The one nearest-neighbour search, shared with the trainer.
+pub use gaussdiff_fit::nearest::{dist_sq, nearest};
 
 /// Write a command's report to stdout. A reader that closed the pipe early (`gaussdiff inspect m.gdn | head`)
 /// ends the output quietly instead of a panic.
@@ -55,20 +37,12 @@ pub fn check_output_dir(path: &Path) -> Result<()> {
     }
 }
 
-/// `WxH`, e.g. `16x16`.
-pub fn parse_resize(s: &str) -> Result<(u16, u16), String> {
-    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("invalid size '{s}': expected WxH, e.g. 16x16"))?;
-    let p = |v: &str| v.parse::<u16>().ok().filter(|&x| x > 0);
-    match (p(w), p(h)) {
-        (Some(w), Some(h)) => Ok((w, h)),
-        _ => Err(format!("invalid size '{s}': expected WxH with positive integers up to 65535")),
-    }
-}
-
 /// Dataset selection shared by `export`, `sample --nearest` and the benchmarks.
 #[derive(clap::Args, Debug, Clone)]
 pub struct DatasetArgs {
-    /// Dataset file or directory (MNIST IDX, CIFAR-10 batches, image folder, digits CSV, Frey MAT).
+    /// Dataset file or directory (MNIST IDX, CIFAR-10 batches, image folder, digits CSV, Frey MAT). A folder is
+    /// read recursively: images directly in it in name order, then its subfolders in natural order (s2 before
+    /// s10); when every image sits in a subfolder, the subfolder's name is the image's label.
     #[arg(long, value_name = "PATH", required_unless_present = "linear")]
     pub dataset: Option<PathBuf>,
     /// Dataset format: auto (by content), idx, cifar10, folder, digits-csv, frey-mat.
@@ -84,7 +58,7 @@ pub struct DatasetArgs {
     #[arg(long)]
     pub grayscale: bool,
     /// Resize every image to WxH.
-    #[arg(long, value_name = "WxH", value_parser = parse_resize)]
+    #[arg(long, value_name = "WxH", value_parser = dataset::parse_wxh)]
     pub resize: Option<(u16, u16)>,
     /// Keep N random images out of the fit.
     #[arg(long, default_value_t = 0, value_name = "N")]
@@ -105,7 +79,10 @@ impl DatasetArgs {
 
     pub fn load(&self) -> Result<Dataset> {
         let path = self.dataset.as_deref().ok_or_else(|| anyhow::anyhow!("expected --dataset PATH"))?;
-        load_dataset(path, &self.options())
+        let pb = stage(format!("reading {}", path.display()));
+        let ds = load_dataset(path, &self.options());
+        pb.finish_and_clear();
+        ds
     }
 }
 
@@ -187,7 +164,39 @@ fn grid_png_single(pixels: &[u8], shape: ImageShape) -> Result<Vec<u8>> {
 }
 
 /// A progress bar on stderr (hidden when stderr is not a terminal).
+/// `--quiet`: no progress bars or spinners (they are also hidden when stderr is not a terminal).
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Set by `--quiet`.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A spinner on stderr for work without a count (reading a dataset, a fit): the message and the elapsed
+/// time, ticking while the work runs; hidden with `--quiet` or when stderr is not a terminal. Finish it with
+/// `finish_and_clear`.
+pub fn stage(msg: impl Into<String>) -> indicatif::ProgressBar {
+    if quiet() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+        pb.set_style(style);
+    }
+    pb.set_message(msg.into());
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
+/// A progress bar on stderr (`len` steps); hidden with `--quiet` or when stderr is not a terminal.
 pub fn progress(len: u64, msg: &str) -> indicatif::ProgressBar {
+    if quiet() {
+        return indicatif::ProgressBar::hidden();
+    }
     let pb = indicatif::ProgressBar::new(len);
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("{msg:>14} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}")
@@ -196,21 +205,4 @@ pub fn progress(len: u64, msg: &str) -> indicatif::ProgressBar {
     }
     pb.set_message(msg.to_string());
     pb
-}
-
-/// Squared Euclidean distance.
-pub fn dist_sq(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
-}
-
-/// Index and Euclidean distance of the nearest row of `set` (`n x d`) to `x`.
-pub fn nearest(set: &[f32], d: usize, x: &[f32]) -> (usize, f32) {
-    let mut best = (0, f32::INFINITY);
-    for (i, row) in set.chunks_exact(d).enumerate() {
-        let s = dist_sq(row, x);
-        if s < best.1 {
-            best = (i, s);
-        }
-    }
-    (best.0, best.1.sqrt())
 }

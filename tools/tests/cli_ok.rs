@@ -213,3 +213,41 @@ fn reports_into_a_closed_pipe_exit_quietly() {
     assert!(stderr(&o).is_empty(), "stderr: {}", stderr(&o));
     assert!(blob.is_file());
 }
+
+/// The blob records how its data was prepared, and `sample --nearest` prepares the dataset the same way:
+/// a resized fit with a hold-out finds its neighbours among the resized training images (before, the
+/// unprepared dataset had the wrong d and the command failed). The report names the method the fit chose.
+#[test]
+fn preparation_is_recorded_and_nearest_applies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join("frey.gdn");
+    let frey = data("frey_faces/frey_rawface.mat");
+    let o = run(&[
+        "export",
+        "--dataset",
+        s(&frey),
+        "--resize",
+        "10x14",
+        "--hold-out",
+        "100",
+        "--seed",
+        "3",
+        "--rank",
+        "8",
+        "-o",
+        s(&blob),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("training images    1865"), "{out}");
+    assert!(out.contains("fit method         d x d covariance"), "{out}");
+    let o = run(&["inspect", s(&blob)]);
+    let out = stdout(&o);
+    for key in ["prep.resize", "10x14", "prep.hold_out", "prep.seed"] {
+        assert!(out.contains(key), "missing {key:?} in\n{out}");
+    }
+    let png = dir.path().join("nn.png");
+    let o = run(&["sample", s(&blob), "--n", "2", "--sampler", "exact", "--nearest", s(&frey), "-o", s(&png)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("(model space, d = 140)"), "{}", stdout(&o));
+}

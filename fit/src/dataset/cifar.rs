@@ -61,5 +61,5 @@ pub(crate) fn read(path: &Path) -> Result<Raw, DatasetError> {
         }
     }
     let shape = ImageShape { channels: 3, height: 32, width: 32 };
-    Ok(Raw { shape, pixels, levels: 255, labels: Some(labels) })
+    Ok(Raw { shape, pixels, levels: 255, labels: Some(labels), label_names: None })
 }

@@ -50,5 +50,5 @@ pub(crate) fn read(path: &Path) -> Result<Raw, DatasetError> {
         }
     }
     let shape = ImageShape { channels: 1, height: 8, width: 8 };
-    Ok(Raw { shape, pixels, levels: 16, labels: Some(labels) })
+    Ok(Raw { shape, pixels, levels: 16, labels: Some(labels), label_names: None })
 }

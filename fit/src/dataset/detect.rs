@@ -1,7 +1,7 @@
-//! `--format auto`: decide by content. Directories hold CIFAR-10 batches or images; files are recognised
-//! by the gzip magic (then by the decompressed content), the IDX magic `00 00 08 03`, the MAT v5 text
-//! header, a first CSV line of 65 numbers, or CIFAR-10's record structure (size a multiple of 3073 with
-//! labels 0..9 at every record start).
+//! `--format auto`: decide by content. Directories hold CIFAR-10 batches or images (possibly in
+//! subfolders); files are recognised by the gzip magic (then by the decompressed content), the IDX magic
+//! `00 00 08 03`, the MAT v5 text header, a first CSV line of 65 numbers, or CIFAR-10's record structure
+//! (size a multiple of 3073 with labels 0..9 at every record start).
 
 use std::io::Read;
 use std::path::Path;
@@ -22,7 +22,7 @@ pub(crate) fn detect(path: &Path) -> Result<Format, DatasetError> {
         return Err(DatasetError::Empty {
             path: path.to_path_buf(),
             what: std::format!(
-                "the directory holds neither CIFAR-10 batches nor image files ({})",
+                "the directory holds neither CIFAR-10 batches nor image files ({}), not even in subfolders",
                 folder::EXTENSIONS.join(", ")
             ),
         });

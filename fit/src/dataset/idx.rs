@@ -49,7 +49,7 @@ pub(crate) fn read(path: &Path) -> Result<Raw, DatasetError> {
         None => None,
     };
     let shape = ImageShape { channels: 1, height: h as u16, width: w as u16 };
-    Ok(Raw { shape, pixels: bytes[16..].to_vec(), levels: 255, labels })
+    Ok(Raw { shape, pixels: bytes[16..].to_vec(), levels: 255, labels, label_names: None })
 }
 
 fn label_sibling(path: &Path) -> Option<PathBuf> {

@@ -71,5 +71,5 @@ pub(crate) fn read(path: &Path) -> Result<Raw, DatasetError> {
         ));
     };
     let shape = ImageShape { channels: 1, height: FREY_H, width: FREY_W };
-    Ok(Raw { shape, pixels: pixels.to_vec(), levels: 255, labels: None })
+    Ok(Raw { shape, pixels: pixels.to_vec(), levels: 255, labels: None, label_names: None })
 }

@@ -7,7 +7,7 @@
 //! |---|---|---|---|
 //! | [`Format::Idx`] | MNIST / Fashion-MNIST `*-images-idx3-ubyte[.gz]` (labels read from the sibling `*-labels-idx1-ubyte[.gz]` when present) | 1 x H x W | 0..255 |
 //! | [`Format::Cifar10`] | a CIFAR-10 binary batch, or a directory of `data_batch_*.bin` (else `test_batch.bin`) | 3 x 32 x 32 | 0..255 |
-//! | [`Format::ImageFolder`] | a directory of PNG / PGM / PPM / JPEG files, all one size (sorted by name) | 1 or 3 x H x W | 0..255 |
+//! | [`Format::ImageFolder`] | a directory of PNG / PGM / PPM / JPEG files, all one size, read recursively: each folder's files by name, then its subfolders in natural order (`s2` before `s10`); other files and `.`-folders skipped. Label = the image's subfolder (relative path, [`Dataset::label_names`]) when every image sits in one | 1 or 3 x H x W | 0..255 |
 //! | [`Format::DigitsCsv`] | scikit-learn's `digits.csv[.gz]`: 64 pixel columns 0..16 then the label | 1 x 8 x 8 | 0..16 |
 //! | [`Format::FreyMat`] | `frey_rawface.mat` (MAT v5, uint8 `ff`, 560 x N) | 1 x 28 x 20 | 0..255 |
 //!
@@ -19,11 +19,13 @@
 //! **Selection.** With `limit` or `hold_out`, the image indices are shuffled by a SplitMix64 stream (core's `rng::splitmix64`) seeded
 //! with `seed` (Fisher-Yates from the last index down); the first `hold_out` indices become the held-out
 //! set and the next `limit` (or all the rest) the training set. Both sets are then sorted back into file
-//! order. Without either option the file order is kept and nothing is shuffled.
+//! order, and labels follow their images ([`Dataset::labels`], [`Dataset::held_out_labels`]). Without either
+//! option the file order is kept and nothing is shuffled.
 //!
 //! **Post-processing**, in this order: selection, `grayscale` (Rec. 601 luma `0.299 R + 0.587 G + 0.114 B`,
 //! applied in model space, which is exact because the map is affine with weights summing to 1), `resize`
-//! (bilinear "triangle" filter of the `image` crate, per channel, in model space).
+//! (bilinear "triangle" filter of the `image` crate, per channel; the filter is a convex combination, so it
+//! commutes with the affine pixel map: a constant image keeps its 8-bit level, at any level).
 
 use std::path::{Path, PathBuf};
 
@@ -117,6 +119,57 @@ impl Default for LoadOptions {
     }
 }
 
+impl LoadOptions {
+    /// The preparation as blob metadata entries (`prep.format`, `prep.limit`, `prep.seed`, `prep.grayscale`,
+    /// `prep.resize`, `prep.hold_out`), only those that differ from the defaults, so a plain export's
+    /// metadata is unchanged. [`LoadOptions::from_metadata`] reads them back.
+    pub fn to_metadata(&self) -> Vec<(String, String)> {
+        let mut m = Vec::new();
+        if self.format != Format::Auto {
+            m.push(("prep.format".to_string(), self.format.name().to_string()));
+        }
+        if let Some(l) = self.limit {
+            m.push(("prep.limit".to_string(), l.to_string()));
+        }
+        if self.limit.is_some() || self.hold_out > 0 {
+            m.push(("prep.seed".to_string(), self.seed.to_string()));
+        }
+        if self.grayscale {
+            m.push(("prep.grayscale".to_string(), "1".to_string()));
+        }
+        if let Some((w, h)) = self.resize {
+            m.push(("prep.resize".to_string(), format!("{w}x{h}")));
+        }
+        if self.hold_out > 0 {
+            m.push(("prep.hold_out".to_string(), self.hold_out.to_string()));
+        }
+        m
+    }
+
+    /// The preparation recorded by [`LoadOptions::to_metadata`] (keys not given keep their defaults;
+    /// other keys are ignored).
+    ///
+    /// # Errors
+    /// A recorded value that does not parse, naming the key.
+    pub fn from_metadata<'a>(entries: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, String> {
+        let mut o = Self::default();
+        let num =
+            |k: &str, v: &str| v.parse::<u64>().map_err(|_| format!("metadata {k} = {v:?}: expected a whole number"));
+        for (k, v) in entries {
+            match k {
+                "prep.format" => o.format = v.parse().map_err(|e| format!("metadata {k}: {e}"))?,
+                "prep.limit" => o.limit = Some(num(k, v)? as usize),
+                "prep.seed" => o.seed = num(k, v)?,
+                "prep.grayscale" => o.grayscale = v == "1",
+                "prep.resize" => o.resize = Some(parse_wxh(v).map_err(|e| format!("metadata {k}: {e}"))?),
+                "prep.hold_out" => o.hold_out = num(k, v)? as usize,
+                _ => {}
+            }
+        }
+        Ok(o)
+    }
+}
+
 /// A loaded dataset in model space.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
@@ -130,8 +183,12 @@ pub struct Dataset {
     pub images: Vec<f32>,
     /// Labels of the training images, where the format has them.
     pub labels: Option<Vec<u8>>,
+    /// Class names, index = label, where the format names its classes (an image folder's subfolders).
+    pub label_names: Option<Vec<String>>,
     /// Held-out images, `hold_out x d` row-major.
     pub held_out: Vec<f32>,
+    /// Labels of the held-out images (`Some` exactly when `labels` is).
+    pub held_out_labels: Option<Vec<u8>>,
 }
 
 impl Dataset {
@@ -171,6 +228,21 @@ impl Dataset {
     pub fn held_out_image(&self, i: usize) -> &[f32] {
         let d = self.dim();
         &self.held_out[i * d..(i + 1) * d]
+    }
+}
+
+/// A `WxH` size such as `28x28` (or `28X28`): width and height, positive, at most 65535. The one parser of
+/// the `--resize` arguments of the CLI and the trainer.
+///
+/// # Errors
+/// `invalid size '{s}': expected WxH, e.g. 16x16` without a separator, and
+/// `invalid size '{s}': expected WxH with positive integers up to 65535` for a bad number.
+pub fn parse_wxh(s: &str) -> Result<(u16, u16), String> {
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(|| format!("invalid size '{s}': expected WxH, e.g. 16x16"))?;
+    let p = |v: &str| v.trim().parse::<u16>().ok().filter(|&x| x > 0);
+    match (p(w), p(h)) {
+        (Some(w), Some(h)) => Ok((w, h)),
+        _ => Err(format!("invalid size '{s}': expected WxH with positive integers up to 65535")),
     }
 }
 
@@ -282,6 +354,7 @@ pub(crate) struct Raw {
     pub pixels: Vec<u8>,
     pub levels: u8,
     pub labels: Option<Vec<u8>>,
+    pub label_names: Option<Vec<String>>,
 }
 
 impl Raw {
@@ -367,6 +440,7 @@ fn finish(path: &Path, raw: Raw, opts: &LoadOptions) -> Result<Dataset, DatasetE
     let mut images = to_values(&train);
     let mut held_out = to_values(&held);
     let labels = raw.labels.as_ref().map(|l| train.iter().map(|&i| l[i]).collect());
+    let held_out_labels = raw.labels.as_ref().map(|l| held.iter().map(|&i| l[i]).collect());
     let mut shape = raw.shape;
 
     if opts.grayscale && shape.channels == 3 {
@@ -399,7 +473,8 @@ fn finish(path: &Path, raw: Raw, opts: &LoadOptions) -> Result<Dataset, DatasetE
     }
     let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string());
     let name = name.trim_end_matches(".gz").to_string();
-    Ok(Dataset { name, shape, pixel: PixelMap::EDM, images, labels, held_out })
+    let label_names = raw.label_names;
+    Ok(Dataset { name, shape, pixel: PixelMap::EDM, images, labels, label_names, held_out, held_out_labels })
 }
 
 /// Rec. 601 luma of CHW RGB images in model space.
@@ -416,15 +491,21 @@ fn to_gray(images: &[f32], shape: ImageShape) -> Vec<f32> {
 }
 
 /// Per-channel triangle-filter resize of CHW images in model space.
+///
+/// The `image` crate clamps `f32` samples to its `[0, 1]` range, so the model values `v` in `[-1, 1]` go
+/// through it as `u = (v + 1) / 2` and come back as `2u - 1`. The filter is a convex combination (weights
+/// non-negative, normalised to sum 1), so `u` stays in `[0, 1]`, nothing is clamped, and the affine map
+/// commutes with it: a constant image keeps its value (up to f32 rounding), so its 8-bit level exactly.
 fn resize(images: &[f32], shape: ImageShape, w: u16, h: u16) -> Vec<f32> {
     let (sw, sh) = (u32::from(shape.width), u32::from(shape.height));
     let plane = sw as usize * sh as usize;
     let mut out = Vec::with_capacity(images.len() / plane.max(1) * usize::from(w) * usize::from(h));
     for channel in images.chunks_exact(plane) {
+        let unit: Vec<f32> = channel.iter().map(|&v| (v + 1.0) * 0.5).collect();
         let buf: image::ImageBuffer<image::Luma<f32>, Vec<f32>> =
-            image::ImageBuffer::from_raw(sw, sh, channel.to_vec()).unwrap_or_else(|| image::ImageBuffer::new(sw, sh));
+            image::ImageBuffer::from_raw(sw, sh, unit).unwrap_or_else(|| image::ImageBuffer::new(sw, sh));
         let r = image::imageops::resize(&buf, u32::from(w), u32::from(h), image::imageops::FilterType::Triangle);
-        out.extend_from_slice(r.as_raw());
+        out.extend(r.as_raw().iter().map(|&u| 2.0 * u - 1.0));
     }
     out
 }

@@ -249,3 +249,32 @@ fn format_names_parse() {
     }
     assert!("bmp".parse::<Format>().is_err());
 }
+
+#[test]
+fn wxh_sizes() {
+    assert_eq!(parse_wxh("28x28"), Ok((28, 28)));
+    assert_eq!(parse_wxh("14X10"), Ok((14, 10)));
+    assert!(parse_wxh("28").unwrap_err().contains("expected WxH"));
+    assert!(parse_wxh("0x4").unwrap_err().contains("positive integers"));
+}
+
+/// The preparation round-trips through blob metadata; defaults write nothing (plain exports keep their bytes).
+#[test]
+fn preparation_round_trips_through_metadata() {
+    assert!(LoadOptions::default().to_metadata().is_empty());
+    let o = LoadOptions {
+        format: Format::Idx,
+        limit: Some(300),
+        seed: 7,
+        grayscale: true,
+        resize: Some((16, 12)),
+        hold_out: 40,
+    };
+    let m = o.to_metadata();
+    let back = LoadOptions::from_metadata(m.iter().map(|(k, v)| (k.as_str(), v.as_str()))).unwrap();
+    assert_eq!(back, o);
+    let e = LoadOptions::from_metadata([("prep.limit", "many")]).unwrap_err();
+    assert!(e.contains("prep.limit") && e.contains("whole number"), "{e}");
+    // Unknown keys are ignored.
+    assert_eq!(LoadOptions::from_metadata([("dataset", "x")]).unwrap(), LoadOptions::default());
+}

@@ -150,7 +150,7 @@ pub(super) fn orthonormalise(rows: &mut [f64], d: usize) {
             project_out(row, done, d);
         }
         let mut nrm = norm(row);
-        if !(nrm > 1e-8 * norm0.max(f64::MIN_POSITIVE)) || norm0 == 0.0 {
+        if nrm <= 1e-8 * norm0.max(f64::MIN_POSITIVE) || norm0 == 0.0 {
             for p in 0..d {
                 row.iter_mut().for_each(|v| *v = 0.0);
                 row[p] = 1.0;

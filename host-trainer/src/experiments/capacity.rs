@@ -11,9 +11,10 @@ use candle_core::Device;
 use serde::Serialize;
 use std::path::Path;
 
-use super::common::{cached, mlp_config, par_map, train_mlp, write_csv, write_json, xy_plot, Axes, Series};
+use super::common::{cached, mlp_config, par_map, train_mlp, write_csv, write_json};
 use super::{ExperimentArgs, Setting};
-use crate::report::{self, MetricsOptions};
+use crate::cmd::metrics::{self, MetricsOptions};
+use crate::plot::{xy_plot, Axes, Series};
 use crate::train::{self, RunOptions, Start};
 
 #[derive(Serialize, serde::Deserialize, Clone)]
@@ -67,7 +68,7 @@ fn measure(ck: &Path, out: &Path, width: usize, step: usize, seed: u64, device: 
         sigmas: None,
         no_memorising: false,
     };
-    let rep = report::run(&o, device, false)?;
+    let rep = metrics::run(&o, device, false)?;
     let diff = rep.difference.get("network vs gaussian").cloned().unwrap_or_default();
     Ok(Point {
         width,
@@ -84,15 +85,32 @@ fn measure(ck: &Path, out: &Path, width: usize, step: usize, seed: u64, device: 
 /// Run experiment 3.
 pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     let setting = a.setting();
-    let n_train = 64;
-    let depth = 3;
     let (widths, steps, followed, snapshots) = match setting {
         Setting::Quick => (vec![16, 64], 200, 64, 2),
         Setting::Medium => (vec![16, 32, 64, 128, 256, 512], 4000, 256, 8),
         Setting::Full => (vec![16, 32, 64, 128, 256, 512, 1024], 12000, 512, 12),
     };
+    let width_sweep = width_sweep(a, &widths, steps, device, progress)?;
+    let over_training = over_training(a, followed, steps, snapshots, device, progress)?;
+    report(a, steps, (width_sweep, followed, over_training))
+}
+
+/// Training images of every run.
+const N_TRAIN: usize = 64;
+/// Hidden-to-hidden layers of every MLP.
+const DEPTH: usize = 3;
+
+/// Train (or reuse) and measure one MLP per width.
+fn width_sweep(
+    a: &ExperimentArgs,
+    widths: &[usize],
+    steps: usize,
+    device: &Device,
+    progress: bool,
+) -> Result<Vec<Point>> {
+    let (n_train, depth) = (N_TRAIN, DEPTH);
     let parallel = a.jobs > 1;
-    let width_sweep = par_map(&widths, a.jobs as usize, |&w| {
+    par_map(widths, a.jobs as usize, |&w| {
         let dir = a.out.join(format!("width{w}"));
         let cfg = mlp_config(&a.digits, w, depth, steps, Some(n_train), 297, a.seed);
         let p = cached(&dir, "point.json", &cfg, || {
@@ -103,7 +121,19 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             eprintln!("width {w:<5} {}", p.summary());
         }
         Ok(p)
-    })?;
+    })
+}
+
+/// One MLP of width `followed`, measured at `snapshots` checkpoints over training.
+fn over_training(
+    a: &ExperimentArgs,
+    followed: usize,
+    steps: usize,
+    snapshots: usize,
+    device: &Device,
+    progress: bool,
+) -> Result<Vec<Point>> {
+    let (n_train, depth) = (N_TRAIN, DEPTH);
     // One run followed over training (snapshots).
     let dir = a.out.join(format!("follow_width{followed}"));
     let mut cfg = mlp_config(&a.digits, followed, depth, steps, Some(n_train), 297, a.seed);
@@ -127,6 +157,17 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         }
         over_training.push(p);
     }
+    Ok(over_training)
+}
+
+/// CSVs, plots and the summary.
+fn report(
+    a: &ExperimentArgs,
+    steps: usize,
+    (width_sweep, followed, over_training): (Vec<Point>, usize, Vec<Point>),
+) -> Result<()> {
+    let setting = a.setting();
+    let (n_train, depth) = (N_TRAIN, DEPTH);
     let row = |p: &Point| {
         vec![
             p.width as f64,

@@ -2,20 +2,17 @@
 
 use anyhow::{Context, Result};
 use candle_core::Device;
-use plotters::prelude::*;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::denoisers::sq_dists;
-use crate::model::Arch;
-use crate::plot::COLORS;
-use crate::st::write_atomic;
+use crate::network::Arch;
 use crate::train::{self, RunOptions, Start, TrainConfig};
+use gaussdiff_fit::io::write_atomic;
 
 /// Write `v` as pretty JSON (atomically).
 pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
-    write_atomic(path, serde_json::to_string_pretty(v)?.as_bytes())
+    Ok(write_atomic(path, serde_json::to_string_pretty(v)?.as_bytes())?)
 }
 
 /// Write a CSV with a header and rows of numbers (atomically).
@@ -26,175 +23,13 @@ pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<f64>]) -> Result<()> 
         let line: Vec<String> = r.iter().map(|v| format!("{v}")).collect();
         let _ = writeln!(s, "{}", line.join(","));
     }
-    write_atomic(path, s.as_bytes())
-}
-
-/// One curve of an [`xy_plot`].
-#[derive(Clone, Debug)]
-pub struct Series {
-    /// Legend label.
-    pub label: String,
-    /// Points `(x, y)`; non-finite ones are skipped.
-    pub points: Vec<(f64, f64)>,
-    /// Dashed line without markers (for reference curves).
-    pub dashed: bool,
-}
-
-impl Series {
-    /// A solid curve with markers.
-    pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
-        Self { label: label.into(), points, dashed: false }
-    }
-    /// A dashed reference curve.
-    pub fn reference(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
-        Self { label: label.into(), points, dashed: true }
-    }
-}
-
-/// Axes of an [`xy_plot`].
-#[derive(Clone, Debug, Default)]
-pub struct Axes {
-    /// x-axis label.
-    pub x: String,
-    /// y-axis label.
-    pub y: String,
-    /// Logarithmic x.
-    pub log_x: bool,
-    /// Logarithmic y.
-    pub log_y: bool,
-    /// Vertical marker lines `(x, label)`.
-    pub vlines: Vec<(f64, String)>,
-}
-
-fn pad_range(lo: f64, hi: f64, log: bool) -> (f64, f64) {
-    if log {
-        let lo = lo.max(1e-12);
-        (lo / 1.3, hi.max(lo * 1.01) * 1.3)
-    } else {
-        let pad = ((hi - lo) * 0.06).max(1e-3);
-        (lo - pad, hi + pad)
-    }
-}
-
-/// A line plot of several series (800 x 500 PNG, written atomically).
-pub fn xy_plot(path: &Path, title: &str, axes: &Axes, series: &[Series]) -> Result<()> {
-    const W: u32 = 800;
-    const H: u32 = 500;
-    let pts: Vec<(f64, f64)> = series
-        .iter()
-        .flat_map(|s| s.points.iter().copied())
-        .filter(|p| p.0.is_finite() && p.1.is_finite() && (!axes.log_x || p.0 > 0.0) && (!axes.log_y || p.1 > 0.0))
-        .collect();
-    let fold = |f: fn(&(f64, f64)) -> f64| {
-        let v: Vec<f64> = pts.iter().map(f).collect();
-        (v.iter().cloned().fold(f64::INFINITY, f64::min), v.iter().cloned().fold(f64::NEG_INFINITY, f64::max))
-    };
-    let (mut x0, mut x1) = fold(|p| p.0);
-    let (mut y0, mut y1) = fold(|p| p.1);
-    if !x0.is_finite() {
-        (x0, x1, y0, y1) = (1.0, 10.0, 1.0, 10.0);
-    }
-    for (x, _) in &axes.vlines {
-        x0 = x0.min(*x);
-        x1 = x1.max(*x);
-    }
-    let (x0, x1) = pad_range(x0, x1, axes.log_x);
-    let (y0, y1) = pad_range(y0, y1, axes.log_y);
-    let mut buf = vec![0u8; (W * H * 3) as usize];
-    let e = |e: &dyn std::fmt::Display| anyhow::anyhow!("plotting {}: {e}", path.display());
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (W, H)).into_drawing_area();
-        root.fill(&WHITE).map_err(|x| e(&x))?;
-        let mut b = ChartBuilder::on(&root);
-        b.caption(title, ("sans-serif", 20)).margin(12).x_label_area_size(40).y_label_area_size(70);
-        macro_rules! draw {
-            ($chart:expr) => {{
-                let mut chart = $chart.map_err(|x| e(&x))?;
-                chart.configure_mesh().x_desc(axes.x.as_str()).y_desc(axes.y.as_str()).draw().map_err(|x| e(&x))?;
-                for (k, s) in series.iter().enumerate() {
-                    let c = COLORS[k % COLORS.len()];
-                    let p: Vec<(f64, f64)> = s
-                        .points
-                        .iter()
-                        .copied()
-                        .filter(|p| {
-                            p.0.is_finite()
-                                && p.1.is_finite()
-                                && (!axes.log_x || p.0 > 0.0)
-                                && (!axes.log_y || p.1 > 0.0)
-                        })
-                        .collect();
-                    if s.dashed {
-                        chart
-                            .draw_series(DashedLineSeries::new(p.clone(), 8, 5, c.stroke_width(2)))
-                            .map_err(|x| e(&x))?
-                            .label(s.label.as_str())
-                            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
-                    } else {
-                        chart
-                            .draw_series(LineSeries::new(p.clone(), c.stroke_width(2)))
-                            .map_err(|x| e(&x))?
-                            .label(s.label.as_str())
-                            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
-                        chart.draw_series(p.iter().map(|&q| Circle::new(q, 3, c.filled()))).map_err(|x| e(&x))?;
-                    }
-                }
-                for (x, label) in &axes.vlines {
-                    chart
-                        .draw_series(LineSeries::new(vec![(*x, y0), (*x, y1)], BLACK.mix(0.5).stroke_width(1)))
-                        .map_err(|q| e(&q))?;
-                    chart
-                        .draw_series(std::iter::once(Text::new(
-                            label.clone(),
-                            (*x, y1),
-                            ("sans-serif", 14).into_font(),
-                        )))
-                        .map_err(|q| e(&q))?;
-                }
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperRight)
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK)
-                    .draw()
-                    .map_err(|x| e(&x))?;
-            }};
-        }
-        match (axes.log_x, axes.log_y) {
-            (true, true) => draw!(b.build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())),
-            (true, false) => draw!(b.build_cartesian_2d((x0..x1).log_scale(), y0..y1)),
-            (false, true) => draw!(b.build_cartesian_2d(x0..x1, (y0..y1).log_scale())),
-            (false, false) => draw!(b.build_cartesian_2d(x0..x1, y0..y1)),
-        }
-        root.present().map_err(|x| e(&x))?;
-    }
-    let img = image::RgbImage::from_raw(W, H, buf).context("plot buffer size")?;
-    let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .with_context(|| format!("encoding {}", path.display()))?;
-    write_atomic(path, &bytes)
+    Ok(write_atomic(path, s.as_bytes())?)
 }
 
 /// Load a dataset with core's readers (any format core detects), with a seeded hold-out.
 pub fn load_core(path: &Path, hold_out: usize, seed: u64) -> Result<gaussdiff_fit::dataset::Dataset> {
     let opts = gaussdiff_fit::dataset::LoadOptions { hold_out, seed, ..Default::default() };
     gaussdiff_fit::dataset::load(path, &opts).map_err(|e| anyhow::anyhow!("loading dataset {}: {e}", path.display()))
-}
-
-/// Index of the nearest row of `train` (Euclidean) for every row of `x`, and its distance.
-pub fn nearest(x: &[f32], train: &[f32], d: usize, device: &Device) -> Result<Vec<(usize, f64)>> {
-    let n = train.len() / d;
-    let y = candle_core::Tensor::from_slice(train, (n, d), device)?;
-    let y_sq: Vec<f32> = train.chunks_exact(d).map(|r| r.iter().map(|v| v * v).sum()).collect();
-    let mut out = Vec::new();
-    for chunk in x.chunks(256 * d) {
-        let dist = sq_dists(chunk, &y, &y_sq, d)?;
-        for row in dist.chunks_exact(n) {
-            let (i, v) = row.iter().enumerate().fold((0, f32::INFINITY), |a, (i, &v)| if v < a.1 { (i, v) } else { a });
-            out.push((i, (v as f64).sqrt()));
-        }
-    }
-    Ok(out)
 }
 
 /// Train one MLP (EDM loss) into `dir` unless a finished checkpoint with the same config is there.
@@ -256,7 +91,7 @@ pub fn digits_network(
     (width, depth, steps): (usize, usize, usize),
     device: &Device,
     progress: bool,
-) -> Result<(PathBuf, TrainConfig, crate::model::Network, crate::data::TrainData)> {
+) -> Result<(PathBuf, TrainConfig, crate::network::Network, gaussdiff_fit::dataset::Dataset)> {
     let ck = match &a.checkpoint {
         Some(p) => p.clone(),
         None => train_mlp(

@@ -2,7 +2,7 @@
 //! Kadkhodaie et al. 2024).
 //!
 //! The same MLP (same width, depth, steps and seed) is trained on N images for N on a log grid around d,
-//! for sklearn digits (d = 64) and MNIST (d = 784). For every run the trainer's metrics (`crate::report`,
+//! for sklearn digits (d = 64) and MNIST (d = 784). For every run the trainer's metrics (`crate::cmd::metrics`,
 //! held-out images, EDM 10-level sigma grid) give:
 //! * the minimum over sigma of the network's linearity score (mean over the five alphas),
 //! * the memorised fraction of 64 Heun-18 samples (nearest training image closer than 1/3 of the
@@ -15,9 +15,10 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-use super::common::{cached, log_grid, mlp_config, par_map, train_mlp, write_csv, write_json, xy_plot, Axes, Series};
+use super::common::{cached, log_grid, mlp_config, par_map, train_mlp, write_csv, write_json};
 use super::{ExperimentArgs, Setting, SweepData};
-use crate::report::{self, MetricsOptions};
+use crate::cmd::metrics::{self, MetricsOptions};
+use crate::plot::{xy_plot, Axes, Series};
 use crate::train::TrainConfig;
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -67,7 +68,7 @@ fn one(cfg: &TrainConfig, dir: &Path, a: &ExperimentArgs, device: &Device, progr
             sigmas: None,
             no_memorising: false,
         };
-        let rep = report::run(&o, device, false)?;
+        let rep = metrics::run(&o, device, false)?;
         let diff = rep.difference.get("network vs gaussian").cloned().unwrap_or_default();
         let get = |m: &std::collections::BTreeMap<String, f64>, k: &str| m.get(k).copied().unwrap_or(f64::NAN);
         Ok(Run {
@@ -106,6 +107,15 @@ fn mnist_full_grid() -> Vec<usize> {
 
 /// Run experiment 1.
 pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
+    let (shape, jobs) = setup(a);
+    let runs = measure(a, &jobs, device, progress)?;
+    report(a, shape, runs)
+}
+
+/// The MLP shape `(width, depth, steps)` of the setting and the (config, run directory) of every
+/// (dataset, N) of the sweep.
+#[allow(clippy::type_complexity)]
+fn setup(a: &ExperimentArgs) -> ((usize, usize, usize), Vec<(TrainConfig, PathBuf)>) {
     let setting = a.setting();
     // (width, depth, steps, digits grid, MNIST grid)
     let (width, depth, steps, g_digits, g_mnist) = match setting {
@@ -113,7 +123,6 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         Setting::Medium => (256, 3, 3000, log_grid(8, 1500, 3), vec![64, 784, 8000]),
         Setting::Full => (512, 3, 12000, log_grid(8, 1500, 3), mnist_full_grid()),
     };
-    let sigmas = crate::edm::default_grid();
     let mut jobs: Vec<(TrainConfig, PathBuf)> = Vec::new();
     for (which, path, hold_out, grid) in
         [(SweepData::Digits, &a.digits, 297, &g_digits), (SweepData::Mnist, &a.mnist, 500, &g_mnist)]
@@ -128,11 +137,16 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             jobs.push((cfg, a.out.join(format!("{stem}_n{n}"))));
         }
     }
+    ((width, depth, steps), jobs)
+}
+
+/// Train (or reuse) and measure every job, `a.jobs` at a time.
+fn measure(a: &ExperimentArgs, jobs: &[(TrainConfig, PathBuf)], device: &Device, progress: bool) -> Result<Vec<Run>> {
     let parallel = a.jobs > 1;
     if progress && parallel {
         eprintln!("training and measuring {} networks, {} at a time", jobs.len(), a.jobs);
     }
-    let runs = par_map(&jobs, a.jobs as usize, |(cfg, dir)| one(cfg, dir, a, device, progress && !parallel))?;
+    let runs: Vec<Run> = par_map(jobs, a.jobs as usize, |(cfg, dir)| one(cfg, dir, a, device, progress && !parallel))?;
     if progress && parallel {
         for r in &runs {
             eprintln!(
@@ -141,6 +155,13 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             );
         }
     }
+    Ok(runs)
+}
+
+/// CSV, plots and the summary of the sweep.
+fn report(a: &ExperimentArgs, (width, depth, steps): (usize, usize, usize), runs: Vec<Run>) -> Result<()> {
+    let setting = a.setting();
+    let sigmas = crate::edm::default_grid();
     let mut rows = Vec::new();
     for r in &runs {
         let mut v = vec![

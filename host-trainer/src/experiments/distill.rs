@@ -2,22 +2,26 @@
 //!
 //! Train the MLP on sklearn digits (d = 64), distill per-sigma affine maps `W_sigma x + b_sigma` by
 //! closed-form ridge least squares on the 10-step EDM grid (`crate::distill`), then run the trainer's
-//! metrics (`crate::report`) on held-out images: the relative difference between network, linear maps
+//! metrics (`crate::cmd::metrics`) on held-out images: the relative difference between network, linear maps
 //! and Gaussian denoiser per sigma, `|W_sigma - U diag(lambda/(lambda+sigma^2)) U^T|_F / |W_G|_F`, and
 //! samples of all three from the same noise (EDM Heun, 18 steps), drawn side by side.
 
 use anyhow::Result;
 use candle_core::Device;
+use gaussdiff_fit::dataset::Dataset;
 use serde::Serialize;
+use std::path::{Path, PathBuf};
 
 use super::common::{digits_network, write_json};
 use super::{ExperimentArgs, Setting};
-use crate::denoisers::{BatchDenoiser, GaussDenoiser, LinearDenoiser, NetDenoiser};
-use crate::distill::{self, DistillConfig, Method};
-use crate::gauss::Gaussian;
-use crate::report::{self, MetricsOptions, MetricsReport};
+use crate::cmd::metrics::{self, MetricsOptions, MetricsReport};
+use crate::denoisers::{BatchDenoiser, DistilledDenoiser, NetDenoiser, TrainingGaussianDenoiser};
+use crate::distill::{self, DistillConfig, DistilledMaps, Method};
+use crate::network::Network;
 use crate::rng::TrainRng;
-use crate::{metrics, plot};
+use crate::train::TrainConfig;
+use crate::training_gaussian::TrainingGaussian;
+use crate::{measures, plot};
 
 #[derive(Serialize)]
 struct Summary {
@@ -42,7 +46,19 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         Setting::Full => (512, 3, 20000, 32),
     };
     let (ck, cfg, net, data) = digits_network(a, (width, depth, steps), device, progress)?;
-    let d = data.dim();
+    let (maps, maps_path) = distill_maps(a, &net, &data, batches, progress)?;
+    let rep = measure(a, &ck, &net, &data, (maps, maps_path), device, progress)?;
+    report(a, &ck, &cfg, &data, rep, progress)
+}
+
+/// Closed-form maps of the network on the 10-step EDM grid, saved to `OUT/distilled.safetensors`.
+fn distill_maps(
+    a: &ExperimentArgs,
+    net: &Network,
+    data: &Dataset,
+    batches: usize,
+    progress: bool,
+) -> Result<(DistilledMaps, PathBuf)> {
     let dc = DistillConfig {
         sigmas: crate::edm::default_grid(),
         method: Method::Closed,
@@ -52,11 +68,27 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         ridge: 1e-6,
         seed: a.seed,
     };
-    let r = distill::distill(&net, &data, &dc, progress)?;
+    let r = distill::distill(net, data, &dc, progress)?;
     let maps_path = a.out.join("distilled.safetensors");
-    distill::save_maps(&maps_path, &r.maps, &data, "closed-form", None, 0)?;
+    distill::save_maps(&maps_path, &r.maps, data, "closed-form", None, 0)?;
+    Ok((r.maps, maps_path))
+}
+
+/// The trainer's metrics with the maps, and the side-by-side grid of network, maps and Gaussian
+/// samples from the same noise.
+fn measure(
+    a: &ExperimentArgs,
+    ck: &Path,
+    net: &Network,
+    data: &Dataset,
+    (maps, maps_path): (DistilledMaps, PathBuf),
+    device: &Device,
+    progress: bool,
+) -> Result<MetricsReport> {
+    let setting = a.setting();
+    let d = data.dim();
     let o = MetricsOptions {
-        checkpoint: ck.clone(),
+        checkpoint: ck.to_path_buf(),
         distilled: Some(maps_path),
         out: a.out.join("metrics"),
         n_eval: if setting == Setting::Quick { 128 } else { 512 },
@@ -66,19 +98,32 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         sigmas: None,
         no_memorising: false,
     };
-    let rep = report::run(&o, device, progress)?;
+    let rep = metrics::run(&o, device, progress)?;
     // Side by side: the same noise through network, linear maps and Gaussian (one row each).
     let n_show = 12;
     let noise = TrainRng::stream(a.seed, 0x51DE).normals(n_show * d);
-    let net_d = NetDenoiser { net: &net };
-    let lin_d = LinearDenoiser::new(r.maps.clone(), device)?;
-    let gau_d = GaussDenoiser::new(Gaussian::fit(&data.images, d)?, device)?;
+    let net_d = NetDenoiser { net };
+    let lin_d = DistilledDenoiser::new(maps, device)?;
+    let gau_d = TrainingGaussianDenoiser::new(TrainingGaussian::fit(&data.images, d)?, device)?;
     let dens: [&dyn BatchDenoiser; 3] = [&net_d, &lin_d, &gau_d];
     let mut grid = Vec::new();
     for den in dens {
-        grid.extend(metrics::heun_sample(den, &noise, 18)?);
+        grid.extend(measures::heun_sample(den, &noise, 18)?);
     }
     plot::image_grid(&a.out.join("side_by_side.png"), &grid, data.shape, data.pixel, n_show, 6)?;
+    Ok(rep)
+}
+
+/// Console table and summary.
+fn report(
+    a: &ExperimentArgs,
+    ck: &Path,
+    cfg: &TrainConfig,
+    data: &Dataset,
+    rep: MetricsReport,
+    progress: bool,
+) -> Result<()> {
+    let setting = a.setting();
     if progress {
         eprintln!("sigma       net-vs-linear  net-vs-gauss  linear-vs-gauss  |W-W_G|/|W_G|");
         for (i, s) in rep.sigmas.iter().enumerate() {
@@ -100,15 +145,15 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             setting,
             checkpoint: ck.display().to_string(),
             width: match cfg.arch {
-                crate::model::Arch::Mlp { width, .. } => width,
+                crate::network::Arch::Mlp { width, .. } => width,
                 _ => 0,
             },
             depth: match cfg.arch {
-                crate::model::Arch::Mlp { depth, .. } => depth,
+                crate::network::Arch::Mlp { depth, .. } => depth,
                 _ => 0,
             },
             steps: cfg.steps,
-            n_train: data.n(),
+            n_train: data.len(),
             side_by_side: "side_by_side.png".into(),
             side_by_side_rows: vec!["network".into(), "distilled linear".into(), "gaussian".into()],
             metrics: rep,

@@ -12,21 +12,24 @@
 
 use anyhow::{Context, Result};
 use candle_core::Device;
-use gaussdiff_core::blob::write::{write_gaussian, WriteOptions};
 use gaussdiff_core::blob::Blob;
 use gaussdiff_core::denoiser::Denoiser;
 use gaussdiff_core::frame::{self, Item};
 use gaussdiff_core::sampler::{SampleSpec, Sampler};
 use gaussdiff_core::schedule::EdmSchedule;
 use gaussdiff_core::tensor::DType;
+use gaussdiff_fit::export::{self, Provenance};
 use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
 use serde::Serialize;
 use std::path::Path;
 
-use super::common::{load_core, nearest, write_csv, write_json, xy_plot, Axes, Series};
+use super::common::{load_core, write_csv, write_json};
 use super::{ExperimentArgs, Setting};
-use crate::metrics;
+use crate::measures;
 use crate::plot::image_grid;
+use crate::plot::{xy_plot, Axes, Series};
+use crate::training_gaussian::TOOL;
+use gaussdiff_fit::nearest::nearest_rows;
 
 /// Heun steps of the gallery (35 evaluations).
 pub const HEUN_STEPS: u32 = 18;
@@ -76,17 +79,10 @@ struct Summary {
 }
 
 fn blob_bytes(g: &fit::GaussianFit, ds: &gaussdiff_fit::dataset::Dataset, dtype: DType) -> Result<Vec<u8>> {
-    let params = g.to_params(ds.shape);
-    let opts = WriteOptions {
-        dtype,
-        pixel: ds.pixel,
-        metadata: vec![
-            ("dataset".into(), ds.name.clone()),
-            ("n_train".into(), g.n.to_string()),
-            ("tool_version".into(), format!("gaussdiff-train {}", env!("CARGO_PKG_VERSION"))),
-        ],
-    };
-    write_gaussian(&params, &opts).map_err(|e| anyhow::anyhow!("writing the {} blob: {e}", ds.name))
+    let provenance = Provenance::new(ds.name.clone(), g.n, TOOL);
+    let (bytes, _) = export::gaussian_blob(g, ds.shape, dtype, ds.pixel, &provenance)
+        .map_err(|e| anyhow::anyhow!("writing the {} blob: {e}", ds.name))?;
+    Ok(bytes)
 }
 
 /// Samples `seeds` of `spec` (seed replaced) from a blob; returns them row-major and the evaluations per sample.
@@ -110,7 +106,7 @@ fn run_spec(bytes: &[u8], sampler: Sampler, steps: u32, seeds: std::ops::Range<u
 }
 
 fn rmse(a: &[f32], b: &[f32]) -> f64 {
-    metrics::mse(a, b).sqrt()
+    measures::mse(a, b).sqrt()
 }
 
 /// Firmware frames for `name`'s shape, keyed by (sampler, steps, seed), as model-space values.
@@ -137,7 +133,7 @@ fn zoom_for(d: usize) -> u32 {
 }
 
 /// Run experiment 5.
-pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
+pub fn run(a: &ExperimentArgs, _device: &Device, progress: bool) -> Result<()> {
     let setting = a.setting();
     let n_samples: u64 = if setting == Setting::Quick { 6 } else { 12 };
     let capture_text = match &a.capture {
@@ -153,83 +149,102 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     let mut rows = Vec::new();
     let sets: [(&Path, &str); 3] = [(&a.digits, "digits"), (&a.mnist, "mnist"), (&a.frey, "frey")];
     for (path, label) in sets {
-        let ds = load_core(path, 0, a.seed)?;
-        let d = ds.dim();
-        let g = fit::fit(&ds.images, d, &FitOptions { rank: Rank::Full, floor: Floor::None })
-            .map_err(|e| anyhow::anyhow!("fitting {}: {e}", ds.name))?;
-        let b32 = blob_bytes(&g, &ds, DType::F32)?;
-        let b16 = blob_bytes(&g, &ds, DType::F16)?;
-        crate::st::write_atomic(&a.out.join(format!("{label}.gdn")), &b32)?;
-        let seeds = a.seed..a.seed + n_samples;
-        let (exact, evals_exact, macs) = run_spec(&b32, Sampler::Exact, 0, seeds.clone())?;
-        let (heun, evals_heun, _) = run_spec(&b32, Sampler::Heun, HEUN_STEPS, seeds.clone())?;
-        let mut grid = exact.clone();
-        let mut grid_rows = vec!["exact".to_string(), format!("heun-{HEUN_STEPS}")];
-        grid.extend_from_slice(&heun);
-        let mut fw_rmse = None;
-        let mut fw_frames = 0;
-        if let Some(text) = &capture_text {
-            let frames = capture_frames(text, &ds);
-            fw_frames = frames.len();
-            let mut fw = Vec::new();
-            let mut host = Vec::new();
-            for (i, seed) in seeds.clone().enumerate() {
-                let hit = frames
-                    .iter()
-                    .find(|(s, _)| s.seed == seed && s.sampler == Sampler::Heun && s.steps == HEUN_STEPS)
-                    .or_else(|| frames.iter().find(|(s, _)| s.seed == seed && s.sampler == Sampler::Exact));
-                match hit {
-                    Some((s, v)) => {
-                        fw.extend_from_slice(v);
-                        host.extend_from_slice(if s.sampler == Sampler::Exact {
-                            &exact[i * d..(i + 1) * d]
-                        } else {
-                            &heun[i * d..(i + 1) * d]
-                        });
-                    }
-                    None => fw.extend(std::iter::repeat_n(-1.0f32, d)),
-                }
-            }
-            if !host.is_empty() {
-                fw_rmse = Some(rmse(&fw[..host.len()], &host));
-                grid.extend_from_slice(&fw);
-                grid_rows.push("firmware (QEMU), black = no frame for this seed".into());
-            }
-        }
-        let nn = nearest(&exact, &ds.images, d, device)?;
-        for &(i, _) in &nn {
-            grid.extend_from_slice(ds.image(i));
-        }
-        grid_rows.push("nearest training image to the exact sample".into());
-        let grid_name = format!("gallery_{label}.png");
-        image_grid(&a.out.join(&grid_name), &grid, ds.shape, ds.pixel, n_samples as usize, zoom_for(d))?;
-        let nn2 = metrics::nearest_two(&exact, &ds.images, d, device)?;
-        let mut dists: Vec<f64> = nn.iter().map(|p| p.1).collect();
-        dists.sort_by(f64::total_cmp);
-        rows.push(GalleryRow {
-            dataset: ds.name.clone(),
-            d,
-            n_train: ds.len(),
-            samples: n_samples as usize,
-            blob_bytes_f32: b32.len(),
-            blob_bytes_f16: b16.len(),
-            macs_per_eval: macs,
-            macs_exact: macs * evals_exact as u64,
-            macs_heun18: macs * evals_heun as u64,
-            evals_heun18: evals_heun,
-            rmse_exact_vs_heun18: rmse(&exact, &heun),
-            firmware_frames: fw_frames,
-            rmse_exact_vs_firmware: fw_rmse,
-            nn_distance_median: dists[dists.len() / 2],
-            memorised_fraction: metrics::memorisation_fraction(&nn2),
-            grid: grid_name,
-            grid_rows,
-        });
+        rows.push(gallery_row(a, path, label, n_samples, capture_text.as_deref())?);
     }
     if capture_text.is_some() && rows.iter().all(|r| r.firmware_frames == 0) {
         capture_note.push_str(" (no frame matched any dataset's shape)");
     }
-    // Rank sweep on MNIST.
+    let (ds, sweep, grid) = rank_sweep(a, n_samples)?;
+    report(a, setting, n_samples, &ds, (rows, capture_note), (sweep, grid), progress)
+}
+
+/// Setup and measures of one gallery dataset: fit, blobs, exact and Heun samples through core's recipe,
+/// the firmware frames of `capture_text`, nearest training images; writes the dataset's blob and grid.
+fn gallery_row(
+    a: &ExperimentArgs,
+    path: &Path,
+    label: &str,
+    n_samples: u64,
+    capture_text: Option<&str>,
+) -> Result<GalleryRow> {
+    let ds = load_core(path, 0, a.seed)?;
+    let d = ds.dim();
+    let g = fit::fit(&ds.images, d, &FitOptions { rank: Rank::Full, floor: Floor::None })
+        .map_err(|e| anyhow::anyhow!("fitting {}: {e}", ds.name))?;
+    let b32 = blob_bytes(&g, &ds, DType::F32)?;
+    let b16 = blob_bytes(&g, &ds, DType::F16)?;
+    gaussdiff_fit::io::write_atomic(&a.out.join(format!("{label}.gdn")), &b32)?;
+    let seeds = a.seed..a.seed + n_samples;
+    let (exact, evals_exact, macs) = run_spec(&b32, Sampler::Exact, 0, seeds.clone())?;
+    let (heun, evals_heun, _) = run_spec(&b32, Sampler::Heun, HEUN_STEPS, seeds.clone())?;
+    let mut grid = exact.clone();
+    let mut grid_rows = vec!["exact".to_string(), format!("heun-{HEUN_STEPS}")];
+    grid.extend_from_slice(&heun);
+    let mut fw_rmse = None;
+    let mut fw_frames = 0;
+    if let Some(text) = capture_text {
+        let frames = capture_frames(text, &ds);
+        fw_frames = frames.len();
+        let mut fw = Vec::new();
+        let mut host = Vec::new();
+        for (i, seed) in seeds.clone().enumerate() {
+            let hit = frames
+                .iter()
+                .find(|(s, _)| s.seed == seed && s.sampler == Sampler::Heun && s.steps == HEUN_STEPS)
+                .or_else(|| frames.iter().find(|(s, _)| s.seed == seed && s.sampler == Sampler::Exact));
+            match hit {
+                Some((s, v)) => {
+                    fw.extend_from_slice(v);
+                    host.extend_from_slice(if s.sampler == Sampler::Exact {
+                        &exact[i * d..(i + 1) * d]
+                    } else {
+                        &heun[i * d..(i + 1) * d]
+                    });
+                }
+                None => fw.extend(std::iter::repeat_n(-1.0f32, d)),
+            }
+        }
+        if !host.is_empty() {
+            fw_rmse = Some(rmse(&fw[..host.len()], &host));
+            grid.extend_from_slice(&fw);
+            grid_rows.push("firmware (QEMU), black = no frame for this seed".into());
+        }
+    }
+    let nn: Vec<(usize, f64)> =
+        nearest_rows(&ds.images, d, &exact).iter().map(|n| (n.index, n.distances().0)).collect();
+    for &(i, _) in &nn {
+        grid.extend_from_slice(ds.image(i));
+    }
+    grid_rows.push("nearest training image to the exact sample".into());
+    let grid_name = format!("gallery_{label}.png");
+    image_grid(&a.out.join(&grid_name), &grid, ds.shape, ds.pixel, n_samples as usize, zoom_for(d))?;
+    let nn2 = measures::nearest_two(&exact, &ds.images, d);
+    let mut dists: Vec<f64> = nn.iter().map(|p| p.1).collect();
+    dists.sort_by(f64::total_cmp);
+    Ok(GalleryRow {
+        dataset: ds.name.clone(),
+        d,
+        n_train: ds.len(),
+        samples: n_samples as usize,
+        blob_bytes_f32: b32.len(),
+        blob_bytes_f16: b16.len(),
+        macs_per_eval: macs,
+        macs_exact: macs * evals_exact as u64,
+        macs_heun18: macs * evals_heun as u64,
+        evals_heun18: evals_heun,
+        rmse_exact_vs_heun18: rmse(&exact, &heun),
+        firmware_frames: fw_frames,
+        rmse_exact_vs_firmware: fw_rmse,
+        nn_distance_median: dists[dists.len() / 2],
+        memorised_fraction: measures::memorisation_fraction(&nn2),
+        grid: grid_name,
+        grid_rows,
+    })
+}
+
+/// The MNIST rank sweep: exact samples of the same seeds for ranks 8 .. 64 and full rank. Returns the
+/// dataset, the rows and the sample grid.
+fn rank_sweep(a: &ExperimentArgs, n_samples: u64) -> Result<(gaussdiff_fit::dataset::Dataset, Vec<RankRow>, Vec<f32>)> {
     let ds = load_core(&a.mnist, 0, a.seed)?;
     let d = ds.dim();
     let seeds = a.seed..a.seed + n_samples;
@@ -259,6 +274,19 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             rmse_vs_full_rank: rmse(&s, &full_samples),
         });
     }
+    Ok((ds, sweep, grid))
+}
+
+/// Plots, CSVs, the summary and the console lines of the gallery experiment.
+fn report(
+    a: &ExperimentArgs,
+    setting: Setting,
+    n_samples: u64,
+    ds: &gaussdiff_fit::dataset::Dataset,
+    (rows, capture_note): (Vec<GalleryRow>, String),
+    (sweep, grid): (Vec<RankRow>, Vec<f32>),
+    progress: bool,
+) -> Result<()> {
     image_grid(&a.out.join("rank_sweep_mnist.png"), &grid, ds.shape, ds.pixel, n_samples as usize, 2)?;
     write_csv(
         &a.out.join("rank_sweep_mnist.csv"),

@@ -22,8 +22,9 @@ use faer::Mat;
 use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
 use serde::Serialize;
 
-use super::common::{load_core, log_grid, write_csv, write_json, xy_plot, Axes, Series};
+use super::common::{load_core, log_grid, write_csv, write_json};
 use super::{ExperimentArgs, Setting};
+use crate::plot::{xy_plot, Axes, Series};
 use crate::rng::TrainRng;
 
 /// Ridge added to every covariance (model space, pixels in [-1, 1]).

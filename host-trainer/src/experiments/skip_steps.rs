@@ -12,46 +12,23 @@ use anyhow::{Context, Result};
 use candle_core::Device;
 use gaussdiff_core::blob::write::{write_gaussian, WriteOptions};
 use gaussdiff_core::blob::Blob;
+use gaussdiff_fit::dataset::Dataset;
 use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
 use serde::Serialize;
+use std::path::Path;
 
-use super::common::{digits_network, write_csv, write_json, xy_plot, Axes, Series};
+use super::common::{digits_network, write_csv, write_json};
 use super::{ExperimentArgs, Setting};
-use crate::denoisers::{BatchDenoiser, NetDenoiser};
+use crate::denoisers::NetDenoiser;
 use crate::edm::edm_sigmas;
-use crate::metrics;
+use crate::measures;
+use crate::network::Network;
 use crate::plot::image_grid;
+use crate::plot::{xy_plot, Axes, Series};
 use crate::rng::TrainRng;
 
 /// Heun steps of the full run.
 pub const STEPS: usize = 18;
-
-/// EDM Heun over the levels `sigmas` (descending, ending in 0) from the batch `x` at `sigmas[0]`.
-/// Returns the sample and the number of denoiser evaluations per row.
-pub fn heun_from(den: &dyn BatchDenoiser, mut x: Vec<f32>, sigmas: &[f64]) -> Result<(Vec<f32>, usize)> {
-    let mut evals = 0;
-    for w in sigmas.windows(2) {
-        let (sigma_cur, sigma_next) = (w[0], w[1]);
-        let denoised = den.denoise(&x, sigma_cur)?;
-        evals += 1;
-        let h = (sigma_next - sigma_cur) as f32;
-        let d_cur: Vec<f32> = x.iter().zip(&denoised).map(|(&xv, &dv)| (xv - dv) / sigma_cur as f32).collect();
-        let x_next: Vec<f32> = x.iter().zip(&d_cur).map(|(&xv, &dc)| xv + h * dc).collect();
-        if sigma_next > 0.0 {
-            let denoised2 = den.denoise(&x_next, sigma_next)?;
-            evals += 1;
-            x = x
-                .iter()
-                .zip(x_next.iter().zip(&denoised2))
-                .zip(&d_cur)
-                .map(|((&xv, (&xn, &dv)), &dc)| xv + h * 0.5 * (dc + (xn - dv) / sigma_next as f32))
-                .collect();
-        } else {
-            x = x_next;
-        }
-    }
-    Ok((x, evals))
-}
 
 #[derive(Serialize)]
 struct Row {
@@ -84,12 +61,46 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         Setting::Full => (512, 3, 20000, 512),
     };
     let (ck, _cfg, net, data) = digits_network(a, (width, depth, steps), device, progress)?;
+    let bytes = gaussian_blob(&data)?;
+    let m = measure(a, &net, &data, &bytes, n, progress)?;
+    report(a, &ck, &data, n, m, progress)
+}
+
+/// The full-rank Gaussian of the training images as blob bytes (in memory, no metadata).
+fn gaussian_blob(data: &Dataset) -> Result<Vec<u8>> {
     let d = data.dim();
     let g = fit::fit(&data.images, d, &FitOptions { rank: Rank::Full, floor: Floor::None })
         .map_err(|e| anyhow::anyhow!("fitting the Gaussian: {e}"))?;
     let bytes = write_gaussian(&g.to_params(data.shape), &WriteOptions::default())
         .map_err(|e| anyhow::anyhow!("writing the Gaussian blob: {e}"))?;
-    let blob = Blob::parse(&bytes).map_err(|e| anyhow::anyhow!("parsing the Gaussian blob: {e}"))?;
+    Ok(bytes)
+}
+
+/// What [`measure`] found.
+struct Measured {
+    rows: Vec<Row>,
+    /// The full network run, `n x d`.
+    full: Vec<f32>,
+    full_evals: usize,
+    /// The Gaussian's exact samples from the same noise.
+    gauss_sample: Vec<f32>,
+    /// Sample grid: full run, runs started at sigma_4, sigma_8, sigma_12, Gaussian samples.
+    grid: Vec<f32>,
+    show: usize,
+}
+
+/// Run the network from the Gaussian's exact state at every sigma_i of the schedule (and from naive
+/// noise), `n` samples each, against the full run.
+fn measure(
+    a: &ExperimentArgs,
+    net: &Network,
+    data: &Dataset,
+    bytes: &[u8],
+    n: usize,
+    progress: bool,
+) -> Result<Measured> {
+    let d = data.dim();
+    let blob = Blob::parse(bytes).map_err(|e| anyhow::anyhow!("parsing the Gaussian blob: {e}"))?;
     let model = blob.model().map_err(|e| anyhow::anyhow!("Gaussian model: {e}"))?;
     let gd = model.as_gaussian().context("the blob just written is not Gaussian")?;
 
@@ -97,8 +108,8 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     sig.push(0.0);
     let z = TrainRng::stream(a.seed, 0x5C1F).normals(n * d);
     let x_t: Vec<f32> = z.iter().map(|&v| v * sig[0] as f32).collect();
-    let net_d = NetDenoiser { net: &net };
-    let (full, full_evals) = heun_from(&net_d, x_t.clone(), &sig)?;
+    let net_d = NetDenoiser { net };
+    let (full, full_evals) = measures::heun_from(&net_d, x_t.clone(), &sig)?;
     // The Gaussian's exact state at sigma (per sample, core f32).
     let mut scratch = vec![0.0f32; gd.exact_flow_scratch_len()];
     let exact_at = |sigma: f64, scratch: &mut [f32]| {
@@ -115,9 +126,9 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     let mut grid: Vec<f32> = full[..show * d].to_vec();
     for i in 1..STEPS {
         let start = exact_at(sig[i], &mut scratch);
-        let (s_g, evals) = heun_from(&net_d, start, &sig[i..])?;
+        let (s_g, evals) = measures::heun_from(&net_d, start, &sig[i..])?;
         let naive: Vec<f32> = z.iter().map(|&v| v * sig[i] as f32).collect();
-        let (s_n, _) = heun_from(&net_d, naive, &sig[i..])?;
+        let (s_n, _) = measures::heun_from(&net_d, naive, &sig[i..])?;
         if [4, 8, 12].contains(&i) {
             grid.extend_from_slice(&s_g[..show * d]);
         }
@@ -126,18 +137,27 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             sigma_start: sig[i],
             network_evals: evals,
             evals_saved: full_evals - evals,
-            rmse_gaussian_start: metrics::mse(&s_g, &full).sqrt(),
-            rmse_naive_start: metrics::mse(&s_n, &full).sqrt(),
+            rmse_gaussian_start: measures::mse(&s_g, &full).sqrt(),
+            rmse_naive_start: measures::mse(&s_n, &full).sqrt(),
         });
         pb.inc(1);
     }
     pb.finish_and_clear();
     grid.extend_from_slice(&gauss_sample[..show * d]);
+    grid.extend_from_slice(&gauss_sample[..show * d]);
+    Ok(Measured { rows, full, full_evals, gauss_sample, grid, show })
+}
+
+/// Grid, CSV, plot, console lines and summary.
+fn report(a: &ExperimentArgs, ck: &Path, data: &Dataset, n: usize, m: Measured, progress: bool) -> Result<()> {
+    let setting = a.setting();
+    let d = data.dim();
+    let Measured { rows, full, full_evals, gauss_sample, grid, show } = m;
     image_grid(&a.out.join("skip_steps_samples.png"), &grid, data.shape, data.pixel, show, 6)?;
     // Scale of "different sample": RMS difference between two independent network samples.
     let half = n / 2 * d;
-    let between = metrics::mse(&full[..half], &full[half..2 * half]).sqrt();
-    let rmse_g = metrics::mse(&gauss_sample, &full).sqrt();
+    let between = measures::mse(&full[..half], &full[half..2 * half]).sqrt();
+    let rmse_g = measures::mse(&gauss_sample, &full).sqrt();
     write_csv(
         &a.out.join("skip_steps.csv"),
         &["skipped_steps", "sigma_start", "network_evals", "evals_saved", "rmse_gaussian_start", "rmse_naive_start"],

@@ -24,6 +24,12 @@ pub struct BenchFitArgs {
     /// Repetitions (the minimum is reported).
     #[arg(long, default_value_t = 5)]
     pub repeat: usize,
+    /// Time only the export's fit at this fixed rank (`--floor auto`), and say which method it chose.
+    #[arg(long, conflicts_with = "variance")]
+    pub rank: Option<usize>,
+    /// Time only the export's fit at this variance fraction (`--floor auto`), and say which method it chose.
+    #[arg(long)]
+    pub variance: Option<f64>,
 }
 
 /// Arguments of `gaussdiff bench-sample`.
@@ -62,8 +68,30 @@ fn min_time(repeat: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
 }
 
 pub fn run_fit(args: &BenchFitArgs) -> Result<()> {
+    let t_load = Instant::now();
     let ds = util::load_dataset(&args.dataset, &LoadOptions::default())?;
+    let t_load = t_load.elapsed().as_secs_f64();
     let d = ds.dim();
+    let rank = match (args.rank, args.variance) {
+        (Some(k), _) => Some(Rank::Fixed(k)),
+        (None, Some(f)) => Some(Rank::Variance(f)),
+        (None, None) => None,
+    };
+    if let Some(rank) = rank {
+        let opts = FitOptions { rank, floor: Floor::Auto };
+        let mut method = None;
+        let t_fit = min_time(args.repeat, || {
+            let g = fit::fit(&ds.images, d, &opts).map_err(|e| anyhow!("{e}"))?;
+            method = Some((g.method, g.rank));
+            Ok(())
+        })?;
+        let (method, k) = method.ok_or_else(|| anyhow!("no run"))?;
+        println!("n={} d={d} k={k}", ds.len());
+        println!("method={}", method.describe().replace(' ', "_"));
+        println!("load_s={t_load:.6}");
+        println!("fit_s={t_fit:.6}");
+        return Ok(());
+    }
     let mut m = None;
     let t_moments = min_time(args.repeat, || {
         m = Some(fit::moments(&ds.images, d).map_err(|e| anyhow!("{e}"))?);

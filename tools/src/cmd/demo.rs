@@ -139,7 +139,7 @@ fn run_job(args: &DemoArgs, job: &Job, n: u64) -> Result<Row> {
     };
     let ds: Dataset = util::load_dataset(&path, &opts)?;
     let (bytes, fit, summary) =
-        export::gaussian_blob(&ds, &FitOptions { rank: job.rank, floor: job.floor }, args.dtype)?;
+        export::gaussian_blob(&ds, &opts, &FitOptions { rank: job.rank, floor: job.floor }, args.dtype)?;
     let blob_path = args.out.join(format!("{}.gdn", job.name));
     util::write_atomic(&blob_path, &bytes)?;
     let blob = util::parse_blob(&blob_path, &bytes)?;

@@ -3,14 +3,17 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
-use faer::{Accum, Mat, Par};
-use gaussdiff_core::blob::write::{self, GaussianParams, LinearMaps, LinearParams, WriteOptions};
+use gaussdiff_core::blob::write::LinearMaps;
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
 use gaussdiff_core::tensor::DType;
-use gaussdiff_fit::dataset::Dataset;
+use gaussdiff_fit::dataset::{Dataset, LoadOptions};
+use gaussdiff_fit::export::{self, Provenance};
 use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, GaussianFit, Rank};
 
 use crate::util::{self, DatasetArgs};
+
+/// The `tool_version` metadata of the blobs the CLI writes.
+const TOOL: &str = concat!("gaussdiff ", env!("CARGO_PKG_VERSION"));
 
 /// Arguments of `gaussdiff export`.
 #[derive(clap::Args, Debug)]
@@ -40,14 +43,8 @@ pub struct ExportArgs {
     pub output: PathBuf,
 }
 
-pub fn parse_dtype(s: &str) -> Result<DType, String> {
-    match s {
-        "f32" => Ok(DType::F32),
-        "f16" => Ok(DType::F16),
-        "i8" | "int8" => Ok(DType::I8),
-        _ => Err(format!("invalid dtype '{s}': expected f32, f16 or i8")),
-    }
-}
+/// The one storage-type parser (`gaussdiff_fit::export`).
+pub use gaussdiff_fit::export::parse_dtype;
 
 /// What an export wrote (printed, and used by the demo report).
 #[derive(Debug, Clone)]
@@ -64,6 +61,8 @@ pub struct Summary {
     /// Linear export: worst relative Frobenius error of the shared-basis approximation of W_i.
     pub basis_error: Option<f64>,
     pub n_train: usize,
+    /// How the fit computed the eigenpairs (Gaussian exports).
+    pub method: Option<String>,
 }
 
 impl std::fmt::Display for Summary {
@@ -77,6 +76,9 @@ impl std::fmt::Display for Summary {
         writeln!(f, "dtype              {}", self.dtype.name())?;
         writeln!(f, "bytes              {}", self.bytes)?;
         writeln!(f, "training images    {}", self.n_train)?;
+        if let Some(m) = &self.method {
+            writeln!(f, "fit method         {m}")?;
+        }
         if let Some(v) = self.explained_variance {
             writeln!(f, "explained variance {:.4}", v)?;
         }
@@ -99,18 +101,22 @@ pub fn fit_options(rank: Option<usize>, variance: Option<f64>, floor: Floor) -> 
     FitOptions { rank, floor }
 }
 
-/// Fit and serialise a Gaussian blob for a loaded dataset.
-pub fn gaussian_blob(ds: &Dataset, opts: &FitOptions, dtype: DType) -> Result<(Vec<u8>, GaussianFit, Summary)> {
-    let g = fit::fit(&ds.images, ds.dim(), opts).map_err(|e| anyhow!("fit of dataset {}: {e}", ds.name))?;
-    let params: GaussianParams = g.to_params(ds.shape);
-    let metadata = vec![
-        ("dataset".to_string(), ds.name.clone()),
-        ("n_train".to_string(), g.n.to_string()),
-        ("explained_variance".to_string(), format!("{:.6}", g.explained_variance())),
-        ("tool_version".to_string(), concat!("gaussdiff ", env!("CARGO_PKG_VERSION")).to_string()),
-    ];
-    let wopts = WriteOptions { dtype, pixel: ds.pixel, metadata };
-    let bytes = write::write_gaussian(&params, &wopts).map_err(|e| anyhow!("writing the Gaussian blob: {e}"))?;
+/// Fit and serialise a Gaussian blob for a dataset loaded with `prep` (recorded in the blob's metadata).
+pub fn gaussian_blob(
+    ds: &Dataset,
+    prep: &LoadOptions,
+    opts: &FitOptions,
+    dtype: DType,
+) -> Result<(Vec<u8>, GaussianFit, Summary)> {
+    let pb = util::stage(format!("fitting {} ({} images x {} pixels)", ds.name, ds.len(), ds.dim()));
+    let g = fit::fit(&ds.images, ds.dim(), opts).map_err(|e| anyhow!("fit of dataset {}: {e}", ds.name));
+    pb.finish_and_clear();
+    let g = g?;
+    let provenance = Provenance::new(ds.name.clone(), g.n, TOOL)
+        .with_explained_variance(g.explained_variance())
+        .with_preparation(prep);
+    let (bytes, params) = export::gaussian_blob(&g, ds.shape, dtype, ds.pixel, &provenance)
+        .map_err(|e| anyhow!("writing the Gaussian blob: {e}"))?;
     let quant = params.quantization_report(dtype).map_err(|e| anyhow!("{e}"))?;
     let summary = Summary {
         kind: "gaussian",
@@ -123,6 +129,7 @@ pub fn gaussian_blob(ds: &Dataset, opts: &FitOptions, dtype: DType) -> Result<(V
         quant_errors: quant.iter().map(|q| (q.name, q.dtype, q.rel_frobenius)).collect(),
         basis_error: None,
         n_train: g.n,
+        method: Some(g.method.describe()),
     };
     Ok((bytes, g, summary))
 }
@@ -139,7 +146,7 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         };
         let ds = args.data.load()?;
         let opts = fit_options(args.rank, args.variance, args.floor);
-        let (bytes, _, summary) = gaussian_blob(&ds, &opts, args.dtype)?;
+        let (bytes, _, summary) = gaussian_blob(&ds, &args.data.options(), &opts, args.dtype)?;
         util::write_atomic(&args.output, &bytes)?;
         summary
     };
@@ -203,12 +210,12 @@ pub fn linear_blob(path: &Path, rank: Option<usize>, dense: bool, dtype: DType) 
         Err(_) => None,
     };
     let use_basis = !dense && (rank.is_some() || basis.is_some() || d > 256);
-    let mut metadata = vec![
-        ("dataset".to_string(), meta.get("dataset").cloned().unwrap_or_else(|| "unknown".into())),
-        ("n_train".to_string(), meta.get("n_train").cloned().unwrap_or_else(|| "0".into())),
-        ("tool_version".to_string(), concat!("gaussdiff ", env!("CARGO_PKG_VERSION")).to_string()),
-    ];
-    metadata.push(("source".to_string(), "distilled".to_string()));
+    let provenance = Provenance::new(
+        meta.get("dataset").cloned().unwrap_or_else(|| "unknown".into()),
+        meta.get("n_train").cloned().unwrap_or_else(|| "0".into()),
+        TOOL,
+    )
+    .with_source("distilled");
     let n_train = meta.get("n_train").and_then(|s| s.parse().ok()).unwrap_or(0);
     let (maps, k, basis_error) = if use_basis {
         let u_t = match (basis, rank) {
@@ -226,21 +233,20 @@ pub fn linear_blob(path: &Path, rank: Option<usize>, dense: bool, dtype: DType) 
                 if k == 0 || k > d {
                     bail!("--rank {k}: expected 1 <= rank <= d = {d}");
                 }
-                dominant_basis(&w, l, d, k)?
+                export::dominant_basis(&w, l, d, k).map_err(|e| anyhow!("basis of the distilled maps: {e}"))?
             }
             (None, None) => {
                 bail!("{}: d = {d} needs the shared-basis form: pass --rank K (or --dense)", path.display())
             }
         };
         let k = u_t.len() / d;
-        let (m, a, err) = project(&w, l, d, &u_t);
-        (LinearMaps::Basis { sigmas: sigmas.clone(), u_t, m, a, b }, k, Some(err))
+        let u_t64: Vec<f64> = u_t.iter().map(|&v| f64::from(v)).collect();
+        let p = export::project(&w, l, d, &u_t64);
+        (LinearMaps::Basis { sigmas: sigmas.clone(), u_t, m: p.m, a: p.a, b }, k, Some(p.worst_rel_error))
     } else {
         (LinearMaps::Dense { sigmas: sigmas.clone(), w, b }, d, None)
     };
-    let params = LinearParams { shape, maps };
-    let wopts = WriteOptions { dtype, pixel: PixelMap::EDM, metadata };
-    let bytes = write::write_linear(&params, &wopts)
+    let (bytes, params) = export::linear_blob(shape, maps, dtype, PixelMap::EDM, &provenance)
         .map_err(|e| anyhow!("{}: writing the linear blob: {e}", path.display()))?;
     let quant = params.quantization_report(dtype).map_err(|e| anyhow!("{e}"))?;
     let summary = Summary {
@@ -254,63 +260,7 @@ pub fn linear_blob(path: &Path, rank: Option<usize>, dense: bool, dtype: DType) 
         quant_errors: quant.iter().map(|q| (q.name, q.dtype, q.rel_frobenius)).collect(),
         basis_error,
         n_train,
+        method: None,
     };
     Ok((bytes, summary))
-}
-
-/// Top-k eigenvectors (rows) of `sum_i (W_i + W_i^T) / 2`: the subspace the maps act on most.
-fn dominant_basis(w: &[f32], l: usize, d: usize, k: usize) -> Result<Vec<f32>> {
-    let mut s = Mat::<f64>::zeros(d, d);
-    for i in 0..l {
-        let wi = &w[i * d * d..(i + 1) * d * d];
-        for r in 0..d {
-            for c in 0..d {
-                s[(r, c)] += 0.5 * (f64::from(wi[r * d + c]) + f64::from(wi[c * d + r]));
-            }
-        }
-    }
-    let eig = fit::eigh_descending(s.as_ref()).map_err(|e| anyhow!("basis of the distilled maps: {e}"))?;
-    Ok(eig.vectors[..k * d].iter().map(|&v| v as f32).collect())
-}
-
-/// `M_i = U^T W_i U`, `a_i = tr((I - U U^T) W_i) / (d - k)` and the worst relative Frobenius error of
-/// `U M_i U^T + a_i (I - U U^T)` against `W_i`.
-fn project(w: &[f32], l: usize, d: usize, u_t: &[f32]) -> (Vec<f32>, Vec<f32>, f64) {
-    let k = u_t.len() / d;
-    let u = Mat::<f64>::from_fn(d, k, |r, c| f64::from(u_t[c * d + r]));
-    let mut uu = Mat::<f64>::zeros(d, d);
-    faer::linalg::matmul::matmul(uu.as_mut(), Accum::Replace, u.as_ref(), u.transpose(), 1.0, Par::rayon(0));
-    let (mut m_all, mut a_all, mut worst) = (Vec::with_capacity(l * k * k), Vec::with_capacity(l), 0.0f64);
-    for i in 0..l {
-        let wi = Mat::<f64>::from_fn(d, d, |r, c| f64::from(w[i * d * d + r * d + c]));
-        let mut wu = Mat::<f64>::zeros(d, k);
-        faer::linalg::matmul::matmul(wu.as_mut(), Accum::Replace, wi.as_ref(), u.as_ref(), 1.0, Par::rayon(0));
-        let mut m = Mat::<f64>::zeros(k, k);
-        faer::linalg::matmul::matmul(m.as_mut(), Accum::Replace, u.transpose(), wu.as_ref(), 1.0, Par::rayon(0));
-        let tr_w: f64 = (0..d).map(|j| wi[(j, j)]).sum();
-        let tr_m: f64 = (0..k).map(|j| m[(j, j)]).sum();
-        let a = if k < d { (tr_w - tr_m) / (d - k) as f64 } else { 0.0 };
-        // Reconstruction U M U^T + a (I - U U^T).
-        let mut um = Mat::<f64>::zeros(d, k);
-        faer::linalg::matmul::matmul(um.as_mut(), Accum::Replace, u.as_ref(), m.as_ref(), 1.0, Par::rayon(0));
-        let mut rec = Mat::<f64>::zeros(d, d);
-        faer::linalg::matmul::matmul(rec.as_mut(), Accum::Replace, um.as_ref(), u.transpose(), 1.0, Par::rayon(0));
-        let (mut err, mut norm) = (0.0, 0.0);
-        for c in 0..d {
-            for r in 0..d {
-                let eye = if r == c { 1.0 } else { 0.0 };
-                let v = rec[(r, c)] + a * (eye - uu[(r, c)]);
-                err += (v - wi[(r, c)]).powi(2);
-                norm += wi[(r, c)].powi(2);
-            }
-        }
-        worst = worst.max(if norm > 0.0 { (err / norm).sqrt() } else { 0.0 });
-        for r in 0..k {
-            for c in 0..k {
-                m_all.push(m[(r, c)] as f32);
-            }
-        }
-        a_all.push(a as f32);
-    }
-    (m_all, a_all, worst)
 }

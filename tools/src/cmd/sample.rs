@@ -40,7 +40,9 @@ pub struct SampleArgs {
     /// Also write one PNG per sample into this directory (created if its parent exists).
     #[arg(long, value_name = "DIR")]
     pub raw: Option<PathBuf>,
-    /// Show each sample's nearest training image (Euclidean, model space) beside it.
+    /// Show each sample's nearest training image (Euclidean, model space) beside it. The dataset is prepared as
+    /// the blob's metadata records (`--resize`, `--grayscale`, `--limit`, `--hold-out`, `--seed` of the export),
+    /// so held-out images are not searched.
     #[arg(long, value_name = "DATASET")]
     pub nearest: Option<PathBuf>,
     /// Grid columns (samples per row).
@@ -119,7 +121,14 @@ pub fn run(args: &SampleArgs) -> Result<()> {
     let mut report = String::new();
     let mut cols = args.cols;
     if let Some(path) = &args.nearest {
-        let ds = util::load_dataset(path, &LoadOptions::default())?;
+        // The training set of the fit: the blob records how its data was prepared (resize, grayscale,
+        // limit, hold-out and their seed), and the same preparation leaves out the held-out images.
+        let prep =
+            LoadOptions::from_metadata(blob.metadata().iter()).map_err(|e| anyhow!("{}: {e}", args.blob.display()))?;
+        let pb = util::stage(format!("reading {}", path.display()));
+        let ds = util::load_dataset(path, &prep);
+        pb.finish_and_clear();
+        let ds = ds?;
         if ds.dim() != model.dim() {
             bail!(
                 "--nearest {}: images have d = {}, expected the blob's d = {}",

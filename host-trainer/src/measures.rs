@@ -15,9 +15,10 @@
 //!   distance in model space) -- the rule of Yoon et al. (2023) and Li et al. (2024).
 
 use anyhow::Result;
-use candle_core::{Device, Tensor};
 
-use crate::denoisers::{sq_dists, BatchDenoiser};
+use gaussdiff_fit::nearest::{nearest_rows, Neighbours};
+
+use crate::denoisers::BatchDenoiser;
 use crate::edm::edm_sigmas;
 
 /// Interpolation weights of the linearity score.
@@ -79,27 +80,43 @@ pub fn rel_frobenius(w: &[f32], w_g: &[f64]) -> f64 {
 
 /// EDM Heun sampler over a batch, from `x_T = sigma_max * noise` through `steps` noise levels of
 /// the EDM schedule (sigma_min 0.002, sigma_max 80, rho 7) and a final step to 0; `2 steps - 1`
-/// evaluations.
+/// evaluations ([`heun_from`] from the first level).
 pub fn heun_sample(den: &dyn BatchDenoiser, noise: &[f32], steps: usize) -> Result<Vec<f32>> {
     let mut sig = edm_sigmas(steps.max(2), 0.002, 80.0, 7.0);
     sig.push(0.0);
-    let mut x: Vec<f32> = noise.iter().map(|&z| z * sig[0] as f32).collect();
-    for i in 0..sig.len() - 1 {
-        let (sigma_cur, sigma_next) = (sig[i], sig[i + 1]);
+    let x: Vec<f32> = noise.iter().map(|&z| z * sig[0] as f32).collect();
+    Ok(heun_from(den, x, &sig)?.0)
+}
+
+/// The trainer's one batched Heun loop (EDM, no churn) over any [`BatchDenoiser`]. It is kept apart from
+/// the CLI's `tools/src/batch.rs`, which fuses a Gaussian blob's denoiser into its f32 update and sums in
+/// another order, so the two do not share bits; this one takes f64 levels and a generic denoiser.
+///
+/// Heun over the levels `sigmas` (descending, ending in 0) from the batch `x` at `sigmas[0]`.
+/// Returns the sample and the number of denoiser evaluations per row.
+pub fn heun_from(den: &dyn BatchDenoiser, mut x: Vec<f32>, sigmas: &[f64]) -> Result<(Vec<f32>, usize)> {
+    let mut evals = 0;
+    for w in sigmas.windows(2) {
+        let (sigma_cur, sigma_next) = (w[0], w[1]);
         let denoised = den.denoise(&x, sigma_cur)?;
+        evals += 1;
         let h = (sigma_next - sigma_cur) as f32;
         let d_cur: Vec<f32> = x.iter().zip(&denoised).map(|(&xv, &dv)| (xv - dv) / sigma_cur as f32).collect();
         let x_next: Vec<f32> = x.iter().zip(&d_cur).map(|(&xv, &dc)| xv + h * dc).collect();
         if sigma_next > 0.0 {
             let denoised2 = den.denoise(&x_next, sigma_next)?;
-            let d_prime: Vec<f32> =
-                x_next.iter().zip(&denoised2).map(|(&xv, &dv)| (xv - dv) / sigma_next as f32).collect();
-            x = x.iter().zip(d_cur.iter().zip(&d_prime)).map(|(&xv, (&a, &b))| xv + h * 0.5 * (a + b)).collect();
+            evals += 1;
+            x = x
+                .iter()
+                .zip(x_next.iter().zip(&denoised2))
+                .zip(&d_cur)
+                .map(|((&xv, (&xn, &dv)), &dc)| xv + h * 0.5 * (dc + (xn - dv) / sigma_next as f32))
+                .collect();
         } else {
             x = x_next;
         }
     }
-    Ok(x)
+    Ok((x, evals))
 }
 
 /// Mean squared difference per pixel.
@@ -139,28 +156,10 @@ pub fn kept_rows(x: &[f32], d: usize) -> Vec<f32> {
     x.chunks_exact(d).zip(div).filter(|(_, dv)| !dv).flat_map(|(r, _)| r.iter().copied()).collect()
 }
 
-/// For each row of `x`, the Euclidean distances to its nearest and second-nearest rows of `train`.
-pub fn nearest_two(x: &[f32], train: &[f32], d: usize, device: &Device) -> Result<Vec<(f64, f64)>> {
-    let n = train.len() / d;
-    let y = Tensor::from_slice(train, (n, d), device)?;
-    let y_sq: Vec<f32> = train.chunks_exact(d).map(|r| r.iter().map(|v| v * v).sum()).collect();
-    let mut out = Vec::new();
-    for chunk in x.chunks(256 * d) {
-        let dist = sq_dists(chunk, &y, &y_sq, d)?;
-        for row in dist.chunks_exact(n) {
-            let (mut a, mut b) = (f32::INFINITY, f32::INFINITY);
-            for &v in row {
-                if v < a {
-                    b = a;
-                    a = v;
-                } else if v < b {
-                    b = v;
-                }
-            }
-            out.push(((a as f64).sqrt(), (b as f64).sqrt()));
-        }
-    }
-    Ok(out)
+/// For each row of `x`, the Euclidean distances to its nearest and second-nearest rows of `train`
+/// (`gaussdiff_fit::nearest`, the exact search the CLI uses).
+pub fn nearest_two(x: &[f32], train: &[f32], d: usize) -> Vec<(f64, f64)> {
+    nearest_rows(train, d, x).iter().map(Neighbours::distances).collect()
 }
 
 /// Fraction of rows with `d1 < d2 / 3`.

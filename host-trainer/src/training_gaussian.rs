@@ -6,11 +6,26 @@
 
 use anyhow::Result;
 use faer::Mat;
+use gaussdiff_core::blob::write::{write_gaussian, GaussianParams};
+use gaussdiff_core::tensor::DType;
+use gaussdiff_fit::dataset::Dataset;
+use gaussdiff_fit::export::{metadata_name, Provenance};
 use gaussdiff_fit::gaussian as fit;
+use gaussdiff_fit::io::write_atomic;
+use std::path::Path;
 
-/// Mean and eigendecomposition of the training images' covariance (f64).
+/// The `tool_version` metadata of the blobs the trainer writes.
+pub const TOOL: &str = concat!("gaussdiff-train ", env!("CARGO_PKG_VERSION"));
+
+/// Provenance of a blob the trainer writes from `data`: the metadata-safe dataset name, the training
+/// image count, the trainer's version and `source`.
+pub fn provenance(data: &Dataset, source: &str) -> Provenance {
+    Provenance::new(metadata_name(&data.name), data.len(), TOOL).with_source(source)
+}
+
+/// Mean and eigendecomposition of the training images' covariance (f64, the 1/N normalisation).
 #[derive(Clone, Debug)]
-pub struct Gaussian {
+pub struct TrainingGaussian {
     /// Dimension d.
     pub d: usize,
     /// Mean (d).
@@ -21,18 +36,18 @@ pub struct Gaussian {
     pub lambda: Vec<f64>,
 }
 
-impl Gaussian {
+impl TrainingGaussian {
     /// Fit mean and the empirical (1/N) covariance of `images` (`n x d`): the Gaussian of the training
-    /// distribution itself, the one Li et al. compare with. The moments and the eigendecomposition are
-    /// core's (`gaussdiff_core::fit`: streaming f64 moments, faer's eigensolver, descending, fixed signs);
-    /// only the normalisation differs from `gaussdiff export`, which ships the unbiased 1/(N-1) covariance
-    /// like `np.cov` (a factor (N-1)/N on every eigenvalue).
+    /// distribution itself, the one Li et al. compare with. The moments, the normalisation and the
+    /// eigendecomposition are `gaussdiff_fit::gaussian`'s (streaming f64 moments, `DDOF` = 0, faer's
+    /// eigensolver, descending, fixed signs), the same as `gaussdiff export`'s; this keeps all `d`
+    /// eigenpairs in f64.
     ///
     /// # Errors
     /// If there are fewer than 2 images, a value is not finite, or the eigendecomposition fails.
     pub fn fit(images: &[f32], d: usize) -> Result<Self> {
         let m = fit::moments(images, d)?;
-        let e = fit::eigh_descending(m.empirical_covariance()?.as_ref())?;
+        let e = fit::eigh_descending(m.covariance()?.as_ref())?;
         let lambda = e.values.iter().map(|&l| l.max(0.0)).collect();
         Ok(Self { d, mu: m.mean().to_vec(), u_rows: e.vectors, lambda })
     }
@@ -71,5 +86,27 @@ impl Gaussian {
             b[i] -= acc;
         }
         (w.iter().map(|&v| v as f32).collect(), b.iter().map(|&v| v as f32).collect())
+    }
+
+    /// Write this Gaussian of `data`'s training images (mean, the first `rank` eigenvectors and
+    /// eigenvalues, default all; floor 0) as a blob with f32 storage, with `gaussdiff_fit::export`'s
+    /// metadata. Returns the byte count.
+    ///
+    /// # Errors
+    /// If core's writer rejects the parameters or the file cannot be written.
+    pub fn write_blob(&self, data: &Dataset, rank: Option<usize>, path: &Path) -> Result<usize> {
+        let d = data.dim();
+        let k = rank.unwrap_or(d).clamp(1, d);
+        let params = GaussianParams {
+            shape: data.shape,
+            mu: self.mu.iter().map(|&v| v as f32).collect(),
+            u_t: self.u_rows[..k * d].iter().map(|&v| v as f32).collect(),
+            lambda: self.lambda[..k].iter().map(|&v| v as f32).collect(),
+            floor: 0.0,
+        };
+        let opts = provenance(data, "gaussian-of-training-data").write_options(DType::F32, data.pixel);
+        let bytes = write_gaussian(&params, &opts).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        write_atomic(path, &bytes)?;
+        Ok(bytes.len())
     }
 }

@@ -7,14 +7,73 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::denoisers::{BatchDenoiser, GaussDenoiser, LinearDenoiser, MemorisingDenoiser, NetDenoiser};
+use crate::denoisers::{BatchDenoiser, DistilledDenoiser, MemorisingDenoiser, NetDenoiser, TrainingGaussianDenoiser};
 use crate::distill::load_maps;
-use crate::gauss::Gaussian;
-use crate::metrics::{self, ALPHAS};
+use crate::measures::{self, ALPHAS};
 use crate::plot;
 use crate::rng::TrainRng;
-use crate::st::write_atomic;
 use crate::train::load_network;
+use crate::training_gaussian::TrainingGaussian;
+use gaussdiff_fit::io::write_atomic;
+
+/// Arguments of `gaussdiff-train metrics`.
+#[derive(clap::Args, Debug)]
+pub struct MetricsArgs {
+    /// Trained checkpoint.
+    #[arg(long)]
+    pub checkpoint: PathBuf,
+    /// Distilled maps (from `distill`).
+    #[arg(long)]
+    pub distilled: Option<PathBuf>,
+    /// Output directory.
+    #[arg(long, short, default_value = "runs/metrics")]
+    pub out: PathBuf,
+    /// Held-out images per sigma.
+    #[arg(long, default_value_t = 256)]
+    pub n_eval: usize,
+    /// Samples per denoiser.
+    #[arg(long, default_value_t = 64)]
+    pub n_samples: usize,
+    /// Heun steps.
+    #[arg(long, default_value_t = 18)]
+    pub steps: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Comma-separated sigmas (default: the distilled grid or the 10-step EDM grid).
+    #[arg(long, value_delimiter = ',')]
+    pub sigmas: Option<Vec<f64>>,
+    /// Leave out the memorising denoiser.
+    #[arg(long)]
+    pub no_memorising: bool,
+}
+
+/// Run the `metrics` command: [`run`] with the arguments, then a summary on stderr.
+///
+/// # Errors
+/// Whatever [`run`] reports.
+pub fn command(a: &MetricsArgs, device: &Device, progress: bool) -> Result<()> {
+    let o = MetricsOptions {
+        checkpoint: a.checkpoint.clone(),
+        distilled: a.distilled.clone(),
+        out: a.out.clone(),
+        n_eval: a.n_eval,
+        n_samples: a.n_samples,
+        steps: a.steps,
+        seed: a.seed,
+        sigmas: a.sigmas.clone(),
+        no_memorising: a.no_memorising,
+    };
+    let r = run(&o, device, progress)?;
+    if progress {
+        eprintln!("linearity (min over sigma): {:?}", r.linearity_min);
+        eprintln!("memorised fraction: {:?}", r.memorisation_fraction);
+        eprintln!("diverged fraction: {:?}", r.diverged_fraction);
+        eprintln!("sample agreement (MSE/pixel): {:?}", r.sample_agreement);
+        eprintln!("wrote {}/metrics.json, CSVs and PNGs", a.out.display());
+    }
+    Ok(())
+}
 
 /// Options of `metrics`.
 #[derive(Clone, Debug)]
@@ -54,9 +113,9 @@ pub struct MetricsReport {
     pub n_eval: usize,
     /// Sigma grid.
     pub sigmas: Vec<f64>,
-    /// `difference["a vs b"][i]` = E|D_a - D_b| / |D_a| at sigmas[i].
+    /// `difference["a vs b"][i]` = E|D_a - D_b| / |D_a| at `sigmas[i]`.
     pub difference: BTreeMap<String, Vec<f64>>,
-    /// `linearity[den][i][k]` at sigmas[i], ALPHAS[k].
+    /// `linearity[den][i][k]` at `sigmas[i]`, `ALPHAS[k]`.
     pub linearity: BTreeMap<String, Vec<Vec<f64>>>,
     /// `linearity_mean[den][i]`: mean over alphas.
     pub linearity_mean: BTreeMap<String, Vec<f64>>,
@@ -110,10 +169,10 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
     }
     let sigmas =
         o.sigmas.clone().or_else(|| maps.as_ref().map(|m| m.sigmas.clone())).unwrap_or_else(crate::edm::default_grid);
-    let g = Gaussian::fit(&data.images, d)?;
+    let g = TrainingGaussian::fit(&data.images, d)?;
     let net_d = NetDenoiser { net: &net };
-    let lin_d = maps.clone().map(|m| LinearDenoiser::new(m, device)).transpose()?;
-    let gau_d = GaussDenoiser::new(g.clone(), device)?;
+    let lin_d = maps.clone().map(|m| DistilledDenoiser::new(m, device)).transpose()?;
+    let gau_d = TrainingGaussianDenoiser::new(g.clone(), device)?;
     let mem_d = if o.no_memorising { None } else { Some(MemorisingDenoiser::new(&data.images, d, device)?) };
     let mut dens: Vec<&dyn BatchDenoiser> = vec![&net_d];
     if let Some(l) = &lin_d {
@@ -124,7 +183,7 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
         dens.push(m);
     }
     let (eval_set, pool) =
-        if data.n_held_out() >= 2 { ("held-out", &data.held_out) } else { ("training", &data.images) };
+        if data.held_out_len() >= 2 { ("held-out", &data.held_out) } else { ("training", &data.images) };
     let n_pool = pool.len() / d;
     let n_eval = (o.n_eval.min(n_pool) / 2) * 2;
     if n_eval < 2 {
@@ -148,14 +207,14 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
                 difference
                     .entry(format!("{} vs {}", dens[a].label(), dens[b].label()))
                     .or_default()
-                    .push(metrics::denoiser_difference(&outs[a], &outs[b], d));
+                    .push(measures::denoiser_difference(&outs[a], &outs[b], d));
             }
         }
         let half = n_eval / 2 * d;
         for den in &dens {
             let row: Vec<f64> = ALPHAS
                 .iter()
-                .map(|&a| metrics::linearity_score(*den, &x[..half], &x[half..], d, sigma, a))
+                .map(|&a| measures::linearity_score(*den, &x[..half], &x[half..], d, sigma, a))
                 .collect::<Result<_>>()?;
             linearity.entry(den.label().to_string()).or_default().push(row);
         }
@@ -169,14 +228,14 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
         linearity_mean.iter().map(|(k, v)| (k.clone(), v.iter().cloned().fold(f64::INFINITY, f64::min))).collect();
     let frobenius = maps.as_ref().map(|m| {
         (0..m.sigmas.len())
-            .map(|i| metrics::rel_frobenius(&m.w[i * d * d..(i + 1) * d * d], &g.w_matrix(m.sigmas[i])))
+            .map(|i| measures::rel_frobenius(&m.w[i * d * d..(i + 1) * d * d], &g.w_matrix(m.sigmas[i])))
             .collect::<Vec<f64>>()
     });
     // Samples from the same noise.
     let noise = TrainRng::stream(o.seed, 0x5A3).normals(o.n_samples * d);
     let mut samples = Vec::new();
     for den in &dens {
-        samples.push(metrics::heun_sample(*den, &noise, o.steps)?);
+        samples.push(measures::heun_sample(*den, &noise, o.steps)?);
     }
     pb.finish_and_clear();
     let mut sample_agreement = BTreeMap::new();
@@ -184,7 +243,7 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
         for b in a + 1..dens.len() {
             sample_agreement.insert(
                 format!("{} vs {}", dens[a].label(), dens[b].label()),
-                metrics::mse_kept_rows(&samples[a], &samples[b], d),
+                measures::mse_kept_rows(&samples[a], &samples[b], d),
             );
         }
     }
@@ -192,7 +251,7 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
         .iter()
         .zip(&samples)
         .map(|(den, s)| {
-            let div = metrics::diverged_rows(s, d);
+            let div = measures::diverged_rows(s, d);
             (den.label().to_string(), div.iter().filter(|&&v| v).count() as f64 / div.len().max(1) as f64)
         })
         .collect();
@@ -202,26 +261,26 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
     let ratios = |nn: &[(f64, f64)]| nn.iter().map(|p| p.0 / p.1.max(1e-300)).collect::<Vec<f64>>();
     let mut hist = Vec::new();
     for (den, s) in dens.iter().zip(&samples) {
-        let nn = metrics::nearest_two(&metrics::kept_rows(s, d), &data.images, d, device)?;
-        memorisation_fraction.insert(den.label().to_string(), metrics::memorisation_fraction(&nn));
+        let nn = measures::nearest_two(&measures::kept_rows(s, d), &data.images, d);
+        memorisation_fraction.insert(den.label().to_string(), measures::memorisation_fraction(&nn));
         let d1: Vec<f64> = nn.iter().map(|p| p.0).collect();
         nn_q.insert(den.label().to_string(), quantiles(&d1));
         ratio_q.insert(den.label().to_string(), quantiles(&ratios(&nn)));
         hist.push((den.label().to_string(), d1));
         plot::image_grid(&o.out.join(format!("samples_{}.png", den.label())), s, data.shape, data.pixel, 8, 4)?;
     }
-    if data.n_held_out() > 0 {
-        let m = data.n_held_out().min(o.n_samples.max(64));
-        let nn = metrics::nearest_two(&data.held_out[..m * d], &data.images, d, device)?;
+    if data.held_out_len() > 0 {
+        let m = data.held_out_len().min(o.n_samples.max(64));
+        let nn = measures::nearest_two(&data.held_out[..m * d], &data.images, d);
         let d1: Vec<f64> = nn.iter().map(|p| p.0).collect();
         nn_q.insert("held-out images".into(), quantiles(&d1));
         ratio_q.insert("held-out images".into(), quantiles(&ratios(&nn)));
-        memorisation_fraction.insert("held-out images".into(), metrics::memorisation_fraction(&nn));
+        memorisation_fraction.insert("held-out images".into(), measures::memorisation_fraction(&nn));
         hist.push(("held-out images".into(), d1));
     }
     let rep = MetricsReport {
         dataset: data.name.clone(),
-        n_train: data.n(),
+        n_train: data.len(),
         d,
         eval_set: eval_set.into(),
         n_eval,
