@@ -64,7 +64,8 @@ fn write_record(board: &str, m: &BTreeMap<String, u64>) {
     let blob = fw::default_blob();
     let blob_len = std::fs::metadata(&blob).map(|m| m.len()).unwrap_or(0);
     let mut text = format!(
-        "# gaussdiff firmware size record, board {board}: `cd firmware && cargo build --release --features {board}`,\n\
+        "# gaussdiff firmware size record, board {board}: `cd firmware && cargo build --release --features {board}` with\n\
+         # the --remap-path-prefix flags of tests/tests/firmware_support (`remap_rustflags`),\n\
          # then llvm-size (bytes; flash = text + data, code = flash - blob, ram_static = data + bss){}.\n\
          # Default blob blobs/{} ({blob_len} bytes). Rewrite: GAUSSDIFF_UPDATE_SIZES=1 cargo test \
          --release -p gaussdiff-tests --test firmware_sizes\n",
