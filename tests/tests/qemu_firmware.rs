@@ -210,3 +210,29 @@ fn qemu_int8_and_f32_blobs_are_bit_identical_to_the_host() {
         check_bit_identical("qemu", &blob, &format!("qemu-frey-{dtype}"));
     }
 }
+
+/// The same default build on a Cortex-M7 (`qemu-system-arm -machine mps2-an500 -cpu cortex-m7`): the frames
+/// are those of the Cortex-M4 run and of the host, bit for bit.
+#[test]
+fn qemu_cortex_m7_mps2_an500_is_bit_identical_to_the_m4_and_the_host() {
+    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+        return;
+    }
+    let envs = [("GAUSSDIFF_RUNS", "exact,heun:5"), ("GAUSSDIFF_SEEDS", "3")];
+    let build = fw::build("qemu", &envs, "qemu-m7");
+    let m4 = fw::qemu(&build.elf, Duration::from_secs(120));
+    let m7 = fw::qemu_on("mps2-an500", "cortex-m7", &build.elf, Duration::from_secs(120));
+    assert_eq!(m7.code, Some(0), "mps2-an500 exit code\nstdout:\n{}\nstderr:\n{}", m7.stdout, m7.stderr);
+    let (f4, f7) = (frames(&m4.stdout), frames(&m7.stdout));
+    assert_eq!(f7.len(), 2, "{}", m7.stdout);
+    let blob = std::fs::read(fw::default_blob()).unwrap();
+    for (a, b) in f4.iter().zip(&f7) {
+        assert_eq!(a.spec, b.spec);
+        let bits = |f: &DecodedFrame| f.values.as_ref().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(a), bits(b), "{:?}: Cortex-M7 and Cortex-M4 differ", b.spec);
+        assert_eq!((a.sample_crc, &a.pixels), (b.sample_crc, &b.pixels));
+        let (x, pixels) = host_sample(&blob, &b.spec);
+        assert!(b.matches_sample(&x), "{:?}: Cortex-M7 sample differs from the host's", b.spec);
+        assert_eq!(b.pixels, pixels);
+    }
+}

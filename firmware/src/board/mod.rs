@@ -51,6 +51,8 @@ pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter>(
         Ok(frames) => app::finish(out, frames, stack::peak()).is_ok(),
         Err(e) => {
             app::report_error(out, &e);
+            #[cfg(not(feature = "qemu"))]
+            defmt::error!("the run stopped with an error (see the @GDF1 error line)");
             false
         }
     }

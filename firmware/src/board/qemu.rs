@@ -47,8 +47,7 @@ impl OutputPin for FpgaLed {
 /// Semihosting stdout as an [`embedded_io::Write`], one host call per line.
 struct Semihosting {
     out: hio::HostStream,
-    buf: [u8; LINE_CAPACITY + 1],
-    len: usize,
+    buf: heapless::Vec<u8, { LINE_CAPACITY + 1 }>,
 }
 
 #[derive(Debug)]
@@ -67,9 +66,12 @@ impl embedded_io::ErrorType for Semihosting {
 impl embedded_io::Write for Semihosting {
     fn write(&mut self, buf: &[u8]) -> Result<usize, HostError> {
         for &b in buf {
-            self.buf[self.len] = b;
-            self.len += 1;
-            if b == b'\n' || self.len == self.buf.len() {
+            if self.buf.push(b).is_err() {
+                // Full: send what there is, then start the next chunk with this byte.
+                self.flush()?;
+                let _ = self.buf.push(b);
+            }
+            if b == b'\n' {
                 self.flush()?;
             }
         }
@@ -77,8 +79,8 @@ impl embedded_io::Write for Semihosting {
     }
 
     fn flush(&mut self) -> Result<(), HostError> {
-        let r = self.out.write_all(&self.buf[..self.len]).map_err(|()| HostError);
-        self.len = 0;
+        let r = self.out.write_all(&self.buf).map_err(|()| HostError);
+        self.buf.clear();
         r
     }
 }
@@ -132,7 +134,7 @@ fn exit(ok: bool) -> ! {
 
 fn stdout() -> Semihosting {
     match hio::hstdout() {
-        Ok(out) => Semihosting { out, buf: [0; LINE_CAPACITY + 1], len: 0 },
+        Ok(out) => Semihosting { out, buf: heapless::Vec::new() },
         // No host: nothing can be reported.
         Err(()) => exit(false),
     }
