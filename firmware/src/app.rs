@@ -88,18 +88,13 @@ pub fn stat<W: embedded_io::Write>(out: &mut W, pairs: &[(&str, u64)]) -> Result
     match frame::try_stat_line(&mut line, pairs) {
         Some(text) => write_line(out, text),
         None => {
-            report_error(out, format_args!("stat: {} pairs, keys {:?} not valid extras", pairs.len(), Keys(pairs)));
+            let bad = pairs.iter().find(|(k, _)| !frame::valid_key(k)).map_or("", |(k, _)| k);
+            report_error(
+                out,
+                format_args!("stat: {} pairs (at most {}), bad key '{bad}'", pairs.len(), frame::MAX_EXTRAS),
+            );
             Ok(())
         }
-    }
-}
-
-/// The keys of `stat` pairs, for the error report.
-struct Keys<'a>(&'a [(&'a str, u64)]);
-
-impl fmt::Debug for Keys<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.0.iter().map(|(k, _)| k)).finish()
     }
 }
 

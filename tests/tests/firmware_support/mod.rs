@@ -59,11 +59,18 @@ pub struct Build {
 /// `cd firmware && cargo build --release --features <features>` with the given GAUSSDIFF_* variables; the
 /// ELF is copied to a name unique to this build, so later builds cannot replace it under a running test.
 pub fn build(features: &str, envs: &[(&str, &str)], label: &str) -> Build {
+    build_profile("release", features, envs, label)
+}
+
+/// [`build`] with a cargo profile of `firmware/Cargo.toml` (`release` or `lean`).
+pub fn build_profile(profile: &str, features: &str, envs: &[(&str, &str)], label: &str) -> Build {
     let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
     let dir = firmware_dir();
     let target_dir = dir.join("target");
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(&dir).args(["build", "--release", "--features", features]).env("CARGO_TARGET_DIR", &target_dir);
+    cmd.current_dir(&dir)
+        .args(["build", "--profile", profile, "--features", features])
+        .env("CARGO_TARGET_DIR", &target_dir);
     cmd.arg("--config").arg(remap_rustflags());
     // The outer `cargo test` exports variables meant for the host build; keep them out of the firmware's.
     for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER", "CARGO_BUILD_RUSTFLAGS"]
@@ -82,7 +89,7 @@ pub fn build(features: &str, envs: &[(&str, &str)], label: &str) -> Build {
         "firmware build `--features {features}` {envs:?} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let built = target_dir.join(TARGET).join("release/gaussdiff-firmware");
+    let built = target_dir.join(TARGET).join(profile).join("gaussdiff-firmware");
     let copies = target_dir.join("test-elves");
     std::fs::create_dir_all(&copies).expect("creating firmware/target/test-elves");
     let elf = copies.join(format!("{label}.elf"));
