@@ -67,7 +67,10 @@ fn check_bit_identical(features: &str, blob: &std::path::Path, label: &str) -> S
             Sampler::Heun => 2 * f.spec.steps - 1,
         };
         assert_eq!(evals, want, "{:?}", f.spec);
+        let instr: u64 = f.extra("instr").unwrap().parse().unwrap();
+        assert!(instr > 10_000 * u64::from(evals), "{:?}: instr={instr} is not a count", f.spec);
     }
+    assert!(run.stdout.contains("stat calib_instr=2000000 calib_ticks=50000"), "calibration:\n{}", run.stdout);
     // Instruction counts under -icount are exactly repeatable.
     let again = fw::qemu(&build.elf, Duration::from_secs(240));
     let instr = |fs: &[DecodedFrame]| fs.iter().map(|f| f.extra("instr").unwrap().to_string()).collect::<Vec<_>>();

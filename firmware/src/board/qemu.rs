@@ -149,6 +149,9 @@ pub fn main() -> ! {
     syst.clear_current();
     syst.enable_interrupt();
     syst.enable_counter();
+    // The cleared counter reads 0 until its first tick reloads it from RELOAD; `ticks` would take that 0 for
+    // a full period (the calibration once came out negative when the code up to its first read got shorter).
+    while SYST::get_current() == 0 {}
 
     let mut out = stdout();
     // Calibrate: a loop of exactly 2 * CALIBRATION_LOOPS instructions (plus the two reads).
