@@ -3,6 +3,8 @@
 //! Environment (each re-runs the build when it changes):
 //! * `GAUSSDIFF_BLOB`: path of the blob to embed (relative paths are relative to this directory);
 //!   default `blobs/olivetti-k40-f16.gdn`.
+//! * `GAUSSDIFF_CLASS`: for a mixture blob, the component (index or label) to sample class-conditionally;
+//!   unset: unconditional sampling of the mixture;
 //! * `GAUSSDIFF_RUNS`: comma-separated samplers with steps, `exact`, `euler:N`, `heun:N`; default
 //!   `exact,euler:18,heun:18`.
 //! * `GAUSSDIFF_SEEDS`: comma-separated seeds or a range `A..B`; default `0..2`. Every run is done for
@@ -74,9 +76,23 @@ fn main() {
         fs::read(&blob_path).unwrap_or_else(|e| panic!("GAUSSDIFF_BLOB: cannot read {}: {e}", blob_path.display()));
     // Size the buffers from the blob. A blob that does not parse still builds (zero-sized buffers), so the
     // firmware itself reports the error at run time, as it would for a blob corrupted in flash.
+    // Class: a mixture blob's component sampled class-conditionally (index or label), checked here.
+    println!("cargo:rerun-if-env-changed=GAUSSDIFF_CLASS");
+    let class_arg = env::var("GAUSSDIFF_CLASS").ok().filter(|c| !c.is_empty());
+    let mut class = None;
     let (dim, scratch, note) = match Blob::parse(&bytes).and_then(|b| b.model().map(|m| (b, m))) {
-        Ok((_, model)) => {
+        Ok((blob, model)) => {
             use gaussdiff_core::denoiser::Denoiser;
+            if let Some(c) = &class_arg {
+                let k = model.components();
+                let j = (0..k)
+                    .find(|&j| blob.component_label(j) == Some(c.as_str()))
+                    .or_else(|| c.parse::<usize>().ok().filter(|&j| j < k && model.as_mixture().is_some()))
+                    .unwrap_or_else(|| {
+                        panic!("GAUSSDIFF_CLASS={c:?}: expected a component index or label of a mixture blob")
+                    });
+                class = Some(j);
+            }
             (model.dim(), SampleSpec::scratch_len(&model), String::from("parsed"))
         }
         Err(e) => {
@@ -123,6 +139,7 @@ fn main() {
     writeln!(cfg, "pub static BLOB: Aligned<[u8; BLOB_LEN]> = Aligned(*include_bytes!({:?}));", path_str(&blob_path))
         .unwrap();
     writeln!(cfg, "pub const DIM: usize = {dim};").unwrap();
+    writeln!(cfg, "pub const CLASS: Option<usize> = {class:?};").unwrap();
     writeln!(cfg, "pub const SCRATCH: usize = {scratch};").unwrap();
     writeln!(cfg, "pub const MAX_STEPS: usize = {max_steps};").unwrap();
     writeln!(cfg, "pub const VALUES: bool = {values};").unwrap();

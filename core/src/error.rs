@@ -90,6 +90,13 @@ pub enum BlobError {
         /// Absolute byte offset of the bad entry (or of the area).
         offset: u32,
     },
+    /// Element `index` (row-major) of section `id` is NaN or infinite (every tensor's values must be finite).
+    NonFiniteTensor {
+        /// Section id ([`crate::blob::format::section`]).
+        id: u8,
+        /// Row-major element index.
+        index: u32,
+    },
     /// A float that must be finite (and, where stated, positive) is not.
     NonFinite {
         /// Field id ([`crate::blob::format::field`]).
@@ -162,7 +169,17 @@ impl fmt::Display for BlobError {
                 write!(f, "tensor has {found} bytes, its shape needs {expected}")
             }
             Self::BadField { field, value } => {
-                write!(f, "field {field} ({}) has invalid value {value} (0x{value:08x})", field::name(field))
+                // Float fields carry f32 bits; small values there are counts or element-type codes.
+                let float = matches!(
+                    field,
+                    field::LAMBDA | field::FLOOR | field::SIGMAS | field::PIXEL_MAP | field::COMPLEMENT
+                );
+                if float && value >= 0x0080_0000 {
+                    let v = f32::from_bits(value);
+                    write!(f, "field {field} ({}) has invalid value {v} (f32 bits 0x{value:08x})", field::name(field))
+                } else {
+                    write!(f, "field {field} ({}) has invalid value {value} (0x{value:08x})", field::name(field))
+                }
             }
             Self::LimitExceeded { field, value, max } => {
                 write!(f, "field {field} ({}) = {value} exceeds the limit {max}", field::name(field))
@@ -171,6 +188,9 @@ impl fmt::Display for BlobError {
                 write!(f, "required section {id} ({}) is missing", section::name(id))
             }
             Self::BadMetadata { offset } => write!(f, "malformed metadata at byte {offset}"),
+            Self::NonFiniteTensor { id, index } => {
+                write!(f, "section {id} ({}) element {index} is not finite (expected finite values)", section::name(id))
+            }
             Self::NonFinite { field } => {
                 write!(f, "field {field} ({}) must be finite", field::name(field))
             }

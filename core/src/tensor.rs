@@ -220,6 +220,22 @@ impl<'a> Tensor<'a> {
         }
     }
 
+    /// Block `j` of `blocks` equal row blocks of a tensor stored block by block (the mixture kind's stacked
+    /// sections, `docs/blob-format.md` §6): rows `j rows / blocks ..`, viewing bytes
+    /// `[j len / blocks, (j + 1) len / blocks)`. For f32 and f16 that is the same as the rows of the whole
+    /// tensor; for int8 each block carries its own row scales after its data. No scan: an f16 block inherits
+    /// the whole tensor's finiteness flag (conservative, same bits either way).
+    ///
+    /// `None` if `blocks == 0`, `rows` is not a multiple of `blocks` or `j >= blocks`.
+    pub fn block(&self, j: usize, blocks: usize) -> Option<Tensor<'a>> {
+        if blocks == 0 || !self.rows.is_multiple_of(blocks) || j >= blocks {
+            return None;
+        }
+        let len = self.bytes.len() / blocks;
+        let bytes = self.bytes.get(j * len..(j + 1) * len)?;
+        Some(Self { rows: self.rows / blocks, bytes, ..*self })
+    }
+
     /// Bytes of row `r` (data only; int8 scales excluded).
     #[inline]
     pub(crate) fn row_bytes(&self, r: usize) -> &'a [u8] {

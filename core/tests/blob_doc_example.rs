@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use gaussdiff_core::blob::format::{self, field, section};
-use gaussdiff_core::blob::write::{write_gaussian, GaussianParams, WriteOptions};
+use gaussdiff_core::blob::write::{write_gaussian, write_mixture, GaussianParams, MixtureParams, WriteOptions};
 use gaussdiff_core::blob::Blob;
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
 use gaussdiff_core::tensor::DType;
@@ -29,6 +29,15 @@ fn example(dtype: DType) -> Vec<u8> {
     };
     let o = WriteOptions { dtype, pixel: PixelMap::EDM, metadata: vec![("dataset".into(), "toy".into())] };
     write_gaussian(&p, &o).unwrap()
+}
+
+/// The mixture of the spec: d = 2, K = 2 components of rank 1, labels `a`, `b`, weights 0.75 / 0.25.
+fn mixture_example(dtype: DType) -> Vec<u8> {
+    let shape = ImageShape { channels: 1, height: 1, width: 2 };
+    let c0 = GaussianParams { shape, mu: vec![0.25, -0.5], u_t: vec![0.6, 0.8], lambda: vec![2.0], floor: 0.125 };
+    let c1 = GaussianParams { shape, mu: vec![-1.0, 1.0], u_t: vec![1.0, 0.0], lambda: vec![0.5], floor: 0.0 };
+    let p = MixtureParams { components: vec![c0, c1], weights: vec![0.75, 0.25], labels: vec!["a".into(), "b".into()] };
+    write_mixture(&p, &WriteOptions { dtype, pixel: PixelMap::EDM, metadata: vec![] }).unwrap()
 }
 
 /// `offset: 16 hex bytes  |ascii|`, like `xxd -g1`.
@@ -76,20 +85,45 @@ fn worked_examples_match_the_writer() {
             errors.push(e);
         }
     }
+    for (tag, dtype) in [("example-mixture-f32", DType::F32), ("example-mixture-i8", DType::I8)] {
+        let bytes = mixture_example(dtype);
+        let blob = Blob::parse(&bytes).unwrap();
+        assert_eq!(blob.num_components(), 2);
+        assert_eq!(blob.component_label(1), Some("b"));
+        // Component 1 of the int8 blob decodes from its own block: q = 127 with scale 1/127, then 0.
+        assert_eq!(blob.section_block(section::U_T, 1).unwrap().get(0, 0), 1.0);
+        blob.model().unwrap();
+        if let Err(e) = check_block(&mut doc, tag, &hexdump(&bytes), bless) {
+            errors.push(e);
+        }
+    }
     if bless {
         std::fs::write(doc_path(), doc).unwrap();
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
 
+/// What a reader that predates a kind says: the kind byte is checked before anything kind-specific, so a
+/// kind-4 blob given to a v1 reader of kinds 1..=3 stops with `UnknownKind` (the documented behaviour, §12).
+/// Simulated here by setting the kind byte to the next unassigned code, 5, with the header CRC repaired.
+#[test]
+fn unknown_kind_is_refused_with_its_code() {
+    let mut bytes = mixture_example(DType::F32);
+    bytes[format::header::KIND] = 5;
+    let crc = format::CRC32.checksum(&bytes[..format::header::HEADER_CRC]);
+    bytes[format::header::HEADER_CRC..format::header::END].copy_from_slice(&crc.to_le_bytes());
+    let e = Blob::parse(&bytes).unwrap_err();
+    assert_eq!(e.to_string(), "unknown denoiser kind code 5");
+}
+
 #[test]
 fn tables_match_the_format_module() {
     let doc = std::fs::read_to_string(doc_path()).unwrap();
-    for id in 1..=16u8 {
+    for id in 1..=18u8 {
         let row = format!("| {id} | {} |", field::name(id));
         assert!(doc.contains(&row), "field table lacks `{row}`");
     }
-    for id in 1..=8u8 {
+    for id in 1..=10u8 {
         let row = format!("| {id} | `{}` |", section::name(id));
         assert!(doc.contains(&row), "section table lacks `{row}`");
     }
@@ -98,6 +132,7 @@ fn tables_match_the_format_module() {
         ("MAX_RANK", format::MAX_RANK),
         ("MAX_CHANNELS", format::MAX_CHANNELS),
         ("MAX_SIGMAS", format::MAX_SIGMAS),
+        ("MAX_COMPONENTS", format::MAX_COMPONENTS),
         ("MAX_SECTIONS", format::MAX_SECTIONS),
         ("MAX_METADATA_BYTES", format::MAX_METADATA_BYTES),
         ("MAX_METADATA_ENTRIES", format::MAX_METADATA_ENTRIES),

@@ -117,7 +117,7 @@ fn checksum_mismatch() {
 
 #[test]
 fn unknown_kind() {
-    for code in [0u8, 4, 0xFF] {
+    for code in [0u8, 5, 0xFF] {
         assert_eq!(err_fixed(|b| b[header::KIND] = code), BlobError::UnknownKind { code });
     }
 }
@@ -328,12 +328,20 @@ fn non_finite() {
         err_fixed(|b| put_u32(b, header::FLOOR, f32::INFINITY.to_bits())),
         BlobError::NonFinite { field: field::FLOOR }
     );
-    // A NaN eigenvalue passes the structural parse; the denoiser constructor rejects it.
+    // A NaN eigenvalue passes the structural parse; building the model rejects it, naming the section.
     let mut b = base();
     let lambda = get_u32(&b, entry_at(2) + entry::OFFSET) as usize;
     put_u32(&mut b, lambda, f32::NAN.to_bits());
     fix_crcs(&mut b);
-    assert_eq!(Blob::parse(&b).unwrap().model().unwrap_err(), BlobError::NonFinite { field: field::LAMBDA });
+    assert_eq!(Blob::parse(&b).unwrap().model().unwrap_err(), BlobError::NonFiniteTensor { id: 3, index: 0 });
+    // So is an infinity in any tensor (here the mean, section 1, element 1), which used to sample black images.
+    let mut b = base();
+    let mu = get_u32(&b, entry_at(0) + entry::OFFSET) as usize;
+    put_u32(&mut b, mu + 4, f32::INFINITY.to_bits());
+    fix_crcs(&mut b);
+    let e = Blob::parse(&b).unwrap().model().unwrap_err();
+    assert_eq!(e, BlobError::NonFiniteTensor { id: 1, index: 1 });
+    assert_eq!(e.to_string(), "section 1 (mu) element 1 is not finite (expected finite values)");
 }
 
 #[test]

@@ -111,6 +111,7 @@ fn with_m4f_kernels(model: Model<'_>) -> Model<'_> {
     match model {
         Model::Gaussian(g) => Model::Gaussian(g.with_kernels(&kernels::M4F)),
         Model::Linear(l) => Model::Linear(l.with_kernels(&kernels::M4F)),
+        Model::Mixture(m) => Model::Mixture(m.with_kernels(&kernels::M4F)),
     }
 }
 
@@ -128,6 +129,8 @@ pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter>(
 ) -> Result<u32, AppError<W::Error>> {
     let (blob, model) = parse(&config::BLOB.0).map_err(AppError::Blob)?;
     let model = with_m4f_kernels(model);
+    // Class-conditional: the mixture component build.rs checked (GAUSSDIFF_CLASS).
+    let model = config::CLASS.and_then(|j| model.component(j)).unwrap_or(model);
     let need = SampleSpec::scratch_len(&model);
     if model.dim() != DIM || need > SCRATCH {
         return Err(AppError::Capacity { dim: model.dim(), scratch: need });

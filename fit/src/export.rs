@@ -5,7 +5,8 @@
 //!
 //! * [`Provenance`]: the metadata every blob carries (`dataset`, `n_train`, optional
 //!   `explained_variance`, `tool_version`, optional `source`, in that order) -> [`WriteOptions`].
-//! * [`gaussian_blob`]: a [`GaussianFit`] -> Gaussian blob bytes.
+//! * [`gaussian_blob`]: a [`GaussianFit`] -> Gaussian blob bytes; [`mixture_blob`]: a [`MixtureFit`] ->
+//!   mixture blob bytes (kind 4, component labels in the metadata).
 //! * [`dominant_basis`] and [`project`]: the shared-basis form of linear maps. With an orthonormal
 //!   basis `U` (`d x k`, stored as rows `U^T`): `M_i = U^T W_i U` (`k x k`) and
 //!   `a_i = tr((I - U U^T) W_i) / (d - k)`, the mean eigenvalue of `W_i` on the complement, so that
@@ -14,11 +15,14 @@
 //! * [`parse_dtype`]: core's [`DType::from_name`] with the CLI's error text (a clap `value_parser`).
 
 use faer::{Accum, Mat, Par};
-use gaussdiff_core::blob::write::{self, GaussianParams, LinearMaps, LinearParams, WriteError, WriteOptions};
+use gaussdiff_core::blob::write::{
+    self, GaussianParams, LinearMaps, LinearParams, MixtureParams, WriteError, WriteOptions,
+};
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
 use gaussdiff_core::tensor::DType;
 
 use crate::gaussian::{eigh_descending, FitError, GaussianFit};
+use crate::mixture::MixtureFit;
 
 /// A storage type from its name: `f32`, `f16`, `i8` (or `int8`).
 ///
@@ -120,6 +124,38 @@ pub fn gaussian_blob(
 ) -> Result<(Vec<u8>, GaussianParams), WriteError> {
     let params = g.to_params(shape);
     let bytes = write::write_gaussian(&params, &provenance.write_options(dtype, pixel))?;
+    Ok((bytes, params))
+}
+
+/// Serialise a fitted mixture of images of `shape` as a mixture blob. Component labels: `names[label]`
+/// where given, else the label's number; an unsupervised mixture stores none. Returns the bytes and the
+/// parameters written (for the quantisation report).
+///
+/// # Errors
+/// Whatever core's writer reports.
+pub fn mixture_blob(
+    m: &MixtureFit,
+    shape: ImageShape,
+    dtype: DType,
+    pixel: PixelMap,
+    provenance: &Provenance,
+    names: Option<&[String]>,
+) -> Result<(Vec<u8>, MixtureParams), WriteError> {
+    let labels = if m.labels.iter().all(Option::is_some) {
+        m.labels
+            .iter()
+            .flatten()
+            .map(|&l| names.and_then(|n| n.get(usize::from(l)).cloned()).unwrap_or_else(|| l.to_string()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let params = MixtureParams {
+        components: m.components.iter().map(|g| g.to_params(shape)).collect(),
+        weights: m.weights.iter().map(|&w| w as f32).collect(),
+        labels,
+    };
+    let bytes = write::write_mixture(&params, &provenance.write_options(dtype, pixel))?;
     Ok((bytes, params))
 }
 

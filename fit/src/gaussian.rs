@@ -540,6 +540,10 @@ fn evd_lower(sym: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>), FitError> {
     use faer::dyn_stack::{MemBuffer, MemStack};
     use faer::linalg::evd;
     let d = sym.nrows();
+    if d == 0 {
+        // Everything deflated (zero-variance data): faer's scratch size would underflow on 0 x 0.
+        return Ok((Vec::new(), Mat::<f64>::zeros(0, 0)));
+    }
     let mut s = faer::diag::Diag::<f64>::zeros(d);
     let mut u = Mat::<f64>::zeros(d, d);
     let par = par();

@@ -7,6 +7,9 @@
 //! core's blob writer stores. Nothing here is linked into a microcontroller build: `gaussdiff-core` stays
 //! `no_std`.
 //!
+//! [`mixture`] fits mixtures of low-rank Gaussians (one per label, or unsupervised), one [`gaussian`] fit per
+//! component.
+//!
 //! Host helpers that the CLI and the trainer share live here too, one file each: [`export`] (metadata,
 //! basis projection, fit -> blob bytes), [`io`] (atomic file writes) and [`nearest`] (nearest-neighbour
 //! search).
@@ -15,4 +18,5 @@ pub mod dataset;
 pub mod export;
 pub mod gaussian;
 pub mod io;
+pub mod mixture;
 pub mod nearest;

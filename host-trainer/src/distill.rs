@@ -19,7 +19,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use faer::{Mat, Side};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -363,7 +363,7 @@ pub fn save_maps(
         });
     }
     let s = data.shape;
-    let mut md = HashMap::new();
+    let mut md = BTreeMap::new();
     md.insert("format".into(), "gaussdiff-distill-1".into());
     md.insert("dataset".into(), data.name.clone());
     md.insert("n_train".into(), data.len().to_string());

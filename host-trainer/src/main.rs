@@ -70,7 +70,19 @@ fn tune_allocator() {
 #[cfg(not(unix))]
 fn tune_allocator() {}
 
-fn main() -> Result<()> {
+/// Errors are printed as one line (the context chain, `{:#}`) and exit code 1; a backtrace only when
+/// `GAUSSDIFF_BACKTRACE=1` (anyhow would print one whenever `RUST_BACKTRACE` is set).
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        if std::env::var_os("GAUSSDIFF_BACKTRACE").is_some_and(|v| v == "1") {
+            eprintln!("{}", e.backtrace());
+        }
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
     tune_allocator();
     let cli = Cli::parse();
     let threads = cli.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));

@@ -13,7 +13,7 @@
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -113,6 +113,9 @@ impl TrainConfig {
         if self.batch == 0 {
             bail!("config: batch must be at least 1");
         }
+        if self.steps == 0 {
+            bail!("config: steps must be at least 1 (a run of 0 steps would write no checkpoint)");
+        }
         if self.save_every == 0 {
             bail!("config: save_every must be at least 1");
         }
@@ -204,7 +207,7 @@ pub fn save_checkpoint(path: &Path, cfg: &TrainConfig, data: &Dataset, st: &Stat
         tensors.push(tensor_f32(format!("adam_v.{}", p.name), &st.opt.v[i])?);
     }
     let s = data.shape;
-    let mut md = HashMap::new();
+    let mut md = BTreeMap::new();
     md.insert("format".into(), CHECKPOINT_FORMAT.into());
     md.insert("step".into(), st.opt.t.to_string());
     md.insert("rng".into(), st.rng.state().iter().map(|w| format!("{w:016x}")).collect::<Vec<_>>().join(","));
@@ -234,6 +237,7 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint> {
     if f.meta("format")? != CHECKPOINT_FORMAT {
         bail!("{}: metadata format is {:?}, expected {CHECKPOINT_FORMAT:?}", path.display(), f.meta("format")?);
     }
+    f.require_checksums()?;
     let cfg: TrainConfig = toml::from_str(f.meta("config")?)
         .with_context(|| format!("{}: metadata \"config\" is not a valid config", path.display()))?;
     let step: usize =
@@ -375,18 +379,21 @@ pub enum Start {
 
 /// Run (or resume) training; returns the final state.
 pub fn run(start: Start, opts: &RunOptions, device: &Device) -> Result<State> {
-    std::fs::create_dir_all(&opts.out).with_context(|| format!("creating run directory {}", opts.out.display()))?;
     let ck_path = opts.out.join(CHECKPOINT);
     let log_path = opts.out.join(LOSSES);
+    // Everything is checked and loaded before the run directory is created, so a failed start leaves none.
     let (cfg, data, mut st) = match start {
         Start::Resume { steps } => {
-            if !ck_path.exists() {
+            if !ck_path.is_file() {
                 bail!("--resume: no checkpoint at {}", ck_path.display());
             }
             let ck = load_checkpoint(&ck_path, device)?;
             let mut c = ck.cfg.clone();
             if let Some(s) = steps {
-                c.steps = s.max(ck.step);
+                if s < ck.step {
+                    bail!("--steps {s}: the checkpoint {} is already at step {}", ck_path.display(), ck.step);
+                }
+                c.steps = s;
             }
             let data = c.load_data()?;
             truncate_log(&log_path, ck.step)?;
@@ -396,10 +403,17 @@ pub fn run(start: Start, opts: &RunOptions, device: &Device) -> Result<State> {
             c.validate()?;
             let data = c.load_data()?;
             let st = init_state(&c, &data, device)?;
+            gaussdiff_fit::io::OutputDir::create(&opts.out, true)?.keep();
             gaussdiff_fit::io::write_atomic(&log_path, b"step,loss\n")?;
             (c, data, st)
         }
     };
+    // Temporary files of a writer that was killed (a checkpoint write interrupted) are removed.
+    let stale = gaussdiff_fit::io::remove_stale_temporaries(&opts.out)
+        .with_context(|| format!("listing run directory {}", opts.out.display()))?;
+    if stale > 0 && opts.progress {
+        eprintln!("removed {stale} temporary file(s) left by an interrupted run in {}", opts.out.display());
+    }
     gaussdiff_fit::io::write_atomic(&opts.out.join(CONFIG), toml::to_string(&cfg)?.as_bytes())?;
     if let Some(p) = &opts.gaussian_blob {
         let g = crate::training_gaussian::TrainingGaussian::fit(&data.images, data.dim())?;

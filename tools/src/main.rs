@@ -3,6 +3,7 @@
 
 mod batch;
 mod cmd;
+mod limits;
 mod util;
 
 use clap::{Parser, Subcommand};

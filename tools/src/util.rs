@@ -8,6 +8,8 @@ use gaussdiff_core::blob::Blob;
 use gaussdiff_core::pixel::{ImageShape, PixelMap};
 use gaussdiff_fit::dataset::{self, Dataset, Format, LoadOptions};
 
+use crate::limits;
+
 /// The one atomic file write (temporary file + rename), shared with the trainer.
 pub use gaussdiff_fit::io::write_atomic;
 /// The one nearest-neighbour search, shared with the trainer.
@@ -23,18 +25,10 @@ pub fn write_stdout(text: &str) -> Result<()> {
     }
 }
 
-/// Fail early (before any work) if the output's directory is missing.
-pub fn check_output_dir(path: &Path) -> Result<()> {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() && !p.is_dir() => {
-            bail!(
-                "{}: output directory {} does not exist (expected an existing directory)",
-                path.display(),
-                p.display()
-            )
-        }
-        _ => Ok(()),
-    }
+/// Fail early (before any work) if an output path cannot be written: its directory is missing, it is a
+/// directory, FIFO or device, or it is one of `inputs` (`gaussdiff_fit::io::check_output`).
+pub fn check_output(path: &Path, inputs: &[&Path]) -> Result<()> {
+    Ok(gaussdiff_fit::io::check_output(path, inputs)?)
 }
 
 /// Dataset selection shared by `export`, `sample --nearest` and the benchmarks.
@@ -90,7 +84,40 @@ pub fn load_dataset(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
     dataset::load(path, opts).map_err(|e| anyhow::anyhow!("dataset {e}"))
 }
 
-/// Read a blob file fully.
+/// Read a blob file: its length is checked against the header's `total_len` (read from the first 64
+/// bytes) before the file is read whole, so a padded or truncated file costs no more than its header.
+pub fn read_blob_file(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut f = std::fs::File::open(path).with_context(|| format!("{}: cannot read blob", path.display()))?;
+    let len = f.metadata().with_context(|| format!("{}: cannot read blob", path.display()))?.len();
+    let mut head = Vec::with_capacity(gaussdiff_core::blob::format::HEADER_SIZE);
+    (&mut f)
+        .take(gaussdiff_core::blob::format::HEADER_SIZE as u64)
+        .read_to_end(&mut head)
+        .with_context(|| format!("{}: cannot read blob", path.display()))?;
+    let declared =
+        Blob::declared_len(&head).map_err(|e| anyhow::anyhow!("{}: invalid gaussdiff blob: {e}", path.display()))?;
+    if len != declared as u64 {
+        bail!(
+            "{}: invalid gaussdiff blob: the file has {len} bytes, its header declares total_len = {declared} \
+             (expected equal; {} bytes)",
+            path.display(),
+            if len > declared as u64 { "trailing" } else { "truncated" }
+        );
+    }
+    let mut bytes = head;
+    bytes.reserve_exact(declared - bytes.len());
+    (&mut f)
+        .take((declared - bytes.len()) as u64)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{}: cannot read blob", path.display()))?;
+    if bytes.len() != declared {
+        bail!("{}: invalid gaussdiff blob: the file changed while it was read", path.display());
+    }
+    Ok(bytes)
+}
+
+/// Read a whole input file (not a blob), naming it on failure.
 pub fn read_file(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("{}: cannot read {what}", path.display()))
 }
@@ -107,60 +134,130 @@ pub fn to_pixels(map: &PixelMap, sample: &[f32]) -> Vec<u8> {
     px
 }
 
-/// A grid of CHW 8-bit tiles (`rows x cols`, row-major order of `tiles`), each scaled up by `scale`,
-/// with a 1-pixel gray gap (scaled), encoded as PNG. Gray images give an 8-bit gray PNG, colour an RGB one.
-pub fn grid_png(tiles: &[Vec<u8>], shape: ImageShape, cols: usize, scale: u32) -> Result<Vec<u8>> {
-    let (h, w) = (u32::from(shape.height), u32::from(shape.width));
-    let cols = cols.max(1).min(tiles.len().max(1));
-    let rows = tiles.len().div_ceil(cols).max(1);
-    let gap = scale.max(1);
-    let (tw, th) = (w * scale + gap, h * scale + gap);
-    let (iw, ih) = (cols as u32 * tw + gap, rows as u32 * th + gap);
-    let mut img = image::RgbImage::from_pixel(iw, ih, image::Rgb([96, 96, 96]));
-    let plane = (h * w) as usize;
-    for (t, tile) in tiles.iter().enumerate() {
-        let (r, c) = ((t / cols) as u32, (t % cols) as u32);
-        for y in 0..h * scale {
-            for x in 0..w * scale {
-                let p = ((y / scale) * w + x / scale) as usize;
-                let px = if shape.channels >= 3 {
-                    image::Rgb([tile[p], tile[plane + p], tile[2 * plane + p]])
-                } else {
-                    image::Rgb([tile[p]; 3])
-                };
-                img.put_pixel(gap + c * tw + x, gap + r * th + y, px);
+/// PNG colour type of `channels` interleaved 8-bit channels: 1 gray, 2 gray + alpha, 3 RGB, 4 RGBA, so
+/// every channel a blob can hold (`MAX_CHANNELS` = 4) is written faithfully.
+fn color_type(channels: u16) -> Result<image::ExtendedColorType> {
+    Ok(match channels {
+        1 => image::ExtendedColorType::L8,
+        2 => image::ExtendedColorType::La8,
+        3 => image::ExtendedColorType::Rgb8,
+        4 => image::ExtendedColorType::Rgba8,
+        c => bail!("{c} channels: expected 1 (gray), 2 (gray + alpha), 3 (RGB) or 4 (RGBA) for a PNG"),
+    })
+}
+
+fn encode_png(buf: &[u8], w: u32, h: u32, channels: u16) -> Result<Vec<u8>> {
+    use image::ImageEncoder as _;
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out).write_image(buf, w, h, color_type(channels)?)?;
+    Ok(out)
+}
+
+/// A PNG grid of CHW 8-bit tiles (row-major), each scaled up by `scale`, with a 1-pixel gray gap (scaled).
+/// Its size is checked against [`limits::MAX_GRID_SIDE`] and [`limits::MAX_GRID_PIXELS`] before the
+/// image is allocated; tiles are painted as they come ([`Grid::put`]) so callers can stream samples.
+#[derive(Debug)]
+pub struct Grid {
+    shape: ImageShape,
+    cols: u32,
+    scale: u32,
+    width: u32,
+    height: u32,
+    buf: Vec<u8>,
+}
+
+impl Grid {
+    /// A grid for `count` tiles of `shape`, `cols` per row.
+    pub fn new(shape: ImageShape, count: u64, cols: usize, scale: u32) -> Result<Self> {
+        let (w, h, cols) = Self::check(shape, count, cols, scale)?;
+        let c = usize::from(shape.channels);
+        let mut buf = vec![96u8; w as usize * h as usize * c];
+        if c == 2 || c == 4 {
+            for px in buf.chunks_exact_mut(c) {
+                px[c - 1] = 255;
+            }
+        }
+        Ok(Self { shape, cols, scale, width: w, height: h, buf })
+    }
+
+    /// The grid's width, height and columns, after checking the limits (nothing allocated).
+    pub fn check(shape: ImageShape, count: u64, cols: usize, scale: u32) -> Result<(u32, u32, u32)> {
+        color_type(shape.channels)?;
+        if cols == 0 {
+            bail!("--cols 0: expected at least 1 column");
+        }
+        if scale == 0 || scale > limits::MAX_SCALE {
+            bail!("--scale {scale}: expected 1 <= scale <= {}", limits::MAX_SCALE);
+        }
+        let count = count.max(1);
+        let cols = (cols as u64).min(count);
+        let rows = count.div_ceil(cols);
+        let gap = u64::from(scale);
+        let tw = u64::from(shape.width) * u64::from(scale) + gap;
+        let th = u64::from(shape.height) * u64::from(scale) + gap;
+        let (w, h) = (cols.saturating_mul(tw).saturating_add(gap), rows.saturating_mul(th).saturating_add(gap));
+        if w > limits::MAX_GRID_SIDE || h > limits::MAX_GRID_SIDE || w.saturating_mul(h) > limits::MAX_GRID_PIXELS {
+            bail!(
+                "the PNG grid would be {w} x {h} pixels ({count} images of {}x{} at --scale {scale}, {cols} per row): \
+                 expected at most {} pixels a side and {} pixels in all (use a smaller --n, --scale or --cols)",
+                shape.width,
+                shape.height,
+                limits::MAX_GRID_SIDE,
+                limits::MAX_GRID_PIXELS
+            );
+        }
+        Ok((w as u32, h as u32, cols as u32))
+    }
+
+    /// Paint tile `t` (CHW 8-bit, `shape.dim()` bytes).
+    pub fn put(&mut self, t: u64, tile: &[u8]) {
+        let (h, w, s) = (u32::from(self.shape.height), u32::from(self.shape.width), self.scale);
+        let c = usize::from(self.shape.channels);
+        let plane = (h * w) as usize;
+        let (tw, th) = (w * s + s, h * s + s);
+        let (r, col) = ((t / u64::from(self.cols)) as u32, (t % u64::from(self.cols)) as u32);
+        for y in 0..h * s {
+            let gy = (s + r * th + y) as usize;
+            for x in 0..w * s {
+                let p = ((y / s) * w + x / s) as usize;
+                let gx = (s + col * tw + x) as usize;
+                let o = (gy * self.width as usize + gx) * c;
+                for ch in 0..c {
+                    self.buf[o + ch] = tile[ch * plane + p];
+                }
             }
         }
     }
-    let mut out = std::io::Cursor::new(Vec::new());
-    if shape.channels >= 3 {
-        img.write_to(&mut out, image::ImageFormat::Png)?;
-    } else {
-        image::DynamicImage::ImageRgb8(img).into_luma8().write_to(&mut out, image::ImageFormat::Png)?;
+
+    /// The grid as PNG bytes.
+    pub fn png(&self) -> Result<Vec<u8>> {
+        encode_png(&self.buf, self.width, self.height, self.shape.channels)
     }
-    Ok(out.into_inner())
 }
 
-/// One image as PNG bytes (gray or RGB).
+/// A grid of CHW 8-bit tiles (see [`Grid`]) encoded as PNG.
+pub fn grid_png(tiles: &[Vec<u8>], shape: ImageShape, cols: usize, scale: u32) -> Result<Vec<u8>> {
+    let mut g = Grid::new(shape, tiles.len() as u64, cols.max(1), scale.max(1))?;
+    for (t, tile) in tiles.iter().enumerate() {
+        g.put(t as u64, tile);
+    }
+    g.png()
+}
+
+/// One CHW 8-bit image as PNG bytes (1 to 4 channels, see [`Grid`]).
 pub fn image_png(pixels: &[u8], shape: ImageShape) -> Result<Vec<u8>> {
-    grid_png_single(pixels, shape)
-}
-
-fn grid_png_single(pixels: &[u8], shape: ImageShape) -> Result<Vec<u8>> {
-    let (w, h) = (u32::from(shape.width), u32::from(shape.height));
-    let mut out = std::io::Cursor::new(Vec::new());
-    if shape.channels >= 3 {
-        let plane = (w * h) as usize;
-        let img = image::RgbImage::from_fn(w, h, |x, y| {
-            let p = (y * w + x) as usize;
-            image::Rgb([pixels[p], pixels[plane + p], pixels[2 * plane + p]])
-        });
-        img.write_to(&mut out, image::ImageFormat::Png)?;
-    } else {
-        let img = image::GrayImage::from_raw(w, h, pixels.to_vec()).context("pixel buffer does not match the shape")?;
-        img.write_to(&mut out, image::ImageFormat::Png)?;
+    let c = usize::from(shape.channels);
+    let plane = usize::from(shape.width) * usize::from(shape.height);
+    if pixels.len() != c * plane {
+        bail!("pixel buffer of {} bytes does not match the shape {c}x{}x{}", pixels.len(), shape.height, shape.width);
     }
-    Ok(out.into_inner())
+    let mut buf = vec![0u8; pixels.len()];
+    for p in 0..plane {
+        for ch in 0..c {
+            buf[p * c + ch] = pixels[ch * plane + p];
+        }
+    }
+    encode_png(&buf, u32::from(shape.width), u32::from(shape.height), shape.channels)
 }
 
 /// A progress bar on stderr (hidden when stderr is not a terminal).

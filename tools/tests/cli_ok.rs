@@ -171,7 +171,7 @@ fn export_linear_from_safetensors() {
     let o = run(&["sample", s(&blob), "--n", "2", "--steps", "8", "-o", s(&png)]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(&["sample", s(&blob), "--sampler", "exact", "-o", s(&png)]);
-    assert!(!o.status.success() && stderr(&o).contains("expected a Gaussian blob"));
+    assert!(!o.status.success() && stderr(&o).contains("expected a Gaussian or mixture blob"));
 
     // Missing tensor / bad shape metadata are named.
     let tensors = vec![("sigmas", TensorView::new(Dtype::F32, vec![l], &sb).unwrap())];

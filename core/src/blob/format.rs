@@ -50,7 +50,8 @@ pub mod header {
     pub const DIM: usize = 24;
     /// `u32` rank k (0 for the dense linear kind).
     pub const RANK: usize = 28;
-    /// `u32` number of sigma levels L (0 for the Gaussian kind).
+    /// `u32` number of sigma levels L (0 for the Gaussian kind); for the mixture kind the number of
+    /// components K.
     pub const NUM_SIGMAS: usize = 32;
     /// `f32` isotropic floor c (0 for linear kinds).
     pub const FLOOR: usize = 36;
@@ -150,6 +151,11 @@ pub const MAX_RANK: usize = 4096;
 pub const MAX_CHANNELS: usize = 4;
 /// Largest number of sigma levels L of a linear denoiser.
 pub const MAX_SIGMAS: usize = 256;
+/// Metadata key naming a mixture's components: the K labels in component order, separated by `,` (so a
+/// label contains no `,`), e.g. `0,1,2` or `s01,s02`.
+pub const LABELS_KEY: &str = "component_labels";
+/// Largest number of components K of a mixture (kind 4).
+pub const MAX_COMPONENTS: usize = 256;
 /// Largest number of section-table entries.
 pub const MAX_SECTIONS: usize = 16;
 /// Largest metadata area in bytes.
@@ -177,28 +183,35 @@ pub enum Kind {
     /// Per-sigma maps in a shared basis `U M_i U^T + a_i (I - U U^T)`, plus `b_i`
     /// (sections SIGMAS, U_T, M, A, B).
     LinearBasis = 3,
+    /// A mixture of K Gaussians (each low rank `k` plus its own floor) with weights `pi_j`
+    /// (sections MU, U_T, LAMBDA stacked per component in K blocks, WEIGHTS, FLOORS). K is stored in the
+    /// header's L field.
+    Mixture = 4,
 }
 
 impl Kind {
     /// The kind for an on-disk code.
     ///
     /// # Errors
-    /// [`BlobError::UnknownKind`] for any code other than 1, 2, 3.
+    /// [`BlobError::UnknownKind`] for any code other than 1, 2, 3, 4. (A reader that predates a kind stops
+    /// here, at the header's kind byte, before reading anything kind-specific.)
     pub const fn from_code(code: u8) -> Result<Self, BlobError> {
         match code {
             1 => Ok(Self::Gaussian),
             2 => Ok(Self::LinearDense),
             3 => Ok(Self::LinearBasis),
+            4 => Ok(Self::Mixture),
             _ => Err(BlobError::UnknownKind { code }),
         }
     }
 
-    /// Short name: `gaussian`, `linear-dense`, `linear-basis`.
+    /// Short name: `gaussian`, `linear-dense`, `linear-basis`, `mixture`.
     pub const fn name(self) -> &'static str {
         match self {
             Self::Gaussian => "gaussian",
             Self::LinearDense => "linear-dense",
             Self::LinearBasis => "linear-basis",
+            Self::Mixture => "mixture",
         }
     }
 
@@ -208,6 +221,18 @@ impl Kind {
             Self::Gaussian => &[section::MU, section::U_T, section::LAMBDA],
             Self::LinearDense => &[section::SIGMAS, section::W, section::B],
             Self::LinearBasis => &[section::SIGMAS, section::U_T, section::M, section::A, section::B],
+            Self::Mixture => &[section::MU, section::U_T, section::LAMBDA, section::WEIGHTS, section::FLOORS],
+        }
+    }
+
+    /// Number of equal blocks a section of this kind is stored in (`l` = the header's L field): the
+    /// mixture's stacked `mu`, `u_t` and `lambda` hold one block per component, each block stored exactly
+    /// like a standalone tensor of its rows (int8: the block's row scales right after its data), so
+    /// component `j` is a plain view of bytes `[j len / K, (j + 1) len / K)`. 1 for everything else.
+    pub const fn blocks(self, id: u8, l: u64) -> u64 {
+        match (self, id) {
+            (Self::Mixture, section::MU | section::U_T | section::LAMBDA) => l,
+            _ => 1,
         }
     }
 
@@ -226,6 +251,10 @@ impl Kind {
             (Self::LinearBasis, section::M) => Some((l * k, k)),
             (Self::LinearBasis, section::A) => Some((1, l)),
             (Self::LinearBasis, section::B) => Some((l, d)),
+            (Self::Mixture, section::MU) => Some((l, d)),
+            (Self::Mixture, section::U_T) => Some((l * k, d)),
+            (Self::Mixture, section::LAMBDA) => Some((l, k)),
+            (Self::Mixture, section::WEIGHTS | section::FLOORS) => Some((1, l)),
             _ => None,
         }
     }
@@ -416,9 +445,16 @@ impl Header {
                     return Err(BlobError::BadField { field: field::NUM_SIGMAS, value: 0 });
                 }
             }
+            Kind::Mixture => {
+                limit(field::COMPONENTS, self.num_sigmas, MAX_COMPONENTS)?;
+                if self.num_sigmas == 0 {
+                    return Err(BlobError::BadField { field: field::COMPONENTS, value: 0 });
+                }
+            }
             Kind::Gaussian => {}
         }
-        // c: finite and >= 0; exactly 0 for linear kinds (they have no floor).
+        // c: finite and >= 0; exactly 0 for linear kinds (they have no floor) and for mixtures (one floor per
+        // component, in FLOORS).
         if !self.floor.is_finite() {
             return Err(BlobError::NonFinite { field: field::FLOOR });
         }

@@ -399,6 +399,29 @@ impl<'a> Blob<'a> {
             .ok()
     }
 
+    /// Block `j` of section `id` as the kind stores it ([`Kind::blocks`]): for the mixture kind's stacked
+    /// `mu`, `u_t`, `lambda`, component `j`'s `1 x d`, `k x d`, `1 x k` tensor; for every other section
+    /// (`j = 0`) the whole tensor, as [`Blob::section`]. Prefer this over [`Blob::section`] for stacked
+    /// sections: an int8 stacked section is not one row-major int8 tensor (each block has its own scales).
+    pub fn section_block(&self, id: u8, j: usize) -> Option<Tensor<'a>> {
+        let blocks = self.header.kind.blocks(id, u64::from(self.header.num_sigmas));
+        self.section(id)?.block(j, usize::try_from(blocks).ok()?)
+    }
+
+    /// Number of mixture components K (the header's L field for [`Kind::Mixture`]); 1 for other kinds.
+    pub fn num_components(&self) -> usize {
+        match self.header.kind {
+            Kind::Mixture => self.header.num_sigmas as usize,
+            _ => 1,
+        }
+    }
+
+    /// The label of mixture component `j` from the metadata key [`format::LABELS_KEY`] (labels separated by
+    /// `,`), if the blob names its components.
+    pub fn component_label(&self, j: usize) -> Option<&'a str> {
+        self.metadata().get(format::LABELS_KEY)?.split(',').nth(j)
+    }
+
     /// The payload CRC stored in the header.
     pub fn stored_crc(&self) -> u32 {
         self.header.payload_crc

@@ -20,8 +20,9 @@ use std::vec;
 use std::vec::Vec;
 
 use crate::blob::format::{
-    self, section, Header, Kind, SectionEntry, CRC32, FORMAT_VERSION, HEADER_SIZE, MAX_CHANNELS, MAX_DIM, MAX_KEY_LEN,
-    MAX_METADATA_BYTES, MAX_METADATA_ENTRIES, MAX_RANK, MAX_SECTIONS, MAX_SIGMAS, SECTION_ENTRY_SIZE, WRITER_ALIGN,
+    self, section, Header, Kind, SectionEntry, CRC32, FORMAT_VERSION, HEADER_SIZE, MAX_CHANNELS, MAX_COMPONENTS,
+    MAX_DIM, MAX_KEY_LEN, MAX_METADATA_BYTES, MAX_METADATA_ENTRIES, MAX_RANK, MAX_SECTIONS, MAX_SIGMAS,
+    SECTION_ENTRY_SIZE, WRITER_ALIGN,
 };
 use crate::blob::read::Blob;
 use crate::error::BlobError;
@@ -41,6 +42,26 @@ pub struct GaussianParams {
     pub lambda: Vec<f32>,
     /// Isotropic floor c for the complement of span(U), finite, >= 0.
     pub floor: f32,
+}
+
+/// Parameters of a mixture of Gaussians (kind 4): K components of one shape and one rank, their weights
+/// and optional labels (stored in the metadata under [`format::LABELS_KEY`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MixtureParams {
+    /// The components (same shape, same rank `k`); each is validated like a [`GaussianParams`].
+    pub components: Vec<GaussianParams>,
+    /// Weights `pi_j`, length K, finite, `>= 0`, at least one `> 0` (conventionally summing to 1).
+    pub weights: Vec<f32>,
+    /// Component labels (empty: none), length K otherwise, each non-empty, without `,`.
+    pub labels: Vec<String>,
+}
+
+/// A [`MixtureParams`] flattened into its stacked sections.
+struct MixtureStacks {
+    mu: Vec<f32>,
+    u_t: Vec<f32>,
+    lambda: Vec<f32>,
+    floors: Vec<f32>,
 }
 
 /// The per-sigma maps of a linear denoiser.
@@ -226,13 +247,15 @@ pub struct QuantError {
     pub rel_frobenius: f64,
 }
 
-/// One tensor to store: section id, dtype, shape and the f32 values.
+/// One tensor to store: section id, dtype, shape and the f32 values, in `blocks` equal row blocks each
+/// stored as a standalone tensor (1 except the mixture's stacked sections).
 struct Plan<'p> {
     id: u8,
     dtype: DType,
     rows: usize,
     cols: usize,
     values: &'p [f32],
+    blocks: usize,
 }
 
 fn check_len(tensor: &'static str, v: &[f32], expected: usize) -> Result<(), WriteError> {
@@ -360,6 +383,7 @@ fn report(plans: &[Plan<'_>]) -> Vec<QuantError> {
             section: p.id,
             name: section::name(p.id),
             dtype: p.dtype,
+            // Per-row scales: blocks do not change the error.
             rel_frobenius: quantize_roundtrip_error(p.values, p.cols.max(1), p.dtype),
         })
         .collect()
@@ -387,9 +411,9 @@ impl GaussianParams {
 
     fn plans(&self, dtype: DType, d: usize, k: usize) -> [Plan<'_>; 3] {
         [
-            Plan { id: section::MU, dtype: DType::F32, rows: 1, cols: d, values: &self.mu },
-            Plan { id: section::U_T, dtype, rows: k, cols: d, values: &self.u_t },
-            Plan { id: section::LAMBDA, dtype: DType::F32, rows: 1, cols: k, values: &self.lambda },
+            Plan { id: section::MU, dtype: DType::F32, rows: 1, cols: d, values: &self.mu, blocks: 1 },
+            Plan { id: section::U_T, dtype, rows: k, cols: d, values: &self.u_t, blocks: 1 },
+            Plan { id: section::LAMBDA, dtype: DType::F32, rows: 1, cols: k, values: &self.lambda, blocks: 1 },
         ]
     }
 
@@ -400,6 +424,74 @@ impl GaussianParams {
     pub fn quantization_report(&self, dtype: DType) -> Result<Vec<QuantError>, WriteError> {
         let (d, k) = self.validate()?;
         Ok(report(&self.plans(dtype, d, k)))
+    }
+}
+
+impl MixtureParams {
+    /// (shape, d, k, K) after checking every component, the weights, the labels and the limits.
+    fn validate(&self) -> Result<(ImageShape, usize, usize, usize), WriteError> {
+        let n = self.components.len();
+        if n == 0 {
+            return Err(WriteError::Length { tensor: "components", expected: 1, found: 0 });
+        }
+        limit("mixture components", n, MAX_COMPONENTS)?;
+        let shape = self.components[0].shape;
+        let (d, k) = self.components[0].validate()?;
+        for c in &self.components[1..] {
+            if c.shape != shape {
+                let s = c.shape;
+                return Err(WriteError::BadShape { channels: s.channels, height: s.height, width: s.width });
+            }
+            c.validate()?;
+            check_len("lambda (every component has the same rank)", &c.lambda, k)?;
+        }
+        check_len("weights", &self.weights, n)?;
+        check_finite("weights", &self.weights)?;
+        if let Some(index) = self.weights.iter().position(|&w| w < 0.0) {
+            return Err(WriteError::OutOfRange { tensor: "weights", index, value: self.weights[index] });
+        }
+        if self.weights.iter().all(|&w| w == 0.0) {
+            return Err(WriteError::OutOfRange { tensor: "weights", index: 0, value: 0.0 });
+        }
+        if !self.labels.is_empty() {
+            if self.labels.len() != n {
+                return Err(WriteError::Metadata { index: 0, reason: "one label per mixture component" });
+            }
+            if let Some(index) = self.labels.iter().position(|l| l.is_empty() || l.contains(',')) {
+                return Err(WriteError::Metadata { index, reason: "component labels must be non-empty, without ','" });
+            }
+        }
+        Ok((shape, d, k, n))
+    }
+
+    fn stacks(&self) -> MixtureStacks {
+        let cat = |f: &dyn Fn(&GaussianParams) -> &[f32]| self.components.iter().flat_map(f).copied().collect();
+        MixtureStacks {
+            mu: cat(&|c| &c.mu),
+            u_t: cat(&|c| &c.u_t),
+            lambda: cat(&|c| &c.lambda),
+            floors: self.components.iter().map(|c| c.floor).collect(),
+        }
+    }
+
+    fn plans<'p>(&'p self, st: &'p MixtureStacks, dtype: DType, d: usize, k: usize, n: usize) -> [Plan<'p>; 5] {
+        [
+            Plan { id: section::MU, dtype: DType::F32, rows: n, cols: d, values: &st.mu, blocks: n },
+            Plan { id: section::U_T, dtype, rows: n * k, cols: d, values: &st.u_t, blocks: n },
+            Plan { id: section::LAMBDA, dtype: DType::F32, rows: n, cols: k, values: &st.lambda, blocks: n },
+            Plan { id: section::WEIGHTS, dtype: DType::F32, rows: 1, cols: n, values: &self.weights, blocks: 1 },
+            Plan { id: section::FLOORS, dtype: DType::F32, rows: 1, cols: n, values: &st.floors, blocks: 1 },
+        ]
+    }
+
+    /// Relative Frobenius error of each stored tensor when written with `dtype`.
+    ///
+    /// # Errors
+    /// As [`write_mixture`]'s validation.
+    pub fn quantization_report(&self, dtype: DType) -> Result<Vec<QuantError>, WriteError> {
+        let (_, d, k, n) = self.validate()?;
+        let st = self.stacks();
+        Ok(report(&self.plans(&st, dtype, d, k, n)))
     }
 }
 
@@ -445,16 +537,16 @@ impl LinearParams {
     fn plans(&self, dtype: DType, d: usize, k: usize, l: usize) -> Vec<Plan<'_>> {
         match &self.maps {
             LinearMaps::Dense { sigmas, w, b } => vec![
-                Plan { id: section::SIGMAS, dtype: DType::F32, rows: 1, cols: l, values: sigmas },
-                Plan { id: section::W, dtype, rows: l * d, cols: d, values: w },
-                Plan { id: section::B, dtype: DType::F32, rows: l, cols: d, values: b },
+                Plan { id: section::SIGMAS, dtype: DType::F32, rows: 1, cols: l, values: sigmas, blocks: 1 },
+                Plan { id: section::W, dtype, rows: l * d, cols: d, values: w, blocks: 1 },
+                Plan { id: section::B, dtype: DType::F32, rows: l, cols: d, values: b, blocks: 1 },
             ],
             LinearMaps::Basis { sigmas, u_t, m, a, b } => vec![
-                Plan { id: section::SIGMAS, dtype: DType::F32, rows: 1, cols: l, values: sigmas },
-                Plan { id: section::U_T, dtype, rows: k, cols: d, values: u_t },
-                Plan { id: section::M, dtype, rows: l * k, cols: k, values: m },
-                Plan { id: section::A, dtype: DType::F32, rows: 1, cols: l, values: a },
-                Plan { id: section::B, dtype: DType::F32, rows: l, cols: d, values: b },
+                Plan { id: section::SIGMAS, dtype: DType::F32, rows: 1, cols: l, values: sigmas, blocks: 1 },
+                Plan { id: section::U_T, dtype, rows: k, cols: d, values: u_t, blocks: 1 },
+                Plan { id: section::M, dtype, rows: l * k, cols: k, values: m, blocks: 1 },
+                Plan { id: section::A, dtype: DType::F32, rows: 1, cols: l, values: a, blocks: 1 },
+                Plan { id: section::B, dtype: DType::F32, rows: l, cols: d, values: b, blocks: 1 },
             ],
         }
     }
@@ -537,7 +629,11 @@ fn assemble(
     for (i, plan) in plans.iter().enumerate() {
         out.resize(align_up(out.len()), 0);
         let offset = out.len();
-        encode_tensor(plan.values, plan.rows, plan.cols, plan.dtype, &mut out);
+        let rows = plan.rows / plan.blocks;
+        for block in 0..plan.blocks {
+            let values = &plan.values[block * rows * plan.cols..(block + 1) * rows * plan.cols];
+            encode_tensor(values, rows, plan.cols, plan.dtype, &mut out);
+        }
         let entry = SectionEntry {
             id: plan.id,
             dtype_code: plan.dtype as u8,
@@ -583,6 +679,24 @@ pub fn write_gaussian(params: &GaussianParams, opts: &WriteOptions) -> Result<Ve
     let (d, k) = params.validate()?;
     let plans = params.plans(opts.dtype, d, k);
     assemble(Kind::Gaussian, params.shape, (d, k, 0), params.floor, &plans, opts)
+}
+
+/// Writes a mixture blob (kind 4: sections MU, U_T, LAMBDA stacked in K blocks, WEIGHTS, FLOORS; K in the
+/// header's L field, header floor 0). Labels, if any, are appended to `opts.metadata` under
+/// [`format::LABELS_KEY`].
+///
+/// # Errors
+/// As [`write_gaussian`] for each component; components of different shapes or ranks, bad weights
+/// (negative, non-finite, all zero) or labels, more than [`MAX_COMPONENTS`] components.
+pub fn write_mixture(params: &MixtureParams, opts: &WriteOptions) -> Result<Vec<u8>, WriteError> {
+    let (shape, d, k, n) = params.validate()?;
+    let st = params.stacks();
+    let plans = params.plans(&st, opts.dtype, d, k, n);
+    let mut opts = opts.clone();
+    if !params.labels.is_empty() {
+        opts.metadata.push((format::LABELS_KEY.into(), params.labels.join(",")));
+    }
+    assemble(Kind::Mixture, shape, (d, k, n), 0.0, &plans, &opts)
 }
 
 /// Writes a linear blob (kind 2 dense: SIGMAS, W, B; kind 3 basis: SIGMAS, U_T, M, A, B).

@@ -133,6 +133,17 @@ impl<'a> GaussianDenoiser<'a> {
         Ok(Self { mu, u_t, lambda, floor, kernels: &kernels::PORTABLE })
     }
 
+    /// A denoiser over tensors [`GaussianDenoiser::new`] has already accepted (a mixture's components).
+    pub(crate) fn from_validated(
+        mu: Tensor<'a>,
+        u_t: Tensor<'a>,
+        lambda: Tensor<'a>,
+        floor: f32,
+        kernels: &'a dyn BlockKernels,
+    ) -> Self {
+        Self { mu, u_t, lambda, floor, kernels }
+    }
+
     /// The same denoiser computing its matrix-vector products `U^T (x - mu)` and `U coef` with `kernels`
     /// (e.g. the firmware's Cortex-M4F assembly). A correct implementation of [`BlockKernels`] gives the
     /// same bits as the default [`kernels::Portable`].
@@ -173,18 +184,32 @@ impl<'a> GaussianDenoiser<'a> {
     ///
     /// Shared by `denoise` (`h = g`) and `exact_flow` (`h` = the flow factors).
     fn apply(&self, x: &[f32], h_c: f32, h: impl Fn(usize) -> f32, out: &mut [f32], scratch: &mut [f32]) {
+        let k = self.rank();
+        assert!(scratch.len() >= k, "GaussianDenoiser: scratch shorter than scratch_len()");
+        let coef = &mut scratch[..k];
+        self.project(x, out, coef);
+        self.finish(h_c, h, out, coef);
+    }
+
+    /// `diff = x - mu` and `coef = U^T (x - mu)` (`k` values): the first half of every evaluation, also
+    /// what the mixture denoiser's log-densities need.
+    pub(crate) fn project(&self, x: &[f32], diff: &mut [f32], coef: &mut [f32]) {
+        let d = self.mu.cols();
+        assert!(x.len() == d && diff.len() == d, "GaussianDenoiser: x and out must have length dim()");
+        // diff = x - mu  (x + (-1) mu is exactly x - mu)
+        diff.copy_from_slice(x);
+        self.mu.row_axpy_with(self.kernels, 0, -1.0, diff);
+        // coef_i = u_i^T (x - mu)  (four rows of U^T per pass over `diff`)
+        self.u_t.rows_dot_with(self.kernels, 0, diff, coef);
+    }
+
+    /// The second half: given `out = x - mu` and `coef = U^T (x - mu)` from [`GaussianDenoiser::project`],
+    /// `out = mu + h_c (x - mu) + U diag(h - h_c) coef` (`coef` is scaled in place).
+    pub(crate) fn finish(&self, h_c: f32, h: impl Fn(usize) -> f32, out: &mut [f32], coef: &mut [f32]) {
         let d = self.mu.cols();
         let k = self.rank();
-        assert!(x.len() == d && out.len() == d, "GaussianDenoiser: x and out must have length dim()");
-        assert!(scratch.len() >= k, "GaussianDenoiser: scratch shorter than scratch_len()");
         // Complement factor: irrelevant (empty complement) at full rank; 0 keeps that case free of rounding.
         let h_c = if k == d { 0.0 } else { h_c };
-        // out = x - mu  (x + (-1) mu is exactly x - mu)
-        out.copy_from_slice(x);
-        self.mu.row_axpy_with(self.kernels, 0, -1.0, out);
-        // coef_i = (h_i - h_c) u_i^T (x - mu)  (four rows of U^T per pass over `out`)
-        let coef = &mut scratch[..k];
-        self.u_t.rows_dot_with(self.kernels, 0, out, coef);
         for (i, ci) in coef.iter_mut().enumerate() {
             *ci *= h(i) - h_c;
         }
@@ -192,6 +217,22 @@ impl<'a> GaussianDenoiser<'a> {
         out.iter_mut().for_each(|o| *o *= h_c);
         self.mu.row_axpy_with(self.kernels, 0, 1.0, out);
         self.u_t.rows_axpy_with(self.kernels, 0, coef, out);
+    }
+
+    /// [`Denoiser::denoise`] from a projection already computed: `out = x - mu` and `coef = U^T (x - mu)`
+    /// as [`GaussianDenoiser::project`] leaves them (same bits as `denoise`); `coef` is overwritten.
+    pub(crate) fn denoise_projected(&self, sigma: f32, out: &mut [f32], coef: &mut [f32]) {
+        let sigma_sq = sigma * sigma;
+        let c = self.floor;
+        self.finish(
+            shrink(c, c + sigma_sq),
+            |i| {
+                let l = self.lambda.get(0, i);
+                shrink(l, l + sigma_sq)
+            },
+            out,
+            coef,
+        );
     }
 
     /// Exact solution of the probability-flow ODE: moves `x_t` (at noise level `sigma_t`) to noise level
@@ -234,18 +275,11 @@ impl Denoiser for GaussianDenoiser<'_> {
     }
 
     fn denoise(&self, x: &[f32], sigma: f32, out: &mut [f32], scratch: &mut [f32]) {
-        let sigma_sq = sigma * sigma;
-        let c = self.floor;
-        self.apply(
-            x,
-            shrink(c, c + sigma_sq),
-            |i| {
-                let l = self.lambda.get(0, i);
-                shrink(l, l + sigma_sq)
-            },
-            out,
-            scratch,
-        );
+        let k = self.rank();
+        assert!(scratch.len() >= k, "GaussianDenoiser: scratch shorter than scratch_len()");
+        let coef = &mut scratch[..k];
+        self.project(x, out, coef);
+        self.denoise_projected(sigma, out, coef);
     }
 
     /// `2 d k + d`: projections `U^T (x - mu)`, the rank-k update, and the floor scaling.

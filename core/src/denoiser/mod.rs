@@ -1,9 +1,10 @@
-//! Denoisers `D(x; sigma)`: the optimal denoiser of a Gaussian (low rank plus isotropic floor) and
-//! per-noise-level linear maps, both evaluated straight from blob storage without allocation, and the
+//! Denoisers `D(x; sigma)`: the optimal denoiser of a Gaussian (low rank plus isotropic floor), of a mixture
+//! of such Gaussians, and per-noise-level linear maps, all evaluated straight from blob storage without allocation, and the
 //! [`Model`] a blob holds (one of them).
 
 pub mod gaussian;
 pub mod linear;
+pub mod mixture;
 pub mod model;
 
 #[cfg(test)]
@@ -11,6 +12,7 @@ use crate::tensor::{DType, Tensor};
 
 pub use gaussian::GaussianDenoiser;
 pub use linear::LinearDenoiser;
+pub use mixture::MixtureDenoiser;
 pub use model::Model;
 
 /// A denoiser `D(x; sigma)` on flattened images of dimension `dim()`.

@@ -1,10 +1,11 @@
 //! The denoiser a blob holds: [`Model`], built from a validated [`Blob`] by [`Model::from_blob`] (or its
 //! shorthand [`Blob::model`]), borrowing every tensor from the blob bytes.
 
-use super::{Denoiser, GaussianDenoiser, LinearDenoiser};
+use super::{Denoiser, GaussianDenoiser, LinearDenoiser, MixtureDenoiser};
 use crate::blob::format::{section, Kind};
 use crate::blob::Blob;
 use crate::error::BlobError;
+use crate::tensor::Tensor;
 
 /// The denoiser a blob holds, borrowing its tensors from the blob bytes.
 #[derive(Clone, Copy, Debug)]
@@ -13,6 +14,22 @@ pub enum Model<'a> {
     Gaussian(GaussianDenoiser<'a>),
     /// Kinds 2 and 3: per-sigma linear maps, dense or in a shared basis.
     Linear(LinearDenoiser<'a>),
+    /// Kind 4: a mixture of low-rank Gaussians.
+    Mixture(MixtureDenoiser<'a>),
+}
+
+/// [`BlobError::NonFiniteTensor`] for the first NaN or infinity in `t` (element indices counted from
+/// `offset`, the tensor's first element within its section).
+fn check_finite(t: &Tensor<'_>, id: u8, offset: usize) -> Result<(), BlobError> {
+    for r in 0..t.rows() {
+        for c in 0..t.cols() {
+            if !t.get(r, c).is_finite() {
+                let index = u32::try_from(offset + r * t.cols() + c).unwrap_or(u32::MAX);
+                return Err(BlobError::NonFiniteTensor { id, index });
+            }
+        }
+    }
+    Ok(())
 }
 
 impl<'a> Model<'a> {
@@ -21,10 +38,11 @@ impl<'a> Model<'a> {
     /// # Errors
     /// [`BlobError::MissingSection`] (impossible after a successful parse) and the value checks of
     /// [`GaussianDenoiser::new`], [`LinearDenoiser::dense`] and [`LinearDenoiser::basis`] (eigenvalues
-    /// descending and >= 0, sigma grid positive and strictly descending, finite values).
+    /// descending and >= 0, sigma grid positive and strictly descending, finite values), and
+    /// [`BlobError::NonFiniteTensor`] for a NaN or infinity in any section.
     pub fn from_blob(blob: &Blob<'a>) -> Result<Self, BlobError> {
         let get = |id: u8| blob.section(id).ok_or(BlobError::MissingSection { id });
-        Ok(match blob.kind() {
+        let model = match blob.kind() {
             Kind::Gaussian => Model::Gaussian(GaussianDenoiser::new(
                 get(section::MU)?,
                 get(section::U_T)?,
@@ -41,14 +59,61 @@ impl<'a> Model<'a> {
                 get(section::A)?,
                 get(section::B)?,
             )?),
-        })
+            Kind::Mixture => Model::Mixture(MixtureDenoiser::new(
+                get(section::MU)?,
+                get(section::U_T)?,
+                get(section::LAMBDA)?,
+                get(section::WEIGHTS)?,
+                get(section::FLOORS)?,
+            )?),
+        };
+        // Every tensor's values must be finite (an infinite mean would give non-finite samples). A mixture's
+        // `mu` and `u_t` are K blocks, each laid out like a standalone tensor (int8 blocks carry their own
+        // row scales), so they are checked through the components' views.
+        let blocked = |id: u8| matches!(model, Model::Mixture(_)) && (id == section::MU || id == section::U_T);
+        for s in blob.sections() {
+            if let Some(t) = blob.section(s.id).filter(|_| !blocked(s.id)) {
+                check_finite(&t, s.id, 0)?;
+            }
+        }
+        if let Model::Mixture(m) = &model {
+            for j in 0..m.components() {
+                let g = m.component(j);
+                let (mu, u_t) = (g.mu(), g.u_t());
+                check_finite(&mu, section::MU, j * mu.rows() * mu.cols())?;
+                check_finite(&u_t, section::U_T, j * u_t.rows() * u_t.cols())?;
+            }
+        }
+        Ok(model)
+    }
+
+    /// The mixture denoiser, if this is one.
+    pub fn as_mixture(&self) -> Option<&MixtureDenoiser<'a>> {
+        match self {
+            Self::Mixture(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Number of components: K for a mixture, 1 otherwise.
+    pub fn components(&self) -> usize {
+        self.as_mixture().map_or(1, MixtureDenoiser::components)
+    }
+
+    /// Class-conditional model: component `j` of a mixture as a Gaussian model (its exact closed form);
+    /// a Gaussian or linear model for `j = 0` is itself. `None` if `j >= components()`.
+    pub fn component(&self, j: usize) -> Option<Model<'a>> {
+        match self {
+            Self::Mixture(m) => (j < m.components()).then(|| Model::Gaussian(m.component(j))),
+            _ => (j == 0).then_some(*self),
+        }
     }
 
     /// The Gaussian denoiser, if this is one (the exact sampler needs it).
     pub fn as_gaussian(&self) -> Option<&GaussianDenoiser<'a>> {
         match self {
             Self::Gaussian(g) => Some(g),
-            Self::Linear(_) => None,
+            _ => None,
         }
     }
 
@@ -56,7 +121,7 @@ impl<'a> Model<'a> {
     pub fn as_linear(&self) -> Option<&LinearDenoiser<'a>> {
         match self {
             Self::Linear(l) => Some(l),
-            Self::Gaussian(_) => None,
+            _ => None,
         }
     }
 }
@@ -66,6 +131,7 @@ impl Denoiser for Model<'_> {
         match self {
             Self::Gaussian(g) => g.dim(),
             Self::Linear(l) => l.dim(),
+            Self::Mixture(m) => m.dim(),
         }
     }
 
@@ -73,6 +139,7 @@ impl Denoiser for Model<'_> {
         match self {
             Self::Gaussian(g) => g.scratch_len(),
             Self::Linear(l) => l.scratch_len(),
+            Self::Mixture(m) => m.scratch_len(),
         }
     }
 
@@ -80,6 +147,7 @@ impl Denoiser for Model<'_> {
         match self {
             Self::Gaussian(g) => g.denoise(x, sigma, out, scratch),
             Self::Linear(l) => l.denoise(x, sigma, out, scratch),
+            Self::Mixture(m) => m.denoise(x, sigma, out, scratch),
         }
     }
 
@@ -87,6 +155,7 @@ impl Denoiser for Model<'_> {
         match self {
             Self::Gaussian(g) => g.macs_per_eval(),
             Self::Linear(l) => l.macs_per_eval(),
+            Self::Mixture(m) => m.macs_per_eval(),
         }
     }
 }

@@ -178,6 +178,9 @@ fn pixel_line(line: usize, f: &mut Open, words: &[&str]) -> Result<(), FrameErro
     let (w, rows) = (usize::from(f.shape.width), usize::from(f.shape.channels) * usize::from(f.shape.height));
     let r: usize = r.parse().map_err(|_| err(line, format!("row {r:?} is not a number")))?;
     let x0: usize = x0.parse().map_err(|_| err(line, format!("column {x0:?} is not a number")))?;
+    if !hex.is_ascii() {
+        return Err(err(line, "pixel chunk: expected hex digits"));
+    }
     let n = hex.len() / 2;
     if hex.len() % 2 != 0 || n == 0 || r >= rows || x0 >= w || x0 + n > w {
         return Err(err(line, format!("pixel chunk row {r} col {x0} len {n} outside {rows} rows x {w} columns")));
@@ -201,6 +204,9 @@ fn value_line(line: usize, f: &mut Open, words: &[&str]) -> Result<(), FrameErro
     };
     let d = f.shape.dim();
     let i0: usize = i0.parse().map_err(|_| err(line, format!("index {i0:?} is not a number")))?;
+    if !hex.is_ascii() {
+        return Err(err(line, "value chunk: expected hex digits"));
+    }
     let n = hex.len() / 8;
     if hex.len() % 8 != 0 || n == 0 || i0 >= d || i0 + n > d {
         return Err(err(line, format!("value chunk at {i0} with {} hex digits outside 0..{d}", hex.len())));
@@ -469,5 +475,15 @@ mod tests {
             matches!(&items[1], Ok(Item::TargetError { line: 2, message }) if message == "blob: checksum mismatch")
         );
         assert!(matches!(&items[2], Ok(Item::Done { line: 3, .. })));
+    }
+
+    #[test]
+    fn non_ascii_hex_is_an_error_not_a_panic() {
+        // Found by `cargo fuzz run decode_frames`: a multi-byte character inside a hex chunk.
+        for body in ["@GDF1 p 0 0 0\u{e9}f\n", "@GDF1 v 0 bf80\u{e9}000\n"] {
+            let text = std::format!("@GDF1 begin c=1 h=1 w=2 sampler=heun steps=18 seed=7\n{body}");
+            let items = decode(&text);
+            assert!(items.iter().any(|i| i.is_err()), "{body}");
+        }
     }
 }

@@ -43,7 +43,7 @@ use crate::kernels;
 use crate::math;
 use crate::rng::Rng;
 
-pub use recipe::{initial_noise, SampleSpec, SpecError};
+pub use recipe::{initial_noise, pick_component, SampleSpec, SpecError};
 
 /// The sampler: the exact probability-flow solution or an ODE solver on the EDM schedule. The one sampler
 /// enum of the workspace (the frame protocol, the CLI and the firmware all name samplers with it).

@@ -5,6 +5,11 @@
 //!    A spec's `seed` is the per-sample seed (`i = 0`); [`SampleSpec::nth`] gives the spec of sample `i`.
 //! 2. `exact`: [`sample_exact`] from `sigma_max` to 0; `euler` / `heun`: the EDM schedule
 //!    ([`EdmSchedule::fill`]) with `steps` steps, then [`sample`] without churn.
+//! 3. Mixture models: `euler` / `heun` integrate the mixture's ODE; `exact` picks component
+//!    `j = pick(u)` by its weight ([`MixtureDenoiser::pick`], `u` = the first
+//!    `Rng::new(seed ^ PICK_STREAM).uniform_f32()`, [`pick_component`]) and runs the exact solution of that
+//!    component from the same initial noise. Class-conditional sampling runs the recipe on
+//!    [`Model::component`] (a Gaussian model), so a class is chosen outside the spec.
 //!
 //! The firmware, the CLI (`sample`, `demo`, `bench`, `capture`), the trainer and the tests all go through
 //! [`SampleSpec::run`] (or, for timings that keep the noise outside, [`initial_noise`] and
@@ -13,7 +18,7 @@
 use core::fmt;
 
 use super::{exact_scratch_len, sample, sample_exact, scratch_len, Sampler};
-use crate::denoiser::{Denoiser, Model};
+use crate::denoiser::{Denoiser, MixtureDenoiser, Model};
 use crate::rng::Rng;
 use crate::schedule::EdmSchedule;
 
@@ -24,6 +29,16 @@ pub fn initial_noise(seed: u64, i: u64, sigma_max: f32, x: &mut [f32]) {
     for v in x.iter_mut() {
         *v *= sigma_max;
     }
+}
+
+/// Salt of the generator that picks a mixture component for the exact sampler (a stream apart from the
+/// initial noise's, so the noise of sample `i` is the same for every kind of model): ASCII `mixpick!`.
+pub const PICK_STREAM: u64 = 0x6d69_7870_6963_6b21;
+
+/// The component the exact sampler uses for a mixture and `seed` (the spec's per-sample seed):
+/// `m.pick(Rng::new(seed ^ PICK_STREAM).uniform_f32())`.
+pub fn pick_component(m: &MixtureDenoiser<'_>, seed: u64) -> usize {
+    m.pick(Rng::new(seed ^ PICK_STREAM).uniform_f32())
 }
 
 /// What a sample is: sampler, number of steps and the seed of the initial noise (also what a frame of the
@@ -44,7 +59,7 @@ pub struct SampleSpec {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum SpecError {
-    /// The exact sampler needs a Gaussian model; the blob holds a linear one.
+    /// The exact sampler needs a Gaussian (or mixture) model; the blob holds a linear one.
     ExactNeedsGaussian,
     /// Euler and Heun need at least one step.
     ZeroSteps,
@@ -79,9 +94,10 @@ impl SampleSpec {
     /// Scratch floats [`SampleSpec::run`] needs for `model` (enough for every sampler).
     pub fn scratch_len(model: &Model<'_>) -> usize {
         let ode = scratch_len(model.dim(), model.scratch_len());
-        match model.as_gaussian() {
-            Some(g) => ode.max(exact_scratch_len(g)),
-            None => ode,
+        match (model.as_gaussian(), model.as_mixture()) {
+            (Some(g), _) => ode.max(exact_scratch_len(g)),
+            (_, Some(m)) => ode.max(exact_scratch_len(&m.component(0))),
+            _ => ode,
         }
     }
 
@@ -94,7 +110,7 @@ impl SampleSpec {
     pub fn check(&self, model: &Model<'_>, sigmas_len: usize) -> Result<(), SpecError> {
         let steps = self.steps as usize;
         match self.sampler {
-            Sampler::Exact if model.as_gaussian().is_none() => Err(SpecError::ExactNeedsGaussian),
+            Sampler::Exact if model.as_linear().is_some() => Err(SpecError::ExactNeedsGaussian),
             Sampler::Euler | Sampler::Heun if steps == 0 => Err(SpecError::ZeroSteps),
             Sampler::Euler | Sampler::Heun if steps >= sigmas_len => {
                 let max = u32::try_from(sigmas_len.saturating_sub(1)).unwrap_or(u32::MAX);
@@ -107,8 +123,9 @@ impl SampleSpec {
     /// Produces the sample this spec names (the recipe in the module docs):
     ///
     /// 1. `x = schedule.sigma_max * z`, `z` from `Rng::new(seed).fill_normal` ([`initial_noise`]);
-    /// 2. `exact`: [`sample_exact`] from `sigma_max` to 0; `euler`/`heun`: `schedule.fill(steps)` into
-    ///    `sigmas[..=steps]`, then [`sample`] without churn.
+    /// 2. `exact`: [`sample_exact`] from `sigma_max` to 0 (a mixture: on the component
+    ///    [`pick_component`] names); `euler`/`heun`: `schedule.fill(steps)` into `sigmas[..=steps]`, then
+    ///    [`sample`] without churn.
     ///
     /// `on_step(i, sigma_next)` is called after each step (once for `exact`). Returns the number of
     /// denoiser (or flow) evaluations.
@@ -131,13 +148,19 @@ impl SampleSpec {
         self.check(model, sigmas.len())?;
         let steps = self.steps as usize;
         initial_noise(self.seed, 0, schedule.sigma_max, x);
-        Ok(match (self.sampler, model.as_gaussian()) {
-            (Sampler::Exact, Some(g)) => {
+        Ok(match (self.sampler, model) {
+            (Sampler::Exact, Model::Gaussian(g)) => {
                 let evals = sample_exact(g, schedule.sigma_max, x, scratch);
                 on_step(0, 0.0);
                 evals
             }
-            (Sampler::Exact, None) => return Err(SpecError::ExactNeedsGaussian),
+            (Sampler::Exact, Model::Mixture(m)) => {
+                let g = m.component(pick_component(m, self.seed));
+                let evals = sample_exact(&g, schedule.sigma_max, x, scratch);
+                on_step(0, 0.0);
+                evals
+            }
+            (Sampler::Exact, _) => return Err(SpecError::ExactNeedsGaussian),
             (sampler, _) => {
                 let sigmas = &mut sigmas[..=steps];
                 schedule.fill(steps, sigmas);

@@ -455,6 +455,17 @@ fn finish(path: &Path, raw: Raw, opts: &LoadOptions) -> Result<Dataset, DatasetE
                 message: std::format!("--resize {w}x{h}: expected a width and height of at least 1"),
             });
         }
+        let d = usize::from(shape.channels) * usize::from(w) * usize::from(h);
+        if d > gaussdiff_core::blob::format::MAX_DIM {
+            return Err(DatasetError::BadOption {
+                path: path.to_path_buf(),
+                message: std::format!(
+                    "--resize {w}x{h}: d = {} x {w} x {h} = {d} exceeds the blob limit MAX_DIM = {}",
+                    shape.channels,
+                    gaussdiff_core::blob::format::MAX_DIM
+                ),
+            });
+        }
         if (w, h) != (shape.width, shape.height) {
             images = resize(&images, shape, w, h);
             held_out = resize(&held_out, shape, w, h);

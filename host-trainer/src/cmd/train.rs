@@ -27,8 +27,15 @@ pub struct TrainArgs {
     /// Run directory.
     #[arg(long, short, default_value = "runs/train")]
     pub out: PathBuf,
-    /// Continue OUT/checkpoint.safetensors with its saved config (only --steps may change).
-    #[arg(long)]
+    /// Continue OUT/checkpoint.safetensors with its saved config (only --steps may change; the other
+    /// config flags are refused with it).
+    #[arg(
+        long,
+        conflicts_with_all = [
+            "config", "dataset", "limit", "hold_out", "grayscale", "resize", "arch", "width", "depth", "channels",
+            "batch", "lr", "warmup", "ema_decay", "seed", "p_mean", "p_std", "save_every", "keep_snapshots"
+        ]
+    )]
     pub resume: bool,
     /// Dataset file (MNIST IDX or sklearn digits CSV, gzipped or raw). Default: data/mnist/t10k-images-idx3-ubyte.gz
     #[arg(long)]

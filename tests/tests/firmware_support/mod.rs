@@ -77,7 +77,14 @@ pub fn build_profile(profile: &str, features: &str, envs: &[(&str, &str)], label
     {
         cmd.env_remove(var);
     }
-    for var in ["GAUSSDIFF_BLOB", "GAUSSDIFF_RUNS", "GAUSSDIFF_SEEDS", "GAUSSDIFF_VALUES", "GAUSSDIFF_MEMORY"] {
+    for var in [
+        "GAUSSDIFF_BLOB",
+        "GAUSSDIFF_RUNS",
+        "GAUSSDIFF_SEEDS",
+        "GAUSSDIFF_VALUES",
+        "GAUSSDIFF_CLASS",
+        "GAUSSDIFF_MEMORY",
+    ] {
         cmd.env_remove(var);
     }
     for (k, v) in envs {

@@ -44,6 +44,11 @@ fn host_sample(blob: &Blob<'_>, spec: &SampleSpec) -> Result<(Vec<f32>, Vec<u8>)
     Ok((x.clone(), util::to_pixels(&blob.pixel_map(), &x)))
 }
 
+/// A frame's spec as the protocol writes it (`sampler=heun steps=18 seed=7`).
+fn spec_text(spec: &SampleSpec) -> String {
+    format!("sampler={} steps={} seed={}", spec.sampler, spec.steps, spec.seed)
+}
+
 fn file_name(i: usize, f: &DecodedFrame) -> String {
     format!(
         "frame-{i:03}-{}{}-seed{}.png",
@@ -61,7 +66,7 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
         let bytes = util::read_file(&args.input, "the capture")?;
         String::from_utf8_lossy(&bytes).into_owned()
     };
-    let blob_bytes = args.blob.as_ref().map(|p| util::read_file(p, "the blob")).transpose()?;
+    let blob_bytes = args.blob.as_ref().map(|p| util::read_blob_file(p)).transpose()?;
     let blob = match (&args.blob, &blob_bytes) {
         (Some(p), Some(b)) => Some(util::parse_blob(p, b)?),
         _ => None,
@@ -87,7 +92,7 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
         }
     }
     if frames.is_empty() {
-        let why = if problems.is_empty() { String::new() } else { format!(":\n  {}", problems.join("\n  ")) };
+        let why = if problems.is_empty() { String::new() } else { format!(": {}", problems.join("; ")) };
         bail!(
             "{}: no complete frame found (expected lines starting with {}){why}",
             args.input.display(),
@@ -95,17 +100,14 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
         );
     }
 
-    match args.out.parent() {
-        Some(p) if !p.as_os_str().is_empty() && !p.is_dir() => {
-            bail!("{}: parent directory {} does not exist", args.out.display(), p.display())
-        }
-        _ => {}
-    }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("{}: cannot create the output directory", args.out.display()))?;
-
+    let out_dir = gaussdiff_fit::io::OutputDir::create(&args.out, false)?;
+    // Frames are numbered by their `begin` line's position in the stream, so a corrupt frame keeps its
+    // number and the ones after it are not renumbered.
+    let begin = format!("{} begin", frame::PREFIX);
+    let begins: Vec<usize> = text.lines().enumerate().filter(|(_, l)| l.contains(&begin)).map(|(i, _)| i + 1).collect();
     let mut tiles = Vec::new();
-    for (i, f) in frames.iter().enumerate() {
+    for f in &frames {
+        let i = begins.iter().position(|&l| l == f.line).unwrap_or(begins.len());
         let name = file_name(i, f);
         let mut status = format!(
             "pixels crc {:08x} ok, sample crc {:08x} {}",
@@ -114,24 +116,25 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
             if f.values.is_some() { "ok (from the f32 values)" } else { "not checkable without v lines" }
         );
         if let Some(blob) = &blob {
-            let stored = blob.stored_crc().to_string();
+            let stored = blob.stored_crc();
             match f.extra("blob_crc") {
-                Some(c) if c != stored => problems.push(format!(
-                    "frame {i} (line {}): made from blob crc {c}, but {} has {stored}",
+                Some(c) if c.parse::<u32>().ok() != Some(stored) => problems.push(format!(
+                    "frame {i} (line {}): made from blob crc {}, but {} has {stored:08x}",
                     f.line,
+                    c.parse::<u32>().map_or_else(|_| format!("'{c}'"), |v| format!("{v:08x}")),
                     args.blob.as_ref().map_or(String::new(), |p| p.display().to_string())
                 )),
                 _ => {}
             }
-            let (x, pixels) =
-                host_sample(blob, &f.spec).with_context(|| format!("frame {i} (line {}): {:?}", f.line, f.spec))?;
+            let (x, pixels) = host_sample(blob, &f.spec)
+                .with_context(|| format!("frame {i} (line {}) {}", f.line, spec_text(&f.spec)))?;
             if f.matches_sample(&x) && pixels == f.pixels {
                 status.push_str(", bit-identical to the host");
             } else {
                 problems.push(format!(
-                    "frame {i} (line {}) {:?}: target sample crc {:08x} != host {:08x}{}",
+                    "frame {i} (line {}) {}: target sample crc {:08x} != host {:08x}{}",
                     f.line,
-                    f.spec,
+                    spec_text(&f.spec),
                     f.sample_crc,
                     frame::sample_crc(&x),
                     if pixels == f.pixels { "" } else { " (pixels differ too)" }
@@ -164,6 +167,8 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
             problems.push("--grid: the frames have different shapes".to_string());
         }
     }
+    // The frames that decoded are written and kept even when others were corrupt (they are the evidence).
+    out_dir.keep();
     if !problems.is_empty() {
         bail!("{} frame(s) written, but:\n  {}", frames.len(), problems.join("\n  "));
     }

@@ -15,7 +15,7 @@ use gaussdiff_fit::gaussian::{FitOptions, Floor, Rank};
 use super::export::{self, parse_dtype};
 use super::inspect;
 use super::sample;
-use crate::util;
+use crate::{limits, util};
 
 /// Arguments of `gaussdiff demo`.
 #[derive(clap::Args, Debug)]
@@ -23,13 +23,13 @@ pub struct DemoArgs {
     /// Directory holding the shipped datasets (mnist/, sklearn_digits/, frey_faces/).
     #[arg(long, default_value = "data", value_name = "DIR")]
     pub data: PathBuf,
-    /// Output directory (created if its parent exists).
+    /// Output directory (created if its parent exists; removed again if the run fails and it created it).
     #[arg(short, long, default_value = "out/demo", value_name = "DIR")]
     pub out: PathBuf,
-    /// Samples per dataset and sampler.
+    /// Samples per dataset and sampler (at least 1; the gallery rows must fit a 16,384-pixel PNG).
     #[arg(long, default_value_t = 16)]
     pub n: u64,
-    /// Heun steps.
+    /// Heun steps (1 to 10,000).
     #[arg(long, default_value_t = 18)]
     pub steps: usize,
     /// Seed of the noise (sample i uses seed + i) and of the hold-out split.
@@ -103,11 +103,17 @@ fn mean(v: &[f64]) -> f64 {
 }
 
 pub fn run(args: &DemoArgs) -> Result<()> {
-    if !args.out.is_dir() {
-        std::fs::create_dir_all(&args.out)
-            .with_context(|| format!("--out {}: cannot create the output directory", args.out.display()))?;
-    }
     let n = if args.quick { args.n.min(4) } else { args.n };
+    // Every option is checked before anything is written.
+    limits::check_samples(args.n)?;
+    limits::check_steps("--steps", args.steps)?;
+    // The shipped shapes' galleries (3 rows of n tiles; scale 56 / height, at least 2) must fit.
+    for (h, w) in [(8u16, 8u16), (28, 28), (28, 20), (64, 64)] {
+        let shape = ImageShape { channels: 1, height: h, width: w };
+        util::Grid::check(shape, 3 * n, n as usize, (56 / u32::from(h)).max(2)).with_context(|| format!("--n {n}"))?;
+    }
+    let out_dir = gaussdiff_fit::io::OutputDir::create(&args.out, false)
+        .with_context(|| format!("--out {}", args.out.display()))?;
     let overall = util::progress(JOBS.len() as u64, "demo");
     let mut rows = Vec::new();
     for job in &JOBS {
@@ -125,6 +131,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         args.out.join("report.md").display(),
         args.out.join("gallery.png").display()
     ))?;
+    out_dir.keep();
     Ok(())
 }
 
@@ -144,7 +151,7 @@ fn run_job(args: &DemoArgs, job: &Job, n: u64) -> Result<Row> {
     util::write_atomic(&blob_path, &bytes)?;
     let blob = util::parse_blob(&blob_path, &bytes)?;
     let model = blob.model().map_err(|e| anyhow!("{}: {e}", blob_path.display()))?;
-    let costs = inspect::costs(&blob, args.steps as u32)?;
+    let costs = inspect::costs(&blob, args.steps)?;
     let exact = sample::sample_many(&model, Sampler::Exact, args.steps, args.seed, n, &format!("{} exact", job.name))?;
     let heun = sample::sample_many(&model, Sampler::Heun, args.steps, args.seed, n, &format!("{} heun", job.name))?;
     let d = ds.dim();

@@ -9,6 +9,7 @@ use gaussdiff_core::tensor::DType;
 use gaussdiff_fit::dataset::{Dataset, LoadOptions};
 use gaussdiff_fit::export::{self, Provenance};
 use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, GaussianFit, Rank};
+use gaussdiff_fit::mixture::{fit_mixture, Assignment, MixtureFit};
 
 use crate::util::{self, DatasetArgs};
 
@@ -33,14 +34,49 @@ pub struct ExportArgs {
     #[arg(long, default_value = "f32", value_parser = parse_dtype)]
     pub dtype: DType,
     /// Convert the trainer's distilled linear maps (safetensors, docs/distill-format.md) instead of fitting.
-    #[arg(long, value_name = "DISTILLED", conflicts_with_all = ["variance"])]
+    /// The dataset flags (and --variance, --floor) do not apply and are refused with it.
+    #[arg(
+        long,
+        value_name = "DISTILLED",
+        conflicts_with_all = ["variance", "dataset", "format", "limit", "seed", "grayscale", "resize", "hold_out", "floor"]
+    )]
     pub linear: Option<PathBuf>,
     /// With --linear: store dense W_i even for large d (default: dense only for d <= 256 without --rank).
     #[arg(long, requires = "linear")]
     pub dense: bool,
+    /// Fit a mixture of low-rank Gaussians (kind 4): `labels` (one component per dataset label, e.g. the
+    /// IDX labels file beside the images) or a number K of unsupervised components (k-means++ seeded by
+    /// --seed, then hard-EM). --rank / --variance / --floor apply per component (one common rank).
+    #[arg(long, value_name = "labels|K", conflicts_with = "linear")]
+    pub mixture: Option<MixtureArg>,
+    /// With --mixture K: hard-EM (K-subspaces) refinement steps after k-means.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub em_steps: usize,
     /// Output blob.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
+}
+
+/// `--mixture labels` or `--mixture K`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MixtureArg {
+    /// One component per label.
+    Labels,
+    /// K unsupervised components.
+    Components(usize),
+}
+
+impl std::str::FromStr for MixtureArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "labels" => Ok(Self::Labels),
+            _ => match s.parse::<usize>() {
+                Ok(k) if k >= 1 => Ok(Self::Components(k)),
+                _ => Err(format!("invalid mixture '{s}': expected labels or a number of components >= 1")),
+            },
+        }
+    }
 }
 
 /// The one storage-type parser (`gaussdiff_fit::export`).
@@ -69,9 +105,15 @@ impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "kind               {}", self.kind)?;
         writeln!(f, "d                  {}", self.d)?;
-        writeln!(f, "rank               {}", self.rank)?;
+        if self.kind == "linear-dense" {
+            writeln!(f, "rank               {} (dense maps: no basis)", self.rank)?;
+        } else {
+            writeln!(f, "rank               {}", self.rank)?;
+        }
         if self.kind == "gaussian" {
             writeln!(f, "floor              {:.6e}", self.floor)?;
+        } else if self.kind == "mixture" {
+            writeln!(f, "floor (mean)       {:.6e}", self.floor)?;
         }
         writeln!(f, "dtype              {}", self.dtype.name())?;
         writeln!(f, "bytes              {}", self.bytes)?;
@@ -112,6 +154,13 @@ pub fn gaussian_blob(
     let g = fit::fit(&ds.images, ds.dim(), opts).map_err(|e| anyhow!("fit of dataset {}: {e}", ds.name));
     pb.finish_and_clear();
     let g = g?;
+    if g.total_variance <= 0.0 {
+        eprintln!(
+            "warning: dataset {}: zero variance (all {} images identical): the blob's samples all equal the mean, \
+             and the explained variance is not meaningful",
+            ds.name, g.n
+        );
+    }
     let provenance = Provenance::new(ds.name.clone(), g.n, TOOL)
         .with_explained_variance(g.explained_variance())
         .with_preparation(prep);
@@ -134,8 +183,54 @@ pub fn gaussian_blob(
     Ok((bytes, g, summary))
 }
 
+/// Fit and serialise a mixture blob for a loaded dataset.
+pub fn mixture_blob(
+    ds: &Dataset,
+    mixture: MixtureArg,
+    opts: &FitOptions,
+    dtype: DType,
+    seed: u64,
+    em_steps: usize,
+) -> Result<(Vec<u8>, MixtureFit, Summary)> {
+    let assignment = match mixture {
+        MixtureArg::Labels => {
+            let labels = ds.labels.clone().ok_or_else(|| {
+                anyhow!(
+                    "--mixture labels: dataset {} has no labels (IDX: the *-labels-idx1-ubyte file beside the images)",
+                    ds.name
+                )
+            })?;
+            Assignment::Labels(labels)
+        }
+        MixtureArg::Components(k) => Assignment::Unsupervised { k, seed, em_steps },
+    };
+    let m = fit_mixture(&ds.images, ds.dim(), &assignment, opts)
+        .map_err(|e| anyhow!("mixture fit of dataset {}: {e}", ds.name))?;
+    let n: usize = m.components.iter().map(|c| c.n).sum();
+    let explained = m.components.iter().zip(&m.weights).map(|(c, w)| w * c.explained_variance()).sum::<f64>();
+    let provenance = Provenance::new(ds.name.clone(), n, TOOL).with_explained_variance(explained);
+    let (bytes, params) = export::mixture_blob(&m, ds.shape, dtype, ds.pixel, &provenance, ds.label_names.as_deref())
+        .map_err(|e| anyhow!("writing the mixture blob: {e}"))?;
+    let quant = params.quantization_report(dtype).map_err(|e| anyhow!("{e}"))?;
+    let summary = Summary {
+        kind: "mixture",
+        method: None,
+        d: ds.dim(),
+        rank: m.rank(),
+        floor: m.components.iter().map(|c| c.floor).sum::<f64>() / m.components.len() as f64,
+        dtype,
+        bytes: bytes.len(),
+        explained_variance: Some(explained),
+        quant_errors: quant.iter().map(|q| (q.name, q.dtype, q.rel_frobenius)).collect(),
+        basis_error: None,
+        n_train: n,
+    };
+    Ok((bytes, m, summary))
+}
+
 pub fn run(args: &ExportArgs) -> Result<()> {
-    util::check_output_dir(&args.output)?;
+    let inputs: Vec<&Path> = args.data.dataset.as_deref().into_iter().chain(args.linear.as_deref()).collect();
+    util::check_output(&args.output, &inputs)?;
     let summary = if let Some(path) = &args.linear {
         let (bytes, summary) = linear_blob(path, args.rank, args.dense, args.dtype)?;
         util::write_atomic(&args.output, &bytes)?;
@@ -146,7 +241,28 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         };
         let ds = args.data.load()?;
         let opts = fit_options(args.rank, args.variance, args.floor);
-        let (bytes, _, summary) = gaussian_blob(&ds, &args.data.options(), &opts, args.dtype)?;
+        let (bytes, summary) = match args.mixture {
+            Some(mixture) => {
+                let (bytes, m, summary) = mixture_blob(&ds, mixture, &opts, args.dtype, args.data.seed, args.em_steps)?;
+                let mut s = summary.to_string();
+                s.push_str(&format!("components         {}\n", m.components.len()));
+                for (j, (c, w)) in m.components.iter().zip(&m.weights).enumerate() {
+                    let label = m.labels[j].map_or(String::new(), |l| format!(" label {l}"));
+                    s.push_str(&format!(
+                        "  {j:>3}{label}: weight {w:.4}, {} images, floor {:.3e}, {}\n",
+                        c.n,
+                        c.floor,
+                        c.method.describe()
+                    ));
+                }
+                util::write_atomic(&args.output, &bytes)?;
+                return util::write_stdout(&format!("wrote {}\n{s}", args.output.display()));
+            }
+            None => {
+                let (bytes, _, summary) = gaussian_blob(&ds, &args.data.options(), &opts, args.dtype)?;
+                (bytes, summary)
+            }
+        };
         util::write_atomic(&args.output, &bytes)?;
         summary
     };
@@ -252,7 +368,8 @@ pub fn linear_blob(path: &Path, rank: Option<usize>, dense: bool, dtype: DType) 
     let summary = Summary {
         kind: if use_basis { "linear-basis" } else { "linear-dense" },
         d,
-        rank: k,
+        // The blob's header rank: 0 for dense maps (no basis), as `inspect` shows it.
+        rank: if use_basis { k } else { 0 },
         floor: 0.0,
         dtype,
         bytes: bytes.len(),

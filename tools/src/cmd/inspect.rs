@@ -8,16 +8,16 @@ use gaussdiff_core::blob::Blob;
 use gaussdiff_core::denoiser::Denoiser;
 use gaussdiff_core::sampler;
 
-use crate::util;
+use crate::{limits, util};
 
 /// Arguments of `gaussdiff inspect`.
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {
     /// The blob.
     pub blob: PathBuf,
-    /// Sampler steps used for the per-sample cost figures.
+    /// Sampler steps used for the per-sample cost figures (1 to 10,000).
     #[arg(long, default_value_t = 18)]
-    pub steps: u32,
+    pub steps: usize,
 }
 
 /// Target costs of running a blob.
@@ -35,12 +35,14 @@ pub struct Costs {
 }
 
 /// Costs for `steps` EDM steps (Heun: `2 steps - 1` evaluations, Euler: `steps`).
-pub fn costs(blob: &Blob<'_>, steps: u32) -> Result<Costs> {
+pub fn costs(blob: &Blob<'_>, steps: usize) -> Result<Costs> {
+    limits::check_steps("--steps", steps)?;
     let model = blob.model().map_err(|e| anyhow!("{e}"))?;
     let d = model.dim();
     let per_eval = model.macs_per_eval();
-    let steps = u64::from(steps.max(1));
-    let g = model.as_gaussian();
+    let steps = steps as u64;
+    let component = model.as_mixture().map(|m| m.component(0));
+    let g = model.as_gaussian().or(component.as_ref());
     Ok(Costs {
         flash_bytes: blob.total_len(),
         ram_ode_bytes: 4 * (d + sampler::scratch_len(d, model.scratch_len())),
@@ -56,7 +58,8 @@ pub fn costs(blob: &Blob<'_>, steps: u32) -> Result<Costs> {
 pub fn run(args: &InspectArgs) -> Result<()> {
     // The report is built first and written once, so a closed pipe (`| head`) ends it quietly.
     let mut out = String::new();
-    let bytes = util::read_file(&args.blob, "blob")?;
+    limits::check_steps("--steps", args.steps)?;
+    let bytes = util::read_blob_file(&args.blob)?;
     let blob =
         Blob::parse_unverified(&bytes).map_err(|e| anyhow!("{}: invalid gaussdiff blob: {e}", args.blob.display()))?;
     let h = blob.header();
@@ -65,18 +68,54 @@ pub fn run(args: &InspectArgs) -> Result<()> {
     writeln!(out, "kind          {}", h.kind.name())?;
     writeln!(out, "shape         {} x {} x {} (d = {})", h.shape.channels, h.shape.height, h.shape.width, blob.dim())?;
     writeln!(out, "pixel map     pixel = value * {} + {}", h.pixel.scale, h.pixel.offset)?;
-    writeln!(out, "rank          {}", blob.rank())?;
+    if h.kind == gaussdiff_core::blob::Kind::LinearDense {
+        writeln!(out, "rank          {} (dense maps: no basis)", blob.rank())?;
+    } else {
+        writeln!(out, "rank          {}", blob.rank())?;
+    }
     writeln!(out, "sigma levels  {}", blob.num_sigmas())?;
     writeln!(out, "floor         {:e}", blob.floor())?;
     writeln!(out, "total bytes   {}", blob.total_len())?;
-    let ok = blob.checksum_ok();
+    let header_ok = blob.header_checksum_ok();
+    let payload_ok = blob.computed_crc() == blob.stored_crc();
+    let hb = blob.bytes();
+    let crc_at = |o: usize| u32::from_le_bytes([hb[o], hb[o + 1], hb[o + 2], hb[o + 3]]);
+    let (stored_h, computed_h) = (
+        crc_at(gaussdiff_core::blob::format::header::HEADER_CRC),
+        gaussdiff_core::blob::format::CRC32.checksum(&hb[..gaussdiff_core::blob::format::header::HEADER_CRC]),
+    );
+    writeln!(out, "checksum      {}", if header_ok && payload_ok { "ok" } else { "MISMATCH" })?;
     writeln!(
         out,
-        "checksum      {} (stored {:08x}, computed {:08x})",
-        if ok { "ok" } else { "MISMATCH" },
-        blob.stored_crc(),
-        blob.computed_crc()
+        "header CRC    {} (stored {stored_h:08x}, computed {computed_h:08x}, bytes 0..60)",
+        if header_ok { "ok" } else { "MISMATCH" }
     )?;
+    writeln!(
+        out,
+        "payload CRC   {} (stored {:08x}, computed {:08x}, bytes 64..{})",
+        if payload_ok { "ok" } else { "MISMATCH" },
+        blob.stored_crc(),
+        blob.computed_crc(),
+        blob.total_len()
+    )?;
+    if h.kind == gaussdiff_core::blob::Kind::Mixture {
+        if let Ok(model) = blob.model() {
+            if let Some(m) = model.as_mixture() {
+                writeln!(out, "components    {} (rank {} each)", m.components(), m.rank())?;
+                for j in 0..m.components() {
+                    let g = m.component(j);
+                    let top = if g.rank() > 0 { format!("{:.4e}", g.lambda(0)) } else { "-".into() };
+                    writeln!(
+                        out,
+                        "  {j:>3} {:<12} weight {:.4}  floor {:.4e}  lambda_1 {top}",
+                        blob.component_label(j).unwrap_or("-"),
+                        m.weight(j),
+                        g.floor()
+                    )?;
+                }
+            }
+        }
+    }
     writeln!(out, "metadata")?;
     for (k, v) in blob.metadata().iter() {
         writeln!(out, "  {k:<20} {v}")?;
@@ -95,7 +134,14 @@ pub fn run(args: &InspectArgs) -> Result<()> {
             s.len
         )?;
     }
-    if !ok {
+    if !header_ok {
+        anyhow::bail!(
+            "{}: header checksum mismatch: the header is corrupt (expected CRC-32 {stored_h:08x} of bytes 0..60, \
+             computed {computed_h:08x})",
+            args.blob.display()
+        );
+    }
+    if !payload_ok {
         anyhow::bail!(
             "{}: checksum mismatch: the blob is corrupt (expected CRC-32 {:08x}, computed {:08x})",
             args.blob.display(),
@@ -103,7 +149,7 @@ pub fn run(args: &InspectArgs) -> Result<()> {
             blob.computed_crc()
         );
     }
-    let c = costs(&blob, args.steps)?;
+    let c = costs(&blob, args.steps).map_err(|e| anyhow!("{}: {e:#}", args.blob.display()))?;
     writeln!(out, "on a target")?;
     writeln!(out, "  flash bytes               {}", c.flash_bytes)?;
     writeln!(out, "  RAM bytes (Euler/Heun)    {} (state x + sampler scratch, f32)", c.ram_ode_bytes)?;
@@ -116,7 +162,7 @@ pub fn run(args: &InspectArgs) -> Result<()> {
         "  MACs per sample, Heun-{}  {} ({} evaluations)",
         args.steps,
         c.macs_heun,
-        2 * args.steps.max(1) - 1
+        2 * args.steps as u64 - 1
     )?;
     writeln!(out, "  MACs per sample, Euler-{} {}", args.steps, c.macs_euler)?;
     if let Some(m) = c.macs_exact {

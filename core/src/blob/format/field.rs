@@ -33,6 +33,10 @@ pub const RESERVED: u8 = 14;
 pub const TOTAL_LEN: u8 = 15;
 /// Tensor values (mean, eigenvectors, weights, offsets) must be finite.
 pub const TENSOR_VALUES: u8 = 16;
+/// Number of mixture components K (the header's L field for kind 4).
+pub const COMPONENTS: u8 = 17;
+/// Mixture weights (finite, `>= 0`, at least one `> 0`).
+pub const WEIGHTS: u8 = 18;
 
 /// A short name for a field id (`"?"` for unknown ids), for error messages.
 pub const fn name(id: u8) -> &'static str {
@@ -53,6 +57,8 @@ pub const fn name(id: u8) -> &'static str {
         RESERVED => "reserved",
         TOTAL_LEN => "total length",
         TENSOR_VALUES => "tensor values",
+        COMPONENTS => "components",
+        WEIGHTS => "weights",
         _ => "?",
     }
 }

@@ -17,6 +17,10 @@ pub const B: u8 = 6;
 pub const M: u8 = 7;
 /// Per-level complement scales `a_i`, `1 x L`, f32.
 pub const A: u8 = 8;
+/// Mixture weights `pi_j`, `1 x K`, f32, finite, `>= 0`, at least one `> 0` (kind 4).
+pub const WEIGHTS: u8 = 9;
+/// Per-component floors `c_j`, `1 x K`, f32, finite, `>= 0` (kind 4).
+pub const FLOORS: u8 = 10;
 /// First id of the optional extension range.
 pub const FIRST_EXTENSION: u8 = 0x80;
 
@@ -31,6 +35,8 @@ pub const fn name(id: u8) -> &'static str {
         B => "b",
         M => "m",
         A => "a",
+        WEIGHTS => "weights",
+        FLOORS => "floors",
         FIRST_EXTENSION..=u8::MAX => "extension",
         _ => "?",
     }
@@ -38,5 +44,5 @@ pub const fn name(id: u8) -> &'static str {
 
 /// Whether a section id must be stored as f32 (small vectors used in divisions and interpolation).
 pub const fn requires_f32(id: u8) -> bool {
-    matches!(id, LAMBDA | SIGMAS | A)
+    matches!(id, LAMBDA | SIGMAS | A | WEIGHTS | FLOORS)
 }
