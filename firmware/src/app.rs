@@ -135,9 +135,11 @@ pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter>(
     if model.dim() != DIM || need > SCRATCH {
         return Err(AppError::Capacity { dim: model.dim(), scratch: need });
     }
-    // The Gaussian's rank, or a linear blob's basis rank (0 for a dense linear blob: it has none).
+    // The Gaussian's (or each mixture component's) rank, or a linear blob's basis rank (0 for a dense linear
+    // blob: it has none).
     let rank = match &model {
         Model::Gaussian(g) => g.rank(),
+        Model::Mixture(m) => m.rank(),
         Model::Linear(l) => l.basis_rank().unwrap_or(0),
     } as u64;
     stat(
