@@ -217,3 +217,26 @@ impl fmt::Display for BlobError {
 }
 
 impl core::error::Error for BlobError {}
+
+/// A name that is none of a type's names: the [`core::str::FromStr`] error of
+/// [`Sampler`](crate::sampler::Sampler) and [`DType`](crate::tensor::DType). Displays what was expected
+/// (`expected exact, euler or heun`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseNameError {
+    expected: &'static str,
+}
+
+impl ParseNameError {
+    /// The error of a parser that accepts the names listed in `expected` (`"expected f32, f16 or i8"`).
+    pub(crate) const fn new(expected: &'static str) -> Self {
+        Self { expected }
+    }
+}
+
+impl fmt::Display for ParseNameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.expected)
+    }
+}
+
+impl core::error::Error for ParseNameError {}

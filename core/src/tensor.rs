@@ -6,7 +6,7 @@
 //! summation order (`row_dot`, `rows_dot`, `row_axpy`, `rows_axpy`, ...) are kernels and live in
 //! [`crate::kernels`].
 
-use crate::error::BlobError;
+use crate::error::{BlobError, ParseNameError};
 
 /// Element type of a stored tensor. The discriminant is the on-disk code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -82,24 +82,12 @@ impl core::fmt::Display for DType {
     }
 }
 
-/// A name that is no [`DType`] (see [`DType::from_name`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ParseDTypeError;
-
-impl core::fmt::Display for ParseDTypeError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("expected f32, f16 or i8")
-    }
-}
-
-impl core::error::Error for ParseDTypeError {}
-
 impl core::str::FromStr for DType {
-    type Err = ParseDTypeError;
+    type Err = ParseNameError;
 
     /// [`DType::from_name`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::from_name(s).ok_or(ParseDTypeError)
+        Self::from_name(s).ok_or(ParseNameError::new("expected f32, f16 or i8"))
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! Two references per case:
 //! * **kernel**: the f64 formula on the values the tensors actually store (after f16/int8 rounding). This
-//!   isolates the f32 arithmetic: tolerance `KERNEL_TOL` = 2e-6 (relative to the output scale) for every dtype
+//!   isolates the f32 arithmetic: tolerance `KERNEL_TOL` (denoiser_support) = 2e-6 (relative to the output scale) for every dtype
 //!   (measured: <= 3.2e-7).
 //! * **model**: the f64 formula on the original parameters, so storage rounding counts too: tolerance
 //!   `model_tol(dtype)` = 1e-5 (f32), 2e-3 (f16), 4e-2 (int8) for these sizes (d <= 64; measured worst:
@@ -17,24 +17,11 @@ use gaussdiff_core::denoiser::{Denoiser, GaussianDenoiser};
 use gaussdiff_core::rng::Rng;
 use gaussdiff_core::tensor::DType;
 use gaussdiff_core::BlobError;
-use nalgebra::{DMatrix, DVector};
+use nalgebra::DVector;
 
-const KERNEL_TOL: f64 = 2e-6;
-
-fn model_tol(dtype: DType) -> f64 {
-    match dtype {
-        DType::F32 => 1e-5,
-        DType::F16 => 2e-3,
-        DType::I8 => 4e-2,
-    }
-}
-
-/// Parameters in f64 plus their encoded bytes.
+/// Parameters in f64 (the model reference) plus their encoded bytes.
 struct Fixture {
-    mu: DVector<f64>,
-    u: DMatrix<f64>,
-    lambda: Vec<f64>,
-    c: f64,
+    model: GaussianRef,
     mu_b: Vec<u8>,
     u_b: Vec<u8>,
     lam_b: Vec<u8>,
@@ -51,25 +38,19 @@ impl Fixture {
         let mu_b = encode(dtype, 1, d, &mu.iter().map(|&v| v as f32).collect::<Vec<_>>());
         let u_b = encode(dtype, k, d, &row_major(&u.transpose()));
         let lam_b = encode(DType::F32, 1, k, &lambda.iter().map(|&v| v as f32).collect::<Vec<_>>());
-        Self { mu: DVector::from_iterator(d, mu.iter().copied()), u, lambda, c: c as f64, mu_b, u_b, lam_b, dtype }
+        let model = GaussianRef { mu: DVector::from_iterator(d, mu.iter().copied()), u, lambda, c: c as f64 };
+        Self { model, mu_b, u_b, lam_b, dtype }
     }
 
     fn denoiser(&self) -> GaussianDenoiser<'_> {
-        let (d, k) = (self.u.nrows(), self.u.ncols());
+        let (d, k) = (self.model.u.nrows(), self.model.u.ncols());
         GaussianDenoiser::new(
             view(self.dtype, 1, d, &self.mu_b),
             view(self.dtype, k, d, &self.u_b),
             view(DType::F32, 1, k, &self.lam_b),
-            self.c as f32,
+            self.model.c as f32,
         )
         .expect("valid parameters")
-    }
-
-    /// The parameters as stored (mu, U) after quantization.
-    fn stored(&self, g: &GaussianDenoiser<'_>) -> (DVector<f64>, DMatrix<f64>) {
-        let mu = stored(&g.mu()).row(0).transpose();
-        let u = stored(&g.u_t()).transpose();
-        (mu, u)
     }
 }
 
@@ -79,7 +60,7 @@ fn check_denoise(d: usize, k: usize, c: f32) {
     for dtype in DTYPES {
         let fx = Fixture::new(11 + d as u64 + k as u64, d, k, c, dtype);
         let g = fx.denoiser();
-        let (mu_s, u_s) = fx.stored(&g);
+        let kernel = GaussianRef::stored(&g);
         assert_eq!(g.dim(), d);
         assert_eq!(g.rank(), k);
         assert_eq!(g.scratch_len(), k);
@@ -87,23 +68,19 @@ fn check_denoise(d: usize, k: usize, c: f32) {
         let mut rng = Rng::new(99);
         let mut out = vec![0.0f32; d];
         let mut scratch = vec![0.0f32; g.scratch_len()];
-        let (mut worst_kernel, mut worst_model) = (0.0f64, 0.0f64);
+        let mut worst = WorstErrors::default();
         for &sigma in &SIGMAS {
             for _ in 0..3 {
                 // A noisy sample at this level: x = mu + (data-like) + sigma n.
-                let x64 = &fx.mu + normals(&mut rng, d, 1).column(0) * (1.0 + sigma as f64);
+                let x64 = &fx.model.mu + normals(&mut rng, d, 1).column(0) * (1.0 + sigma as f64);
                 let x: Vec<f32> = x64.iter().map(|&v| v as f32).collect();
                 let x64 = to_f64(&x);
                 g.denoise(&x, sigma, &mut out, &mut scratch);
-                let kernel = gaussian_ref(&mu_s, &u_s, &fx.lambda, fx.c, &x64, sigma as f64);
-                let model = gaussian_ref(&fx.mu, &fx.u, &fx.lambda, fx.c, &x64, sigma as f64);
-                worst_kernel = worst_kernel.max(rel_err(&out, &kernel));
-                worst_model = worst_model.max(rel_err(&out, &model));
+                let sigma = sigma as f64;
+                worst.record(&out, &kernel.denoise(&x64, sigma), &fx.model.denoise(&x64, sigma));
             }
         }
-        eprintln!("d={d} k={k} c={c} {}: kernel err {worst_kernel:.2e}, model err {worst_model:.2e}", dtype.name());
-        assert!(worst_kernel < KERNEL_TOL, "{}: kernel error {worst_kernel:e}", dtype.name());
-        assert!(worst_model < model_tol(dtype), "{}: model error {worst_model:e}", dtype.name());
+        worst.assert_within_tolerances(&format!("d={d} k={k} c={c}"), dtype);
     }
 }
 
@@ -128,24 +105,22 @@ fn exact_flow_matches_f64_reference() {
         let (d, k) = (48, 6);
         let fx = Fixture::new(5, d, k, 0.02, dtype);
         let g = fx.denoiser();
-        let (mu_s, u_s) = fx.stored(&g);
+        let kernel = GaussianRef::stored(&g);
         let mut rng = Rng::new(3);
         let mut out = vec![0.0f32; d];
         let mut scratch = vec![0.0f32; g.exact_flow_scratch_len()];
-        let mut worst = (0.0f64, 0.0f64);
+        let mut worst = WorstErrors::default();
         for (sigma_t, sigma) in [(80.0f32, 0.0f32), (80.0, 0.5), (5.0, 0.002), (1.0, 1.0), (0.5, 20.0)] {
-            let x: Vec<f32> =
-                (&fx.mu + normals(&mut rng, d, 1).column(0) * (sigma_t as f64)).iter().map(|&v| v as f32).collect();
+            let x: Vec<f32> = (&fx.model.mu + normals(&mut rng, d, 1).column(0) * (sigma_t as f64))
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
             g.exact_flow(&x, sigma_t, sigma, &mut out, &mut scratch);
             let x64 = to_f64(&x);
-            let kernel = flow_ref(&mu_s, &u_s, &fx.lambda, fx.c, &x64, sigma_t as f64, sigma as f64);
-            let model = flow_ref(&fx.mu, &fx.u, &fx.lambda, fx.c, &x64, sigma_t as f64, sigma as f64);
-            worst.0 = worst.0.max(rel_err(&out, &kernel));
-            worst.1 = worst.1.max(rel_err(&out, &model));
+            let (sigma_t, sigma) = (sigma_t as f64, sigma as f64);
+            worst.record(&out, &kernel.flow(&x64, sigma_t, sigma), &fx.model.flow(&x64, sigma_t, sigma));
         }
-        eprintln!("exact flow {}: kernel err {:.2e}, model err {:.2e}", dtype.name(), worst.0, worst.1);
-        assert!(worst.0 < KERNEL_TOL, "{}: kernel error {:e}", dtype.name(), worst.0);
-        assert!(worst.1 < model_tol(dtype), "{}: model error {:e}", dtype.name(), worst.1);
+        worst.assert_within_tolerances("exact flow", dtype);
     }
 }
 
@@ -159,7 +134,8 @@ fn zero_noise_projects_onto_the_span_without_floor_and_is_identity_with_full_ran
     let mut scratch = vec![0.0f32; 4];
     g.denoise(&x, 0.0, &mut out, &mut scratch);
     let x64 = to_f64(&x);
-    let want = &fx.mu + &fx.u * (fx.u.transpose() * (&x64 - &fx.mu));
+    let (mu, u) = (&fx.model.mu, &fx.model.u);
+    let want = mu + u * (u.transpose() * (&x64 - mu));
     assert!(rel_err(&out, &want) < 1e-5);
     assert!(out.iter().all(|v| v.is_finite()));
 

@@ -14,16 +14,6 @@ use gaussdiff_core::tensor::DType;
 use gaussdiff_core::BlobError;
 use nalgebra::{DMatrix, DVector};
 
-const KERNEL_TOL: f64 = 2e-6;
-
-fn model_tol(dtype: DType) -> f64 {
-    match dtype {
-        DType::F32 => 1e-5,
-        DType::F16 => 2e-3,
-        DType::I8 => 4e-2,
-    }
-}
-
 const GRID: [f32; 4] = [20.0, 2.0, 0.3, 0.01];
 
 /// f64 reference: `(1 - t) (W_i x + b_i) + t (W_{i+1} x + b_{i+1})` with `t` from the log-sigma rule.
@@ -47,6 +37,31 @@ fn probes() -> Vec<f32> {
     let mut s = GRID.to_vec();
     s.extend([80.0, 10.0, 1.0, 0.9, 0.05, 0.011, 0.005, 0.0]);
     s
+}
+
+/// The denoiser's outputs at every probe level (a fresh normal input each) against [`linear_ref`] with the
+/// `kernel` maps (those the tensors store) and the `model` maps (the original parameters).
+fn check_against_references(
+    den: &LinearDenoiser<'_>,
+    rng: &mut Rng,
+    kernel: (&[DMatrix<f64>], &DMatrix<f64>),
+    model: (&[DMatrix<f64>], &DMatrix<f64>),
+) -> WorstErrors {
+    let mut out = vec![0.0f32; den.dim()];
+    let mut scratch = vec![0.0f32; den.scratch_len()];
+    let mut worst = WorstErrors::default();
+    for sigma in probes() {
+        let x: Vec<f32> = normals(rng, den.dim(), 1).iter().map(|&v| v as f32).collect();
+        den.denoise(&x, sigma, &mut out, &mut scratch);
+        let x64 = to_f64(&x);
+        let sigma = sigma as f64;
+        worst.record(
+            &out,
+            &linear_ref(&GRID, kernel.0, kernel.1, &x64, sigma),
+            &linear_ref(&GRID, model.0, model.1, &x64, sigma),
+        );
+    }
+    worst
 }
 
 fn grid_bytes() -> Vec<u8> {
@@ -75,18 +90,7 @@ fn dense_matches_f64_reference() {
             (0..l).map(|i| all.rows(i * d, d).into_owned()).collect()
         };
         let b_s = stored(&view(dtype, l, d, &b_b));
-        let mut out = vec![0.0f32; d];
-        let (mut wk, mut wm) = (0.0f64, 0.0f64);
-        for sigma in probes() {
-            let x: Vec<f32> = normals(&mut rng, d, 1).iter().map(|&v| v as f32).collect();
-            den.denoise(&x, sigma, &mut out, &mut []);
-            let x64 = to_f64(&x);
-            wk = wk.max(rel_err(&out, &linear_ref(&GRID, &w_s, &b_s, &x64, sigma as f64)));
-            wm = wm.max(rel_err(&out, &linear_ref(&GRID, &w, &b, &x64, sigma as f64)));
-        }
-        eprintln!("dense {}: kernel err {wk:.2e}, model err {wm:.2e}", dtype.name());
-        assert!(wk < KERNEL_TOL, "{}: kernel error {wk:e}", dtype.name());
-        assert!(wm < model_tol(dtype), "{}: model error {wm:e}", dtype.name());
+        check_against_references(&den, &mut rng, (&w_s, &b_s), (&w, &b)).assert_within_tolerances("dense", dtype);
     }
 }
 
@@ -131,19 +135,8 @@ fn basis_matches_f64_reference() {
         let m_s: Vec<DMatrix<f64>> = (0..l).map(|i| m_all.rows(i * k, k).into_owned()).collect();
         let w_kernel = dense_w(&u_s, &m_s);
         let b_s = stored(&view(dtype, l, d, &b_b));
-        let mut out = vec![0.0f32; d];
-        let mut scratch = vec![0.0f32; den.scratch_len()];
-        let (mut wk, mut wm) = (0.0f64, 0.0f64);
-        for sigma in probes() {
-            let x: Vec<f32> = normals(&mut rng, d, 1).iter().map(|&v| v as f32).collect();
-            den.denoise(&x, sigma, &mut out, &mut scratch);
-            let x64 = to_f64(&x);
-            wk = wk.max(rel_err(&out, &linear_ref(&GRID, &w_kernel, &b_s, &x64, sigma as f64)));
-            wm = wm.max(rel_err(&out, &linear_ref(&GRID, &w_model, &b, &x64, sigma as f64)));
-        }
-        eprintln!("basis {}: kernel err {wk:.2e}, model err {wm:.2e}", dtype.name());
-        assert!(wk < KERNEL_TOL, "{}: kernel error {wk:e}", dtype.name());
-        assert!(wm < model_tol(dtype), "{}: model error {wm:e}", dtype.name());
+        check_against_references(&den, &mut rng, (&w_kernel, &b_s), (&w_model, &b))
+            .assert_within_tolerances("basis", dtype);
     }
 }
 

@@ -7,7 +7,6 @@ use denoiser_support::*;
 use gaussdiff_core::denoiser::{Denoiser, GaussianDenoiser};
 use gaussdiff_core::rng::Rng;
 use gaussdiff_core::sampler::{sample, scratch_len, Churn, Sampler};
-use gaussdiff_core::schedule::EdmSchedule;
 use gaussdiff_core::tensor::DType;
 
 const D: usize = 20;
@@ -41,8 +40,7 @@ const CHURN: Churn = Churn { s_churn: 40.0, s_min: 0.05, s_max: 50.0, s_noise: 1
 
 /// Seed -> x_T = sigma_max z -> Heun (optionally with churn from the same generator) -> bits.
 fn run(g: &GaussianDenoiser<'_>, seed: u64, churn: Option<&Churn>) -> (Vec<u32>, [u32; 4]) {
-    let mut sigmas = [0.0f32; 19];
-    EdmSchedule::default().fill(18, &mut sigmas);
+    let sigmas = edm_sigmas_18();
     let mut rng = Rng::new(seed);
     let mut x = vec![0.0f32; D];
     rng.fill_normal(&mut x);
@@ -77,8 +75,7 @@ fn churned_sampling_repeats_bit_for_bit_and_depends_on_the_seed() {
 fn churn_draws_d_normals_per_churned_step_and_none_when_off() {
     let b = bytes();
     let g = gaussian(&b);
-    let mut sigmas = [0.0f32; 19];
-    EdmSchedule::default().fill(18, &mut sigmas);
+    let sigmas = edm_sigmas_18();
     let churned = sigmas[..18].iter().filter(|&&s| (CHURN.s_min..=CHURN.s_max).contains(&s)).count();
     assert!(churned > 0 && churned < 18);
     // Replay the generator: initial noise, then one fill_normal(d) per churned step.

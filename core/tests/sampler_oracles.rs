@@ -14,7 +14,6 @@ mod denoiser_support;
 use denoiser_support::*;
 use gaussdiff_core::denoiser::{Denoiser, GaussianDenoiser};
 use gaussdiff_core::sampler::{exact_scratch_len, sample, sample_exact, scratch_len, Sampler};
-use gaussdiff_core::schedule::EdmSchedule;
 use gaussdiff_core::tensor::DType;
 use nalgebra::{DMatrix, DVector, Rotation3, Vector3};
 
@@ -106,32 +105,31 @@ fn one_exact_step_scales_each_mode_by_the_flow_factor() {
     }
 }
 
-#[test]
-fn one_euler_step_scales_each_mode_by_the_euler_factor() {
+/// Each step of [`STEPS`] taken once by `solver` from `start(sigma_cur)`, `evals` denoiser evaluations each:
+/// `(sigma_cur, sigma_next)` in f64, the start coefficients and the coefficients after the step.
+fn one_steps(solver: Sampler, evals: u32) -> Vec<(f64, f64, [f64; 3], [f64; 3])> {
     let b = bytes();
     let g = gaussian(&b);
     let mut scratch = vec![0.0f32; scratch_len(3, g.scratch_len())];
-    for (sc, sn) in STEPS {
+    let step = |(sc, sn): (f32, f32)| {
         let a = start(sc);
         let mut x = compose(a);
-        let evals = sample(&g, Sampler::Euler, &[sc, sn], None, &mut x, &mut scratch, |_, _| {});
-        assert_eq!(evals, 1);
-        let (sc, sn) = (sc as f64, sn as f64);
-        assert_factors(coefficients(&x), a, |v| (v + sc * sn) / (v + sc * sc), "Euler");
+        assert_eq!(sample(&g, solver, &[sc, sn], None, &mut x, &mut scratch, |_, _| {}), evals, "{solver:?}");
+        (sc as f64, sn as f64, a, coefficients(&x))
+    };
+    STEPS.into_iter().map(step).collect()
+}
+
+#[test]
+fn one_euler_step_scales_each_mode_by_the_euler_factor() {
+    for (sc, sn, a, got) in one_steps(Sampler::Euler, 1) {
+        assert_factors(got, a, |v| (v + sc * sn) / (v + sc * sc), "Euler");
     }
 }
 
 #[test]
 fn one_heun_step_scales_each_mode_by_the_heun_factor() {
-    let b = bytes();
-    let g = gaussian(&b);
-    let mut scratch = vec![0.0f32; scratch_len(3, g.scratch_len())];
-    for (sc, sn) in STEPS {
-        let a = start(sc);
-        let mut x = compose(a);
-        let evals = sample(&g, Sampler::Heun, &[sc, sn], None, &mut x, &mut scratch, |_, _| {});
-        assert_eq!(evals, 2);
-        let (sc, sn) = (sc as f64, sn as f64);
+    for (sc, sn, a, got) in one_steps(Sampler::Heun, 2) {
         let heun = |v: f64| {
             let e = (v + sc * sn) / (v + sc * sc);
             1.0 + 0.5 * (sn - sc) * (sc / (v + sc * sc) + sn * e / (v + sn * sn))
@@ -140,7 +138,7 @@ fn one_heun_step_scales_each_mode_by_the_heun_factor() {
         // its rounding error ~ eps |x| is divided by sigma_next and multiplied by h / 2. So the attainable f32
         // accuracy is ~ eps |x| |h| / sigma_next (EDM's reference code samples in f64): the tolerance scales by
         // 1 + |h| / sigma_next (250 for the 0.5 -> 0.002 step, <= 3 on an EDM schedule).
-        assert_factors_tol(coefficients(&x), a, heun, "Heun", 1.0 + (sc - sn) / sn);
+        assert_factors_tol(got, a, heun, "Heun", 1.0 + (sc - sn) / sn);
     }
 }
 
@@ -170,8 +168,7 @@ fn final_step_to_zero_returns_exactly_the_denoiser() {
 fn evaluation_counts_and_step_callbacks() {
     let b = bytes();
     let g = gaussian(&b);
-    let mut sigmas = [0.0f32; 19];
-    EdmSchedule::default().fill(18, &mut sigmas);
+    let sigmas = edm_sigmas_18();
     let mut scratch = vec![0.0f32; scratch_len(3, g.scratch_len())];
     for (solver, want) in [(Sampler::Euler, 18), (Sampler::Heun, 35)] {
         let mut x = compose([80.0, -40.0, 20.0]);

@@ -39,8 +39,7 @@ fn max_error(solver: Sampler, steps: usize) -> f64 {
         C,
     )
     .unwrap();
-    let (mu_s, u_s) = (stored(&g.mu()).row(0).transpose(), stored(&g.u_t()).transpose());
-    let lambda64 = lambda.map(|v| v as f64);
+    let reference = GaussianRef::stored(&g);
 
     let sched = EdmSchedule::default();
     let mut sigmas = vec![0.0f32; steps + 2];
@@ -50,7 +49,7 @@ fn max_error(solver: Sampler, steps: usize) -> f64 {
     let mut worst = 0.0f64;
     for _ in 0..8 {
         let mut x: Vec<f32> = (0..D).map(|_| 80.0 * rng.normal()).collect();
-        let exact = flow_ref(&mu_s, &u_s, &lambda64, C as f64, &to_f64(&x), 80.0, sched.sigma_min as f64);
+        let exact = reference.flow(&to_f64(&x), 80.0, sched.sigma_min as f64);
         sample(&g, solver, sigmas, None, &mut x, &mut scratch, |_, _| {});
         worst = worst.max(x.iter().zip(exact.iter()).map(|(&a, &b)| (a as f64 - b).abs()).fold(0.0, f64::max));
     }

@@ -27,6 +27,22 @@ fn err(kind: ErrorKind, msg: String) -> Error {
     Error::new(kind, msg)
 }
 
+/// `Ok` when `dir` is a directory; else `"{path}: {which} directory {dir} does not exist (expected an
+/// existing directory)"`.
+fn require_dir(path: &Path, which: &str, dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(err(
+        ErrorKind::NotFound,
+        format!(
+            "{}: {which} directory {} does not exist (expected an existing directory)",
+            path.display(),
+            dir.display()
+        ),
+    ))
+}
+
 /// The file an output path designates: symlinks followed (a dangling link designates the path it points
 /// to). Refuses a directory, FIFO, device or socket.
 ///
@@ -97,17 +113,7 @@ fn parent_dir(p: &Path) -> &Path {
 /// path)"`.
 pub fn check_output(path: &Path, inputs: &[&Path]) -> std::io::Result<()> {
     let target = resolve_output(path)?;
-    let dir = parent_dir(&target);
-    if !dir.is_dir() {
-        return Err(err(
-            ErrorKind::NotFound,
-            format!(
-                "{}: output directory {} does not exist (expected an existing directory)",
-                path.display(),
-                dir.display()
-            ),
-        ));
-    }
+    require_dir(path, "output", parent_dir(&target))?;
     if let Ok(out) = std::fs::metadata(&target) {
         for input in inputs {
             if let Ok(inp) = std::fs::metadata(input) {
@@ -213,17 +219,7 @@ impl OutputDir {
                 top = p.to_path_buf();
             }
         } else {
-            let p = parent_dir(path);
-            if !p.is_dir() {
-                return Err(err(
-                    ErrorKind::NotFound,
-                    format!(
-                        "{}: parent directory {} does not exist (expected an existing directory)",
-                        path.display(),
-                        p.display()
-                    ),
-                ));
-            }
+            require_dir(path, "parent", parent_dir(path))?;
         }
         let made = if parents { std::fs::create_dir_all(path) } else { std::fs::create_dir(path) };
         made.map_err(|e| err(e.kind(), format!("{}: cannot create the directory: {e}", path.display())))?;

@@ -175,19 +175,9 @@ pub fn affine_rows(x: &[f32], w: &[f32], b: &[f32], d: usize, device: &Device) -
     Ok(xt.matmul(&wt.t()?)?.broadcast_add(&bt)?.flatten_all()?.to_vec1::<f32>()?)
 }
 
+/// Mean over rows of `|a_i - b_i| / |b_i|` (row-major `n x d`, f64 accumulation).
 fn rel_l2_mean(a: &[f32], b: &[f32], d: usize) -> f64 {
-    let mut acc = 0.0;
-    let n = a.len() / d;
-    for i in 0..n {
-        let (mut num, mut den) = (0.0f64, 0.0f64);
-        for j in 0..d {
-            let (x, y) = (a[i * d + j] as f64, b[i * d + j] as f64);
-            num += (x - y) * (x - y);
-            den += y * y;
-        }
-        acc += (num / den.max(1e-300)).sqrt();
-    }
-    acc / n as f64
+    crate::measures::mean_over_rows(a, b, d, |s| (s.diff2 / s.bb.max(1e-300)).sqrt())
 }
 
 /// Run the distillation of `net` on `data`.

@@ -24,37 +24,46 @@ use crate::edm::edm_sigmas;
 /// Interpolation weights of the linearity score.
 pub const ALPHAS: [f64; 5] = [0.99, 0.8675, 0.745, 0.6225, 0.5];
 
-/// Mean over rows of `|a_i - b_i| / |a_i|` (row-major `n x d`, f64 accumulation).
-pub fn denoiser_difference(a: &[f32], b: &[f32], d: usize) -> f64 {
+/// Sums over one row pair `(a_i, b_i)`, each accumulated in f64 in column order.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RowSums {
+    /// `|a_i - b_i|^2`.
+    pub diff2: f64,
+    /// `|a_i|^2`.
+    pub aa: f64,
+    /// `|b_i|^2`.
+    pub bb: f64,
+    /// `a_i . b_i`.
+    pub ab: f64,
+}
+
+/// Mean over the rows of row-major `n x d` matrices `a` and `b` (`n = a.len() / d`) of `f` of the row's
+/// [`RowSums`].
+pub fn mean_over_rows(a: &[f32], b: &[f32], d: usize, f: impl Fn(RowSums) -> f64) -> f64 {
     let n = a.len() / d;
     let mut acc = 0.0;
-    for i in 0..n {
-        let (mut num, mut den) = (0.0f64, 0.0f64);
-        for j in 0..d {
-            let (x, y) = (a[i * d + j] as f64, b[i * d + j] as f64);
-            num += (x - y) * (x - y);
-            den += x * x;
+    for (ra, rb) in a.chunks_exact(d).zip(b.chunks_exact(d)) {
+        let mut s = RowSums::default();
+        for (&x, &y) in ra.iter().zip(rb) {
+            let (x, y) = (x as f64, y as f64);
+            s.diff2 += (x - y) * (x - y);
+            s.aa += x * x;
+            s.bb += y * y;
+            s.ab += x * y;
         }
-        acc += num.sqrt() / den.sqrt().max(1e-300);
+        acc += f(s);
     }
     acc / n as f64
 }
 
+/// Mean over rows of `|a_i - b_i| / |a_i|` (row-major `n x d`, f64 accumulation).
+pub fn denoiser_difference(a: &[f32], b: &[f32], d: usize) -> f64 {
+    mean_over_rows(a, b, d, |s| s.diff2.sqrt() / s.aa.sqrt().max(1e-300))
+}
+
 /// Mean cosine similarity of corresponding rows.
 pub fn mean_cosine(a: &[f32], b: &[f32], d: usize) -> f64 {
-    let n = a.len() / d;
-    let mut acc = 0.0;
-    for i in 0..n {
-        let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
-        for j in 0..d {
-            let (x, y) = (a[i * d + j] as f64, b[i * d + j] as f64);
-            ab += x * y;
-            aa += x * x;
-            bb += y * y;
-        }
-        acc += ab / (aa.sqrt() * bb.sqrt()).max(1e-300);
-    }
-    acc / n as f64
+    mean_over_rows(a, b, d, |s| s.ab / (s.aa.sqrt() * s.bb.sqrt()).max(1e-300))
 }
 
 /// Linearity score of `den` at `sigma` for weight `a`, over pairs `(x1_i, x2_i)` (rows of `x1`, `x2`).

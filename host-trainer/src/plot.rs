@@ -30,6 +30,17 @@ pub(crate) const COLORS: [RGBColor; 7] = [
     RGBColor(127, 127, 127),
 ];
 
+/// The legend of the sigma plots and the histograms: the series labels on a translucent white box with a
+/// black border.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(chart: &mut ChartContext<'a, DB, CT>) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
 /// One or more curves `y(sigma)` on a log-sigma axis.
 pub fn sigma_plot(
     path: &Path,
@@ -81,12 +92,7 @@ pub fn sigma_plot(
                         .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                 }
-                chart
-                    .configure_series_labels()
-                    .background_style(WHITE.mix(0.8))
-                    .border_style(BLACK)
-                    .draw()
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                draw_legend(&mut chart)?;
             }};
         }
         if log_y {
@@ -145,12 +151,7 @@ pub fn histogram(path: &Path, title: &str, x_label: &str, series: &[(String, Vec
                 .label(name.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        draw_legend(&mut chart)?;
         root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     encode_png(buf, W, H, path)

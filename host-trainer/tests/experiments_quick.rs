@@ -33,6 +33,13 @@ fn png_ok(path: &Path) {
     assert!(img.width() >= 8 && img.height() >= 8, "{} is {}x{}", path.display(), img.width(), img.height());
 }
 
+/// `v` as an array, asserted to hold `len` entries.
+fn array_of_len(v: &serde_json::Value, len: usize) -> &[serde_json::Value] {
+    let a = v.as_array().unwrap_or_else(|| panic!("not an array: {v}"));
+    assert_eq!(a.len(), len, "{v}");
+    a
+}
+
 fn f(v: &serde_json::Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
@@ -40,8 +47,7 @@ fn f(v: &serde_json::Value) -> f64 {
 #[test]
 fn gaussian_data_quick() {
     let (dir, v) = run_quick("gaussian-data");
-    let sets = v["datasets"].as_array().unwrap();
-    assert_eq!(sets.len(), 2);
+    let sets = array_of_len(&v["datasets"], 2);
     for s in sets {
         let d = f(&s["d"]);
         let rows = s["rows"].as_array().unwrap();
@@ -71,8 +77,7 @@ fn gaussian_data_quick() {
 #[test]
 fn gallery_quick() {
     let (dir, v) = run_quick("gallery");
-    let g = v["gallery"].as_array().unwrap();
-    assert_eq!(g.len(), 3);
+    let g = array_of_len(&v["gallery"], 3);
     for r in g {
         assert!(f(&r["blob_bytes_f32"]) > f(&r["blob_bytes_f16"]));
         // Heun-18 approximates the exact flow: well under the pixel range of 2.
@@ -81,8 +86,7 @@ fn gallery_quick() {
         assert!(f(&r["macs_heun18"]) > f(&r["macs_exact"]));
         png_ok(&dir.path().join(r["grid"].as_str().unwrap()));
     }
-    let sweep = v["rank_sweep"].as_array().unwrap();
-    assert_eq!(sweep.len(), 5);
+    let sweep = array_of_len(&v["rank_sweep"], 5);
     assert_eq!(f(&sweep[4]["rmse_vs_full_rank"]), 0.0);
     for w in sweep.windows(2) {
         assert!(f(&w[0]["blob_bytes_f32"]) < f(&w[1]["blob_bytes_f32"]));
@@ -107,8 +111,7 @@ fn distill_quick() {
 #[test]
 fn skip_steps_quick() {
     let (dir, v) = run_quick("skip-steps");
-    let rows = v["rows"].as_array().unwrap();
-    assert_eq!(rows.len(), 17);
+    let rows = array_of_len(&v["rows"], 17);
     for r in rows {
         assert!(f(&r["rmse_gaussian_start"]).is_finite() && f(&r["rmse_naive_start"]).is_finite());
         assert_eq!(f(&r["evals_saved"]), 2.0 * f(&r["skipped_steps"]));
@@ -131,8 +134,8 @@ fn data_size_quick() {
 #[test]
 fn capacity_quick() {
     let (dir, v) = run_quick("capacity");
-    assert_eq!(v["width_sweep"].as_array().unwrap().len(), 2);
-    assert_eq!(v["over_training"].as_array().unwrap().len(), 2);
+    array_of_len(&v["width_sweep"], 2);
+    array_of_len(&v["over_training"], 2);
     png_ok(&dir.path().join("capacity_width.png"));
     png_ok(&dir.path().join("capacity_training.png"));
 }

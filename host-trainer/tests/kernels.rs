@@ -314,18 +314,20 @@ fn distill_file_roundtrip_and_errors() {
     assert!(distill::load_maps(&p).unwrap_err().to_string().contains("safetensors"));
 }
 
+/// A fresh training state for 8x8 images: the network initialised from `seed`, Adam with `lr` and `warmup`
+/// (betas 0.9, 0.999, eps 1e-8, EMA 0.99), the generator after the initialisation.
+fn train_state(arch: Arch, seed: u64, lr: f64, warmup: usize) -> gaussdiff_trainer::train::State {
+    let mut rng = TrainRng::new(seed);
+    let net = Network::new(arch, (1, 8, 8), &mut rng, &DEV).unwrap();
+    let cfg = gaussdiff_trainer::optim::AdamConfig { lr, warmup, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    let opt = gaussdiff_trainer::optim::Adam::new(&net, cfg, 0.99).unwrap();
+    gaussdiff_trainer::train::State { net, opt, rng }
+}
+
 #[test]
 fn unet_trains_a_step_on_cpu_and_rejects_odd_sizes() {
     let data = synthetic(40, 21);
-    let mut rng = TrainRng::new(22);
-    let net = Network::new(Arch::Unet { channels: 8 }, (1, 8, 8), &mut rng, &DEV).unwrap();
-    let opt = gaussdiff_trainer::optim::Adam::new(
-        &net,
-        gaussdiff_trainer::optim::AdamConfig { lr: 1e-3, warmup: 1, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-        0.99,
-    )
-    .unwrap();
-    let mut st = gaussdiff_trainer::train::State { net, opt, rng };
+    let mut st = train_state(Arch::Unet { channels: 8 }, 22, 1e-3, 1);
     let l1 = gaussdiff_trainer::train::train_step(&mut st, &data, 8).unwrap();
     assert!(l1.is_finite());
     let before = st.net.params[0].var.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
@@ -341,15 +343,7 @@ fn mlp_training_lowers_the_loss_on_digits() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sklearn_digits/digits.csv.gz");
     let opts = gaussdiff_fit::dataset::LoadOptions { limit: Some(500), seed: 1, ..Default::default() };
     let data = gaussdiff_fit::dataset::load(&path, &opts).unwrap();
-    let mut rng = TrainRng::new(24);
-    let net = Network::new(Arch::Mlp { width: 128, depth: 2 }, (1, 8, 8), &mut rng, &DEV).unwrap();
-    let opt = gaussdiff_trainer::optim::Adam::new(
-        &net,
-        gaussdiff_trainer::optim::AdamConfig { lr: 2e-3, warmup: 20, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
-        0.99,
-    )
-    .unwrap();
-    let mut st = gaussdiff_trainer::train::State { net, opt, rng };
+    let mut st = train_state(Arch::Mlp { width: 128, depth: 2 }, 24, 2e-3, 20);
     let losses: Vec<f32> =
         (0..400).map(|_| gaussdiff_trainer::train::train_step(&mut st, &data, 64).unwrap()).collect();
     let first: f32 = losses[..50].iter().sum::<f32>() / 50.0;

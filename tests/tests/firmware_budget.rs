@@ -31,7 +31,7 @@ fn stack(stdout: &str) -> Option<(u64, u64)> {
 }
 
 fn fits(map: &str, ram: u64) {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+    if fw::qemu_missing() {
         return;
     }
     let build = fw::build("qemu", &[("GAUSSDIFF_MEMORY", map)], &format!("budget-{map}"));
@@ -59,7 +59,7 @@ fn default_firmware_fits_the_nrf52840_dk_budget() {
 /// blob's rows): with the F411's budget it must fail loudly, not lock up.
 #[test]
 fn a_build_over_the_ram_budget_fails_with_a_stack_overflow_report() {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+    if fw::qemu_missing() {
         return;
     }
     let envs = [("GAUSSDIFF_MEMORY", "qemu-f411"), ("GAUSSDIFF_RUNS", "exact"), ("GAUSSDIFF_SEEDS", "0")];

@@ -119,7 +119,7 @@ fn check(board: &str) {
 
 #[test]
 fn firmware_size_qemu() {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+    if fw::qemu_missing() {
         return;
     }
     check("qemu");

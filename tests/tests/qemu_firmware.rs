@@ -8,58 +8,28 @@ use std::time::Duration;
 
 use firmware_support as fw;
 use gaussdiff_core::blob::Blob;
-use gaussdiff_core::denoiser::Denoiser;
-use gaussdiff_core::frame::{self, DecodedFrame, Item};
-use gaussdiff_core::sampler::{SampleSpec, Sampler};
-use gaussdiff_core::schedule::EdmSchedule;
-
-/// The host's sample for a spec: the same `SampleSpec::run` the firmware calls.
-fn host_sample(blob: &[u8], spec: &SampleSpec) -> (Vec<f32>, Vec<u8>) {
-    let blob = Blob::parse(blob).expect("default blob parses on the host");
-    let model = blob.model().expect("default blob has a model");
-    let mut x = vec![0.0f32; model.dim()];
-    let mut scratch = vec![0.0f32; SampleSpec::scratch_len(&model)];
-    let mut sigmas = vec![0.0f32; spec.steps as usize + 1];
-    spec.run(&model, &EdmSchedule::EDM, &mut sigmas, &mut x, &mut scratch, |_, _| {}).expect("spec runs on the host");
-    let mut pixels = vec![0u8; x.len()];
-    blob.pixel_map().to_pixels(&x, &mut pixels);
-    (x, pixels)
-}
-
-fn frames(stdout: &str) -> Vec<DecodedFrame> {
-    frame::decode(stdout)
-        .into_iter()
-        .filter_map(|item| match item.unwrap_or_else(|e| panic!("bad frame from the target: {e}\n{stdout}")) {
-            Item::Frame(f) => Some(f),
-            Item::TargetError { message, .. } => panic!("target reported an error: {message}"),
-            _ => None,
-        })
-        .collect()
-}
+use gaussdiff_core::frame::{self, DecodedFrame};
+use gaussdiff_core::sampler::Sampler;
 
 /// The frames of a default-runs build (exact, euler:18, heun:18 for seeds 0 and 1) of `blob` are the
-/// host's samples bit for bit; instruction counts repeat exactly. Returns the run's stdout.
-fn check_bit_identical(features: &str, blob: &std::path::Path, label: &str) -> String {
-    let blob_env = blob.to_str().unwrap();
-    let build = fw::build(features, &[("GAUSSDIFF_BLOB", blob_env)], label);
-    let run = fw::qemu(&build.elf, Duration::from_secs(240));
-    assert_eq!(run.code, Some(0), "QEMU exit code (None = timeout)\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-    let blob = std::fs::read(blob).expect("reading the blob");
-    let frames = frames(&run.stdout);
+/// host's samples bit for bit, with real instruction counts that repeat exactly. Returns the run's stdout.
+fn check_bit_identical(features: &str, blob_path: &std::path::Path, label: &str) -> String {
+    let build = fw::build(features, &[("GAUSSDIFF_BLOB", blob_path.to_str().unwrap())], label);
+    let run = fw::qemu_ok(&build.elf, Duration::from_secs(240));
+    let bytes = std::fs::read(blob_path).expect("reading the blob");
+    let blob = Blob::parse(&bytes).expect("blob parses on the host");
+    let model = blob.model().expect("blob has a model");
+    let frames = fw::frames(&run.stdout);
     assert_eq!(frames.len(), 6, "{}", run.stdout);
     for kind in Sampler::ALL {
         assert!(frames.iter().any(|f| f.spec.sampler == kind), "no {kind} frame");
     }
-    let stored_crc = Blob::parse(&blob).unwrap().stored_crc();
     for f in &frames {
-        assert_eq!(f.extra("blob_crc"), Some(stored_crc.to_string().as_str()), "frame built from another blob");
-        let (x, pixels) = host_sample(&blob, &f.spec);
-        let target = f.values.as_ref().expect("the default build sends v lines");
-        let differing = x.iter().zip(target).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
-        assert_eq!(differing, 0, "{:?}: {differing} of {} f32 values differ from the host", f.spec, x.len());
-        assert!(f.matches_sample(&x), "{:?}: sample CRC differs from the host's", f.spec);
+        assert_eq!(f.extra("blob_crc"), Some(blob.stored_crc().to_string().as_str()), "frame built from another blob");
+        let x = fw::host_sample(&model, &f.spec);
+        fw::assert_frame_values(f, &x);
         assert_eq!(f.sample_crc, frame::sample_crc(&x));
-        assert_eq!(f.pixels, pixels, "{:?}: pixels differ from the host", f.spec);
+        assert_eq!(f.pixels, fw::pixels(&blob, &x), "{:?}: pixels differ from the host", f.spec);
         let evals: u32 = f.extra("evals").unwrap().parse().unwrap();
         let want = match f.spec.sampler {
             Sampler::Exact => 1,
@@ -74,13 +44,13 @@ fn check_bit_identical(features: &str, blob: &std::path::Path, label: &str) -> S
     // Instruction counts under -icount are exactly repeatable.
     let again = fw::qemu(&build.elf, Duration::from_secs(240));
     let instr = |fs: &[DecodedFrame]| fs.iter().map(|f| f.extra("instr").unwrap().to_string()).collect::<Vec<_>>();
-    assert_eq!(instr(&frames), instr(&self::frames(&again.stdout)), "instruction counts differ between two runs");
+    assert_eq!(instr(&frames), instr(&fw::frames(&again.stdout)), "instruction counts differ between two runs");
     run.stdout
 }
 
 #[test]
 fn qemu_samples_are_bit_identical_to_the_host() {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+    if fw::qemu_missing() {
         return;
     }
     // The default (shipped) build: Olivetti 64 x 64, f16; no benchmark, so no `stat kernel=` lines.
@@ -90,7 +60,7 @@ fn qemu_samples_are_bit_identical_to_the_host() {
 
 #[test]
 fn qemu_frey_bench_build_is_bit_identical_and_its_kernels_match() {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+    if fw::qemu_missing() {
         return;
     }
     // The benchmark build (feature `bench`) on the Frey f16 blob: the samples are still the host's, and the
@@ -106,15 +76,15 @@ fn qemu_frey_bench_build_is_bit_identical_and_its_kernels_match() {
 
 #[test]
 fn qemu_runs_chosen_at_build_time_and_pixel_only_frames() {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+    if fw::qemu_missing() {
         return;
     }
     let envs = [("GAUSSDIFF_RUNS", "heun:5,euler:3"), ("GAUSSDIFF_SEEDS", "7,123456789"), ("GAUSSDIFF_VALUES", "0")];
-    let build = fw::build("qemu", &envs, "qemu-runs");
-    let run = fw::qemu(&build.elf, Duration::from_secs(120));
-    assert_eq!(run.code, Some(0), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
-    let blob = std::fs::read(fw::default_blob()).unwrap();
-    let frames = frames(&run.stdout);
+    let run = fw::qemu_ok(&fw::build("qemu", &envs, "qemu-runs").elf, Duration::from_secs(120));
+    let bytes = std::fs::read(fw::default_blob()).unwrap();
+    let blob = Blob::parse(&bytes).unwrap();
+    let model = blob.model().unwrap();
+    let frames = fw::frames(&run.stdout);
     let specs: Vec<_> = frames.iter().map(|f| (f.spec.sampler, f.spec.steps, f.spec.seed)).collect();
     assert_eq!(
         specs,
@@ -127,9 +97,9 @@ fn qemu_runs_chosen_at_build_time_and_pixel_only_frames() {
     );
     for f in &frames {
         assert!(f.values.is_none(), "GAUSSDIFF_VALUES=0 sends no v lines");
-        let (x, pixels) = host_sample(&blob, &f.spec);
+        let x = fw::host_sample(&model, &f.spec);
         assert!(f.matches_sample(&x), "{:?}: sample CRC differs from the host's", f.spec);
-        assert_eq!(f.pixels, pixels);
+        assert_eq!(f.pixels, fw::pixels(&blob, &x));
     }
 }
 
@@ -142,18 +112,18 @@ fn gaussdiff_binary() -> Option<std::path::PathBuf> {
 
 #[test]
 fn qemu_capture_writes_pngs_and_rejects_a_corrupted_stream() {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+    if fw::qemu_missing() {
         return;
     }
     let Some(bin) = gaussdiff_binary() else {
-        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
-        assert!(!ci, "the gaussdiff binary is not built next to the tests (run `cargo test --workspace --release`)");
+        assert!(
+            !fw::in_ci(),
+            "the gaussdiff binary is not built next to the tests (run `cargo test --workspace --release`)"
+        );
         eprintln!("SKIPPED: gaussdiff binary not built");
         return;
     };
-    let build = fw::build("qemu", &[], "qemu-capture");
-    let run = fw::qemu(&build.elf, Duration::from_secs(120));
-    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    let run = fw::qemu_ok(&fw::build("qemu", &[], "qemu-capture").elf, Duration::from_secs(120));
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("capture.txt");
     // As a serial terminal or probe-rs would show it: a prefix before every line.
@@ -188,15 +158,17 @@ fn qemu_capture_writes_pngs_and_rejects_a_corrupted_stream() {
 
 /// The other storage types: Frey faces exported as int8 and f32 (`gaussdiff export`, into a temporary
 /// directory) run bit-identical to the host too, so QEMU covers every blob kind (f16: the two committed
-/// blobs; linear: `qemu_linear.rs`).
+/// blobs; linear: `qemu_linear.rs`; mixture: `qemu_mixture.rs`).
 #[test]
 fn qemu_int8_and_f32_blobs_are_bit_identical_to_the_host() {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+    if fw::qemu_missing() {
         return;
     }
     let Some(bin) = gaussdiff_binary() else {
-        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false");
-        assert!(!ci, "the gaussdiff binary is not built next to the tests (run `cargo test --workspace --release`)");
+        assert!(
+            !fw::in_ci(),
+            "the gaussdiff binary is not built next to the tests (run `cargo test --workspace --release`)"
+        );
         eprintln!("SKIPPED: gaussdiff binary not built");
         return;
     };
@@ -218,24 +190,26 @@ fn qemu_int8_and_f32_blobs_are_bit_identical_to_the_host() {
 /// are those of the Cortex-M4 run and of the host, bit for bit.
 #[test]
 fn qemu_cortex_m7_mps2_an500_is_bit_identical_to_the_m4_and_the_host() {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+    if fw::qemu_missing() {
         return;
     }
     let envs = [("GAUSSDIFF_RUNS", "exact,heun:5"), ("GAUSSDIFF_SEEDS", "3")];
     let build = fw::build("qemu", &envs, "qemu-m7");
-    let m4 = fw::qemu(&build.elf, Duration::from_secs(120));
+    let m4 = fw::qemu_ok(&build.elf, Duration::from_secs(120));
     let m7 = fw::qemu_on("mps2-an500", "cortex-m7", &build.elf, Duration::from_secs(120));
     assert_eq!(m7.code, Some(0), "mps2-an500 exit code\nstdout:\n{}\nstderr:\n{}", m7.stdout, m7.stderr);
-    let (f4, f7) = (frames(&m4.stdout), frames(&m7.stdout));
+    let (f4, f7) = (fw::frames(&m4.stdout), fw::frames(&m7.stdout));
     assert_eq!(f7.len(), 2, "{}", m7.stdout);
-    let blob = std::fs::read(fw::default_blob()).unwrap();
+    let bytes = std::fs::read(fw::default_blob()).unwrap();
+    let blob = Blob::parse(&bytes).unwrap();
+    let model = blob.model().unwrap();
     for (a, b) in f4.iter().zip(&f7) {
         assert_eq!(a.spec, b.spec);
         let bits = |f: &DecodedFrame| f.values.as_ref().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(a), bits(b), "{:?}: Cortex-M7 and Cortex-M4 differ", b.spec);
         assert_eq!((a.sample_crc, &a.pixels), (b.sample_crc, &b.pixels));
-        let (x, pixels) = host_sample(&blob, &b.spec);
-        assert!(b.matches_sample(&x), "{:?}: Cortex-M7 sample differs from the host's", b.spec);
-        assert_eq!(b.pixels, pixels);
+        let x = fw::host_sample(&model, &b.spec);
+        fw::assert_frame_values(b, &x);
+        assert_eq!(b.pixels, fw::pixels(&blob, &x));
     }
 }

@@ -12,9 +12,7 @@ use gaussdiff_core::blob::write::{write_linear, LinearMaps, LinearParams, WriteO
 use gaussdiff_core::blob::Blob;
 use gaussdiff_core::denoiser::Denoiser;
 use gaussdiff_core::denoiser::Model;
-use gaussdiff_core::frame::{self, Item};
-use gaussdiff_core::sampler::{SampleSpec, Sampler};
-use gaussdiff_core::schedule::EdmSchedule;
+use gaussdiff_core::sampler::Sampler;
 use gaussdiff_core::tensor::DType;
 
 /// Per-sigma maps built from the default Frey blob's Gaussian: in its basis `M_i` is the Gaussian's shrinkage
@@ -62,51 +60,32 @@ fn linear_params(gauss_blob: &[u8]) -> LinearParams {
 
 #[test]
 fn qemu_linear_blob_is_bit_identical_to_the_host() {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+    if fw::qemu_missing() {
         return;
     }
-    let gauss = std::fs::read(fw::frey_blob()).expect("reading the Frey blob");
     let opts = WriteOptions { dtype: DType::F16, ..WriteOptions::default() };
+    let gauss = std::fs::read(fw::frey_blob()).expect("reading the Frey blob");
     let bytes = write_linear(&linear_params(&gauss), &opts).expect("writing the linear blob");
-    let dir = fw::firmware_dir().join("target").join("test-blobs");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("frey-linear-basis-f16.gdn");
-    std::fs::write(&path, &bytes).unwrap();
+    let path = fw::write_test_blob("frey-linear-basis-f16.gdn", &bytes);
 
     let envs = [
         ("GAUSSDIFF_BLOB", path.to_str().unwrap()),
         ("GAUSSDIFF_RUNS", "euler:18,heun:18"),
         ("GAUSSDIFF_SEEDS", "0,1"),
     ];
-    let build = fw::build("qemu", &envs, "qemu-linear");
-    let run = fw::qemu(&build.elf, Duration::from_secs(120));
-    assert_eq!(run.code, Some(0), "QEMU exit code (None = timeout)\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let run = fw::qemu_ok(&fw::build("qemu", &envs, "qemu-linear").elf, Duration::from_secs(120));
 
     let blob = Blob::parse(&bytes).unwrap();
     let model = blob.model().unwrap();
     assert!(matches!(model, Model::Linear(_)));
-    let mut n = 0;
-    for item in frame::decode(&run.stdout) {
-        let f = match item.unwrap_or_else(|e| panic!("bad frame: {e}\n{}", run.stdout)) {
-            Item::Frame(f) => f,
-            Item::TargetError { message, .. } => panic!("target reported an error: {message}"),
-            _ => continue,
-        };
+    let frames = fw::frames(&run.stdout);
+    for f in &frames {
         assert_eq!(f.extra("blob_crc"), Some(blob.stored_crc().to_string().as_str()), "frame from another blob");
-        let mut x = vec![0.0f32; model.dim()];
-        let mut scratch = vec![0.0f32; SampleSpec::scratch_len(&model)];
-        let mut sigmas = vec![0.0f32; f.spec.steps as usize + 1];
-        f.spec.run(&model, &EdmSchedule::EDM, &mut sigmas, &mut x, &mut scratch, |_, _| {}).unwrap();
+        let x = fw::host_sample(&model, &f.spec);
         assert!(x.iter().all(|v| v.is_finite()), "{:?}: non-finite host sample", f.spec);
-        let target = f.values.as_ref().expect("v lines are on by default");
-        let differing = x.iter().zip(target).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
-        assert_eq!(differing, 0, "{:?}: {differing} of {} f32 values differ from the host", f.spec, x.len());
-        assert!(f.matches_sample(&x), "{:?}: sample CRC differs from the host's", f.spec);
-        let mut pixels = vec![0u8; x.len()];
-        blob.pixel_map().to_pixels(&x, &mut pixels);
-        assert_eq!(f.pixels, pixels, "{:?}: pixels differ", f.spec);
+        fw::assert_frame_values(f, &x);
+        assert_eq!(f.pixels, fw::pixels(&blob, &x), "{:?}: pixels differ from the host", f.spec);
         assert!(matches!(f.spec.sampler, Sampler::Euler | Sampler::Heun));
-        n += 1;
     }
-    assert_eq!(n, 4, "euler and heun for two seeds\n{}", run.stdout);
+    assert_eq!(frames.len(), 4, "euler and heun for two seeds\n{}", run.stdout);
 }

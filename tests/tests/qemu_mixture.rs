@@ -11,9 +11,6 @@ use firmware_support as fw;
 use gaussdiff_core::blob::write::{write_mixture, GaussianParams, MixtureParams, WriteOptions};
 use gaussdiff_core::blob::Blob;
 use gaussdiff_core::denoiser::{Denoiser, Model};
-use gaussdiff_core::frame::{self, Item};
-use gaussdiff_core::sampler::SampleSpec;
-use gaussdiff_core::schedule::EdmSchedule;
 use gaussdiff_core::tensor::DType;
 
 /// Three components from the default blob's Gaussian: the same basis (rows rotated per component), the
@@ -36,52 +33,36 @@ fn mixture_params(gauss_blob: &[u8]) -> MixtureParams {
     MixtureParams { components, weights: vec![0.5, 0.2, 0.3], labels: vec!["a".into(), "b".into(), "c".into()] }
 }
 
+/// The frames of a run (`expect` of them) carry bit for bit the host's samples of the mixture, or of its
+/// component `class`.
 fn check(bytes: &[u8], class: Option<usize>, stdout: &str, expect: usize) {
     let blob = Blob::parse(bytes).unwrap();
     let model = blob.model().unwrap();
     let model = class.map_or(model, |j| model.component(j).unwrap());
-    let mut n = 0;
-    for item in frame::decode(stdout) {
-        let f = match item.unwrap_or_else(|e| panic!("bad frame: {e}\n{stdout}")) {
-            Item::Frame(f) => f,
-            Item::TargetError { message, .. } => panic!("target reported an error: {message}"),
-            _ => continue,
-        };
-        let mut x = vec![0.0f32; model.dim()];
-        let mut scratch = vec![0.0f32; SampleSpec::scratch_len(&model)];
-        let mut sigmas = vec![0.0f32; f.spec.steps as usize + 1];
-        f.spec.run(&model, &EdmSchedule::EDM, &mut sigmas, &mut x, &mut scratch, |_, _| {}).unwrap();
-        let target = f.values.as_ref().expect("v lines are on by default");
-        let differing = x.iter().zip(target).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
-        assert_eq!(differing, 0, "{class:?} {:?}: {differing} of {} f32 values differ from the host", f.spec, x.len());
-        assert!(f.matches_sample(&x), "{:?}: sample CRC differs from the host's", f.spec);
-        n += 1;
+    let frames = fw::frames(stdout);
+    for f in &frames {
+        fw::assert_frame_values(f, &fw::host_sample(&model, &f.spec));
     }
-    assert_eq!(n, expect, "{stdout}");
+    assert_eq!(frames.len(), expect, "{class:?}: {stdout}");
 }
 
 #[test]
 fn qemu_mixture_blob_is_bit_identical_to_the_host() {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+    if fw::qemu_missing() {
         return;
     }
-    let gauss = std::fs::read(fw::frey_blob()).expect("reading the Frey blob");
     let opts = WriteOptions { dtype: DType::I8, ..WriteOptions::default() };
+    let gauss = std::fs::read(fw::frey_blob()).expect("reading the Frey blob");
     let bytes = write_mixture(&mixture_params(&gauss), &opts).expect("writing the mixture blob");
-    let dir = fw::firmware_dir().join("target").join("test-blobs");
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("mixture-i8.gdn");
-    std::fs::write(&path, &bytes).unwrap();
+    let path = fw::write_test_blob("mixture-i8.gdn", &bytes);
     let p = path.to_str().unwrap();
 
     let envs = [("GAUSSDIFF_BLOB", p), ("GAUSSDIFF_RUNS", "exact,heun:8"), ("GAUSSDIFF_SEEDS", "0,1,2")];
-    let run = fw::qemu(&fw::build("qemu", &envs, "qemu-mixture").elf, Duration::from_secs(180));
-    assert_eq!(run.code, Some(0), "QEMU exit code\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let run = fw::qemu_ok(&fw::build("qemu", &envs, "qemu-mixture").elf, Duration::from_secs(180));
     check(&bytes, None, &run.stdout, 6);
 
     let envs =
         [("GAUSSDIFF_BLOB", p), ("GAUSSDIFF_RUNS", "exact"), ("GAUSSDIFF_SEEDS", "0,1"), ("GAUSSDIFF_CLASS", "c")];
-    let run = fw::qemu(&fw::build("qemu", &envs, "qemu-mixture-class").elf, Duration::from_secs(120));
-    assert_eq!(run.code, Some(0), "QEMU exit code\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    let run = fw::qemu_ok(&fw::build("qemu", &envs, "qemu-mixture-class").elf, Duration::from_secs(120));
     check(&bytes, Some(2), &run.stdout, 2);
 }

@@ -41,6 +41,16 @@ impl<'a> Model<'a> {
     /// descending and >= 0, sigma grid positive and strictly descending, finite values), and
     /// [`BlobError::NonFiniteTensor`] for a NaN or infinity in any section.
     pub fn from_blob(blob: &Blob<'a>) -> Result<Self, BlobError> {
+        // Every tensor's values must be finite (an infinite mean would give non-finite samples), checked
+        // before the denoisers' own value checks. A mixture's `mu` and `u_t` are K blocks, each laid out like
+        // a standalone tensor (int8 blocks carry their own row scales): they are checked through the
+        // components' views once the model is built.
+        let blocked = |id: u8| blob.kind() == Kind::Mixture && (id == section::MU || id == section::U_T);
+        for s in blob.sections() {
+            if let Some(t) = blob.section(s.id).filter(|_| !blocked(s.id)) {
+                check_finite(&t, s.id, 0)?;
+            }
+        }
         let get = |id: u8| blob.section(id).ok_or(BlobError::MissingSection { id });
         let model = match blob.kind() {
             Kind::Gaussian => Model::Gaussian(GaussianDenoiser::new(
@@ -67,15 +77,7 @@ impl<'a> Model<'a> {
                 get(section::FLOORS)?,
             )?),
         };
-        // Every tensor's values must be finite (an infinite mean would give non-finite samples). A mixture's
-        // `mu` and `u_t` are K blocks, each laid out like a standalone tensor (int8 blocks carry their own
-        // row scales), so they are checked through the components' views.
-        let blocked = |id: u8| matches!(model, Model::Mixture(_)) && (id == section::MU || id == section::U_T);
-        for s in blob.sections() {
-            if let Some(t) = blob.section(s.id).filter(|_| !blocked(s.id)) {
-                check_finite(&t, s.id, 0)?;
-            }
-        }
+        // A mixture's `mu` and `u_t` (checked above only if not blocked) through the components' views.
         if let Model::Mixture(m) = &model {
             for j in 0..m.components() {
                 let g = m.component(j);

@@ -39,6 +39,7 @@ pub mod recipe;
 use core::fmt;
 
 use crate::denoiser::{Denoiser, GaussianDenoiser};
+use crate::error::ParseNameError;
 use crate::kernels;
 use crate::math;
 use crate::rng::Rng;
@@ -92,24 +93,12 @@ impl fmt::Display for Sampler {
     }
 }
 
-/// A name that is no [`Sampler`] (see [`Sampler::from_name`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ParseSamplerError;
-
-impl fmt::Display for ParseSamplerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("expected exact, euler or heun")
-    }
-}
-
-impl core::error::Error for ParseSamplerError {}
-
 impl core::str::FromStr for Sampler {
-    type Err = ParseSamplerError;
+    type Err = ParseNameError;
 
     /// [`Sampler::from_name`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::from_name(s).ok_or(ParseSamplerError)
+        Self::from_name(s).ok_or(ParseNameError::new("expected exact, euler or heun"))
     }
 }
 

@@ -4,7 +4,9 @@
 //! blob writer.
 #![allow(dead_code)]
 
+use gaussdiff_core::denoiser::GaussianDenoiser;
 use gaussdiff_core::rng::Rng;
+use gaussdiff_core::schedule::EdmSchedule;
 use gaussdiff_core::tensor::{DType, Tensor};
 use nalgebra::{DMatrix, DVector};
 
@@ -66,6 +68,13 @@ pub fn orthonormal(rng: &mut Rng, d: usize, k: usize) -> DMatrix<f64> {
     normals(rng, d, k).qr().q().columns(0, k).into_owned()
 }
 
+/// EDM's default schedule in 18 steps: 19 levels from 80 down to 0.
+pub fn edm_sigmas_18() -> [f32; 19] {
+    let mut sigmas = [0.0f32; 19];
+    EdmSchedule::default().fill(18, &mut sigmas);
+    sigmas
+}
+
 /// An f32 vector as f64.
 pub fn to_f64(x: &[f32]) -> DVector<f64> {
     DVector::from_iterator(x.len(), x.iter().map(|&v| v as f64))
@@ -78,41 +87,86 @@ pub fn rel_err(a: &[f32], b: &DVector<f64>) -> f64 {
     a.iter().zip(b.iter()).map(|(&x, &y)| (x as f64 - y).abs()).fold(0.0, f64::max) / scale
 }
 
-/// f64 reference of the Gaussian denoiser:
-/// `mu + U diag(lambda/(lambda+s^2)) U^T (x-mu) + c/(c+s^2) (I - U U^T)(x-mu)` (0/0 -> 0).
-pub fn gaussian_ref(
-    mu: &DVector<f64>,
-    u: &DMatrix<f64>,
-    lambda: &[f64],
-    c: f64,
-    x: &DVector<f64>,
-    sigma: f64,
-) -> DVector<f64> {
-    let s2 = sigma * sigma;
-    let ratio = |num: f64, den: f64| if den > 0.0 { num / den } else { 0.0 };
-    let r = x - mu;
-    let coef = u.transpose() * &r;
-    let proj = u * &coef;
-    let g = DVector::from_iterator(lambda.len(), lambda.iter().zip(coef.iter()).map(|(&l, &a)| ratio(l, l + s2) * a));
-    let f = if u.ncols() == u.nrows() { 0.0 } else { ratio(c, c + s2) };
-    mu + u * g + (r - proj) * f
+/// f64 reference of a Gaussian `N(mu, U diag(lambda) U^T + c (I - U U^T))` (`U`: `d x k`, orthonormal
+/// columns): its denoiser and its exact flow.
+#[derive(Clone, Debug)]
+pub struct GaussianRef {
+    pub mu: DVector<f64>,
+    pub u: DMatrix<f64>,
+    pub lambda: Vec<f64>,
+    pub c: f64,
 }
 
-/// f64 reference of the exact flow from `sigma_t` to `sigma`.
-pub fn flow_ref(
-    mu: &DVector<f64>,
-    u: &DMatrix<f64>,
-    lambda: &[f64],
-    c: f64,
-    x_t: &DVector<f64>,
-    sigma_t: f64,
-    sigma: f64,
-) -> DVector<f64> {
-    let h = |v: f64| ((v + sigma * sigma) / (v + sigma_t * sigma_t)).sqrt();
-    let r = x_t - mu;
-    let coef = u.transpose() * &r;
-    let proj = u * &coef;
-    let g = DVector::from_iterator(lambda.len(), lambda.iter().zip(coef.iter()).map(|(&l, &a)| h(l) * a));
-    let hc = if u.ncols() == u.nrows() { 0.0 } else { h(c) };
-    mu + u * g + (r - proj) * hc
+impl GaussianRef {
+    /// The parameters a denoiser actually stores (after f16/int8 rounding).
+    pub fn stored(g: &GaussianDenoiser<'_>) -> Self {
+        Self {
+            mu: stored(&g.mu()).row(0).transpose(),
+            u: stored(&g.u_t()).transpose(),
+            lambda: (0..g.rank()).map(|r| g.lambda(r) as f64).collect(),
+            c: g.floor() as f64,
+        }
+    }
+
+    /// The denoiser `mu + U diag(lambda/(lambda+s^2)) U^T (x-mu) + c/(c+s^2) (I - U U^T)(x-mu)` (0/0 -> 0).
+    pub fn denoise(&self, x: &DVector<f64>, sigma: f64) -> DVector<f64> {
+        let s2 = sigma * sigma;
+        let ratio = |num: f64, den: f64| if den > 0.0 { num / den } else { 0.0 };
+        self.per_mode(x, |v| ratio(v, v + s2))
+    }
+
+    /// The exact flow from `sigma_t` to `sigma`: each mode scaled by `sqrt((v + sigma^2) / (v + sigma_t^2))`.
+    pub fn flow(&self, x_t: &DVector<f64>, sigma_t: f64, sigma: f64) -> DVector<f64> {
+        self.per_mode(x_t, |v| ((v + sigma * sigma) / (v + sigma_t * sigma_t)).sqrt())
+    }
+
+    /// `mu + U diag(h(lambda)) U^T (x-mu) + h(c) (I - U U^T)(x-mu)`, the complement term absent when `U` is
+    /// square: each mode of the Gaussian (variance `v`) scaled by `h(v)`.
+    fn per_mode(&self, x: &DVector<f64>, h: impl Fn(f64) -> f64) -> DVector<f64> {
+        let (mu, u) = (&self.mu, &self.u);
+        let r = x - mu;
+        let coef = u.transpose() * &r;
+        let proj = u * &coef;
+        let g = DVector::from_iterator(self.lambda.len(), self.lambda.iter().zip(coef.iter()).map(|(&l, &a)| h(l) * a));
+        let hc = if u.ncols() == u.nrows() { 0.0 } else { h(self.c) };
+        mu + u * g + (r - proj) * hc
+    }
+}
+
+/// Tolerance against the f64 formula on the values the tensors actually store (after f16/int8 rounding):
+/// isolates the f32 arithmetic, so it is the same for every dtype (relative to the output scale).
+pub const KERNEL_TOL: f64 = 2e-6;
+
+/// Tolerance against the f64 formula on the original parameters, storage rounding included (relative to the
+/// output scale, for the sizes of these tests).
+pub fn model_tol(dtype: DType) -> f64 {
+    match dtype {
+        DType::F32 => 1e-5,
+        DType::F16 => 2e-3,
+        DType::I8 => 4e-2,
+    }
+}
+
+/// The worst errors of a denoiser's f32 outputs against its two f64 references: `kernel` (the formula on the
+/// stored values) and `model` (the formula on the original parameters).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WorstErrors {
+    pub kernel: f64,
+    pub model: f64,
+}
+
+impl WorstErrors {
+    /// Takes one output and its two references into account ([`rel_err`]).
+    pub fn record(&mut self, out: &[f32], kernel: &DVector<f64>, model: &DVector<f64>) {
+        self.kernel = self.kernel.max(rel_err(out, kernel));
+        self.model = self.model.max(rel_err(out, model));
+    }
+
+    /// Prints both errors (`{label} {dtype}: ...`) and asserts [`KERNEL_TOL`] and [`model_tol`].
+    pub fn assert_within_tolerances(&self, label: &str, dtype: DType) {
+        let (name, wk, wm) = (dtype.name(), self.kernel, self.model);
+        eprintln!("{label} {name}: kernel err {wk:.2e}, model err {wm:.2e}");
+        assert!(wk < KERNEL_TOL, "{name}: kernel error {wk:e}");
+        assert!(wm < model_tol(dtype), "{name}: model error {wm:e}");
+    }
 }

@@ -39,6 +39,35 @@ fn reference(x: &[f32], d: usize) -> (Vec<f64>, nalgebra::DMatrix<f64>) {
     (mean, cov)
 }
 
+/// Tolerances of [`assert_matches_reference`] when both sides see the same f32 values: mean (absolute),
+/// covariance (relative to `1 + |cov|`).
+const F64_ROUNDING: (f64, f64) = (1e-12, 1e-11);
+
+/// Asserts that the moments of `x` match the two-pass [`reference`] within `tol` (mean absolute, covariance
+/// relative to `1 + |cov|`).
+fn assert_matches_reference(m: &Moments, x: &[f32], d: usize, tol: (f64, f64), what: &str) {
+    let (mean, cov) = reference(x, d);
+    let c = m.covariance().unwrap();
+    for i in 0..d {
+        assert!((m.mean()[i] - mean[i]).abs() < tol.0, "{what}: mean {i}");
+        for j in 0..d {
+            assert!((c[(i, j)] - cov[(i, j)]).abs() < tol.1 * (1.0 + cov[(i, j)].abs()), "{what}: cov {i},{j}");
+        }
+    }
+}
+
+/// Largest entry of `|U diag(lambda) U^T - cov|` for a full-rank fit.
+fn reconstruction_error(f: &GaussianFit, cov: &nalgebra::DMatrix<f64>, d: usize) -> f64 {
+    let mut worst = 0.0f64;
+    for i in 0..d {
+        for j in 0..d {
+            let s: f64 = (0..d).map(|r| f.eigenvalues[r] * f.u_t[r * d + i] * f.u_t[r * d + j]).sum();
+            worst = worst.max((s - cov[(i, j)]).abs());
+        }
+    }
+    worst
+}
+
 #[test]
 fn moments_match_two_pass_reference() {
     let d = 13;
@@ -48,14 +77,7 @@ fn moments_match_two_pass_reference() {
     m.add_chunk(&x[..7 * d]).unwrap();
     m.add_chunk(&x[7 * d..500 * d]).unwrap();
     m.add_chunk(&x[500 * d..]).unwrap();
-    let (mean, cov) = reference(&x, d);
-    let c = m.covariance().unwrap();
-    for i in 0..d {
-        assert!((m.mean()[i] - mean[i]).abs() < 1e-12, "mean {i}");
-        for j in 0..d {
-            assert!((c[(i, j)] - cov[(i, j)]).abs() < 1e-11 * (1.0 + cov[(i, j)].abs()), "cov {i},{j}");
-        }
-    }
+    assert_matches_reference(&m, &x, d, F64_ROUNDING, "three chunks");
 }
 
 #[test]
@@ -104,13 +126,7 @@ fn eigen_matches_nalgebra_descending_with_fixed_signs() {
         assert!(v[arg] > 0.0);
     }
     // U diag(lambda) U^T reconstructs the covariance.
-    let mut worst = 0.0f64;
-    for i in 0..d {
-        for j in 0..d {
-            let s: f64 = (0..d).map(|r| f.eigenvalues[r] * f.u_t[r * d + i] * f.u_t[r * d + j]).sum();
-            worst = worst.max((s - cov[(i, j)]).abs());
-        }
-    }
+    let worst = reconstruction_error(&f, &cov, d);
     assert!(worst < 1e-10 * top, "reconstruction error {worst}");
 }
 
@@ -181,13 +197,9 @@ fn constant_pixels_match_reference() {
     let mut m = Moments::new(d);
     m.add_chunk(&x[..300 * d]).unwrap();
     m.add_chunk(&x[300 * d..]).unwrap();
-    let (mean, cov) = reference(&x, d);
+    assert_matches_reference(&m, &x, d, F64_ROUNDING, "two chunks");
     let c = m.covariance().unwrap();
     for i in 0..d {
-        assert!((m.mean()[i] - mean[i]).abs() < 1e-12, "mean {i}");
-        for j in 0..d {
-            assert!((c[(i, j)] - cov[(i, j)]).abs() < 1e-11 * (1.0 + cov[(i, j)].abs()), "cov {i},{j}");
-        }
         assert_eq!(c[(i, 0)], 0.0);
         assert_eq!(c[(12, i)], 0.0);
     }
@@ -195,14 +207,7 @@ fn constant_pixels_match_reference() {
     let mut all = Moments::new(d);
     all.add_chunk(&[1.0; 13 * 4]).unwrap();
     all.add_chunk(&x[..2 * d]).unwrap();
-    let (mean2, cov2) = reference(&[&[1.0f32; 13 * 4][..], &x[..2 * d]].concat(), d);
-    let c2 = all.covariance().unwrap();
-    for i in 0..d {
-        assert!((all.mean()[i] - mean2[i]).abs() < 1e-12);
-        for j in 0..d {
-            assert!((c2[(i, j)] - cov2[(i, j)]).abs() < 1e-11 * (1.0 + cov2[(i, j)].abs()), "all-constant {i},{j}");
-        }
-    }
+    assert_matches_reference(&all, &[&[1.0f32; 13 * 4][..], &x[..2 * d]].concat(), d, F64_ROUNDING, "all-constant");
 }
 
 /// Exact deflation of zero rows in the eigensolver: a fit on data with constant pixels gives the same
@@ -241,13 +246,7 @@ fn eigen_deflates_constant_pixels() {
             assert_eq!(f.u_t[r * d + i], if i == p { 1.0 } else { 0.0 }, "row {r}");
         }
     }
-    let mut worst = 0.0f64;
-    for i in 0..d {
-        for j in 0..d {
-            let s: f64 = (0..d).map(|r| f.eigenvalues[r] * f.u_t[r * d + i] * f.u_t[r * d + j]).sum();
-            worst = worst.max((s - cov[(i, j)]).abs());
-        }
-    }
+    let worst = reconstruction_error(&f, &cov, d);
     assert!(worst < 1e-10 * top, "reconstruction error {worst}");
 }
 
@@ -323,14 +322,7 @@ fn level_path_merges_with_f64_chunks_and_falls_back_on_other_values() {
     x[450 * d + 4] = 0.123;
     m.add_chunk(&x[400 * d..]).unwrap();
     // The reference takes the f32 values, the 8-bit path the exact ones: they differ by up to 2^-24.
-    let (mean, cov) = reference(&x, d);
-    let c = m.covariance().unwrap();
-    for i in 0..d {
-        assert!((m.mean()[i] - mean[i]).abs() < 1e-7, "mean {i}");
-        for j in 0..d {
-            assert!((c[(i, j)] - cov[(i, j)]).abs() < 1e-7 * (1.0 + cov[(i, j)].abs()), "cov {i},{j}");
-        }
-    }
+    assert_matches_reference(&m, &x, d, (1e-7, 1e-7), "levels then f64");
     x[10 * d + 2] = f32::NAN;
     let err = moments_with(&x, d, LevelPath::Portable).unwrap_err();
     assert!(matches!(err, FitError::NonFinite { image: 10, pixel: 2, .. }), "{err}");

@@ -337,22 +337,14 @@ fn write_outputs(out: &Path, rep: &MetricsReport, hist: &[(String, Vec<f64>)]) -
     }
     write_atomic(&out.join("memorisation.csv"), s.as_bytes())?;
     let series = |m: &BTreeMap<String, Vec<f64>>| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<Vec<_>>();
-    plot::sigma_plot(
-        &out.join("difference.png"),
-        "denoiser difference E|D1-D2|/|D1|",
-        "relative difference",
-        &rep.sigmas,
-        &series(&rep.difference),
-        true,
-    )?;
-    plot::sigma_plot(
-        &out.join("linearity.png"),
-        "linearity score (mean over alpha)",
-        "mean cosine",
-        &rep.sigmas,
-        &series(&rep.linearity_mean),
-        false,
-    )?;
+    // Per plot: file, title, y label, curves by name, log y.
+    let plots = [
+        ("difference.png", "denoiser difference E|D1-D2|/|D1|", "relative difference", &rep.difference, true),
+        ("linearity.png", "linearity score (mean over alpha)", "mean cosine", &rep.linearity_mean, false),
+    ];
+    for (file, title, y_label, curves, log_y) in plots {
+        plot::sigma_plot(&out.join(file), title, y_label, &rep.sigmas, &series(curves), log_y)?;
+    }
     if let (Some(f), Some(fs)) = (&rep.frobenius, &rep.frobenius_sigmas) {
         let mut s = String::from("sigma,rel_frobenius\n");
         for (sg, v) in fs.iter().zip(f) {

@@ -11,7 +11,7 @@ use candle_core::Device;
 use serde::Serialize;
 use std::path::Path;
 
-use super::common::{cached, mlp_config, par_map, train_mlp, write_csv, write_json};
+use super::common::{cached, mlp_config, par_map, train_mlp, write_csv, write_summary};
 use super::{ExperimentArgs, Setting};
 use crate::cmd::metrics::{self, MetricsOptions};
 use crate::plot::{xy_plot, Axes, Series};
@@ -209,20 +209,27 @@ fn report(
             Series::new("memorised fraction", ps.iter().map(|p| (x(p), p.memorised_fraction)).collect()),
         ]
     };
-    xy_plot(
-        &a.out.join("capacity_width.png"),
-        &format!("digits, N = {n_train}: MLP width sweep (depth {depth}, {steps} steps)"),
-        &Axes { x: "hidden width".into(), y: "value".into(), log_x: true, log_y: false, vlines: vec![] },
-        &series(&width_sweep, &|p| p.width as f64),
-    )?;
-    xy_plot(
-        &a.out.join("capacity_training.png"),
-        &format!("digits, N = {n_train}: width {followed} over training"),
-        &Axes { x: "training step".into(), y: "value".into(), log_x: true, log_y: false, vlines: vec![] },
-        &series(&over_training, &|p| p.step as f64),
-    )?;
-    write_json(
-        &a.out.join("summary.json"),
+    // Per plot: file, title, x label, curves.
+    let plots = [
+        (
+            "capacity_width.png",
+            format!("digits, N = {n_train}: MLP width sweep (depth {depth}, {steps} steps)"),
+            "hidden width",
+            series(&width_sweep, &|p| p.width as f64),
+        ),
+        (
+            "capacity_training.png",
+            format!("digits, N = {n_train}: width {followed} over training"),
+            "training step",
+            series(&over_training, &|p| p.step as f64),
+        ),
+    ];
+    for (file, title, x_label, curves) in plots {
+        let axes = Axes { x: x_label.into(), y: "value".into(), log_x: true, log_y: false, vlines: vec![] };
+        xy_plot(&a.out.join(file), &title, &axes, &curves)?;
+    }
+    write_summary(
+        &a.out,
         &Summary {
             experiment: "capacity",
             setting,

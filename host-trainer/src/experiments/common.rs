@@ -15,6 +15,11 @@ pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
     Ok(write_atomic(path, serde_json::to_string_pretty(v)?.as_bytes())?)
 }
 
+/// Write an experiment's summary, `OUT/summary.json` (pretty JSON, atomically).
+pub fn write_summary<T: Serialize>(out: &Path, summary: &T) -> Result<()> {
+    write_json(&out.join("summary.json"), summary)
+}
+
 /// Write a CSV with a header and rows of numbers (atomically).
 pub fn write_csv(path: &Path, header: &[&str], rows: &[Vec<f64>]) -> Result<()> {
     let mut s = header.join(",");
@@ -84,14 +89,18 @@ pub fn mlp_config(
 }
 
 /// The digits MLP that experiments 2 and 6 study: the `--checkpoint` if one is given, otherwise a fresh
-/// run of `width x depth` for `steps` trained into `OUT/train`. Returns the checkpoint path, its config,
-/// its EMA network and its training data.
+/// run trained into `OUT/train`, of the same size in both experiments (width x depth, steps) for each
+/// setting. Returns the checkpoint path, its config, its EMA network and its training data.
 pub fn digits_network(
     a: &super::ExperimentArgs,
-    (width, depth, steps): (usize, usize, usize),
     device: &Device,
     progress: bool,
 ) -> Result<(PathBuf, TrainConfig, crate::network::Network, gaussdiff_fit::dataset::Dataset)> {
+    let (width, depth, steps) = match a.setting() {
+        super::Setting::Quick => (128, 2, 300),
+        super::Setting::Medium => (256, 3, 6000),
+        super::Setting::Full => (512, 3, 20000),
+    };
     let ck = match &a.checkpoint {
         Some(p) => p.clone(),
         None => train_mlp(

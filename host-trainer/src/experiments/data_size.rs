@@ -15,7 +15,7 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-use super::common::{cached, log_grid, mlp_config, par_map, train_mlp, write_csv, write_json};
+use super::common::{cached, log_grid, mlp_config, par_map, train_mlp, write_csv, write_summary};
 use super::{ExperimentArgs, Setting, SweepData};
 use crate::cmd::metrics::{self, MetricsOptions};
 use crate::plot::{xy_plot, Axes, Series};
@@ -266,8 +266,5 @@ fn report(a: &ExperimentArgs, (width, depth, steps): (usize, usize, usize), runs
             &series,
         )?;
     }
-    write_json(
-        &a.out.join("summary.json"),
-        &Summary { experiment: "data-size", setting, width, depth, steps, sigmas, runs },
-    )
+    write_summary(&a.out, &Summary { experiment: "data-size", setting, width, depth, steps, sigmas, runs })
 }

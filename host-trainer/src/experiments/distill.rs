@@ -12,7 +12,7 @@ use gaussdiff_fit::dataset::Dataset;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-use super::common::{digits_network, write_json};
+use super::common::{digits_network, write_summary};
 use super::{ExperimentArgs, Setting};
 use crate::cmd::metrics::{self, MetricsOptions, MetricsReport};
 use crate::denoisers::{BatchDenoiser, DistilledDenoiser, NetDenoiser, TrainingGaussianDenoiser};
@@ -39,26 +39,20 @@ struct Summary {
 
 /// Run experiment 2.
 pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
-    let setting = a.setting();
-    let (width, depth, steps, batches) = match setting {
-        Setting::Quick => (128, 2, 300, 4),
-        Setting::Medium => (256, 3, 6000, 16),
-        Setting::Full => (512, 3, 20000, 32),
-    };
-    let (ck, cfg, net, data) = digits_network(a, (width, depth, steps), device, progress)?;
-    let (maps, maps_path) = distill_maps(a, &net, &data, batches, progress)?;
+    let (ck, cfg, net, data) = digits_network(a, device, progress)?;
+    let (maps, maps_path) = distill_maps(a, &net, &data, progress)?;
     let rep = measure(a, &ck, &net, &data, (maps, maps_path), device, progress)?;
     report(a, &ck, &cfg, &data, rep, progress)
 }
 
-/// Closed-form maps of the network on the 10-step EDM grid, saved to `OUT/distilled.safetensors`.
-fn distill_maps(
-    a: &ExperimentArgs,
-    net: &Network,
-    data: &Dataset,
-    batches: usize,
-    progress: bool,
-) -> Result<(DistilledMaps, PathBuf)> {
+/// Closed-form maps of the network on the 10-step EDM grid (more batches of 256 for larger settings), saved
+/// to `OUT/distilled.safetensors`.
+fn distill_maps(a: &ExperimentArgs, net: &Network, data: &Dataset, progress: bool) -> Result<(DistilledMaps, PathBuf)> {
+    let batches = match a.setting() {
+        Setting::Quick => 4,
+        Setting::Medium => 16,
+        Setting::Full => 32,
+    };
     let dc = DistillConfig {
         sigmas: crate::edm::default_grid(),
         method: Method::Closed,
@@ -138,8 +132,8 @@ fn report(
         }
         eprintln!("sample agreement (MSE/pixel): {:?}", rep.sample_agreement);
     }
-    write_json(
-        &a.out.join("summary.json"),
+    write_summary(
+        &a.out,
         &Summary {
             experiment: "distill",
             setting,

@@ -23,7 +23,7 @@ use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
 use serde::Serialize;
 use std::path::Path;
 
-use super::common::{load_core, write_csv, write_json};
+use super::common::{load_core, write_csv, write_summary};
 use super::{ExperimentArgs, Setting};
 use crate::measures;
 use crate::plot::image_grid;
@@ -380,8 +380,8 @@ fn report(
         }
         eprintln!("{capture_note}");
     }
-    write_json(
-        &a.out.join("summary.json"),
+    write_summary(
+        &a.out,
         &Summary {
             experiment: "gallery",
             setting,

@@ -22,7 +22,7 @@ use faer::Mat;
 use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
 use serde::Serialize;
 
-use super::common::{load_core, log_grid, write_csv, write_json};
+use super::common::{load_core, log_grid, write_csv, write_summary};
 use super::{ExperimentArgs, Setting};
 use crate::plot::{xy_plot, Axes, Series};
 use crate::rng::TrainRng;
@@ -248,8 +248,8 @@ pub fn run(a: &ExperimentArgs, progress: bool) -> Result<()> {
             }
         }
     }
-    write_json(
-        &a.out.join("summary.json"),
+    write_summary(
+        &a.out,
         &Summary {
             experiment: "gaussian-data",
             setting,

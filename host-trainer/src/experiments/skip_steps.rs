@@ -17,7 +17,7 @@ use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
 use serde::Serialize;
 use std::path::Path;
 
-use super::common::{digits_network, write_csv, write_json};
+use super::common::{digits_network, write_csv, write_summary};
 use super::{ExperimentArgs, Setting};
 use crate::denoisers::NetDenoiser;
 use crate::edm::edm_sigmas;
@@ -54,13 +54,13 @@ struct Summary {
 
 /// Run experiment 6.
 pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
-    let setting = a.setting();
-    let (width, depth, steps, n) = match setting {
-        Setting::Quick => (128, 2, 300, 32),
-        Setting::Medium => (256, 3, 6000, 256),
-        Setting::Full => (512, 3, 20000, 512),
+    // Samples per measurement.
+    let n = match a.setting() {
+        Setting::Quick => 32,
+        Setting::Medium => 256,
+        Setting::Full => 512,
     };
-    let (ck, _cfg, net, data) = digits_network(a, (width, depth, steps), device, progress)?;
+    let (ck, _cfg, net, data) = digits_network(a, device, progress)?;
     let bytes = gaussian_blob(&data)?;
     let m = measure(a, &net, &data, &bytes, n, progress)?;
     report(a, &ck, &data, n, m, progress)
@@ -213,8 +213,8 @@ fn report(a: &ExperimentArgs, ck: &Path, data: &Dataset, n: usize, m: Measured, 
             "Gaussian exact sample vs full network run: {rmse_g:.4}; two independent network samples: {between:.4}"
         );
     }
-    write_json(
-        &a.out.join("summary.json"),
+    write_summary(
+        &a.out,
         &Summary {
             experiment: "skip-steps",
             setting,

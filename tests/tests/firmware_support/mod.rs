@@ -1,11 +1,18 @@
 //! Shared by the firmware tests (`qemu_*.rs`, `firmware_*.rs`): build the firmware workspace, run it under
-//! QEMU, read llvm-size, and decide whether a missing tool skips (locally) or fails (with `CI` set).
+//! QEMU, decode its frames and compare them with the host's samples, read llvm-size, and decide whether a
+//! missing tool skips (locally) or fails (with `CI` set).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use gaussdiff_core::blob::Blob;
+use gaussdiff_core::denoiser::{Denoiser, Model};
+use gaussdiff_core::frame::{self, DecodedFrame, Item};
+use gaussdiff_core::sampler::SampleSpec;
+use gaussdiff_core::schedule::EdmSchedule;
 
 /// Serialises firmware builds within one test binary (they share `firmware/target`).
 static BUILD: Mutex<()> = Mutex::new(());
@@ -30,7 +37,8 @@ pub fn frey_blob() -> PathBuf {
     firmware_dir().join("blobs/frey-k40-f16.gdn")
 }
 
-fn in_ci() -> bool {
+/// True when `CI` is set (to anything but empty, `0` or `false`): then no test may skip.
+pub fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
@@ -48,6 +56,11 @@ pub fn require(tools: &[&str]) -> Option<String> {
         }
     }
     None
+}
+
+/// [`require`] for the QEMU tests (qemu-system-arm and flip-link): true when the test must skip.
+pub fn qemu_missing() -> bool {
+    require(&["qemu-system-arm", "flip-link"]).is_some()
 }
 
 /// A firmware build: features, extra environment (GAUSSDIFF_*), and where its ELF was copied.
@@ -201,4 +214,57 @@ pub fn sizes(elf: &Path) -> (u64, u64, u64) {
         .map(|v| v.parse().expect("llvm-size numbers"))
         .collect();
     (row[0], row[1], row[2])
+}
+
+/// The frames a run printed, in order; panics on a malformed frame or a target error.
+pub fn frames(stdout: &str) -> Vec<DecodedFrame> {
+    frame::decode(stdout)
+        .into_iter()
+        .filter_map(|item| match item.unwrap_or_else(|e| panic!("bad frame from the target: {e}\n{stdout}")) {
+            Item::Frame(f) => Some(f),
+            Item::TargetError { message, .. } => panic!("target reported an error: {message}"),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The host's sample for a spec from `model`: the same `SampleSpec::run` the firmware calls.
+pub fn host_sample(model: &Model<'_>, spec: &SampleSpec) -> Vec<f32> {
+    let mut x = vec![0.0f32; model.dim()];
+    let mut scratch = vec![0.0f32; SampleSpec::scratch_len(model)];
+    let mut sigmas = vec![0.0f32; spec.steps as usize + 1];
+    spec.run(model, &EdmSchedule::EDM, &mut sigmas, &mut x, &mut scratch, |_, _| {}).expect("spec runs on the host");
+    x
+}
+
+/// A sample's pixels through the blob's pixel map.
+pub fn pixels(blob: &Blob<'_>, x: &[f32]) -> Vec<u8> {
+    let mut pixels = vec![0u8; x.len()];
+    blob.pixel_map().to_pixels(x, &mut pixels);
+    pixels
+}
+
+/// Asserts that a frame with `v` lines carries bit for bit the host's sample `x` (its values and the
+/// sample CRC).
+pub fn assert_frame_values(f: &DecodedFrame, x: &[f32]) {
+    let target = f.values.as_ref().expect("the build sends v lines");
+    let differing = x.iter().zip(target).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+    assert_eq!(differing, 0, "{:?}: {differing} of {} f32 values differ from the host", f.spec, x.len());
+    assert!(f.matches_sample(x), "{:?}: sample CRC differs from the host's", f.spec);
+}
+
+/// Runs `elf` under QEMU ([`qemu`]) and asserts a zero exit code.
+pub fn qemu_ok(elf: &Path, timeout: Duration) -> Run {
+    let run = qemu(elf, timeout);
+    assert_eq!(run.code, Some(0), "QEMU exit code (None = timeout)\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    run
+}
+
+/// Writes a blob a test made to `firmware/target/test-blobs/{name}` (where `GAUSSDIFF_BLOB` can point).
+pub fn write_test_blob(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = firmware_dir().join("target").join("test-blobs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
 }
