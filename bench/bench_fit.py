@@ -33,7 +33,7 @@ ORL_DIR = os.environ.get("ORL_DIR", os.path.join(ROOT, "..", "shared", "datasets
 # The NumPy side, run in a child process per method so that its peak RSS is its own.
 CHILD = textwrap.dedent(
     """
-    import gzip, json, resource, sys, time
+    import gzip, json, sys, time
     import numpy as np
     path, method, k, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     raw = (gzip.open if path.endswith('.gz') else open)(path, 'rb').read()
@@ -54,37 +54,48 @@ CHILD = textwrap.dedent(
     best = float('inf')
     for _ in range(repeat):
         t = time.perf_counter(); fit(); best = min(best, time.perf_counter() - t)
-    print(json.dumps({'fit_s': best, 'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({'fit_s': best}))
     """
 )
 
 
+# Peak RSS of a command on its own: Linux carries a process's RSS high-water mark over fork + exec, so a child
+# forked from this script (which holds the synthetic data) would report this script's RSS. Each side is
+# therefore started by a small fresh Python that forks the measured command and reads its rusage (wait4).
+WRAPPER = (
+    "import os, sys, json\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    os.execv(sys.argv[1], sys.argv[1:])\n"
+    "_, status, ru = os.wait4(pid, 0)\n"
+    "sys.stderr.write(json.dumps({'rss_mb': ru.ru_maxrss / 1024, 'status': status}) + '\\n')\n"
+)
+
+
+def measured(cmd):
+    """Run `cmd` under WRAPPER: (stdout, peak RSS in MB); exits on failure."""
+    p = subprocess.run([sys.executable, "-c", WRAPPER] + cmd, cwd=ROOT, capture_output=True, text=True)
+    info = json.loads(p.stderr.strip().splitlines()[-1])
+    if info["status"] != 0:
+        sys.exit(f"{' '.join(cmd)} failed:\n{p.stdout}\n{p.stderr}")
+    return p.stdout, info["rss_mb"]
+
+
 def numpy_side(path, method, k, repeat):
-    """One NumPy method in a child process, which reports its best time and its own peak RSS."""
-    p = subprocess.run([sys.executable, "-c", CHILD, path, method, str(k), str(repeat)], cwd=ROOT, capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.exit(f"numpy {method} on {path} failed:\n{p.stderr}")
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    """One NumPy method in its own process: best time of `repeat` runs (loading excluded), peak RSS."""
+    out, rss = measured([sys.executable, "-c", CHILD, path, method, str(k), str(repeat)])
+    r = json.loads(out.strip().splitlines()[-1])
+    r["rss_mb"] = rss
+    return r
 
 
 def gaussdiff_side(path, rank, variance, repeat):
+    """`gaussdiff bench-fit` in its own process: best fit time of `repeat` runs (loading excluded), peak RSS."""
     args = [binary(), "bench-fit", "--dataset", path, "--repeat", str(repeat)]
     args += ["--rank", str(rank)] if rank else ["--variance", str(variance)]
-    # /usr/bin/time-free peak RSS: run through a tiny Python wrapper that waits with wait4.
-    wrapper = (
-        "import os, sys, json\n"
-        "pid = os.fork()\n"
-        "if pid == 0:\n"
-        "    os.execv(sys.argv[1], sys.argv[1:])\n"
-        "_, status, ru = os.wait4(pid, 0)\n"
-        "sys.stderr.write(json.dumps({'rss_mb': ru.ru_maxrss / 1024, 'status': status}) + '\\n')\n"
-    )
-    p = subprocess.run([sys.executable, "-c", wrapper] + args, cwd=ROOT, capture_output=True, text=True)
-    info = json.loads(p.stderr.strip().splitlines()[-1])
-    if info["status"] != 0:
-        sys.exit(f"{' '.join(args)} failed:\n{p.stdout}\n{p.stderr}")
-    vals = dict(tok.split("=", 1) for line in p.stdout.splitlines() for tok in line.split() if "=" in tok)
-    return {"fit_s": float(vals["fit_s"]), "rss_mb": info["rss_mb"], "method": vals["method"], "k": int(vals["k"])}
+    out, rss = measured(args)
+    vals = dict(tok.split("=", 1) for line in out.splitlines() for tok in line.split() if "=" in tok)
+    return {"fit_s": float(vals["fit_s"]), "rss_mb": rss, "method": vals["method"], "k": int(vals["k"])}
 
 
 def write_idx(path, imgs):
