@@ -133,6 +133,15 @@ fn gray(root: &Path, rel: &str, level: u8, (w, h): (u32, u32)) {
     image::GrayImage::from_pixel(w, h, image::Luma([level])).save(p).unwrap();
 }
 
+/// A temporary folder of [`gray`] images: (path inside it, level, size) each.
+fn tree(images: &[(&str, u8, (u32, u32))]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for &(rel, level, size) in images {
+        gray(dir.path(), rel, level, size);
+    }
+    dir
+}
+
 /// The constant level of each training image.
 fn levels(ds: &Dataset) -> Vec<u8> {
     (0..ds.len()).map(|i| ds.pixel.to_pixel(ds.image(i)[0])).collect()
@@ -145,14 +154,15 @@ fn names(v: &[&str]) -> Option<Vec<String>> {
 /// Two classes in natural folder order (`s2` before `s10`), files by name inside each, non-image files and
 /// hidden folders skipped.
 fn two_class_tree() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tree(&[
+        ("s10/1.png", 10, (3, 2)),
+        ("s10/2.pgm", 11, (3, 2)),
+        ("s2/b.png", 21, (3, 2)),
+        ("s2/a.png", 20, (3, 2)),
+        ("s2/10.png", 19, (3, 2)), // byte order inside a folder: "10.png" < "a.png"
+        (".thumbs/x.png", 99, (7, 7)),
+    ]);
     let r = dir.path();
-    gray(r, "s10/1.png", 10, (3, 2));
-    gray(r, "s10/2.pgm", 11, (3, 2));
-    gray(r, "s2/b.png", 21, (3, 2));
-    gray(r, "s2/a.png", 20, (3, 2));
-    gray(r, "s2/10.png", 19, (3, 2)); // byte order inside a folder: "10.png" < "a.png"
-    gray(r, ".thumbs/x.png", 99, (7, 7));
     std::fs::write(r.join("s2/README.txt"), "not an image").unwrap();
     std::fs::write(r.join("notes.md"), "not an image").unwrap();
     dir
@@ -174,13 +184,13 @@ fn folder_of_folders_reads_recursively_with_subfolder_labels() {
 
 #[test]
 fn deeper_trees_label_by_relative_folder_path() {
-    let dir = tempfile::tempdir().unwrap();
-    let r = dir.path();
-    gray(r, "train/dog/a.png", 1, (2, 2));
-    gray(r, "train/cat/a.png", 2, (2, 2));
-    gray(r, "train/cat/b.png", 3, (2, 2));
-    gray(r, "test/cat/a.png", 4, (2, 2));
-    let ds = load(r, &LoadOptions::default()).unwrap();
+    let dir = tree(&[
+        ("train/dog/a.png", 1, (2, 2)),
+        ("train/cat/a.png", 2, (2, 2)),
+        ("train/cat/b.png", 3, (2, 2)),
+        ("test/cat/a.png", 4, (2, 2)),
+    ]);
+    let ds = load(dir.path(), &LoadOptions::default()).unwrap();
     assert_eq!(levels(&ds), [4, 2, 3, 1]);
     assert_eq!(ds.label_names, names(&["test/cat", "train/cat", "train/dog"]));
     assert_eq!(ds.labels, Some(vec![0, 1, 1, 2]));
@@ -219,10 +229,8 @@ fn labels_follow_their_images_through_hold_out_and_limit() {
 
 #[test]
 fn flat_folders_and_mixed_trees_have_no_labels() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tree(&[("2.png", 2, (2, 2)), ("10.png", 10, (2, 2))]);
     let r = dir.path();
-    gray(r, "2.png", 2, (2, 2));
-    gray(r, "10.png", 10, (2, 2));
     let flat = load(r, &LoadOptions::default()).unwrap();
     assert_eq!(levels(&flat), [10, 2]); // byte order of names, as before
     assert_eq!((flat.labels.as_ref(), flat.label_names.as_ref(), flat.held_out_labels.as_ref()), (None, None, None));

@@ -19,6 +19,7 @@
 //! `nearest`, `dataset`), shared with the `gaussdiff` CLI.
 
 pub mod bench;
+pub mod classifier;
 pub mod cmd;
 pub mod denoisers;
 pub mod distill;

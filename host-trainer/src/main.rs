@@ -43,7 +43,7 @@ enum Cmd {
     Metrics(cmd::metrics::MetricsArgs),
     /// Time training steps and distillation beside a plain matmul (prints Markdown).
     Bench(cmd::bench::BenchArgs),
-    /// Reproduce a paper's finding (docs/results.md): data-size, distill, capacity, gaussian-data, gallery, skip-steps.
+    /// Reproduce a paper's finding (docs/results.md): data-size, distill, capacity, gaussian-data, gallery, skip-steps, mixtures.
     Experiment(gaussdiff_trainer::experiments::ExperimentArgs),
 }
 

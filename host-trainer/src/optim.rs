@@ -11,7 +11,7 @@ use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, InplaceOp2, InplaceOp3, Layout, Tensor};
 use rayon::prelude::*;
 
-use crate::network::Network;
+use crate::network::{Network, Param};
 
 /// Adam hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -59,10 +59,15 @@ pub struct Adam {
 impl Adam {
     /// Zero moments, EMA = current weights.
     pub fn new(net: &Network, cfg: AdamConfig, ema_decay: f64) -> Result<Self> {
+        Self::for_params(&net.params, cfg, ema_decay)
+    }
+
+    /// [`Adam::new`] over any parameter list (the classifier's, for instance).
+    pub fn for_params(params: &[Param], cfg: AdamConfig, ema_decay: f64) -> Result<Self> {
         let mut m = Vec::new();
         let mut v = Vec::new();
         let mut ema = Vec::new();
-        for p in &net.params {
+        for p in params {
             m.push(p.var.as_tensor().zeros_like()?);
             v.push(p.var.as_tensor().zeros_like()?);
             ema.push(p.var.as_tensor().copy()?);
@@ -76,6 +81,11 @@ impl Adam {
     /// buffers (no temporaries; elementwise, so the result does not depend on the thread count);
     /// elsewhere they are composed from candle tensor ops. Both compute the same formula in f32.
     pub fn step(&mut self, net: &Network, grads: &GradStore) -> Result<()> {
+        self.step_params(&net.params, grads)
+    }
+
+    /// [`Adam::step`] over the parameter list this optimiser was made for.
+    pub fn step_params(&mut self, params: &[Param], grads: &GradStore) -> Result<()> {
         self.t += 1;
         let t = self.t as i32;
         let c = self.cfg;
@@ -83,7 +93,7 @@ impl Adam {
         let bc1 = 1.0 - c.beta1.powi(t);
         let bc2 = 1.0 - c.beta2.powi(t);
         let beta = self.ema_decay.min((1.0 + self.t as f64) / (10.0 + self.t as f64));
-        for (i, p) in net.params.iter().enumerate() {
+        for (i, p) in params.iter().enumerate() {
             let w = p.var.as_tensor();
             let g = grads.get(w).map(|g| g.detach().contiguous()).transpose()?;
             if w.device().is_cpu() {

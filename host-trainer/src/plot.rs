@@ -335,3 +335,56 @@ pub fn xy_plot(path: &Path, title: &str, axes: &Axes, series: &[Series]) -> Resu
     }
     encode_png(buf, W, H, path)
 }
+
+/// One labelled row of a [`labelled_grid`]: its label and its images (model space, row-major).
+pub type GridRow = (String, Vec<f32>);
+
+/// An image grid with a title above and a label left of each row (white background, 1-pixel gaps, each
+/// image scaled up by `zoom`; a row shows at most `cols` images).
+pub fn labelled_grid(
+    path: &Path,
+    title: &str,
+    rows: &[GridRow],
+    shape: ImageShape,
+    pixel: PixelMap,
+    cols: usize,
+    zoom: u32,
+) -> Result<()> {
+    let d = shape.dim();
+    let (c, h, w) = (shape.channels as usize, shape.height as usize, shape.width as usize);
+    let z = zoom.max(1) as usize;
+    let cols = cols.max(1);
+    let longest = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+    let label_w = 8 * longest + 16;
+    let title_h = 30;
+    let (cw, ch) = (w * z + 2, h * z + 2);
+    let gw = (label_w + cols * cw + 4).max(8 * title.chars().count() + 16);
+    let gh = title_h + rows.len().max(1) * ch + 4;
+    let mut rgb = vec![255u8; gw * gh * 3];
+    for (r, (_, imgs)) in rows.iter().enumerate() {
+        for (k, s) in imgs.chunks_exact(d).take(cols).enumerate() {
+            for y in 0..h * z {
+                for x in 0..w * z {
+                    let (sy, sx) = (y / z, x / z);
+                    let px = |chn: usize| pixel.to_pixel(s[(chn * h + sy) * w + sx]);
+                    let (cr, cg, cb) = if c >= 3 { (px(0), px(1), px(2)) } else { (px(0), px(0), px(0)) };
+                    let oy = title_h + r * ch + 1 + y;
+                    let ox = label_w + k * cw + 1 + x;
+                    let o = (oy * gw + ox) * 3;
+                    rgb[o..o + 3].copy_from_slice(&[cr, cg, cb]);
+                }
+            }
+        }
+    }
+    {
+        let e = |x: &dyn std::fmt::Display| anyhow::anyhow!("drawing {}: {x}", path.display());
+        let root = BitMapBackend::with_buffer(&mut rgb, (gw as u32, gh as u32)).into_drawing_area();
+        root.draw(&Text::new(title.to_string(), (8, 6), ("sans-serif", 18).into_font())).map_err(|x| e(&x))?;
+        for (r, (label, _)) in rows.iter().enumerate() {
+            let y = (title_h + r * ch + ch / 2) as i32 - 7;
+            root.draw(&Text::new(label.clone(), (6, y), ("sans-serif", 14).into_font())).map_err(|x| e(&x))?;
+        }
+        root.present().map_err(|x| e(&x))?;
+    }
+    encode_png(rgb, gw as u32, gh as u32, path)
+}

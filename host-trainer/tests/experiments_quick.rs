@@ -19,6 +19,8 @@ fn run_quick(name: &str) -> (tempfile::TempDir, serde_json::Value) {
         .arg(data("mnist/t10k-images-idx3-ubyte.gz"))
         .arg("--frey")
         .arg(data("frey_faces/frey_rawface.mat"))
+        .arg("--olivetti")
+        .arg(data("olivetti/olivetti-images-idx3-ubyte.gz"))
         .output()
         .expect("running gaussdiff-train");
     assert!(out.status.success(), "experiment {name} failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -138,4 +140,34 @@ fn capacity_quick() {
     array_of_len(&v["over_training"], 2);
     png_ok(&dir.path().join("capacity_width.png"));
     png_ok(&dir.path().join("capacity_training.png"));
+}
+
+#[test]
+fn mixtures_quick() {
+    let (dir, v) = run_quick("mixtures");
+    let acc = f(&v["classifier"]["test_accuracy"]);
+    // One epoch on 1,500 images: well above chance (the full setting is the one held to 97 %).
+    assert!(acc > 0.8, "classifier accuracy {acc}");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    let names: Vec<&str> = rows.iter().map(|r| r["model"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Gaussian", "class mixture", "K = 10 mixture", "real digits (held out)"]);
+    for r in rows {
+        assert!(f(&r["fld"]).is_finite() && f(&r["fld"]) >= 0.0, "{r}");
+        assert!(f(&r["kid"]).is_finite(), "{r}");
+        assert!((0.0..=1.0).contains(&f(&r["memorised_fraction"])), "{r}");
+        assert!(f(&r["nn_ratio_median"]) > 0.0 && f(&r["nn_ratio_median"]) <= 1.0, "{r}");
+    }
+    assert!(rows[0]["cond_share"].is_null());
+    assert_eq!(f(&rows[1]["cond_samples"]), 100.0);
+    // The class mixture's samples read as their class far more often than chance, and real digits are
+    // closer to the reference than the single Gaussian's samples are.
+    assert!(f(&rows[1]["cond_share"]) > 0.5, "{}", rows[1]);
+    assert!(f(&rows[3]["fld"]) < f(&rows[0]["fld"]));
+    let faces = v["faces"].as_array().unwrap();
+    assert_eq!(faces.len(), 3);
+    for name in v["figures"].as_array().unwrap() {
+        png_ok(&dir.path().join(name.as_str().unwrap()));
+    }
+    assert!(dir.path().join("mixtures.md").exists() && dir.path().join("mixtures_mnist.csv").exists());
 }

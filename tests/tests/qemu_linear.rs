@@ -8,7 +8,7 @@ mod firmware_support;
 use std::time::Duration;
 
 use firmware_support as fw;
-use gaussdiff_core::blob::write::{write_linear, LinearMaps, LinearParams, WriteOptions};
+use gaussdiff_core::blob::write::{write_linear, LinearMaps, LinearParams};
 use gaussdiff_core::blob::Blob;
 use gaussdiff_core::denoiser::Denoiser;
 use gaussdiff_core::denoiser::Model;
@@ -63,10 +63,7 @@ fn qemu_linear_blob_is_bit_identical_to_the_host() {
     if fw::qemu_missing() {
         return;
     }
-    let opts = WriteOptions { dtype: DType::F16, ..WriteOptions::default() };
-    let gauss = std::fs::read(fw::frey_blob()).expect("reading the Frey blob");
-    let bytes = write_linear(&linear_params(&gauss), &opts).expect("writing the linear blob");
-    let path = fw::write_test_blob("frey-linear-basis-f16.gdn", &bytes);
+    let (bytes, path) = fw::derived_test_blob("frey-linear-basis-f16.gdn", DType::F16, linear_params, write_linear);
 
     let envs = [
         ("GAUSSDIFF_BLOB", path.to_str().unwrap()),

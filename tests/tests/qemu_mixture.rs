@@ -8,7 +8,7 @@ mod firmware_support;
 use std::time::Duration;
 
 use firmware_support as fw;
-use gaussdiff_core::blob::write::{write_mixture, GaussianParams, MixtureParams, WriteOptions};
+use gaussdiff_core::blob::write::{write_mixture, GaussianParams, MixtureParams};
 use gaussdiff_core::blob::Blob;
 use gaussdiff_core::denoiser::{Denoiser, Model};
 use gaussdiff_core::tensor::DType;
@@ -51,10 +51,7 @@ fn qemu_mixture_blob_is_bit_identical_to_the_host() {
     if fw::qemu_missing() {
         return;
     }
-    let opts = WriteOptions { dtype: DType::I8, ..WriteOptions::default() };
-    let gauss = std::fs::read(fw::frey_blob()).expect("reading the Frey blob");
-    let bytes = write_mixture(&mixture_params(&gauss), &opts).expect("writing the mixture blob");
-    let path = fw::write_test_blob("mixture-i8.gdn", &bytes);
+    let (bytes, path) = fw::derived_test_blob("mixture-i8.gdn", DType::I8, mixture_params, write_mixture);
     let p = path.to_str().unwrap();
 
     let envs = [("GAUSSDIFF_BLOB", p), ("GAUSSDIFF_RUNS", "exact,heun:8"), ("GAUSSDIFF_SEEDS", "0,1,2")];

@@ -78,6 +78,16 @@ impl DatasetArgs {
         pb.finish_and_clear();
         ds
     }
+
+    /// [`DatasetArgs::load`] with the labels of `labels` (`gaussdiff export --labels`) in place of the
+    /// dataset's own.
+    pub fn load_with_labels(&self, labels: &str) -> Result<Dataset> {
+        let path = self.dataset.as_deref().ok_or_else(|| anyhow::anyhow!("expected --dataset PATH"))?;
+        let pb = stage(format!("reading {} with the labels of {labels}", path.display()));
+        let ds = dataset::load_with_labels(path, &self.options(), labels).map_err(|e| anyhow::anyhow!("dataset {e}"));
+        pb.finish_and_clear();
+        ds
+    }
 }
 
 pub fn load_dataset(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
@@ -302,4 +312,49 @@ pub fn progress(len: u64, msg: &str) -> indicatif::ProgressBar {
     }
     pb.set_message(msg.to_string());
     pb
+}
+
+/// 3 x 5 bitmaps of the digits 0-9 (rows top to bottom, bit 2 = left column).
+const DIGITS_3X5: [[u8; 5]; 10] = [
+    [7, 5, 5, 5, 7],
+    [2, 6, 2, 2, 7],
+    [7, 1, 7, 4, 7],
+    [7, 1, 7, 1, 7],
+    [5, 5, 7, 1, 1],
+    [7, 4, 7, 1, 7],
+    [7, 4, 7, 5, 7],
+    [7, 1, 1, 1, 1],
+    [7, 5, 7, 5, 7],
+    [7, 5, 7, 1, 7],
+];
+
+/// A tile of `shape` (gray levels in every channel) showing `text`'s digits in white on black, as large as
+/// fits (a row label for grids of class-conditional samples; characters other than digits are skipped).
+pub fn label_tile(text: &str, shape: ImageShape) -> Vec<u8> {
+    let (h, w) = (usize::from(shape.height), usize::from(shape.width));
+    let digits: Vec<usize> = text.chars().filter_map(|c| c.to_digit(10)).map(|d| d as usize).collect();
+    let mut plane = vec![0u8; h * w];
+    let n = digits.len();
+    if n > 0 {
+        // Glyph cell 4 x 6 units (3 x 5 and a gap); scale to fit.
+        let s = (w / (4 * n)).min(h / 6).max(1);
+        let (x0, y0) = (w.saturating_sub(s * (4 * n - 1)) / 2, h.saturating_sub(5 * s) / 2);
+        for (k, &dg) in digits.iter().enumerate() {
+            for (r, bits) in DIGITS_3X5[dg].iter().enumerate() {
+                for c in 0..3 {
+                    if bits & (4 >> c) != 0 {
+                        for y in 0..s {
+                            for x in 0..s {
+                                let (py, px) = (y0 + r * s + y, x0 + (4 * k + c) * s + x);
+                                if py < h && px < w {
+                                    plane[py * w + px] = 255;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    plane.repeat(usize::from(shape.channels))
 }

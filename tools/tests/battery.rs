@@ -53,7 +53,7 @@ fn fixtures() -> &'static Path {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("battery-fixtures");
         std::fs::create_dir_all(&dir).unwrap();
         let blob = dir.join("digits.gdn");
-        let o = run(&["export", "--dataset", s(&data("sklearn_digits/digits.csv.gz")), "--rank", "8", "-o", s(&blob)]);
+        let o = export(&data("sklearn_digits/digits.csv.gz"), &["--rank", "8"], &blob);
         assert!(o.status.success(), "{}", stderr(&o));
         dir
     })

@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use std::path::Path;
 
 fn idx(n: u32, h: u32, w: u32) -> Vec<u8> {
     let mut b = vec![0, 0, 8, 3];
@@ -13,12 +14,15 @@ fn idx(n: u32, h: u32, w: u32) -> Vec<u8> {
     b
 }
 
+/// `export --dataset <dataset> <flags> -o DIR/m.gdn` fails with a one-line error that contains every needle.
+fn export_fails(dir: &Path, dataset: &Path, flags: &[&str], needles: &[&str]) {
+    assert_one_line_error(&export(dataset, flags, &dir.join("m.gdn")), needles);
+}
+
 #[test]
 fn missing_dataset_file() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("m.gdn");
-    let o = run(&["export", "--dataset", "no/such/file.gz", "--rank", "4", "-o", s(&out)]);
-    assert_one_line_error(&o, &["no/such/file.gz", "cannot read"]);
+    export_fails(dir.path(), Path::new("no/such/file.gz"), &["--rank", "4"], &["no/such/file.gz", "cannot read"]);
     assert_only(dir.path(), &[]);
 }
 
@@ -40,18 +44,19 @@ fn truncated_and_wrong_magic_idx() {
     b.truncate(b.len() - 3);
     let p = dir.path().join("trunc-images-idx3-ubyte");
     std::fs::write(&p, &b).unwrap();
-    let out = dir.path().join("m.gdn");
-    let o = run(&["export", "--dataset", s(&p), "--format", "idx", "--rank", "2", "-o", s(&out)]);
-    assert_one_line_error(&o, &["trunc-images-idx3-ubyte", "expected 96 bytes", "truncated"]);
+    export_fails(
+        dir.path(),
+        &p,
+        &["--format", "idx", "--rank", "2"],
+        &["trunc-images-idx3-ubyte", "expected 96 bytes", "truncated"],
+    );
     let mut m = idx(5, 4, 4);
     m[3] = 7;
     let q = dir.path().join("magic.idx");
     std::fs::write(&q, &m).unwrap();
-    let o = run(&["export", "--dataset", s(&q), "--format", "idx", "--rank", "2", "-o", s(&out)]);
-    assert_one_line_error(&o, &["magic.idx", "expected 3 dimensions"]);
+    export_fails(dir.path(), &q, &["--format", "idx", "--rank", "2"], &["magic.idx", "expected 3 dimensions"]);
     // auto-detection does not recognise the wrong magic either.
-    let o = run(&["export", "--dataset", s(&q), "--rank", "2", "-o", s(&out)]);
-    assert_one_line_error(&o, &["magic.idx", "unrecognised dataset"]);
+    export_fails(dir.path(), &q, &["--rank", "2"], &["magic.idx", "unrecognised dataset"]);
     assert_only(dir.path(), &["trunc-images-idx3-ubyte", "magic.idx"]);
 }
 
@@ -60,13 +65,10 @@ fn empty_dataset() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("empty-images-idx3-ubyte");
     std::fs::write(&p, idx(0, 28, 28)).unwrap();
-    let out = dir.path().join("m.gdn");
-    let o = run(&["export", "--dataset", s(&p), "--rank", "2", "-o", s(&out)]);
-    assert_one_line_error(&o, &["empty-images-idx3-ubyte", "empty dataset"]);
+    export_fails(dir.path(), &p, &["--rank", "2"], &["empty-images-idx3-ubyte", "empty dataset"]);
     let imgs = dir.path().join("imgs");
     std::fs::create_dir(&imgs).unwrap();
-    let o = run(&["export", "--dataset", s(&imgs), "--format", "folder", "--rank", "2", "-o", s(&out)]);
-    assert_one_line_error(&o, &["imgs", "empty dataset"]);
+    export_fails(dir.path(), &imgs, &["--format", "folder", "--rank", "2"], &["imgs", "empty dataset"]);
     assert_only(dir.path(), &["empty-images-idx3-ubyte", "imgs"]);
 }
 
@@ -78,9 +80,7 @@ fn mixed_image_sizes() {
     image::GrayImage::new(6, 6).save(imgs.join("a.png")).unwrap();
     image::GrayImage::new(6, 6).save(imgs.join("b.png")).unwrap();
     image::GrayImage::new(7, 6).save(imgs.join("c.png")).unwrap();
-    let out = dir.path().join("m.gdn");
-    let o = run(&["export", "--dataset", s(&imgs), "--rank", "1", "-o", s(&out)]);
-    assert_one_line_error(&o, &["c.png", "7x6", "expected 6x6"]);
+    export_fails(dir.path(), &imgs, &["--rank", "1"], &["c.png", "7x6", "expected 6x6"]);
     assert_only(dir.path(), &["imgs"]);
 }
 
@@ -98,21 +98,26 @@ fn nan_in_data() {
     }
     let p = dir.path().join("digits.csv");
     std::fs::write(&p, rows.join("\n")).unwrap();
-    let out = dir.path().join("m.gdn");
-    let o = run(&["export", "--dataset", s(&p), "--rank", "2", "-o", s(&out)]);
-    assert_one_line_error(&o, &["digits.csv", "line 4 column 11", "expected an integer pixel value 0..16", "'NaN'"]);
+    export_fails(
+        dir.path(),
+        &p,
+        &["--rank", "2"],
+        &["digits.csv", "line 4 column 11", "expected an integer pixel value 0..16", "'NaN'"],
+    );
     assert_only(dir.path(), &["digits.csv"]);
 }
 
 #[test]
 fn rank_larger_than_d_or_n_minus_1() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("m.gdn");
     let digits = data("sklearn_digits/digits.csv.gz");
-    let o = run(&["export", "--dataset", s(&digits), "--rank", "65", "-o", s(&out)]);
-    assert_one_line_error(&o, &["digits.csv", "rank 65", "expected 1 <= rank <= min(d = 64"]);
-    let o = run(&["export", "--dataset", s(&digits), "--limit", "10", "--rank", "20", "-o", s(&out)]);
-    assert_one_line_error(&o, &["rank 20", "n - 1 = 9"]);
+    export_fails(
+        dir.path(),
+        &digits,
+        &["--rank", "65"],
+        &["digits.csv", "rank 65", "expected 1 <= rank <= min(d = 64"],
+    );
+    export_fails(dir.path(), &digits, &["--limit", "10", "--rank", "20"], &["rank 20", "n - 1 = 9"]);
     assert_only(dir.path(), &[]);
 }
 
@@ -121,7 +126,7 @@ fn steps_zero_and_corrupt_blob_and_missing_output_dir() {
     let dir = tempfile::tempdir().unwrap();
     let blob = dir.path().join("d.gdn");
     let digits = data("sklearn_digits/digits.csv.gz");
-    let o = run(&["export", "--dataset", s(&digits), "--rank", "8", "-o", s(&blob)]);
+    let o = export(&digits, &["--rank", "8"], &blob);
     assert!(o.status.success(), "{}", stderr(&o));
 
     let png = dir.path().join("g.png");
@@ -143,7 +148,7 @@ fn steps_zero_and_corrupt_blob_and_missing_output_dir() {
     assert!(err.contains("bad.gdn") && err.contains("checksum mismatch") && err.contains("expected CRC-32"), "{err}");
 
     let missing = dir.path().join("no/such/dir/m.gdn");
-    let o = run(&["export", "--dataset", s(&digits), "--rank", "8", "-o", s(&missing)]);
+    let o = export(&digits, &["--rank", "8"], &missing);
     assert_one_line_error(&o, &["no/such/dir", "does not exist", "expected an existing directory"]);
     let o = run(&["sample", s(&blob), "-o", s(&dir.path().join("nope/g.png"))]);
     assert_one_line_error(&o, &["nope", "does not exist"]);

@@ -6,35 +6,19 @@ use common::*;
 
 #[test]
 fn mixture_export_inspect_sample() {
-    let dir = tempfile::tempdir().unwrap();
-    let blob = dir.path().join("mix.gdn");
     let digits = data("sklearn_digits/digits.csv.gz");
-    let o = run(&[
-        "export",
-        "--dataset",
-        s(&digits),
-        "--mixture",
-        "labels",
-        "--rank",
-        "8",
-        "--floor",
-        "auto",
-        "--dtype",
-        "i8",
-        "-o",
-        s(&blob),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = stdout(&o);
-    for key in ["kind               mixture", "rank               8", "components         10", "label 9"] {
-        assert!(out.contains(key), "missing {key:?} in\n{out}");
-    }
+    let (dir, blob, out) =
+        export_ok(&digits, &["--mixture", "labels", "--rank", "8", "--floor", "auto", "--dtype", "i8"], "mix.gdn");
+    assert_contains_all(
+        &out,
+        &["kind               mixture", "rank               8", "components         10", "label 9"],
+    );
     let o = run(&["inspect", s(&blob)]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = stdout(&o);
-    for key in ["kind          mixture", "components    10 (rank 8 each)", "component_labels", "0,1,2,3,4,5,6,7,8,9"] {
-        assert!(out.contains(key), "missing {key:?} in\n{out}");
-    }
+    let out = ok_stdout(&o);
+    assert_contains_all(
+        &out,
+        &["kind          mixture", "components    10 (rank 8 each)", "component_labels", "0,1,2,3,4,5,6,7,8,9"],
+    );
     let png = |name: &str| dir.path().join(name);
     for (class, sampler, file) in [("7", "exact", "c7.png"), ("all", "exact", "all.png"), ("3", "heun", "c3.png")] {
         let o = run(&[
@@ -77,7 +61,7 @@ fn mixture_export_inspect_sample() {
     // Unsupervised, deterministic for a seed.
     let (a, b) = (dir.path().join("a.gdn"), dir.path().join("b.gdn"));
     for p in [&a, &b] {
-        let o = run(&["export", "--dataset", s(&digits), "--mixture", "4", "--rank", "4", "--seed", "3", "-o", s(p)]);
+        let o = export(&digits, &["--mixture", "4", "--rank", "4", "--seed", "3"], p);
         assert!(o.status.success(), "{}", stderr(&o));
     }
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());

@@ -7,52 +7,38 @@ use std::collections::HashMap;
 
 #[test]
 fn export_inspect_sample_digits() {
-    let dir = tempfile::tempdir().unwrap();
-    let blob = dir.path().join("digits.gdn");
     let digits = data("sklearn_digits/digits.csv.gz");
-    let o = run(&[
-        "export",
-        "--dataset",
-        s(&digits),
-        "--variance",
-        "0.95",
-        "--floor",
-        "auto",
-        "--dtype",
-        "f16",
-        "-o",
-        s(&blob),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = stdout(&o);
-    for key in [
-        "kind               gaussian",
-        "d                  64",
-        "dtype              f16",
-        "explained variance 0.9",
-        "quantisation error u_t",
-    ] {
-        assert!(out.contains(key), "missing {key:?} in\n{out}");
-    }
+    let (dir, blob, out) =
+        export_ok(&digits, &["--variance", "0.95", "--floor", "auto", "--dtype", "f16"], "digits.gdn");
+    assert_contains_all(
+        &out,
+        &[
+            "kind               gaussian",
+            "d                  64",
+            "dtype              f16",
+            "explained variance 0.9",
+            "quantisation error u_t",
+        ],
+    );
     let bytes = std::fs::metadata(&blob).unwrap().len();
     assert!(out.contains(&format!("bytes              {bytes}")), "{out}");
 
     let o = run(&["inspect", s(&blob)]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = stdout(&o);
-    for key in [
-        "checksum      ok",
-        "dataset",
-        "digits.csv",
-        "n_train",
-        "1797",
-        "flash bytes",
-        "MACs per evaluation",
-        "u_t",
-        "f16",
-    ] {
-        assert!(out.contains(key), "missing {key:?} in\n{out}");
-    }
+    let out = ok_stdout(&o);
+    assert_contains_all(
+        &out,
+        &[
+            "checksum      ok",
+            "dataset",
+            "digits.csv",
+            "n_train",
+            "1797",
+            "flash bytes",
+            "MACs per evaluation",
+            "u_t",
+            "f16",
+        ],
+    );
 
     // Same seed -> same bits; the exact and Heun grids decode as PNGs of the expected size.
     let a = dir.path().join("a.png");
@@ -104,8 +90,7 @@ fn export_inspect_sample_digits() {
         "-o",
         s(&h),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("mean distance to the nearest training image"));
+    assert!(ok_stdout(&o).contains("mean distance to the nearest training image"));
     let img = image::open(&h).unwrap();
     assert_eq!(img.width(), 2 + 8 * (16 + 2)); // 4 samples + 4 neighbours, scale 2, gap 2
 }
@@ -150,8 +135,7 @@ fn export_linear_from_safetensors() {
     std::fs::write(&distilled, st).unwrap();
     let blob = dir.path().join("lin.gdn");
     let o = run(&["export", "--linear", s(&distilled), "-o", s(&blob)]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = stdout(&o);
+    let out = ok_stdout(&o);
     assert!(out.contains("kind               linear-basis") && out.contains("rank               3"), "{out}");
     let err: f64 = out
         .lines()
@@ -165,8 +149,7 @@ fn export_linear_from_safetensors() {
     assert!(err < 1e-6, "basis error {err}");
     let dense = dir.path().join("dense.gdn");
     let o = run(&["export", "--linear", s(&distilled), "--dense", "-o", s(&dense)]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("linear-dense"));
+    assert!(ok_stdout(&o).contains("linear-dense"));
     let png = dir.path().join("s.png");
     let o = run(&["sample", s(&blob), "--n", "2", "--steps", "8", "-o", s(&png)]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -219,33 +202,14 @@ fn reports_into_a_closed_pipe_exit_quietly() {
 /// unprepared dataset had the wrong d and the command failed). The report names the method the fit chose.
 #[test]
 fn preparation_is_recorded_and_nearest_applies_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let blob = dir.path().join("frey.gdn");
     let frey = data("frey_faces/frey_rawface.mat");
-    let o = run(&[
-        "export",
-        "--dataset",
-        s(&frey),
-        "--resize",
-        "10x14",
-        "--hold-out",
-        "100",
-        "--seed",
-        "3",
-        "--rank",
-        "8",
-        "-o",
-        s(&blob),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = stdout(&o);
+    let (dir, blob, out) =
+        export_ok(&frey, &["--resize", "10x14", "--hold-out", "100", "--seed", "3", "--rank", "8"], "frey.gdn");
     assert!(out.contains("training images    1865"), "{out}");
     assert!(out.contains("fit method         d x d covariance"), "{out}");
     let o = run(&["inspect", s(&blob)]);
     let out = stdout(&o);
-    for key in ["prep.resize", "10x14", "prep.hold_out", "prep.seed"] {
-        assert!(out.contains(key), "missing {key:?} in\n{out}");
-    }
+    assert_contains_all(&out, &["prep.resize", "10x14", "prep.hold_out", "prep.seed"]);
     let png = dir.path().join("nn.png");
     let o = run(&["sample", s(&blob), "--n", "2", "--sampler", "exact", "--nearest", s(&frey), "-o", s(&png)]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -165,6 +165,28 @@ pub const MAX_METADATA_ENTRIES: usize = 32;
 /// Longest metadata key in bytes (keys are `[a-z0-9_.-]`, at least one byte).
 pub const MAX_KEY_LEN: usize = 64;
 
+/// Declares a table of `u8` ids once: each `NAME = id => "short name"` row becomes a `pub const NAME: u8`
+/// (with the row's doc) and an arm of `pub const fn name(id: u8) -> &'static str` (with the `fn`'s doc),
+/// which ends in the table's extra arms and then `"?"` for any other id.
+macro_rules! id_table {
+    (
+        $(#[doc = $fn_doc:literal])*
+        fn name { $($extra:pat => $extra_name:literal,)* }
+        $($(#[doc = $doc:literal])* $id:ident = $code:literal => $name:literal,)*
+    ) => {
+        $($(#[doc = $doc])* pub const $id: u8 = $code;)*
+
+        $(#[doc = $fn_doc])*
+        pub const fn name(id: u8) -> &'static str {
+            match id {
+                $($id => $name,)*
+                $($extra => $extra_name,)*
+                _ => "?",
+            }
+        }
+    };
+}
+
 // The field and section id tables are leaf files (no imports): `crate::error` names ids in its messages
 // through them, while this module returns `BlobError`s, so the dependency runs one way only (format -> error
 // -> format/{field, section}).

@@ -37,6 +37,7 @@ mod csv;
 mod detect;
 mod folder;
 mod idx;
+pub mod labels;
 mod mat;
 
 /// Input format; [`Format::Auto`] decides by content (magic bytes), not only by the file name.
@@ -369,6 +370,22 @@ impl Raw {
 /// [`DatasetError`] naming the file and what was expected: unreadable files, wrong magic, truncated data,
 /// mixed image sizes, an empty dataset, non-finite values, or a `limit`/`hold_out`/`resize` that does not fit.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset, DatasetError> {
+    finish(path, read_raw(path, opts)?, opts)
+}
+
+/// [`load`] with the labels of `labels` (an IDX label file or a CSV column, [`labels::read`]) in place of
+/// the dataset's own, one per image of the file (before the hold-out and limit selection).
+///
+/// # Errors
+/// As [`load`], and a label file that does not match the images.
+pub fn load_with_labels(path: &Path, opts: &LoadOptions, labels: &str) -> Result<Dataset, DatasetError> {
+    let mut raw = read_raw(path, opts)?;
+    raw.labels = Some(labels::read(labels, raw.len())?);
+    raw.label_names = None;
+    finish(path, raw, opts)
+}
+
+fn read_raw(path: &Path, opts: &LoadOptions) -> Result<Raw, DatasetError> {
     let format = match opts.format {
         Format::Auto => detect::detect(path)?,
         f => f,
@@ -381,7 +398,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset, DatasetError> {
         Format::FreyMat => mat::read(path)?,
         Format::Auto => unreachable_auto(path)?,
     };
-    finish(path, raw, opts)
+    Ok(raw)
 }
 
 fn unreachable_auto(path: &Path) -> Result<Raw, DatasetError> {

@@ -8,6 +8,7 @@
 //! | `gaussian-data` | KL of a Gaussian fitted on N images from the held-out Gaussian | Merger & Goldt 2025 |
 //! | `gallery` | samples of the Gaussian alone (exact, Heun-18, firmware) and a rank sweep | -- |
 //! | `skip-steps` | start the network's sampler from the Gaussian's exact solution | Wang & Vastola 2024 |
+//! | `mixtures` | Gaussian vs class / unsupervised mixtures, judged by a classifier (FLD, KID, copies) | Wang et al. 2024 |
 //!
 //! Every experiment has a `--quick` setting (a test runs it) and a full one; each writes `summary.json`,
 //! CSV tables and PNG figures into `--out`, and prints the setting it ran.
@@ -18,6 +19,7 @@ pub mod data_size;
 pub mod distill;
 pub mod gallery;
 pub mod gaussian_data;
+pub mod mixtures;
 pub mod skip_steps;
 
 use anyhow::Result;
@@ -39,6 +41,8 @@ pub enum Which {
     Gallery,
     /// 6. skipping the network's first sampling steps with the Gaussian's exact flow (trains one network).
     SkipSteps,
+    /// 7. Gaussian vs class and unsupervised mixtures on MNIST, judged by a small classifier; Olivetti faces.
+    Mixtures,
 }
 
 /// A dataset of the data-size sweep.
@@ -74,6 +78,9 @@ pub struct ExperimentArgs {
     /// Frey faces MAT file (d = 560).
     #[arg(long, default_value = "data/frey_faces/frey_rawface.mat")]
     pub frey: PathBuf,
+    /// Olivetti faces IDX images (labels beside them; d = 4096).
+    #[arg(long, default_value = "data/olivetti/olivetti-images-idx3-ubyte.gz")]
+    pub olivetti: PathBuf,
     /// gallery: a captured firmware stream (QEMU semihosting output with text frames) to show beside the host samples.
     #[arg(long)]
     pub capture: Option<PathBuf>,
@@ -132,6 +139,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         Which::GaussianData => gaussian_data::run(a, progress)?,
         Which::Gallery => gallery::run(a, device, progress)?,
         Which::SkipSteps => skip_steps::run(a, device, progress)?,
+        Which::Mixtures => mixtures::run(a, device, progress)?,
     }
     if progress {
         eprintln!(

@@ -8,11 +8,13 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use gaussdiff_core::blob::write::WriteOptions;
 use gaussdiff_core::blob::Blob;
 use gaussdiff_core::denoiser::{Denoiser, Model};
 use gaussdiff_core::frame::{self, DecodedFrame, Item};
 use gaussdiff_core::sampler::SampleSpec;
 use gaussdiff_core::schedule::EdmSchedule;
+use gaussdiff_core::tensor::DType;
 
 /// Serialises firmware builds within one test binary (they share `firmware/target`).
 static BUILD: Mutex<()> = Mutex::new(());
@@ -261,6 +263,23 @@ pub fn qemu_ok(elf: &Path, timeout: Duration) -> Run {
 }
 
 /// Writes a blob a test made to `firmware/target/test-blobs/{name}` (where `GAUSSDIFF_BLOB` can point).
+/// A blob derived from the Frey blob's bytes (a linear or mixture one built from its Gaussian): `write`
+/// of `params(Frey blob)` with weights stored as `dtype`, written by [`write_test_blob`] as `name`; its
+/// bytes and path.
+pub fn derived_test_blob<P, E: std::fmt::Debug>(
+    name: &str,
+    dtype: DType,
+    params: impl FnOnce(&[u8]) -> P,
+    write: impl FnOnce(&P, &WriteOptions) -> Result<Vec<u8>, E>,
+) -> (Vec<u8>, PathBuf) {
+    // From the Frey Gaussian (d = 560): small test blobs, whatever the boards' default blob is.
+    let gauss = std::fs::read(frey_blob()).expect("reading the Frey blob");
+    let bytes = write(&params(&gauss), &WriteOptions { dtype, ..WriteOptions::default() })
+        .unwrap_or_else(|e| panic!("writing {name}: {e:?}"));
+    let path = write_test_blob(name, &bytes);
+    (bytes, path)
+}
+
 pub fn write_test_blob(name: &str, bytes: &[u8]) -> PathBuf {
     let dir = firmware_dir().join("target").join("test-blobs");
     std::fs::create_dir_all(&dir).unwrap();

@@ -49,6 +49,11 @@ pub struct ExportArgs {
     /// --seed, then hard-EM). --rank / --variance / --floor apply per component (one common rank).
     #[arg(long, value_name = "labels|K", conflicts_with = "linear")]
     pub mixture: Option<MixtureArg>,
+    /// With --mixture labels: the labels, one per image of the dataset file (before --hold-out / --limit),
+    /// in place of the dataset's own: an IDX label file (`00 00 08 01`, gzipped or not) or a CSV column,
+    /// `FILE.csv[:COLUMN]` (0-based index or header name; default the last column).
+    #[arg(long, value_name = "L", requires = "mixture")]
+    pub labels: Option<String>,
     /// With --mixture K: hard-EM (K-subspaces) refinement steps after k-means.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub em_steps: usize,
@@ -239,7 +244,10 @@ pub fn run(args: &ExportArgs) -> Result<()> {
         let Some(_) = args.data.dataset.as_ref() else {
             bail!("export: expected --dataset PATH or --linear DISTILLED")
         };
-        let ds = args.data.load()?;
+        let ds = match &args.labels {
+            Some(l) => args.data.load_with_labels(l)?,
+            None => args.data.load()?,
+        };
         let opts = fit_options(args.rank, args.variance, args.floor);
         let (bytes, summary) = match args.mixture {
             Some(mixture) => {

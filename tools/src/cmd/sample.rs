@@ -100,25 +100,24 @@ pub fn spec(model: &Model<'_>, sampler: Sampler, steps: usize, seed: u64) -> Res
     }
 }
 
-/// `n` samples (model space), seeds `seed .. seed + n`, through the core recipe ([`SampleSpec::run`], the
-/// firmware's bits), handed to `each(i, sample)` one at a time (nothing kept), with a progress bar.
+/// `n` samples (model space), seeds `seed .. seed + n` of `recipe` (checked by [`spec`]), through the core
+/// recipe ([`SampleSpec::run`], the firmware's bits), handed to `each(i, sample)` one at a time (nothing kept),
+/// with a progress bar.
 pub fn sample_each(
     model: &Model<'_>,
-    sampler: Sampler,
-    steps: usize,
-    seed: u64,
+    recipe: SampleSpec,
     n: u64,
     label: &str,
     mut each: impl FnMut(u64, &[f32]) -> Result<()>,
 ) -> Result<()> {
     limits::check_samples(n)?;
-    let spec = spec(model, sampler, steps, seed)?;
-    let mut sigmas = vec![0.0f32; steps + 1];
+    let mut sigmas = vec![0.0f32; recipe.steps as usize + 1];
     let mut scratch = vec![0.0f32; SampleSpec::scratch_len(model)];
     let mut x = vec![0.0f32; model.dim()];
     let pb = util::progress(n, label);
     for i in 0..n {
-        spec.nth(i)
+        recipe
+            .nth(i)
             .run(model, &EdmSchedule::EDM, &mut sigmas, &mut x, &mut scratch, |_, _| {})
             .map_err(|e| anyhow!("{e}"))?;
         each(i, &x)?;
@@ -129,16 +128,9 @@ pub fn sample_each(
 }
 
 /// [`sample_each`] collected (for callers that need every sample at once; `n` is theirs to bound).
-pub fn sample_many(
-    model: &Model<'_>,
-    sampler: Sampler,
-    steps: usize,
-    seed: u64,
-    n: u64,
-    label: &str,
-) -> Result<Vec<Vec<f32>>> {
+pub fn sample_many(model: &Model<'_>, recipe: SampleSpec, n: u64, label: &str) -> Result<Vec<Vec<f32>>> {
     let mut out = Vec::new();
-    sample_each(model, sampler, steps, seed, n, label, |_, x| {
+    sample_each(model, recipe, n, label, |_, x| {
         out.push(x.to_vec());
         Ok(())
     })?;
@@ -153,7 +145,8 @@ pub fn run(args: &SampleArgs) -> Result<()> {
     let bytes = util::read_blob_file(&args.blob)?;
     let blob = util::parse_blob(&args.blob, &bytes)?;
     let model = blob.model().map_err(|e| anyhow!("{}: {e}", args.blob.display()))?;
-    spec(&model, args.sampler, args.steps, args.seed).with_context(|| format!("{}", args.blob.display()))?;
+    let recipe =
+        spec(&model, args.sampler, args.steps, args.seed).with_context(|| format!("{}", args.blob.display()))?;
     let shape = blob.shape();
     let map = blob.pixel_map();
     let ds = match &args.nearest {
@@ -203,7 +196,7 @@ pub fn run(args: &SampleArgs) -> Result<()> {
     let mut total = 0.0f64;
     for (r, (m, label, class)) in rows.iter().enumerate() {
         let first = r as u64 * args.n;
-        sample_each(m, args.sampler, args.steps, args.seed, args.n, label, |i, s| {
+        sample_each(m, recipe, args.n, label, |i, s| {
             let t = first + i;
             let px = util::to_pixels(&map, s);
             grid.put(t * per, &px);

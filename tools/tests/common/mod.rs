@@ -22,12 +22,42 @@ pub fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("spawn gaussdiff")
 }
 
+/// `gaussdiff export --dataset <dataset> <flags> -o <out>`.
+pub fn export(dataset: &Path, flags: &[&str], out: &Path) -> Output {
+    let mut args = vec!["export", "--dataset", s(dataset)];
+    args.extend_from_slice(flags);
+    args.extend(["-o", s(out)]);
+    run(&args)
+}
+
+/// `export` of `dataset` with `flags` into a fresh temporary folder as `name`, which must succeed: the
+/// folder, the blob's path and export's report.
+pub fn export_ok(dataset: &Path, flags: &[&str], name: &str) -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join(name);
+    let out = ok_stdout(&export(dataset, flags, &blob));
+    (dir, blob, out)
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The stdout of a command that must have succeeded (its stderr is the failure message).
+pub fn ok_stdout(o: &Output) -> String {
+    assert!(o.status.success(), "{}", stderr(o));
+    stdout(o)
+}
+
+/// `out` contains every key.
+pub fn assert_contains_all(out: &str, keys: &[&str]) {
+    for key in keys {
+        assert!(out.contains(key), "missing {key:?} in\n{out}");
+    }
 }
 
 /// The command failed with exactly one line on stderr that contains every needle.
