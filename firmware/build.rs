@@ -2,7 +2,7 @@
 //!
 //! Environment (each re-runs the build when it changes):
 //! * `GAUSSDIFF_BLOB`: path of the blob to embed (relative paths are relative to this directory);
-//!   default `blobs/frey-k40-f16.gdn`.
+//!   default `blobs/olivetti-k40-f16.gdn`.
 //! * `GAUSSDIFF_CLASS`: for a mixture blob, the component (index or label) to sample class-conditionally;
 //!   unset: unconditional sampling of the mixture;
 //! * `GAUSSDIFF_RUNS`: comma-separated samplers with steps, `exact`, `euler:N`, `heun:N`; default
@@ -11,6 +11,9 @@
 //!   every seed.
 //! * `GAUSSDIFF_VALUES`: `1` (default) sends the f32 bit patterns (`v` lines) with every frame, `0` only
 //!   pixels and checksums.
+//! * `GAUSSDIFF_MEMORY`: the memory map (`memory/<name>.x`); default the board's own. For the `qemu` board
+//!   also `qemu-f411` (512 KiB flash, 128 KiB RAM) and `qemu-nrf52840` (1 MiB, 256 KiB): QEMU with a real
+//!   board's budget, so a build that would not fit the board fails to link or overflows its stack.
 
 use std::env;
 use std::fmt::Write as _;
@@ -34,7 +37,18 @@ fn main() {
         .collect();
     if boards.len() == 1 {
         let board = boards[0];
-        let mem = manifest.join("memory").join(format!("{board}.x"));
+        println!("cargo:rerun-if-env-changed=GAUSSDIFF_MEMORY");
+        let map = match env::var("GAUSSDIFF_MEMORY") {
+            Ok(m) if !m.is_empty() => {
+                assert!(
+                    m == board || (board == "qemu" && m.starts_with("qemu-")),
+                    "GAUSSDIFF_MEMORY={m:?} does not suit the board {board}"
+                );
+                m
+            }
+            _ => board.to_string(),
+        };
+        let mem = manifest.join("memory").join(format!("{map}.x"));
         fs::copy(&mem, out.join("memory.x")).unwrap_or_else(|e| panic!("copying {}: {e}", mem.display()));
         println!("cargo:rerun-if-changed={}", mem.display());
         println!("cargo:rustc-link-search={}", out.display());
@@ -55,7 +69,7 @@ fn main() {
                 manifest.join(p)
             }
         }
-        _ => manifest.join("blobs/frey-k40-f16.gdn"),
+        _ => manifest.join("blobs/olivetti-k40-f16.gdn"),
     };
     println!("cargo:rerun-if-changed={}", blob_path.display());
     let bytes =

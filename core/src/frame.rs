@@ -134,12 +134,21 @@ fn push_extras(line: &mut LineBuf, extras: &[(&str, u64)]) -> fmt::Result {
 /// # Panics
 /// If there are more than [`MAX_EXTRAS`] pairs or a key is not [`valid_key`] (caller contract).
 pub fn stat_line<'b>(line: &'b mut LineBuf, extras: &[(&str, u64)]) -> &'b str {
-    assert!(extras.len() <= MAX_EXTRAS && extras.iter().all(|(k, _)| valid_key(k)), "stat_line: bad extras");
+    try_stat_line(line, extras).expect("stat_line: bad extras")
+}
+
+/// [`stat_line`] without the caller contract: `None` (and nothing written) when there are more than
+/// [`MAX_EXTRAS`] pairs or a key is not [`valid_key`], e.g. longer than [`MAX_KEY_LEN`] characters. The
+/// firmware uses this one, so a bad key becomes an error report, never a panic.
+pub fn try_stat_line<'b>(line: &'b mut LineBuf, extras: &[(&str, u64)]) -> Option<&'b str> {
     line.clear();
+    if extras.len() > MAX_EXTRAS || !extras.iter().all(|(k, _)| valid_key(k)) {
+        return None;
+    }
     // Cannot overflow: 5 + 5 + MAX_EXTRAS * (1 + MAX_KEY_LEN + 1 + 20) < LINE_CAPACITY.
     let _ = write!(line, "{PREFIX} stat");
     let _ = push_extras(line, extras);
-    line.as_str()
+    Some(line.as_str())
 }
 
 /// One sample with everything its frame carries. Borrowed, so encoding allocates nothing.
@@ -256,6 +265,11 @@ mod tests {
     fn keys() {
         assert!(valid_key("instr") && valid_key("blob_crc") && valid_key("a1"));
         assert!(!valid_key("") && !valid_key("Bad") && !valid_key("a=b") && !valid_key("toolongkey_xyz"));
+        // A key over MAX_KEY_LEN characters, or too many pairs: no line, no panic.
+        let mut line = LineBuf::new();
+        assert!(try_stat_line(&mut line, &[("thirteen_char", 1)]).is_none());
+        assert!(try_stat_line(&mut line, &[("k", 1); MAX_EXTRAS + 1]).is_none());
+        assert_eq!(try_stat_line(&mut line, &[("twelve_chars", 7)]), Some("@GDF1 stat twelve_chars=7"));
     }
 
     #[test]

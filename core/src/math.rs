@@ -4,7 +4,7 @@
 //! With the opt-in `fast-math` feature, `exp` goes through `micromath` instead (relative error below 5e-3
 //! on `[-20, 20]`, measured 2.4e-3; tested below), which trades bit-identity with the default build for
 //! speed. `ln` deliberately stays on libm even then: micromath 2.1's `ln` has absolute errors up to 0.12 for
-//! arguments below 1 (measured on `[1e-6, 1]`), which would visibly distort Box-Muller normals and the
+//! arguments below 1 (measured on `[1e-6, 1]`), which would visibly distort the ziggurat's tail normals and the
 //! log-sigma interpolation of the linear denoiser. `sqrt`, `ln`, `pow`, `sin`, `cos` and `round` always use
 //! libm, so without `fast-math` every platform computes the same bits, and with it only `exp` differs.
 //!
@@ -36,6 +36,13 @@ pub fn exp(x: f32) -> f32 {
     {
         libm::expf(x)
     }
+}
+
+/// Exponential through libm in every build (also under `fast-math`): the ziggurat's wedge test
+/// ([`crate::rng::Rng::normal`]), which must give the same bits everywhere.
+#[inline]
+pub fn exp_libm(x: f32) -> f32 {
+    libm::expf(x)
 }
 
 /// `x^y`.

@@ -1,6 +1,6 @@
 //! The no_std build matrix: `gaussdiff-core` with default features off must build for a Cortex-M4F
 //! (`thumbv7em-none-eabihf`) and a Cortex-M0+ (`thumbv6m-none-eabi`, no atomic compare-and-swap), with and
-//! without `defmt`. Both targets are listed in `rust-toolchain.toml`.
+//! without `defmt`, and with `fast-math`. Both targets are listed in `rust-toolchain.toml`.
 //!
 //! Runs a nested `cargo build` in its own target directory under this test's `CARGO_TARGET_TMPDIR`, so it
 //! never waits on the lock of the build that runs the tests.
@@ -50,4 +50,11 @@ fn core_builds_for_cortex_m_without_std() {
 #[test]
 fn core_builds_for_cortex_m_with_defmt() {
     build(Some("defmt"));
+}
+
+/// The opt-in `fast-math` feature (micromath's `exp`) builds for both targets too, so CI builds every
+/// feature of core.
+#[test]
+fn core_builds_for_cortex_m_with_fast_math() {
+    build(Some("fast-math"));
 }

@@ -81,10 +81,21 @@ pub fn report_error<W: embedded_io::Write>(out: &mut W, message: impl fmt::Displ
     let _ = out.flush();
 }
 
-/// Writes one `stat` line.
+/// Writes one `stat` line; pairs the protocol cannot carry (a key over `frame::MAX_KEY_LEN` characters,
+/// too many pairs) are reported as an `@GDF1 error` line instead, never a panic.
 pub fn stat<W: embedded_io::Write>(out: &mut W, pairs: &[(&str, u64)]) -> Result<(), W::Error> {
     let mut line = LineBuf::new();
-    write_line(out, frame::stat_line(&mut line, pairs))
+    match frame::try_stat_line(&mut line, pairs) {
+        Some(text) => write_line(out, text),
+        None => {
+            let bad = pairs.iter().find(|(k, _)| !frame::valid_key(k)).map_or("", |(k, _)| k);
+            report_error(
+                out,
+                format_args!("stat: {} pairs (at most {}), bad key '{bad}'", pairs.len(), frame::MAX_EXTRAS),
+            );
+            Ok(())
+        }
+    }
 }
 
 /// The embedded blob and its model.
@@ -124,7 +135,13 @@ pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter>(
     if model.dim() != DIM || need > SCRATCH {
         return Err(AppError::Capacity { dim: model.dim(), scratch: need });
     }
-    let rank = model.as_gaussian().map_or(0, |g| g.rank() as u64);
+    // The Gaussian's (or each mixture component's) rank, or a linear blob's basis rank (0 for a dense linear
+    // blob: it has none).
+    let rank = match &model {
+        Model::Gaussian(g) => g.rank(),
+        Model::Mixture(m) => m.rank(),
+        Model::Linear(l) => l.basis_rank().unwrap_or(0),
+    } as u64;
     stat(
         out,
         &[
@@ -162,6 +179,16 @@ pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter>(
             end_extras: &[("evals", u64::from(evals)), (C::KEY, t1 - t0)],
         };
         frame.encode(config::VALUES, &mut |l| write_line(out, l)).map_err(AppError::Io)?;
+        // Structured log beside the protocol on the probe boards (defmt over RTT).
+        #[cfg(not(feature = "qemu"))]
+        defmt::info!(
+            "sample {=u32}: {=str}, {=u32} evals, {=u64} {=str}",
+            frames,
+            spec.sampler.name(),
+            evals,
+            t1 - t0,
+            C::KEY
+        );
         out.flush().map_err(AppError::Io)?;
         frames += 1;
         let _ = pin.set_low();

@@ -6,19 +6,18 @@ use gaussdiff_core::frame::LINE_CAPACITY;
 /// Collects bytes up to a newline, then `defmt::println!`s the line.
 #[derive(Debug)]
 pub struct DefmtLines {
-    buf: [u8; LINE_CAPACITY + 1],
-    len: usize,
+    buf: heapless::Vec<u8, { LINE_CAPACITY + 1 }>,
 }
 
 impl DefmtLines {
     pub const fn new() -> Self {
-        Self { buf: [0; LINE_CAPACITY + 1], len: 0 }
+        Self { buf: heapless::Vec::new() }
     }
 
     fn flush_line(&mut self) {
-        let line = core::str::from_utf8(&self.buf[..self.len]).unwrap_or("@GDF1 error non-UTF-8 output");
+        let line = core::str::from_utf8(&self.buf).unwrap_or("@GDF1 error non-UTF-8 output");
         defmt::println!("{=str}", line);
-        self.len = 0;
+        self.buf.clear();
     }
 }
 
@@ -32,18 +31,17 @@ impl embedded_io::Write for DefmtLines {
             if b == b'\n' {
                 self.flush_line();
             } else {
-                if self.len == self.buf.len() {
+                if self.buf.push(b).is_err() {
                     self.flush_line();
+                    let _ = self.buf.push(b);
                 }
-                self.buf[self.len] = b;
-                self.len += 1;
             }
         }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> Result<(), Self::Error> {
-        if self.len > 0 {
+        if !self.buf.is_empty() {
             self.flush_line();
         }
         Ok(())

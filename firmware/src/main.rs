@@ -1,8 +1,8 @@
 //! gaussdiff firmware: samples images from the embedded blob and streams them as text frames
 //! (`docs/frame-protocol.md`). The application ([`app`]) is generic over embedded-hal 1.0 and
 //! embedded-io; each board module is a thin layer that supplies a pin, a delay, a byte sink and a counter
-//! to the one entry shared by the boards ([`board::run`]). With the `bench` feature (default) the kernel
-//! benchmark and self-checks (`bench.rs`) run before the application.
+//! to the one entry shared by the boards ([`board::run`]). With the `bench` feature (a separate build, off by
+//! default) the kernel benchmark and self-checks (`bench.rs`) run before the application.
 #![no_std]
 #![no_main]
 
@@ -14,8 +14,11 @@
 ))]
 compile_error!("select exactly one board feature: qemu, nucleo-f411re or nrf52840-dk");
 
-#[cfg(all(any(feature = "test-hardfault", feature = "test-panic"), not(feature = "qemu")))]
-compile_error!("the test-hardfault and test-panic features are for the qemu board only");
+#[cfg(all(
+    any(feature = "test-hardfault", feature = "test-panic", feature = "test-stack-overflow"),
+    not(feature = "qemu")
+))]
+compile_error!("the test-hardfault, test-panic and test-stack-overflow features are for the qemu board only");
 
 mod app;
 #[cfg(feature = "bench")]
@@ -30,5 +33,9 @@ mod stack;
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
+    // The stack was painted by cortex-m-rt (`paint-stack`) before `main`; from here on the application runs
+    // on the process stack, so an overflow is reported (`stack.rs`).
+    stack::guard();
+    stack::use_process_stack();
     board::main()
 }

@@ -8,6 +8,7 @@ Rust core bit for bit.
     python3 tests/python/noise_reference.py --seed 0 --n 4 --d 64
 """
 import argparse
+import math
 
 import numpy as np
 
@@ -51,23 +52,49 @@ class Rng:
         s[3] = rotl32(s[3], 11)
         return result
 
-    def normal_pair(self):
-        inv = F(1.0 / 16777216.0)
-        u1 = F((self.next_u32() >> 8) + 1) * inv  # (0, 1], exact
-        u2 = F(self.next_u32() >> 8) * inv  # [0, 1), exact
-        # f32 libm functions: evaluated in f64 and rounded once to f32 (docs/noise.md section 2).
-        ln_u1 = F(np.log(np.float64(u1)))
-        r = F(np.sqrt(np.float64(F(F(-2.0) * ln_u1))))
-        theta = F(F(2.0 * np.pi) * u2)
-        return F(r * F(np.cos(np.float64(theta)))), F(r * F(np.sin(np.float64(theta))))
+    def uniform_open(self):
+        return F((self.next_u32() >> 8) + 1) * F(1.0 / 16777216.0)  # (0, 1], exact
+
+    def normal(self):
+        """One normal by the 128-layer ziggurat (docs/noise.md section 2)."""
+        while True:
+            u = self.next_u32()
+            i, neg, m = u & 127, (u >> 7) & 1, u >> 8
+            x = F(F(m) * W[i])
+            if m < K[i]:
+                return -x if neg else x
+            if i == 0:
+                while True:
+                    # f32 libm functions: evaluated in f64 and rounded once to f32.
+                    a = F(-F(np.log(np.float64(self.uniform_open()))) * RINV)
+                    b = -F(np.log(np.float64(self.uniform_open())))
+                    if F(b + b) >= F(a * a):
+                        z = F(R32 + a)
+                        return -z if neg else z
+            v = F(F(self.next_u32() >> 8) * F(1.0 / 16777216.0))
+            lhs = F(FT[i] + F(v * F(FT[i - 1] - FT[i])))
+            if lhs < F(np.exp(np.float64(F(F(F(-0.5) * x) * x)))):
+                return -x if neg else x
 
     def fill_normal(self, d):
-        out = []
-        while len(out) + 2 <= d:
-            out.extend(self.normal_pair())
-        if len(out) < d:
-            out.append(self.normal_pair()[0])
-        return out
+        return [self.normal() for _ in range(d)]
+
+
+def _tables():
+    """The ziggurat tables from the f64 recipe of docs/noise.md, rounded once."""
+    r, v, scale = 3.442619855899, 9.91256303526217e-3, 16777216.0
+    x = [0.0] * 128
+    x[127] = r
+    for i in range(126, 0, -1):
+        x[i] = math.sqrt(-2.0 * math.log(v / x[i + 1] + math.exp(-0.5 * x[i + 1] * x[i + 1])))
+    q = v / math.exp(-0.5 * r * r)
+    k = [int(math.floor(r / q * scale)), 0] + [int(math.floor(x[i - 1] / x[i] * scale)) for i in range(2, 128)]
+    w = [F(q / scale)] + [F(x[i] / scale) for i in range(1, 128)]
+    f = [F(1.0)] + [F(math.exp(-0.5 * x[i] * x[i])) for i in range(1, 128)]
+    return k, w, f, F(r), F(1.0 / r)
+
+
+K, W, FT, R32, RINV = _tables()
 
 
 def initial_noise(seed, i, d, sigma_max=F(80.0)):

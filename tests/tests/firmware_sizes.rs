@@ -27,6 +27,13 @@ fn measure(board: &str) -> BTreeMap<String, u64> {
     m.insert("bss".to_string(), bss);
     m.insert("flash".to_string(), text + data);
     m.insert("ram_static".to_string(), data + bss);
+    let blob_len = std::fs::metadata(fw::default_blob()).map(|m| m.len()).unwrap_or(0);
+    m.insert("code".to_string(), (text + data).saturating_sub(blob_len));
+    // The lean production build (profile `lean`: opt-level "s"): its code size without the blob.
+    let lean = fw::build_profile("lean", board, &[], &format!("size-lean-{board}"));
+    let (lt, ld, _) = fw::sizes(&lean.elf);
+    m.insert("lean_flash".to_string(), lt + ld);
+    m.insert("lean_code".to_string(), (lt + ld).saturating_sub(blob_len));
     if board == "qemu" {
         let run = fw::qemu(&build.elf, Duration::from_secs(120));
         assert_eq!(run.code, Some(0), "{}", run.stdout);
@@ -62,11 +69,14 @@ fn write_record(board: &str, m: &BTreeMap<String, u64>) {
     let blob = fw::default_blob();
     let blob_len = std::fs::metadata(&blob).map(|m| m.len()).unwrap_or(0);
     let mut text = format!(
-        "# gaussdiff firmware size record, board {board}: `cd firmware && cargo build --release --features {board}`,\n\
-         # then llvm-size (bytes; flash = text + data, ram_static = data + bss){}.\n\
-         # Default blob blobs/frey-k40-f16.gdn ({blob_len} bytes). Rewrite: GAUSSDIFF_UPDATE_SIZES=1 cargo test \
+        "# gaussdiff firmware size record, board {board}: `cd firmware && cargo build --release --features {board}` with\n\
+         # the --remap-path-prefix flags of tests/tests/firmware_support (`remap_rustflags`),\n\
+         # then llvm-size (bytes; flash = text + data, code = flash - blob, ram_static = data + bss;\n\
+         # lean_* = the same for `--profile lean`){}.\n\
+         # Default blob blobs/{} ({blob_len} bytes). Rewrite: GAUSSDIFF_UPDATE_SIZES=1 cargo test \
          --release -p gaussdiff-tests --test firmware_sizes\n",
-        if m.contains_key("stack_peak") { "; stack_peak = painted stack under QEMU" } else { "" }
+        if m.contains_key("stack_peak") { "; stack_peak = painted stack under QEMU" } else { "" },
+        blob.file_name().unwrap().to_string_lossy()
     );
     for (k, v) in m {
         text.push_str(&format!("{k} {v}\n"));
@@ -109,7 +119,7 @@ fn check(board: &str) {
 
 #[test]
 fn firmware_size_qemu() {
-    if fw::require(&["qemu-system-arm", "flip-link"]).is_some() {
+    if fw::qemu_missing() {
         return;
     }
     check("qemu");

@@ -1,6 +1,6 @@
 //! Failures on the target become a readable `@GDF1 error` line and a non-zero QEMU exit code: a HardFault
-//! (feature `test-hardfault`), a panic (`test-panic`), and a blob corrupted after the build (one flipped
-//! payload bit: the reader's CRC check reports it, nothing panics). Skips locally without
+//! (feature `test-hardfault`), a panic (`test-panic`), a stack overflow (`test-stack-overflow`), and a blob
+//! corrupted after the build (one flipped payload bit: the reader's CRC check reports it, nothing panics). Skips locally without
 //! qemu-system-arm/flip-link; fails when `CI` is set.
 
 mod firmware_support;
@@ -48,6 +48,18 @@ fn qemu_panic_is_reported_with_nonzero_exit() {
         errors.iter().any(|e| e.starts_with("panic:") && e.contains("deliberate panic")),
         "no panic report in:\n{stdout}"
     );
+}
+
+#[test]
+fn qemu_stack_overflow_is_reported_with_nonzero_exit() {
+    if fw::qemu_missing() {
+        return;
+    }
+    // With the Nucleo-F411RE's budget (128 KiB RAM): the recursion runs into the MPU guard at the bottom of
+    // the stack; the fault handler (on its own stack) reports it.
+    let envs = [("GAUSSDIFF_RUNS", "exact"), ("GAUSSDIFF_SEEDS", "0"), ("GAUSSDIFF_MEMORY", "qemu-f411")];
+    let (errors, stdout) = failing_run("qemu,test-stack-overflow", &envs, "stack-overflow");
+    assert!(errors.iter().any(|e| e.starts_with("stack overflow sp=0x")), "no stack overflow report in:\n{stdout}");
 }
 
 #[test]

@@ -11,18 +11,15 @@ use gaussdiff_core::blob::Blob;
 use gaussdiff_core::frame::{self, DecodedFrame};
 use gaussdiff_core::sampler::Sampler;
 
-#[test]
-fn qemu_samples_are_bit_identical_to_the_host() {
-    if fw::qemu_missing() {
-        return;
-    }
-    let build = fw::build("qemu", &[], "qemu-default");
-    let run = fw::qemu_ok(&build.elf, Duration::from_secs(120));
-    let bytes = std::fs::read(fw::default_blob()).expect("reading the default blob");
-    let blob = Blob::parse(&bytes).expect("default blob parses on the host");
-    let model = blob.model().expect("default blob has a model");
+/// The frames of a default-runs build (exact, euler:18, heun:18 for seeds 0 and 1) of `blob` are the
+/// host's samples bit for bit, with real instruction counts that repeat exactly. Returns the run's stdout.
+fn check_bit_identical(features: &str, blob_path: &std::path::Path, label: &str) -> String {
+    let build = fw::build(features, &[("GAUSSDIFF_BLOB", blob_path.to_str().unwrap())], label);
+    let run = fw::qemu_ok(&build.elf, Duration::from_secs(240));
+    let bytes = std::fs::read(blob_path).expect("reading the blob");
+    let blob = Blob::parse(&bytes).expect("blob parses on the host");
+    let model = blob.model().expect("blob has a model");
     let frames = fw::frames(&run.stdout);
-    // The default build: exact, euler:18 and heun:18 for seeds 0 and 1.
     assert_eq!(frames.len(), 6, "{}", run.stdout);
     for kind in Sampler::ALL {
         assert!(frames.iter().any(|f| f.spec.sampler == kind), "no {kind} frame");
@@ -40,19 +37,41 @@ fn qemu_samples_are_bit_identical_to_the_host() {
             Sampler::Heun => 2 * f.spec.steps - 1,
         };
         assert_eq!(evals, want, "{:?}", f.spec);
+        let instr: u64 = f.extra("instr").unwrap().parse().unwrap();
+        assert!(instr > 10_000 * u64::from(evals), "{:?}: instr={instr} is not a count", f.spec);
     }
-    // The firmware's assembly block kernels agree bit for bit with the portable ones on its own checks
+    assert!(run.stdout.contains("stat calib_instr=2000000 calib_ticks=50000"), "calibration:\n{}", run.stdout);
+    // Instruction counts under -icount are exactly repeatable.
+    let again = fw::qemu(&build.elf, Duration::from_secs(240));
+    let instr = |fs: &[DecodedFrame]| fs.iter().map(|f| f.extra("instr").unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(instr(&frames), instr(&fw::frames(&again.stdout)), "instruction counts differ between two runs");
+    run.stdout
+}
+
+#[test]
+fn qemu_samples_are_bit_identical_to_the_host() {
+    if fw::qemu_missing() {
+        return;
+    }
+    // The default (shipped) build: Olivetti 64 x 64, f16; no benchmark, so no `stat kernel=` lines.
+    let stdout = check_bit_identical("qemu", &fw::default_blob(), "qemu-default");
+    assert!(!stdout.contains(" stat kernel="), "the default build must not contain the benchmark\n{stdout}");
+}
+
+#[test]
+fn qemu_frey_bench_build_is_bit_identical_and_its_kernels_match() {
+    if fw::qemu_missing() {
+        return;
+    }
+    // The benchmark build (feature `bench`) on the Frey f16 blob: the samples are still the host's, and the
+    // firmware's assembly block kernels agree bit for bit with the portable ones on its own checks
     // (kernel 0: a whole denoise; 3, 4: the blob's U^T and an f32 copy; 6: odd chunk counts and tails).
-    let checks: Vec<&str> =
-        run.stdout.lines().filter(|l| l.contains(" stat kernel=") && l.contains(" match=")).collect();
-    assert_eq!(checks.len(), 7, "expected 7 kernel checks\n{}", run.stdout);
+    let stdout = check_bit_identical("qemu,bench", &fw::frey_blob(), "qemu-frey-bench");
+    let checks: Vec<&str> = stdout.lines().filter(|l| l.contains(" stat kernel=") && l.contains(" match=")).collect();
+    assert_eq!(checks.len(), 7, "expected 7 kernel checks\n{stdout}");
     for line in &checks {
         assert!(line.ends_with(" match=1"), "assembly kernel differs from the portable one: {line}");
     }
-    // Instruction counts under -icount are exactly repeatable.
-    let again = fw::qemu(&build.elf, Duration::from_secs(120));
-    let instr = |fs: &[DecodedFrame]| fs.iter().map(|f| f.extra("instr").unwrap().to_string()).collect::<Vec<_>>();
-    assert_eq!(instr(&frames), instr(&fw::frames(&again.stdout)), "instruction counts differ between two runs");
 }
 
 #[test]
@@ -135,4 +154,62 @@ fn qemu_capture_writes_pngs_and_rejects_a_corrupted_stream() {
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert!(!res.status.success(), "a corrupted capture must fail");
     assert!(stderr.contains("pixels CRC"), "{stderr}");
+}
+
+/// The other storage types: Frey faces exported as int8 and f32 (`gaussdiff export`, into a temporary
+/// directory) run bit-identical to the host too, so QEMU covers every blob kind (f16: the two committed
+/// blobs; linear: `qemu_linear.rs`; mixture: `qemu_mixture.rs`).
+#[test]
+fn qemu_int8_and_f32_blobs_are_bit_identical_to_the_host() {
+    if fw::qemu_missing() {
+        return;
+    }
+    let Some(bin) = gaussdiff_binary() else {
+        assert!(
+            !fw::in_ci(),
+            "the gaussdiff binary is not built next to the tests (run `cargo test --workspace --release`)"
+        );
+        eprintln!("SKIPPED: gaussdiff binary not built");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for dtype in ["i8", "f32"] {
+        let blob = dir.path().join(format!("frey-k40-{dtype}.gdn"));
+        let res = std::process::Command::new(&bin)
+            .current_dir(fw::repo())
+            .args(["export", "--dataset", "data/frey_faces/frey_rawface.mat", "--rank", "40", "--dtype", dtype, "-o"])
+            .arg(&blob)
+            .output()
+            .unwrap();
+        assert!(res.status.success(), "export {dtype}: {}", String::from_utf8_lossy(&res.stderr));
+        check_bit_identical("qemu", &blob, &format!("qemu-frey-{dtype}"));
+    }
+}
+
+/// The same default build on a Cortex-M7 (`qemu-system-arm -machine mps2-an500 -cpu cortex-m7`): the frames
+/// are those of the Cortex-M4 run and of the host, bit for bit.
+#[test]
+fn qemu_cortex_m7_mps2_an500_is_bit_identical_to_the_m4_and_the_host() {
+    if fw::qemu_missing() {
+        return;
+    }
+    let envs = [("GAUSSDIFF_RUNS", "exact,heun:5"), ("GAUSSDIFF_SEEDS", "3")];
+    let build = fw::build("qemu", &envs, "qemu-m7");
+    let m4 = fw::qemu_ok(&build.elf, Duration::from_secs(120));
+    let m7 = fw::qemu_on("mps2-an500", "cortex-m7", &build.elf, Duration::from_secs(120));
+    assert_eq!(m7.code, Some(0), "mps2-an500 exit code\nstdout:\n{}\nstderr:\n{}", m7.stdout, m7.stderr);
+    let (f4, f7) = (fw::frames(&m4.stdout), fw::frames(&m7.stdout));
+    assert_eq!(f7.len(), 2, "{}", m7.stdout);
+    let bytes = std::fs::read(fw::default_blob()).unwrap();
+    let blob = Blob::parse(&bytes).unwrap();
+    let model = blob.model().unwrap();
+    for (a, b) in f4.iter().zip(&f7) {
+        assert_eq!(a.spec, b.spec);
+        let bits = |f: &DecodedFrame| f.values.as_ref().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(a), bits(b), "{:?}: Cortex-M7 and Cortex-M4 differ", b.spec);
+        assert_eq!((a.sample_crc, &a.pixels), (b.sample_crc, &b.pixels));
+        let x = fw::host_sample(&model, &b.spec);
+        fw::assert_frame_values(b, &x);
+        assert_eq!(b.pixels, fw::pixels(&blob, &x));
+    }
 }

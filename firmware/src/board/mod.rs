@@ -30,12 +30,11 @@ mod dwt;
 #[cfg(not(feature = "qemu"))]
 use {defmt_rtt as _, panic_probe as _};
 
-/// Runs the kernel benchmark (feature `bench`), paints the stack from `ram_origin` (`ORIGIN(RAM)` of the
-/// board's `memory/*.x`: the bottom of the stack under flip-link), runs the application with a pause of
-/// `frame_gap_ms` between frames and reports the stack peak and the `done` line, or the error. Returns
-/// whether all of it succeeded; the board then signals the result (exit code) or waits.
+/// Runs the kernel benchmark (feature `bench`), the application with a pause of `frame_gap_ms` between
+/// frames and reports the stack peak since reset (the stack is painted before `main`, `stack.rs`) and the
+/// `done` line, or the error. Returns whether all of it succeeded; the board then signals the result (exit
+/// code) or waits.
 pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter>(
-    ram_origin: usize,
     frame_gap_ms: u32,
     pin: &mut P,
     delay: &mut D,
@@ -46,13 +45,14 @@ pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter>(
     if crate::bench::bench(out, counter).is_err() {
         return false;
     }
-    stack::paint(ram_origin);
     let result = app::run(pin, delay, out, counter, frame_gap_ms);
     test_fault();
     match result {
-        Ok(frames) => app::finish(out, frames, stack::peak(ram_origin)).is_ok(),
+        Ok(frames) => app::finish(out, frames, stack::peak()).is_ok(),
         Err(e) => {
             app::report_error(out, &e);
+            #[cfg(not(feature = "qemu"))]
+            defmt::error!("the run stopped with an error (see the @GDF1 error line)");
             false
         }
     }
@@ -67,20 +67,73 @@ fn test_fault() {
     panic!("test-panic feature: deliberate panic after the runs");
     #[cfg(feature = "test-hardfault")]
     cortex_m::asm::udf();
+    #[cfg(feature = "test-stack-overflow")]
+    overflow(0);
+}
+
+/// Recurses with 1 KiB frames until the stack runs into the bottom of RAM (feature `test-stack-overflow`).
+#[cfg(feature = "test-stack-overflow")]
+#[inline(never)]
+fn overflow(depth: u32) -> u32 {
+    if depth == u32::MAX {
+        return 0;
+    }
+    let mut frame = [depth; 256];
+    core::hint::black_box(&mut frame);
+    overflow(depth + 1).wrapping_add(frame[(depth % 256) as usize])
 }
 
 /// The entry of the boards on a debug probe, after their own set-up: frames go out as defmt lines over
 /// RTT (`probe-rs run` prints them), `led` toggles once per sampler step, the DWT cycle counter times each
 /// sample, a spin delay at `core_hz` paces the frames; then the core sleeps.
 #[cfg(not(feature = "qemu"))]
-fn run_on_probe<P: OutputPin>(ram_origin: usize, core_hz: u32, mut led: P, mut counter: dwt::Cycles) -> ! {
+fn run_on_probe<P: OutputPin>(
+    scb: &mut cortex_m::peripheral::SCB,
+    core_hz: u32,
+    mut led: P,
+    mut counter: dwt::Cycles,
+) -> ! {
     /// Pause between frames so the LED pattern is visible.
     const FRAME_GAP_MS: u32 = 500;
+    stack::Fault::enable_handlers(scb);
     let mut out = crate::defmt_sink::DefmtLines::new();
     let mut delay = crate::delay::SpinDelay { hz: core_hz };
     // The outcome is already reported on the output; there is nobody else to tell.
-    let _ = run(ram_origin, FRAME_GAP_MS, &mut led, &mut delay, &mut out, &mut counter);
+    let _ = run(FRAME_GAP_MS, &mut led, &mut delay, &mut out, &mut counter);
     loop {
         cortex_m::asm::wfi();
+    }
+}
+
+/// The probe boards' fault handlers: a stack overflow or another fault becomes an `@GDF1 error` line over
+/// defmt (`stack::Fault`), then the core waits.
+#[cfg(not(feature = "qemu"))]
+mod probe_faults {
+    use cortex_m_rt::exception;
+
+    fn report() -> ! {
+        // SAFETY: called from the fault handlers below only, after `stack::use_process_stack`.
+        let fault = unsafe { crate::stack::Fault::classify() };
+        crate::app::report_error(&mut crate::defmt_sink::DefmtLines::new(), fault);
+        loop {
+            cortex_m::asm::wfi();
+        }
+    }
+
+    #[exception(trampoline = false)]
+    unsafe fn HardFault() -> ! {
+        report()
+    }
+    #[exception]
+    unsafe fn BusFault() {
+        report()
+    }
+    #[exception]
+    unsafe fn MemoryManagement() {
+        report()
+    }
+    #[exception]
+    unsafe fn UsageFault() {
+        report()
     }
 }

@@ -6,8 +6,6 @@ use nrf52840_hal::pac;
 
 use super::dwt::Cycles;
 
-/// `ORIGIN(RAM)` in memory/nrf52840-dk.x: the bottom of the stack under flip-link.
-const RAM_ORIGIN: usize = 0x2000_0000;
 /// The nRF52840 core always runs at 64 MHz.
 const CORE_HZ: u32 = 64_000_000;
 
@@ -18,5 +16,5 @@ pub fn main() -> ! {
     let counter = Cycles::start(&mut cp.DCB, &mut cp.DWT);
     let port0 = p0::Parts::new(dp.P0);
     let led = port0.p0_13.into_push_pull_output(Level::High);
-    super::run_on_probe(RAM_ORIGIN, CORE_HZ, led, counter)
+    super::run_on_probe(&mut cp.SCB, CORE_HZ, led, counter)
 }

@@ -8,7 +8,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m::peripheral::SYST;
-use cortex_m_rt::{exception, ExceptionFrame};
+use cortex_m_rt::exception;
 use cortex_m_semihosting::{debug, hio};
 use embedded_hal::digital::{ErrorType, OutputPin};
 use gaussdiff_core::frame::LINE_CAPACITY;
@@ -16,8 +16,6 @@ use gaussdiff_core::frame::LINE_CAPACITY;
 use crate::app::{self, Counter};
 use crate::delay::SpinDelay;
 
-/// `ORIGIN(RAM)` in memory/qemu.x: the bottom of the stack under flip-link.
-const RAM_ORIGIN: usize = 0x2000_0000;
 /// MPS2 FPGA I/O block: LED register (bit 0 = LED0).
 const FPGAIO_LED: usize = 0x4002_8000;
 /// SysTick counts the 25 MHz MPS2 system clock.
@@ -49,8 +47,7 @@ impl OutputPin for FpgaLed {
 /// Semihosting stdout as an [`embedded_io::Write`], one host call per line.
 struct Semihosting {
     out: hio::HostStream,
-    buf: [u8; LINE_CAPACITY + 1],
-    len: usize,
+    buf: heapless::Vec<u8, { LINE_CAPACITY + 1 }>,
 }
 
 #[derive(Debug)]
@@ -69,9 +66,12 @@ impl embedded_io::ErrorType for Semihosting {
 impl embedded_io::Write for Semihosting {
     fn write(&mut self, buf: &[u8]) -> Result<usize, HostError> {
         for &b in buf {
-            self.buf[self.len] = b;
-            self.len += 1;
-            if b == b'\n' || self.len == self.buf.len() {
+            if self.buf.push(b).is_err() {
+                // Full: send what there is, then start the next chunk with this byte.
+                self.flush()?;
+                let _ = self.buf.push(b);
+            }
+            if b == b'\n' {
                 self.flush()?;
             }
         }
@@ -79,8 +79,8 @@ impl embedded_io::Write for Semihosting {
     }
 
     fn flush(&mut self) -> Result<(), HostError> {
-        let r = self.out.write_all(&self.buf[..self.len]).map_err(|()| HostError);
-        self.len = 0;
+        let r = self.out.write_all(&self.buf).map_err(|()| HostError);
+        self.buf.clear();
         r
     }
 }
@@ -134,20 +134,24 @@ fn exit(ok: bool) -> ! {
 
 fn stdout() -> Semihosting {
     match hio::hstdout() {
-        Ok(out) => Semihosting { out, buf: [0; LINE_CAPACITY + 1], len: 0 },
+        Ok(out) => Semihosting { out, buf: heapless::Vec::new() },
         // No host: nothing can be reported.
         Err(()) => exit(false),
     }
 }
 
 pub fn main() -> ! {
-    let Some(cp) = cortex_m::Peripherals::take() else { exit(false) };
+    let Some(mut cp) = cortex_m::Peripherals::take() else { exit(false) };
+    crate::stack::Fault::enable_handlers(&mut cp.SCB);
     let mut syst = cp.SYST;
     syst.set_clock_source(SystClkSource::Core);
     syst.set_reload(RELOAD);
     syst.clear_current();
     syst.enable_interrupt();
     syst.enable_counter();
+    // The cleared counter reads 0 until its first tick reloads it from RELOAD; `ticks` would take that 0 for
+    // a full period (the calibration once came out negative when the code up to its first read got shorter).
+    while SYST::get_current() == 0 {}
 
     let mut out = stdout();
     // Calibrate: a loop of exactly 2 * CALIBRATION_LOOPS instructions (plus the two reads).
@@ -162,17 +166,37 @@ pub fn main() -> ! {
     if app::stat(&mut out, &calibration).is_err() {
         exit(false);
     }
-    exit(super::run(RAM_ORIGIN, 0, &mut pin, &mut delay, &mut out, &mut counter))
+    exit(super::run(0, &mut pin, &mut delay, &mut out, &mut counter))
+}
+
+/// Reports the fault being handled (`stack::Fault`: a stack overflow, or the stacked registers) and exits
+/// with a failure code.
+fn fault() -> ! {
+    // SAFETY: called from the fault handlers below only, after `stack::use_process_stack`.
+    let fault = unsafe { crate::stack::Fault::classify() };
+    app::report_error(&mut stdout(), fault);
+    exit(false)
+}
+
+// No trampoline: the stacked frame may lie below RAM (a stack overflow); `Fault::classify` checks first.
+#[exception(trampoline = false)]
+unsafe fn HardFault() -> ! {
+    fault()
 }
 
 #[exception]
-unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
-    let mut out = stdout();
-    app::report_error(
-        &mut out,
-        format_args!("hardfault pc=0x{:08x} lr=0x{:08x} xpsr=0x{:08x}", ef.pc(), ef.lr(), ef.xpsr()),
-    );
-    exit(false)
+unsafe fn BusFault() {
+    fault()
+}
+
+#[exception]
+unsafe fn MemoryManagement() {
+    fault()
+}
+
+#[exception]
+unsafe fn UsageFault() {
+    fault()
 }
 
 #[panic_handler]

@@ -29,7 +29,13 @@ pub fn firmware_dir() -> PathBuf {
     repo().join("firmware")
 }
 
+/// The boards' default blob: Olivetti faces 64 x 64, rank 40, f16.
 pub fn default_blob() -> PathBuf {
+    firmware_dir().join("blobs/olivetti-k40-f16.gdn")
+}
+
+/// The Frey faces blob (28 x 20, rank 40, f16), the other committed blob.
+pub fn frey_blob() -> PathBuf {
     firmware_dir().join("blobs/frey-k40-f16.gdn")
 }
 
@@ -68,17 +74,32 @@ pub struct Build {
 /// `cd firmware && cargo build --release --features <features>` with the given GAUSSDIFF_* variables; the
 /// ELF is copied to a name unique to this build, so later builds cannot replace it under a running test.
 pub fn build(features: &str, envs: &[(&str, &str)], label: &str) -> Build {
+    build_profile("release", features, envs, label)
+}
+
+/// [`build`] with a cargo profile of `firmware/Cargo.toml` (`release` or `lean`).
+pub fn build_profile(profile: &str, features: &str, envs: &[(&str, &str)], label: &str) -> Build {
     let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
     let dir = firmware_dir();
     let target_dir = dir.join("target");
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(&dir).args(["build", "--release", "--features", features]).env("CARGO_TARGET_DIR", &target_dir);
+    cmd.current_dir(&dir)
+        .args(["build", "--profile", profile, "--features", features])
+        .env("CARGO_TARGET_DIR", &target_dir);
+    cmd.arg("--config").arg(remap_rustflags());
     // The outer `cargo test` exports variables meant for the host build; keep them out of the firmware's.
     for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER", "CARGO_BUILD_RUSTFLAGS"]
     {
         cmd.env_remove(var);
     }
-    for var in ["GAUSSDIFF_BLOB", "GAUSSDIFF_RUNS", "GAUSSDIFF_SEEDS", "GAUSSDIFF_VALUES", "GAUSSDIFF_CLASS"] {
+    for var in [
+        "GAUSSDIFF_BLOB",
+        "GAUSSDIFF_RUNS",
+        "GAUSSDIFF_SEEDS",
+        "GAUSSDIFF_VALUES",
+        "GAUSSDIFF_CLASS",
+        "GAUSSDIFF_MEMORY",
+    ] {
         cmd.env_remove(var);
     }
     for (k, v) in envs {
@@ -90,12 +111,24 @@ pub fn build(features: &str, envs: &[(&str, &str)], label: &str) -> Build {
         "firmware build `--features {features}` {envs:?} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let built = target_dir.join(TARGET).join("release/gaussdiff-firmware");
+    let built = target_dir.join(TARGET).join(profile).join("gaussdiff-firmware");
     let copies = target_dir.join("test-elves");
     std::fs::create_dir_all(&copies).expect("creating firmware/target/test-elves");
     let elf = copies.join(format!("{label}.elf"));
     std::fs::copy(&built, &elf).unwrap_or_else(|e| panic!("copying {} to {}: {e}", built.display(), elf.display()));
     Build { elf }
+}
+
+/// `--config` value that appends `--remap-path-prefix` for the checkout and the cargo home to the
+/// firmware's rustflags (`.cargo/config.toml`; cargo concatenates the arrays): panic locations embed source
+/// paths, and without this the size records would depend on where the repository was cloned.
+pub fn remap_rustflags() -> String {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from("/nonexistent-cargo-home"));
+    let remap = |from: &Path, to: &str| format!("{:?}", format!("--remap-path-prefix={}={to}", from.display()));
+    format!("target.{TARGET}.rustflags=[{}, {}]", remap(&repo(), "/gaussdiff"), remap(&cargo_home, "/cargo-home"))
 }
 
 /// What a QEMU run printed (semihosting stdout) and its exit code (`None` when killed by the timeout).
@@ -108,8 +141,13 @@ pub struct Run {
 
 /// Runs `elf` on `qemu-system-arm -machine mps2-an386` with `-icount shift=0`, killed after `timeout`.
 pub fn qemu(elf: &Path, timeout: Duration) -> Run {
+    qemu_on("mps2-an386", "cortex-m4", elf, timeout)
+}
+
+/// Runs `elf` on `qemu-system-arm -machine <machine> -cpu <cpu>` with `-icount shift=0`.
+pub fn qemu_on(machine: &str, cpu: &str, elf: &Path, timeout: Duration) -> Run {
     let mut child = Command::new("qemu-system-arm")
-        .args(["-machine", "mps2-an386", "-cpu", "cortex-m4", "-nographic", "-monitor", "none", "-serial", "none"])
+        .args(["-machine", machine, "-cpu", cpu, "-nographic", "-monitor", "none", "-serial", "none"])
         .args(["-semihosting-config", "enable=on,target=native", "-icount", "shift=0", "-kernel"])
         .arg(elf)
         .stdin(Stdio::null())
@@ -117,6 +155,16 @@ pub fn qemu(elf: &Path, timeout: Duration) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting qemu-system-arm");
+    // Drain both pipes while QEMU runs: a 64 x 64 run writes far more than a pipe buffer holds.
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("waiting for qemu") {
@@ -129,7 +177,11 @@ pub fn qemu(elf: &Path, timeout: Duration) -> Run {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let out = child.wait_with_output().expect("reading qemu output");
+    let out = std::process::Output {
+        status: status.unwrap_or_default(),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    };
     Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -211,8 +263,8 @@ pub fn qemu_ok(elf: &Path, timeout: Duration) -> Run {
 }
 
 /// Writes a blob a test made to `firmware/target/test-blobs/{name}` (where `GAUSSDIFF_BLOB` can point).
-/// A blob derived from the default blob's bytes (a linear or mixture one built from its Gaussian): `write`
-/// of `params(default blob)` with weights stored as `dtype`, written by [`write_test_blob`] as `name`; its
+/// A blob derived from the Frey blob's bytes (a linear or mixture one built from its Gaussian): `write`
+/// of `params(Frey blob)` with weights stored as `dtype`, written by [`write_test_blob`] as `name`; its
 /// bytes and path.
 pub fn derived_test_blob<P, E: std::fmt::Debug>(
     name: &str,
@@ -220,7 +272,8 @@ pub fn derived_test_blob<P, E: std::fmt::Debug>(
     params: impl FnOnce(&[u8]) -> P,
     write: impl FnOnce(&P, &WriteOptions) -> Result<Vec<u8>, E>,
 ) -> (Vec<u8>, PathBuf) {
-    let gauss = std::fs::read(default_blob()).expect("reading the default blob");
+    // From the Frey Gaussian (d = 560): small test blobs, whatever the boards' default blob is.
+    let gauss = std::fs::read(frey_blob()).expect("reading the Frey blob");
     let bytes = write(&params(&gauss), &WriteOptions { dtype, ..WriteOptions::default() })
         .unwrap_or_else(|e| panic!("writing {name}: {e:?}"));
     let path = write_test_blob(name, &bytes);
