@@ -274,7 +274,7 @@ const CASES: &[Case] = &[
     Case { name: "demo --steps 0", setup: none, args: &["demo", "--quick", "--steps", "0", "-o", "@/demo"], expect: Expect::Error(&["--steps 0"]), outputs: &[] },
     Case { name: "demo --n 0", setup: none, args: &["demo", "--quick", "--n", "0", "-o", "@/demo"], expect: Expect::Error(&["--n 0"]), outputs: &[] },
     Case { name: "demo --n 10^6 (gallery too big)", setup: none, args: &["demo", "--n", "1000000", "-o", "@/demo"], expect: Expect::Error(&["PNG grid would be"]), outputs: &[] },
-    Case { name: "demo -o with missing parents", setup: none, args: &["demo", "--quick", "-o", "@/a/b/demo"], expect: Expect::Error(&["does not exist"]), outputs: &[] },
+    Case { name: "demo -o with missing parents, then a failure (all removed)", setup: none, args: &["demo", "--quick", "--data", "@/nodata", "-o", "@/a/b/demo"], expect: Expect::Error(&["nodata"]), outputs: &[] },
     Case { name: "demo --data missing", setup: none, args: &["demo", "--quick", "--data", "@/nodata", "-o", "@/demo"], expect: Expect::Error(&["nodata"]), outputs: &[] },
     Case { name: "demo --steps 10^9", setup: none, args: &["demo", "--steps", "1000000000", "-o", "@/demo"], expect: Expect::Error(&["at most 10000"]), outputs: &[] },
     // --- capture ---

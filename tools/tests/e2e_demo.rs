@@ -6,7 +6,8 @@ use common::*;
 #[test]
 fn demo_quick_writes_gallery_report_and_blobs() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("demo");
+    // Missing parents are created, as the default `out/demo` needs on a fresh checkout.
+    let out = dir.path().join("out").join("demo");
     let o = run(&["demo", "--quick", "--out", s(&out)]);
     assert!(o.status.success(), "demo failed: {}", stderr(&o));
     for name in ["digits", "mnist", "frey"] {

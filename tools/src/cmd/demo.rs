@@ -23,7 +23,8 @@ pub struct DemoArgs {
     /// Directory holding the shipped datasets (mnist/, sklearn_digits/, frey_faces/).
     #[arg(long, default_value = "data", value_name = "DIR")]
     pub data: PathBuf,
-    /// Output directory (created if its parent exists; removed again if the run fails and it created it).
+    /// Output directory (created with any missing parents, as the default `out/demo` needs on a fresh
+    /// checkout; what the run created is removed again if it fails).
     #[arg(short, long, default_value = "out/demo", value_name = "DIR")]
     pub out: PathBuf,
     /// Samples per dataset and sampler (at least 1; the gallery rows must fit a 16,384-pixel PNG).
@@ -114,7 +115,7 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     }
     let mnist = ImageShape { channels: 1, height: 28, width: 28 };
     util::Grid::check(mnist, 10 * (n + 1), n as usize + 1, 2).with_context(|| format!("--n {n}"))?;
-    let out_dir = gaussdiff_fit::io::OutputDir::create(&args.out, false)
+    let out_dir = gaussdiff_fit::io::OutputDir::create(&args.out, true)
         .with_context(|| format!("--out {}", args.out.display()))?;
     let overall = util::progress(JOBS.len() as u64, "demo");
     let mut rows = Vec::new();
