@@ -169,7 +169,7 @@ pub fn image_grid(
 ) -> Result<()> {
     let d = shape.dim();
     let n = samples.len() / d;
-    let (c, h, w) = (shape.channels as usize, shape.height as usize, shape.width as usize);
+    let (h, w) = (shape.height as usize, shape.width as usize);
     let cols = cols.max(1).min(n.max(1));
     let rows = n.div_ceil(cols).max(1);
     let z = zoom.max(1) as usize;
@@ -178,22 +178,33 @@ pub fn image_grid(
     let mut rgb = vec![64u8; gw * gh * 3];
     for k in 0..n {
         let (gr, gc) = (k / cols, k % cols);
-        let s = &samples[k * d..(k + 1) * d];
-        for y in 0..h * z {
-            for x in 0..w * z {
-                let (sy, sx) = (y / z, x / z);
-                let px = |ch: usize| pixel.to_pixel(s[(ch * h + sy) * w + sx]);
-                let (r, g, b) = if c >= 3 { (px(0), px(1), px(2)) } else { (px(0), px(0), px(0)) };
-                let oy = gr * (h * z + 1) + 1 + y;
-                let ox = gc * (w * z + 1) + 1 + x;
-                let o = (oy * gw + ox) * 3;
-                rgb[o] = r;
-                rgb[o + 1] = g;
-                rgb[o + 2] = b;
-            }
-        }
+        let origin = (gc * (w * z + 1) + 1, gr * (h * z + 1) + 1);
+        paint_tile(&mut rgb, gw, origin, &samples[k * d..(k + 1) * d], shape, pixel, z);
     }
     encode_png(rgb, gw as u32, gh as u32, path)
+}
+
+/// Paints one image (model space, CHW; gray or the first three channels as RGB) scaled by `z` into the RGB
+/// buffer `rgb` of width `gw`, its top-left pixel at `origin = (x, y)`.
+fn paint_tile(
+    rgb: &mut [u8],
+    gw: usize,
+    origin: (usize, usize),
+    s: &[f32],
+    shape: ImageShape,
+    pixel: PixelMap,
+    z: usize,
+) {
+    let (c, h, w) = (shape.channels as usize, shape.height as usize, shape.width as usize);
+    for y in 0..h * z {
+        for x in 0..w * z {
+            let (sy, sx) = (y / z, x / z);
+            let px = |ch: usize| pixel.to_pixel(s[(ch * h + sy) * w + sx]);
+            let (r, g, b) = if c >= 3 { (px(0), px(1), px(2)) } else { (px(0), px(0), px(0)) };
+            let o = ((origin.1 + y) * gw + origin.0 + x) * 3;
+            rgb[o..o + 3].copy_from_slice(&[r, g, b]);
+        }
+    }
 }
 
 /// One curve of an [`xy_plot`].
@@ -351,7 +362,7 @@ pub fn labelled_grid(
     zoom: u32,
 ) -> Result<()> {
     let d = shape.dim();
-    let (c, h, w) = (shape.channels as usize, shape.height as usize, shape.width as usize);
+    let (h, w) = (shape.height as usize, shape.width as usize);
     let z = zoom.max(1) as usize;
     let cols = cols.max(1);
     let longest = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
@@ -363,17 +374,7 @@ pub fn labelled_grid(
     let mut rgb = vec![255u8; gw * gh * 3];
     for (r, (_, imgs)) in rows.iter().enumerate() {
         for (k, s) in imgs.chunks_exact(d).take(cols).enumerate() {
-            for y in 0..h * z {
-                for x in 0..w * z {
-                    let (sy, sx) = (y / z, x / z);
-                    let px = |chn: usize| pixel.to_pixel(s[(chn * h + sy) * w + sx]);
-                    let (cr, cg, cb) = if c >= 3 { (px(0), px(1), px(2)) } else { (px(0), px(0), px(0)) };
-                    let oy = title_h + r * ch + 1 + y;
-                    let ox = label_w + k * cw + 1 + x;
-                    let o = (oy * gw + ox) * 3;
-                    rgb[o..o + 3].copy_from_slice(&[cr, cg, cb]);
-                }
-            }
+            paint_tile(&mut rgb, gw, (label_w + k * cw + 1, title_h + r * ch + 1), s, shape, pixel, z);
         }
     }
     {
