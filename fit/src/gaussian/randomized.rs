@@ -81,11 +81,7 @@ pub(super) fn top_eigenpairs(images: &[f32], d: usize, k: usize, ddof: usize) ->
         for chunk in images.chunks(m * d) {
             let rows = chunk.len() / d;
             let xbuf = &mut xb[..rows * d];
-            xbuf.par_chunks_mut(d).zip(chunk.par_chunks(d)).for_each(|(o, img)| {
-                for ((o, &v), &mu) in o.iter_mut().zip(img).zip(&mean) {
-                    *o = f64::from(v) - mu;
-                }
-            });
+            thin::center_rows(xbuf, chunk, &mean);
             if iterations == 1 {
                 tr += xbuf.iter().map(|v| v * v).sum::<f64>();
             }

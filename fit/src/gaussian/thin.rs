@@ -46,11 +46,7 @@ impl ThinGram {
         let n = images.len() / d;
         let mean = mean(images, d)?;
         let mut xc = vec![0.0f64; n * d];
-        xc.par_chunks_mut(d).zip(images.par_chunks(d)).for_each(|(row, img)| {
-            for ((o, &v), &m) in row.iter_mut().zip(img).zip(&mean) {
-                *o = f64::from(v) - m;
-            }
-        });
+        center_rows(&mut xc, images, &mean);
         // G = X_c X_c^T (n x n, lower triangle); X_c row-major is X_c^T column-major (d x n).
         let xt = MatRef::from_column_major_slice(&xc, d, n);
         let mut g = Mat::<f64>::zeros(n, n);
@@ -110,6 +106,17 @@ impl ThinGram {
         fix_signs(&mut u_t, d);
         u_t
     }
+}
+
+/// `dst = src - mean` row by row, in f64 (`src` a whole number of rows of `mean.len()` pixels; `dst` the same
+/// length): the centred data of the Gram and randomized paths.
+pub(super) fn center_rows(dst: &mut [f64], src: &[f32], mean: &[f64]) {
+    let d = mean.len();
+    dst.par_chunks_mut(d).zip(src.par_chunks(d)).for_each(|(row, img)| {
+        for ((o, &v), &m) in row.iter_mut().zip(img).zip(mean) {
+            *o = f64::from(v) - m;
+        }
+    });
 }
 
 /// Mean of `images` (`n x d` row-major), each pixel summed over the images in order; a constant pixel gets
