@@ -8,7 +8,7 @@
 //!   slices with `kernels::dot`/`kernels::axpy`; `f32-reference` / `f16-reference`, the same Gaussian evaluation
 //!   row by row through the element-wise `Tensor::row_dot_reference`/`row_axpy_reference`; `f32-per-row` /
 //!   `f16-per-row`, row by row through the byte-row kernels `Tensor::row_dot`/`row_axpy` (the denoiser's
-//!   path before the four-row block kernels `Tensor::rows_dot`/`rows_axpy`).
+//!   path before the four-row block kernels `Tensor::rows_dot_with`/`rows_axpy_with`).
 //!
 //! Throughput is in multiply-adds (`Denoiser::macs_per_eval` times evaluations), so criterion's "elem/s"
 //! reads as MAC/s.

@@ -9,16 +9,16 @@
 //!
 //! # Block kernels
 //! The matrix-vector products of the denoisers (`U^T (x - mu)` and `U coef`) run four rows at a time through
-//! a [`BlockKernels`] implementation ([`Tensor::rows_dot`] / [`Tensor::rows_axpy`]): each `x` (or `y`) chunk
+//! a [`BlockKernels`] implementation ([`Tensor::rows_dot_with`] / [`Tensor::rows_axpy_with`]): each `x` (or `y`) chunk
 //! is loaded once for 16 multiply-adds, while every row keeps exactly the [`dot4`] order (and every `y[c]`
 //! receives the rows' products in row order), so the results are the bits of the one-row kernels.
 //! [`Portable`] is the Rust implementation; the firmware supplies Cortex-M4F assembly (`vldm`, `vmla`,
 //! `vcvtb`) with the same arithmetic.
 //!
 //! # Tensor row products
-//! The row products of a stored [`Tensor`] (`row_dot`, `row_axpy`, `rows_dot`, `rows_axpy`, their `_with`
-//! forms taking other block kernels, and the element-wise `_reference` oracles) are defined here too, in an
-//! `impl Tensor` block: [`crate::tensor`] is only the storage view.
+//! The row products of a stored [`Tensor`] (`row_dot`, `row_axpy` and its `_with` form, the four-row
+//! `rows_dot_with` and `rows_axpy_with` taking the block kernels, and the element-wise `_reference` oracles)
+//! are defined here too, in an `impl Tensor` block: [`crate::tensor`] is only the storage view.
 
 use crate::tensor::{le_f16, le_f32, DType, Tensor};
 
@@ -219,7 +219,7 @@ pub fn axpy_i8(alpha: f32, row: &[u8], y: &mut [f32]) {
     axpy_blocks(alpha, w, y, i8_bits)
 }
 
-/// Rows per block of the multi-row kernels ([`BlockKernels`], `Tensor::rows_dot` / `rows_axpy`).
+/// Rows per block of the multi-row kernels ([`BlockKernels`], `Tensor::rows_dot_with` / `rows_axpy_with`).
 pub const BLOCK_ROWS: usize = 4;
 
 /// The inner loops of the matrix-vector products: four rows at a time over 4-element chunks (every `x` or
@@ -528,16 +528,8 @@ impl<'a> Tensor<'a> {
     }
 
     /// `out[i] = row_dot(first + i, x)` for `i < out.len()`, bit for bit, four rows at a time (the
-    /// matrix-vector product `T[first.., :] x`; each `x` chunk is loaded once for four rows), with the
-    /// [`Portable`] kernels.
-    ///
-    /// # Panics
-    /// If `first + out.len() > rows` or `x.len() != cols`.
-    pub fn rows_dot(&self, first: usize, x: &[f32], out: &mut [f32]) {
-        self.rows_dot_with(&PORTABLE, first, x, out);
-    }
-
-    /// [`Tensor::rows_dot`] with the given block kernels (same bits with every correct implementation).
+    /// matrix-vector product `T[first.., :] x`; each `x` chunk is loaded once for four rows), with the given
+    /// block kernels ([`PORTABLE`], or the firmware's assembly: the same bits with every correct one).
     ///
     /// # Panics
     /// If `first + out.len() > rows` or `x.len() != cols`.
@@ -571,16 +563,8 @@ impl<'a> Tensor<'a> {
 
     /// `y += sum_i alpha[i] * T[first + i, :]`, bit-identical to `row_axpy(first + i, alpha[i], y)` for
     /// `i = 0, 1, ...` in order (every `y[c]` receives the same additions in the same order), four rows at a
-    /// time (each `y` chunk loaded and stored once per four rows), with the
-    /// [`Portable`] kernels.
-    ///
-    /// # Panics
-    /// If `first + alpha.len() > rows` or `y.len() != cols`.
-    pub fn rows_axpy(&self, first: usize, alpha: &[f32], y: &mut [f32]) {
-        self.rows_axpy_with(&PORTABLE, first, alpha, y);
-    }
-
-    /// [`Tensor::rows_axpy`] with the given block kernels (same bits with every correct implementation).
+    /// time (each `y` chunk loaded and stored once per four rows), with the given block kernels ([`PORTABLE`],
+    /// or the firmware's assembly: the same bits with every correct one).
     ///
     /// # Panics
     /// If `first + alpha.len() > rows` or `y.len() != cols`.

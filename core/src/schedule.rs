@@ -11,9 +11,9 @@
 //! are `sigma_min = 0.002`, `sigma_max = 80`, `rho = 7`.
 //!
 //! Arithmetic is f32 through [`crate::math`] (libm `powf`), so the values are the same bits on every
-//! platform; they agree with the f64 reference [`EdmScheduleF64`] to a relative 1e-5 (tested).
+//! platform; they agree with the f64 reference [`edm_levels_f64`] to a relative 1e-5 (tested).
 //!
-//! [`EdmScheduleF64`] is that reference: the same formula in f64 (libm `pow`), for host code that works in
+//! [`edm_levels_f64`] is that reference: the same formula in f64 (libm `pow`), for host code that works in
 //! f64 (the trainer's distillation grids). It is the reference of the f32 schedule, not a second schedule.
 
 use crate::math;
@@ -92,49 +92,26 @@ impl EdmSchedule {
     }
 }
 
-/// The f64 reference of [`EdmSchedule`]: the same formula for the non-zero levels, evaluated in f64 with
-/// libm's `pow` (so the same bits on every platform), for host code that works in f64 (the trainer's
-/// distillation grids and its f64 samplers).
+/// The f64 reference of [`EdmSchedule`]: writes the `N = out.len()` levels
+/// `sigma_i = (sigma_max^(1/rho) + i/(N-1) * (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho`,
+/// `i = 0..N-1`, descending from (about) `sigma_max` to (about) `sigma_min`, evaluated in f64 with libm's
+/// `pow` (so the same bits on every platform), for host code that works in f64 (the trainer's distillation
+/// grids and its f64 samplers). `N = 1` writes `[sigma_max]` (the formula's `0/0`), `N = 0` nothing.
 ///
 /// Unlike [`EdmSchedule::fill`] it writes the `N` non-zero levels only (no final 0) and keeps the formula's
 /// values at the end points (within an ulp of `sigma_max` and `sigma_min`, not pinned to them, and not
 /// clamped): it is the plain formula, which the f32 levels approximate to a relative 1e-5 (tested).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct EdmScheduleF64 {
-    /// Smallest noise level (EDM: 0.002).
-    pub sigma_min: f64,
-    /// Largest noise level (EDM: 80).
-    pub sigma_max: f64,
-    /// Curvature (EDM: 7).
-    pub rho: f64,
-}
-
-impl Default for EdmScheduleF64 {
-    fn default() -> Self {
-        Self::EDM
+pub fn edm_levels_f64(sigma_min: f64, sigma_max: f64, rho: f64, out: &mut [f64]) {
+    let n = out.len();
+    if n == 1 {
+        out[0] = sigma_max;
     }
-}
-
-impl EdmScheduleF64 {
-    /// EDM's defaults: `sigma_min = 0.002`, `sigma_max = 80`, `rho = 7`.
-    pub const EDM: Self = Self { sigma_min: 0.002, sigma_max: 80.0, rho: 7.0 };
-
-    /// Writes the `N = out.len()` levels
-    /// `sigma_i = (sigma_max^(1/rho) + i/(N-1) * (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho`,
-    /// `i = 0..N-1`, descending from (about) `sigma_max` to (about) `sigma_min`. `N = 1` writes `[sigma_max]`
-    /// (the formula's `0/0`), `N = 0` nothing.
-    pub fn fill_levels(&self, out: &mut [f64]) {
-        let n = out.len();
-        if n == 1 {
-            out[0] = self.sigma_max;
-        }
-        if n < 2 {
-            return;
-        }
-        let a = math::pow_f64(self.sigma_max, 1.0 / self.rho);
-        let b = math::pow_f64(self.sigma_min, 1.0 / self.rho);
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = math::pow_f64(a + i as f64 / (n - 1) as f64 * (b - a), self.rho);
-        }
+    if n < 2 {
+        return;
+    }
+    let a = math::pow_f64(sigma_max, 1.0 / rho);
+    let b = math::pow_f64(sigma_min, 1.0 / rho);
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = math::pow_f64(a + i as f64 / (n - 1) as f64 * (b - a), rho);
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Storage formats ([`DType`]) are f32, f16 and int8 with one f32 scale per row; arithmetic is always f32.
 //! This module is the storage view (shape, element access, row decoding); the row products with their fixed
-//! summation order (`row_dot`, `rows_dot`, `row_axpy`, `rows_axpy`, ...) are kernels and live in
+//! summation order (`row_dot`, `rows_dot_with`, `row_axpy`, `rows_axpy_with`, ...) are kernels and live in
 //! [`crate::kernels`].
 
 use crate::error::{BlobError, ParseNameError};

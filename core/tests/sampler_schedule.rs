@@ -1,12 +1,11 @@
 //! The EDM schedule against EDM's published values and an f64 evaluation of eq. 5.
 
-use gaussdiff_core::schedule::{EdmSchedule, EdmScheduleF64};
+use gaussdiff_core::schedule::{edm_levels_f64, EdmSchedule};
 
-/// The f64 reference of Karras et al. (2022) eq. 5 ([`EdmScheduleF64`]) for an f32 schedule, plus the final 0.
+/// The f64 reference of Karras et al. (2022) eq. 5 ([`edm_levels_f64`]) for an f32 schedule, plus the final 0.
 fn reference(s: &EdmSchedule, steps: usize) -> Vec<f64> {
-    let r = EdmScheduleF64 { sigma_min: s.sigma_min as f64, sigma_max: s.sigma_max as f64, rho: s.rho as f64 };
     let mut v = vec![0.0f64; steps];
-    r.fill_levels(&mut v);
+    edm_levels_f64(s.sigma_min.into(), s.sigma_max.into(), s.rho.into(), &mut v);
     v.push(0.0);
     v
 }
@@ -20,7 +19,7 @@ fn f64_reference_is_the_plain_formula() {
     let (a, b) = (hi.powf(1.0 / rho), lo.powf(1.0 / rho));
     for n in 2usize..=300 {
         let mut got = vec![0.0f64; n];
-        EdmScheduleF64::EDM.fill_levels(&mut got);
+        edm_levels_f64(lo, hi, rho, &mut got);
         for (i, &g) in got.iter().enumerate() {
             let want = (a + i as f64 / (n - 1) as f64 * (b - a)).powf(rho);
             assert!(g.to_bits().abs_diff(want.to_bits()) <= 1, "N={n} i={i}: {g:e} vs {want:e}");
@@ -30,7 +29,7 @@ fn f64_reference_is_the_plain_formula() {
         }
     }
     let mut one = [0.0f64];
-    EdmScheduleF64::EDM.fill_levels(&mut one);
+    edm_levels_f64(lo, hi, rho, &mut one);
     assert_eq!(one, [80.0]);
 }
 

@@ -21,7 +21,7 @@ use crate::kernels;
 /// * `kernel=0`: one `Denoiser::denoise` with the assembly kernels (what the samplers run), `macs` its
 ///   multiply-adds; `kernel=5`: the same evaluation with the portable Rust kernels; `match=1` when both
 ///   give the same bits;
-/// * `kernel=1` / `kernel=2`: `Tensor::rows_dot` / `rows_axpy` over all rows with the portable kernels;
+/// * `kernel=1` / `kernel=2`: `Tensor::rows_dot_with` / `rows_axpy` over all rows with the portable kernels;
 ///   `kernel=3` / `kernel=4`: the same with the assembly kernels, `match=1` when the bits agree with 1 / 2;
 /// * `kernel=9`: the naive baseline dot over the f32 copy.
 ///
@@ -157,7 +157,7 @@ fn naive_dot(w: &[u8], x: &[f32]) -> f32 {
     s
 }
 
-/// Times `Tensor::rows_dot` (kernel 1) and `rows_axpy` (kernel 2) over all rows of `t` with the portable
+/// Times `Tensor::rows_dot_with` (kernel 1) and `rows_axpy` (kernel 2) over all rows of `t` with the portable
 /// kernels, then the same with the assembly kernels (kernels 3 and 4, with `match=1` when their bits agree).
 fn measure<W: embedded_io::Write, C: Counter>(
     out: &mut W,

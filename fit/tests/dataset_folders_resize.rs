@@ -314,3 +314,14 @@ fn orl_faces_folder_of_folders() {
     let m_half = mean(r.images.iter().map(|&v| f64::from(v)));
     assert!((m_full - m_half).abs() * 127.5 < 1.0, "mean {m_half} vs {m_full}");
 }
+
+/// Found by the `load_dataset` fuzz target: a PGM header of width 0 decoded to an empty image and then
+/// panicked in the planar conversion; it is an error naming the file.
+#[test]
+fn zero_width_image_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("a.pgm");
+    std::fs::write(&f, b"P5\n0 4\n255\n").unwrap();
+    let err = load(dir.path(), &LoadOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("a.pgm") && err.contains("0x4"), "{err}");
+}

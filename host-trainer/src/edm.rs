@@ -54,14 +54,14 @@ pub fn loss_weight(sigma: f64) -> f64 {
 
 /// EDM's sampling schedule in f64: `n` sigmas from `sigma_max` down to `sigma_min` (no trailing 0), from
 /// core's f64 reference of the f32 sampling schedule
-/// ([`EdmScheduleF64`](gaussdiff_core::schedule::EdmScheduleF64)): one formula for the whole project.
+/// ([`edm_levels_f64`](gaussdiff_core::schedule::edm_levels_f64)): one formula for the whole project.
 ///
 /// # Panics
 /// If `n < 2`.
 pub fn edm_sigmas(n: usize, sigma_min: f64, sigma_max: f64, rho: f64) -> Vec<f64> {
     assert!(n >= 2, "edm_sigmas needs n >= 2");
     let mut out = vec![0.0; n];
-    gaussdiff_core::schedule::EdmScheduleF64 { sigma_min, sigma_max, rho }.fill_levels(&mut out);
+    gaussdiff_core::schedule::edm_levels_f64(sigma_min, sigma_max, rho, &mut out);
     out
 }
 

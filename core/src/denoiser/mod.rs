@@ -90,9 +90,9 @@ mod tests {
                     buf[shift..shift + bytes.len()].copy_from_slice(bytes);
                     let t = Tensor::new(dtype, ROWS, cols, &buf[shift..shift + bytes.len()]).unwrap();
                     let mut all = [0.0f32; ROWS];
-                    t.rows_dot(0, x, &mut all);
+                    t.rows_dot_with(&crate::kernels::PORTABLE, 0, x, &mut all);
                     let mut some = [0.0f32; 5];
-                    t.rows_dot(2, x, &mut some);
+                    t.rows_dot_with(&crate::kernels::PORTABLE, 2, x, &mut some);
                     for r in 0..ROWS {
                         let want = t.row_dot_reference(r, x).to_bits();
                         assert_eq!(t.row_dot(r, x).to_bits(), want, "{dtype:?} cols {cols} row {r}");
@@ -118,7 +118,7 @@ mod tests {
                     // exact fallback) and a partial block.
                     for alpha in [[0.3f32, -1.25, 2.0, 0.0, 7.5, -0.5, 1e-3], [1e6, -0.5, 2.0, 3.0, 1e-30, 4.0, -8.0]] {
                         let (mut a, mut b) = ([0.5f32; 24], [0.5f32; 24]);
-                        t.rows_axpy(0, &alpha, &mut a[..cols]);
+                        t.rows_axpy_with(&crate::kernels::PORTABLE, 0, &alpha, &mut a[..cols]);
                         for (r, &ar) in alpha.iter().enumerate() {
                             t.row_axpy_reference(r, ar, &mut b[..cols]);
                         }

@@ -32,6 +32,15 @@ fn check_finite(t: &Tensor<'_>, id: u8, offset: usize) -> Result<(), BlobError> 
     Ok(())
 }
 
+/// The tensors of the sections `ids`, in order.
+fn sections<'a, const N: usize>(blob: &Blob<'a>, ids: [u8; N]) -> Result<[Tensor<'a>; N], BlobError> {
+    let mut out = [None; N];
+    for (o, id) in out.iter_mut().zip(ids) {
+        *o = Some(blob.section(id).ok_or(BlobError::MissingSection { id })?);
+    }
+    Ok(out.map(|t| t.expect("every entry set above")))
+}
+
 impl<'a> Model<'a> {
     /// Builds the denoiser `blob` holds (no allocation; tensors stay views into the blob bytes).
     ///
@@ -51,31 +60,25 @@ impl<'a> Model<'a> {
                 check_finite(&t, s.id, 0)?;
             }
         }
-        let get = |id: u8| blob.section(id).ok_or(BlobError::MissingSection { id });
         let model = match blob.kind() {
-            Kind::Gaussian => Model::Gaussian(GaussianDenoiser::new(
-                get(section::MU)?,
-                get(section::U_T)?,
-                get(section::LAMBDA)?,
-                blob.floor(),
-            )?),
-            Kind::LinearDense => {
-                Model::Linear(LinearDenoiser::dense(get(section::SIGMAS)?, get(section::W)?, get(section::B)?)?)
+            Kind::Gaussian => {
+                let [mu, u_t, lambda] = sections(blob, [section::MU, section::U_T, section::LAMBDA])?;
+                Model::Gaussian(GaussianDenoiser::new(mu, u_t, lambda, blob.floor())?)
             }
-            Kind::LinearBasis => Model::Linear(LinearDenoiser::basis(
-                get(section::SIGMAS)?,
-                get(section::U_T)?,
-                get(section::M)?,
-                get(section::A)?,
-                get(section::B)?,
-            )?),
-            Kind::Mixture => Model::Mixture(MixtureDenoiser::new(
-                get(section::MU)?,
-                get(section::U_T)?,
-                get(section::LAMBDA)?,
-                get(section::WEIGHTS)?,
-                get(section::FLOORS)?,
-            )?),
+            Kind::LinearDense => {
+                let [sigmas, w, b] = sections(blob, [section::SIGMAS, section::W, section::B])?;
+                Model::Linear(LinearDenoiser::dense(sigmas, w, b)?)
+            }
+            Kind::LinearBasis => {
+                let ids = [section::SIGMAS, section::U_T, section::M, section::A, section::B];
+                let [sigmas, u_t, m, a, b] = sections(blob, ids)?;
+                Model::Linear(LinearDenoiser::basis(sigmas, u_t, m, a, b)?)
+            }
+            Kind::Mixture => {
+                let ids = [section::MU, section::U_T, section::LAMBDA, section::WEIGHTS, section::FLOORS];
+                let [mu, u_t, lambda, weights, floors] = sections(blob, ids)?;
+                Model::Mixture(MixtureDenoiser::new(mu, u_t, lambda, weights, floors)?)
+            }
         };
         // A mixture's `mu` and `u_t` (checked above only if not blocked) through the components' views.
         if let Model::Mixture(m) = &model {

@@ -139,11 +139,11 @@ pub(crate) fn read(dir: &Path) -> Result<Raw, DatasetError> {
             .map_err(|source| DatasetError::Image { path: f.clone(), source })?;
         let (w, h) = (img.width(), img.height());
         if i == 0 {
-            if w > u32::from(u16::MAX) || h > u32::from(u16::MAX) {
+            if w == 0 || h == 0 || w > u32::from(u16::MAX) || h > u32::from(u16::MAX) {
                 return Err(DatasetError::invalid(
                     f,
                     super::Format::ImageFolder,
-                    "width and height up to 65535",
+                    "width and height from 1 to 65535",
                     std::format!("{w}x{h}"),
                 ));
             }
