@@ -527,6 +527,13 @@ impl<'a> Tensor<'a> {
         }
     }
 
+    /// Asserts that rows `first .. first + n` exist and that a vector of `len` matches a row (`what` names the
+    /// caller in the message).
+    fn assert_rows(&self, first: usize, n: usize, len: usize, what: &str) {
+        let in_range = first.checked_add(n).is_some_and(|end| end <= self.rows);
+        assert!(in_range && len == self.cols, "{what}: bad rows or vector length");
+    }
+
     /// `out[i] = row_dot(first + i, x)` for `i < out.len()`, bit for bit, four rows at a time (the
     /// matrix-vector product `T[first.., :] x`; each `x` chunk is loaded once for four rows), with the given
     /// block kernels ([`PORTABLE`], or the firmware's assembly: the same bits with every correct one).
@@ -534,8 +541,7 @@ impl<'a> Tensor<'a> {
     /// # Panics
     /// If `first + out.len() > rows` or `x.len() != cols`.
     pub fn rows_dot_with(&self, kernels: &dyn BlockKernels, first: usize, x: &[f32], out: &mut [f32]) {
-        let in_range = first.checked_add(out.len()).is_some_and(|end| end <= self.rows);
-        assert!(in_range && x.len() == self.cols, "rows_dot: bad rows or input length");
+        self.assert_rows(first, out.len(), x.len(), "rows_dot");
         let (blocks, tail) = out.as_chunks_mut::<{ BLOCK_ROWS }>();
         let mut r = first;
         for block in blocks {
@@ -561,16 +567,12 @@ impl<'a> Tensor<'a> {
         }
     }
 
-    /// `y += sum_i alpha[i] * T[first + i, :]`, bit-identical to `row_axpy(first + i, alpha[i], y)` for
-    /// `i = 0, 1, ...` in order (every `y[c]` receives the same additions in the same order), four rows at a
-    /// time (each `y` chunk loaded and stored once per four rows), with the given block kernels ([`PORTABLE`],
-    /// or the firmware's assembly: the same bits with every correct one).
-    ///
-    /// # Panics
-    /// If `first + alpha.len() > rows` or `y.len() != cols`.
+    /// `y += sum_i alpha[i] * T[first + i, :]` (panics if `first + alpha.len() > rows` or `y.len() != cols`),
+    /// bit-identical to `row_axpy(first + i, alpha[i], y)` for `i = 0, 1, ...` in order: every `y[c]` receives
+    /// the same additions in the same order, four rows at a time (each `y` chunk loaded and stored once per
+    /// four rows), with the block kernels as in [`Tensor::rows_dot_with`].
     pub fn rows_axpy_with(&self, kernels: &dyn BlockKernels, first: usize, alpha: &[f32], y: &mut [f32]) {
-        let in_range = first.checked_add(alpha.len()).is_some_and(|end| end <= self.rows);
-        assert!(in_range && y.len() == self.cols, "rows_axpy: bad rows or output length");
+        self.assert_rows(first, alpha.len(), y.len(), "rows_axpy");
         let (blocks, tail) = alpha.as_chunks::<{ BLOCK_ROWS }>();
         let mut r = first;
         for &a in blocks {

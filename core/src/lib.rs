@@ -7,6 +7,9 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+#[macro_use]
+mod code_enum;
+
 pub mod blob;
 pub mod denoiser;
 pub mod error;

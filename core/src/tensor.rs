@@ -8,33 +8,19 @@
 
 use crate::error::{BlobError, ParseNameError};
 
-/// Element type of a stored tensor. The discriminant is the on-disk code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[repr(u8)]
-pub enum DType {
-    /// IEEE 754 binary32, little-endian.
-    F32 = 0,
-    /// IEEE 754 binary16, little-endian (decoded with `half`).
-    F16 = 1,
-    /// Signed 8-bit integers; row `r` decodes as `q * scale[r]`, scales stored as f32 after the data.
-    I8 = 2,
+code_enum! {
+    /// Element type of a stored tensor. The discriminant is the on-disk code.
+    pub enum DType, unknown code: UnknownDType {
+        /// IEEE 754 binary32, little-endian.
+        F32 = 0 => "f32",
+        /// IEEE 754 binary16, little-endian (decoded with `half`).
+        F16 = 1 => "f16",
+        /// Signed 8-bit integers; row `r` decodes as `q * scale[r]`, scales stored as f32 after the data.
+        I8 = 2 => "i8",
+    }
 }
 
 impl DType {
-    /// The dtype for an on-disk code.
-    ///
-    /// # Errors
-    /// [`BlobError::UnknownDType`] for any code other than 0, 1, 2.
-    pub const fn from_code(code: u8) -> Result<Self, BlobError> {
-        match code {
-            0 => Ok(Self::F32),
-            1 => Ok(Self::F16),
-            2 => Ok(Self::I8),
-            _ => Err(BlobError::UnknownDType { code }),
-        }
-    }
-
     /// Bytes per stored element (scales not included).
     pub const fn element_bytes(self) -> usize {
         match self {
@@ -52,18 +38,6 @@ impl DType {
             _ => data,
         }
     }
-
-    /// Short lowercase name: `f32`, `f16`, `i8`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::F32 => "f32",
-            Self::F16 => "f16",
-            Self::I8 => "i8",
-        }
-    }
-
-    /// All element types, in code order.
-    pub const ALL: [Self; 3] = [Self::F32, Self::F16, Self::I8];
 
     /// The dtype for a name: [`DType::name`] (`f32`, `f16`, `i8`) or `int8` for [`DType::I8`]; `None` for
     /// any other text. The one dtype parser of the workspace (command lines, configuration files).

@@ -193,50 +193,25 @@ macro_rules! id_table {
 pub mod field;
 pub mod section;
 
-/// The denoiser a blob holds. The discriminant is the on-disk code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[repr(u8)]
-pub enum Kind {
-    /// Optimal denoiser of a Gaussian, low rank `k` plus an isotropic floor `c` (sections MU, U_T, LAMBDA).
-    Gaussian = 1,
-    /// Per-sigma dense affine maps `W_i x + b_i` (sections SIGMAS, W, B).
-    LinearDense = 2,
-    /// Per-sigma maps in a shared basis `U M_i U^T + a_i (I - U U^T)`, plus `b_i`
-    /// (sections SIGMAS, U_T, M, A, B).
-    LinearBasis = 3,
-    /// A mixture of K Gaussians (each low rank `k` plus its own floor) with weights `pi_j`
-    /// (sections MU, U_T, LAMBDA stacked per component in K blocks, WEIGHTS, FLOORS). K is stored in the
-    /// header's L field.
-    Mixture = 4,
+code_enum! {
+    /// The denoiser a blob holds. The discriminant is the on-disk code. (A reader that predates a kind stops
+    /// at the header's kind byte, in `from_code`, before reading anything kind-specific.)
+    pub enum Kind, unknown code: UnknownKind {
+        /// Optimal denoiser of a Gaussian, low rank `k` plus an isotropic floor `c` (sections MU, U_T, LAMBDA).
+        Gaussian = 1 => "gaussian",
+        /// Per-sigma dense affine maps `W_i x + b_i` (sections SIGMAS, W, B).
+        LinearDense = 2 => "linear-dense",
+        /// Per-sigma maps in a shared basis `U M_i U^T + a_i (I - U U^T)`, plus `b_i`
+        /// (sections SIGMAS, U_T, M, A, B).
+        LinearBasis = 3 => "linear-basis",
+        /// A mixture of K Gaussians (each low rank `k` plus its own floor) with weights `pi_j`
+        /// (sections MU, U_T, LAMBDA stacked per component in K blocks, WEIGHTS, FLOORS). K is stored in the
+        /// header's L field.
+        Mixture = 4 => "mixture",
+    }
 }
 
 impl Kind {
-    /// The kind for an on-disk code.
-    ///
-    /// # Errors
-    /// [`BlobError::UnknownKind`] for any code other than 1, 2, 3, 4. (A reader that predates a kind stops
-    /// here, at the header's kind byte, before reading anything kind-specific.)
-    pub const fn from_code(code: u8) -> Result<Self, BlobError> {
-        match code {
-            1 => Ok(Self::Gaussian),
-            2 => Ok(Self::LinearDense),
-            3 => Ok(Self::LinearBasis),
-            4 => Ok(Self::Mixture),
-            _ => Err(BlobError::UnknownKind { code }),
-        }
-    }
-
-    /// Short name: `gaussian`, `linear-dense`, `linear-basis`, `mixture`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Gaussian => "gaussian",
-            Self::LinearDense => "linear-dense",
-            Self::LinearBasis => "linear-basis",
-            Self::Mixture => "mixture",
-        }
-    }
-
     /// The sections this kind requires, in the order the writer stores them.
     pub const fn required_sections(self) -> &'static [u8] {
         match self {

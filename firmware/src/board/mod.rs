@@ -105,21 +105,29 @@ fn run_on_probe<P: OutputPin>(
     }
 }
 
-/// The probe boards' fault handlers: a stack overflow or another fault becomes an `@GDF1 error` line over
-/// defmt (`stack::Fault`), then the core waits.
+/// The probe boards' end of a fault: the `@GDF1 error` line goes out over defmt, then the core waits.
 #[cfg(not(feature = "qemu"))]
-mod probe_faults {
+fn end_fault(fault: stack::Fault) -> ! {
+    app::report_error(&mut crate::defmt_sink::DefmtLines::new(), fault);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+#[cfg(feature = "qemu")]
+use qemu::end_fault;
+
+/// Every board's fault handlers: the fault is classified (`stack::Fault`: a stack overflow, or the stacked
+/// registers) and handed to the board's `end_fault` (QEMU: report on stdout and exit with a failure code;
+/// probe boards: report over defmt and wait).
+mod faults {
     use cortex_m_rt::exception;
 
     fn report() -> ! {
         // SAFETY: called from the fault handlers below only, after `stack::use_process_stack`.
-        let fault = unsafe { crate::stack::Fault::classify() };
-        crate::app::report_error(&mut crate::defmt_sink::DefmtLines::new(), fault);
-        loop {
-            cortex_m::asm::wfi();
-        }
+        super::end_fault(unsafe { crate::stack::Fault::classify() })
     }
 
+    // No trampoline: the stacked frame may lie below RAM (a stack overflow); `Fault::classify` checks first.
     #[exception(trampoline = false)]
     unsafe fn HardFault() -> ! {
         report()

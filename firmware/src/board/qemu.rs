@@ -169,34 +169,10 @@ pub fn main() -> ! {
     exit(super::run(0, &mut pin, &mut delay, &mut out, &mut counter))
 }
 
-/// Reports the fault being handled (`stack::Fault`: a stack overflow, or the stacked registers) and exits
-/// with a failure code.
-fn fault() -> ! {
-    // SAFETY: called from the fault handlers below only, after `stack::use_process_stack`.
-    let fault = unsafe { crate::stack::Fault::classify() };
+/// Reports a fault (from the fault handlers of `board/mod.rs`) and exits with a failure code.
+pub(super) fn end_fault(fault: crate::stack::Fault) -> ! {
     app::report_error(&mut stdout(), fault);
     exit(false)
-}
-
-// No trampoline: the stacked frame may lie below RAM (a stack overflow); `Fault::classify` checks first.
-#[exception(trampoline = false)]
-unsafe fn HardFault() -> ! {
-    fault()
-}
-
-#[exception]
-unsafe fn BusFault() {
-    fault()
-}
-
-#[exception]
-unsafe fn MemoryManagement() {
-    fault()
-}
-
-#[exception]
-unsafe fn UsageFault() {
-    fault()
 }
 
 #[panic_handler]
