@@ -29,10 +29,13 @@ use super::{eigh_descending, par, thin, FitError};
 pub(super) const OVERSAMPLE: usize = 16;
 /// Largest residual `||Sigma u_j - lambda_j u_j|| / lambda_1` of the top `K` Ritz pairs that ends the
 /// iteration (the angle of `u_j` to its eigenvector is at most the residual over the relative gap; a Ritz
-/// value's error is of the order of the residual squared).
-pub(super) const TOL: f64 = 1e-9;
+/// value's error is of the order of the residual squared): f32's epsilon `2^-23`, since the vectors are
+/// stored in f32 at most (f16 and int8 blobs round far more).
+pub(super) const TOL: f64 = f32::EPSILON as f64;
 /// Most passes over the data.
 pub(super) const MAX_ITERS: usize = 60;
+/// Residual at which the f32 passes hand over to f64 (f32 products are good to about `1e-6` relative).
+const F32_RESIDUAL: f64 = 1e-5;
 /// Seed of the start matrix.
 const SEED: u64 = 0x6761_7573_7364_6966; // "gausdif"
 
@@ -72,24 +75,34 @@ pub(super) fn top_eigenpairs(images: &[f32], d: usize, k: usize, ddof: usize) ->
     let mut yb = Mat::<f64>::zeros(m, l);
     let mut trace = 0.0f64;
     let mut iterations = 0;
+    // The first passes run in f32 (half the memory traffic, twice the GEMM rate) until the subspace is as
+    // good as f32 can make it; the passes that reach TOL and give the result run in f64.
+    let mut single = Some(Single { xb: vec![0.0f32; m * d], yb: Mat::zeros(m, l) });
+    let mut last_residual = f64::INFINITY;
     loop {
         iterations += 1;
         // Z = X_c^T X_c Q (d x l), one pass.
         let q = MatRef::from_row_major_slice(&q_t, l, d).transpose(); // d x l
-        let mut z = Mat::<f64>::zeros(d, l);
-        let mut tr = 0.0f64;
-        for chunk in images.chunks(m * d) {
-            let rows = chunk.len() / d;
-            let xbuf = &mut xb[..rows * d];
-            thin::center_rows(xbuf, chunk, &mean);
-            if iterations == 1 {
-                tr += xbuf.iter().map(|v| v * v).sum::<f64>();
+        let (z, tr) = match single.as_mut() {
+            Some(f32_pass) => f32_pass.product(images, &mean, &q_t, d, m, iterations == 1),
+            None => {
+                let mut z = Mat::<f64>::zeros(d, l);
+                let mut tr = 0.0f64;
+                for chunk in images.chunks(m * d) {
+                    let rows = chunk.len() / d;
+                    let xbuf = &mut xb[..rows * d];
+                    thin::center_rows(xbuf, chunk, &mean);
+                    if iterations == 1 {
+                        tr += xbuf.iter().map(|v| v * v).sum::<f64>();
+                    }
+                    let x = MatRef::from_row_major_slice(xbuf, rows, d);
+                    let mut y = yb.as_mut().subrows_mut(0, rows);
+                    matmul::matmul(y.as_mut(), Accum::Replace, x, q, 1.0, par());
+                    matmul::matmul(z.as_mut(), Accum::Add, x.transpose(), y.as_ref(), 1.0, par());
+                }
+                (z, tr)
             }
-            let x = MatRef::from_row_major_slice(xbuf, rows, d);
-            let mut y = yb.as_mut().subrows_mut(0, rows);
-            matmul::matmul(y.as_mut(), Accum::Replace, x, q, 1.0, par());
-            matmul::matmul(z.as_mut(), Accum::Add, x.transpose(), y.as_ref(), 1.0, par());
-        }
+        };
         if iterations == 1 {
             trace = tr * scale;
         }
@@ -122,7 +135,13 @@ pub(super) fn top_eigenpairs(images: &[f32], d: usize, k: usize, ddof: usize) ->
                 r2.sqrt() / top
             })
             .fold(0.0f64, f64::max);
-        if residual <= TOL || iterations >= MAX_ITERS {
+        if single.is_some() {
+            // f32 is done when its residual is at its rounding level or stops falling by 10x a pass.
+            if residual <= F32_RESIDUAL || residual > 0.1 * last_residual {
+                single = None;
+            }
+            last_residual = residual;
+        } else if residual <= TOL || iterations >= MAX_ITERS {
             thin::orthonormalise(&mut u_t, d);
             thin::fix_signs(&mut u_t, d);
             return Ok(Randomized { mean, values: theta, u_t, trace, iterations });
@@ -134,5 +153,55 @@ pub(super) fn top_eigenpairs(images: &[f32], d: usize, k: usize, ddof: usize) ->
             }
         });
         thin::orthonormalise(&mut q_t, d);
+    }
+}
+
+/// The buffers of an f32 pass.
+struct Single {
+    xb: Vec<f32>,
+    yb: Mat<f32>,
+}
+
+impl Single {
+    /// `Z = X_c^T X_c Q` with the centred chunks and the products in f32 (the centring itself in f64, then
+    /// rounded), returned in f64; with `trace`, also `sum X_c^2` in f64 from the unrounded centred values.
+    fn product(
+        &mut self,
+        images: &[f32],
+        mean: &[f64],
+        q_t: &[f64],
+        d: usize,
+        m: usize,
+        trace: bool,
+    ) -> (Mat<f64>, f64) {
+        let l = q_t.len() / d;
+        let q = Mat::<f32>::from_fn(d, l, |i, c| q_t[c * d + i] as f32);
+        let mut z = Mat::<f32>::zeros(d, l);
+        let mut tr = 0.0f64;
+        for chunk in images.chunks(m * d) {
+            let rows = chunk.len() / d;
+            let xbuf = &mut self.xb[..rows * d];
+            let sums: Vec<f64> = xbuf
+                .par_chunks_mut(d)
+                .zip(chunk.par_chunks(d))
+                .map(|(row, img)| {
+                    let mut s = 0.0f64;
+                    for ((o, &v), &mu) in row.iter_mut().zip(img).zip(mean) {
+                        let c = f64::from(v) - mu;
+                        s += c * c;
+                        *o = c as f32;
+                    }
+                    s
+                })
+                .collect();
+            if trace {
+                tr += sums.iter().sum::<f64>();
+            }
+            let x = MatRef::from_row_major_slice(xbuf, rows, d);
+            let mut y = self.yb.as_mut().subrows_mut(0, rows);
+            matmul::matmul(y.as_mut(), Accum::Replace, x, q.as_ref(), 1.0, par());
+            matmul::matmul(z.as_mut(), Accum::Add, x.transpose(), y.as_ref(), 1.0, par());
+        }
+        (Mat::from_fn(d, l, |i, c| f64::from(z[(i, c)])), tr)
     }
 }
