@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from libm_f32 import expf, logf
+
 M64 = (1 << 64) - 1
 M32 = (1 << 32) - 1
 F = np.float32
@@ -52,6 +54,9 @@ class Rng:
         s[3] = rotl32(s[3], 11)
         return result
 
+    def uniform(self):
+        return F(self.next_u32() >> 8) * F(1.0 / 16777216.0)  # [0, 1), exact
+
     def uniform_open(self):
         return F((self.next_u32() >> 8) + 1) * F(1.0 / 16777216.0)  # (0, 1], exact
 
@@ -65,15 +70,15 @@ class Rng:
                 return -x if neg else x
             if i == 0:
                 while True:
-                    # f32 libm functions: evaluated in f64 and rounded once to f32.
-                    a = F(-F(np.log(np.float64(self.uniform_open()))) * RINV)
-                    b = -F(np.log(np.float64(self.uniform_open())))
+                    # libm's logf (tests/python/libm_f32.py), not log rounded from f64.
+                    a = F(-logf(self.uniform_open()) * RINV)
+                    b = -logf(self.uniform_open())
                     if F(b + b) >= F(a * a):
                         z = F(R32 + a)
                         return -z if neg else z
             v = F(F(self.next_u32() >> 8) * F(1.0 / 16777216.0))
             lhs = F(FT[i] + F(v * F(FT[i - 1] - FT[i])))
-            if lhs < F(np.exp(np.float64(F(F(F(-0.5) * x) * x)))):
+            if lhs < expf(F(F(F(-0.5) * x) * x)):
                 return -x if neg else x
 
     def fill_normal(self, d):
