@@ -101,10 +101,18 @@ fn measure(
     let gau_d = TrainingGaussianDenoiser::new(TrainingGaussian::fit(&data.images, d)?, device)?;
     let dens: [&dyn BatchDenoiser; 3] = [&net_d, &lin_d, &gau_d];
     let mut grid = Vec::new();
-    for den in dens {
-        grid.extend(measures::heun_sample(den, &noise, 18)?);
+    for (den, label) in dens.into_iter().zip(["network", "distilled linear maps", "Gaussian denoiser"]) {
+        grid.push((label.to_string(), measures::heun_sample(den, &noise, 18)?));
     }
-    plot::image_grid(&a.out.join("side_by_side.png"), &grid, data.shape, data.pixel, n_show, 6)?;
+    plot::labelled_grid(
+        &a.out.join("side_by_side.png"),
+        &format!("{}: Heun-18 samples of three denoisers from the same noise (column)", data.name),
+        &[(format!("{}, N = {} training images", data.name, data.len()), grid)],
+        data.shape,
+        data.pixel,
+        n_show,
+        6,
+    )?;
     Ok(rep)
 }
 
