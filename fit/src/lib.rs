@@ -11,11 +11,12 @@
 //! component.
 //!
 //! Host helpers that the CLI and the trainer share live here too, one file each: [`export`] (metadata,
-//! basis projection, fit -> blob bytes), [`io`] (atomic file writes) and [`nearest`] (nearest-neighbour
+//! basis projection, fit -> blob bytes), [`figure`] (labelled image grids), [`io`] (atomic file writes) and [`nearest`] (nearest-neighbour
 //! search).
 
 pub mod dataset;
 pub mod export;
+pub mod figure;
 pub mod gaussian;
 pub mod io;
 pub mod mixture;

@@ -4,11 +4,9 @@
 //! standard normal, fresh for every batch) are pushed through the trained network (EMA weights) to
 //! get targets `t = D(x; sigma)`. Two estimators use the very same samples:
 //!
-//! * **gradient descent** as Li et al. (2024): `t_hat = W' (x / sqrt(d)) + b`, `W'` and `b` start at 0,
-//!   Adam on the mean squared error, batch 256, per-sigma learning rate
-//!   `lr_sigma = lr0 sqrt(d) sigma_data^2 / (sigma_data^2 + sigma^2)` for `W'` (the scale of the optimal
-//!   `W'` entries) and `5 lr0` for `b` (whose optimum, about the data mean, does not shrink with sigma),
-//!   both cosine-decayed to 0 over the steps; `W = W' / sqrt(d)`.
+//! * **gradient descent** as Li et al. (2024): Adam epochs over the sample set until W stops moving
+//!   ([`crate::distill_gd`]: learning rates, halving on a plateau, the stopping rule).
+//!   The batches are drawn first and kept, so both estimators see exactly the same rows.
 //! * **closed-form ridge least squares**: with sample means `x_bar`, `t_bar` and covariances
 //!   `C_xx`, `C_tx` (f64), `W = C_tx (C_xx + rho I)^-1` (Cholesky solve, faer), `b = t_bar - W x_bar`,
 //!   with `rho = ridge * tr(C_xx) / d`.
@@ -23,7 +21,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::edm::SIGMA_DATA;
+use crate::distill_gd::{self, GdOptions};
 use crate::network::{denoise_rows, Network};
 use crate::rng::TrainRng;
 use crate::st::{self, F32Tensor};
@@ -33,6 +31,14 @@ use gaussdiff_core::tensor::DType;
 use gaussdiff_fit::dataset::Dataset;
 use gaussdiff_fit::export;
 use gaussdiff_fit::io::write_atomic;
+
+/// Default cap on GD epochs per sigma (`--epochs`; Li et al. run 100 Adam epochs over a larger set; the
+/// stopping rule ends ours after 300-400 epochs of 16 batches on digits).
+pub const DEFAULT_EPOCHS: usize = 1000;
+/// Default GD stopping tolerance on the relative change of W over an epoch (`--tol`).
+pub const DEFAULT_TOL: f64 = 1e-5;
+/// Default base learning rate of GD (`--lr0`).
+pub const DEFAULT_LR0: f64 = 2e-2;
 
 /// Which estimator(s) to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -55,8 +61,12 @@ pub struct DistillConfig {
     pub method: Method,
     /// Batch size (256 as in the paper).
     pub batch: usize,
-    /// Batches per sigma (GD steps; the closed form sees the same batches).
+    /// Batches per sigma: the sample set (the closed form and GD see the same rows).
     pub batches: usize,
+    /// Most GD epochs over the sample set per sigma (Li et al.: 100).
+    pub epochs: usize,
+    /// GD stops when an epoch changes W by less than this (relative Frobenius).
+    pub tol: f64,
     /// Base learning rate lr0 of gradient descent.
     pub lr0: f64,
     /// Relative ridge.
@@ -91,8 +101,12 @@ pub struct SigmaReport {
     pub out_rel_gd_vs_closed: Option<f64>,
     /// Mean squared error of the closed form on its own samples (per pixel).
     pub mse_closed: Option<f64>,
-    /// Mean squared error of GD on its last batch (per pixel).
+    /// Mean squared error of GD on the whole sample set (per pixel).
     pub mse_gd: Option<f64>,
+    /// GD epochs run (the stopping rule may end before `epochs`).
+    pub gd_epochs: Option<usize>,
+    /// GD's relative change of W over its last epoch.
+    pub gd_last_change: Option<f64>,
     /// Seconds evaluating the network.
     pub secs_network: f64,
     /// Seconds in the closed-form accumulation and solve.
@@ -190,8 +204,13 @@ pub fn distill(net: &Network, data: &Dataset, cfg: &DistillConfig, progress: boo
     {
         bail!("--sigmas must be positive and strictly descending, got {:?}", cfg.sigmas);
     }
-    if cfg.batch == 0 || cfg.batches == 0 {
-        bail!("distill: batch and batches must be at least 1");
+    if cfg.batch == 0 || cfg.batches == 0 || cfg.epochs == 0 {
+        bail!(
+            "distill: --batch, --batches and --epochs must be at least 1 (got {}, {}, {})",
+            cfg.batch,
+            cfg.batches,
+            cfg.epochs
+        );
     }
     let run_gd = cfg.method != Method::Closed;
     let run_cf = cfg.method != Method::Gd;
@@ -201,26 +220,24 @@ pub fn distill(net: &Network, data: &Dataset, cfg: &DistillConfig, progress: boo
         DistilledMaps { sigmas: cfg.sigmas.clone(), d, w: Vec::with_capacity(l * d * d), b: Vec::with_capacity(l * d) };
     let mut gd = cf.clone();
     let mut report = Vec::new();
-    let pb =
-        if progress { indicatif::ProgressBar::new((l * cfg.batches) as u64) } else { indicatif::ProgressBar::hidden() };
+    let pb = if progress {
+        indicatif::ProgressBar::new((l * (cfg.batches + if run_gd { cfg.epochs } else { 0 })) as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
     pb.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} batches  sigma {msg}  ETA {eta}")
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} batches + GD epochs  sigma {msg}  ETA {eta}")
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
-    let sqrt_d = (d as f64).sqrt();
+    let gd_opts = GdOptions { batch: cfg.batch, max_epochs: cfg.epochs, tol: cfg.tol, lr0: cfg.lr0 };
     for (si, &sigma) in cfg.sigmas.iter().enumerate() {
         pb.set_message(format!("{sigma:.4}"));
         let mut rng = TrainRng::stream(cfg.seed, 0xD157 + si as u64);
         let mut mom = Moments::new(d);
-        let lr_sigma = cfg.lr0 * sqrt_d * SIGMA_DATA * SIGMA_DATA / (SIGMA_DATA * SIGMA_DATA + sigma * sigma);
-        // GD state: W' (d x d, out x in) and b, Adam moments.
-        let mut wp = Tensor::zeros((d, d), candle_core::DType::F32, &dev)?;
-        let mut bp = Tensor::zeros((1, d), candle_core::DType::F32, &dev)?;
-        let (mut mw, mut vw) = (wp.zeros_like()?, wp.zeros_like()?);
-        let (mut mb, mut vb) = (bp.zeros_like()?, bp.zeros_like()?);
         let (mut t_net, mut t_cf, mut t_gd) = (0.0, 0.0, 0.0);
+        // The sample set: every batch's inputs and targets (the closed form and GD see the same rows).
+        let (mut xs, mut ts) = (Vec::new(), Vec::new());
         let mut last: Option<(Vec<f32>, Vec<f32>)> = None;
-        let mut mse_gd = None;
         for step in 0..cfg.batches {
             let mut x = rng.normals(cfg.batch * d);
             for r in 0..cfg.batch {
@@ -239,45 +256,35 @@ pub fn distill(net: &Network, data: &Dataset, cfg: &DistillConfig, progress: boo
                 t_cf += t0.elapsed().as_secs_f64();
             }
             if run_gd {
-                let t0 = Instant::now();
-                let xs = (Tensor::from_slice(&x, (cfg.batch, d), &dev)? / sqrt_d)?;
-                let tt = Tensor::from_slice(&t, (cfg.batch, d), &dev)?;
-                let pred = xs.matmul(&wp.t()?)?.broadcast_add(&bp)?;
-                let err = (pred - tt)?; // (B, d)
-                let scale = 2.0 / (cfg.batch * d) as f64;
-                let gw = (err.t()?.matmul(&xs)? * scale)?;
-                let gb = (err.sum_keepdim(0)? * scale)?;
-                if step + 1 == cfg.batches {
-                    mse_gd = Some(err.sqr()?.mean_all()?.to_scalar::<f32>()? as f64);
-                }
-                let k = (step + 1) as i32;
-                let decay = 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / cfg.batches as f64).cos());
-                let (lr_w, lr_b) = (lr_sigma * decay, 5.0 * cfg.lr0 * decay);
-                let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
-                let (bc1, bc2) = (1.0 - b1.powi(k), 1.0 - b2.powi(k));
-                let upd = |p: &Tensor, m: &mut Tensor, v: &mut Tensor, g: &Tensor, lr: f64| -> Result<Tensor> {
-                    *m = ((&*m * b1)? + (g * (1.0 - b1))?)?;
-                    *v = ((&*v * b2)? + (g.sqr()? * (1.0 - b2))?)?;
-                    let step = ((&*m / bc1)? / ((&*v / bc2)?.sqrt()? + eps)?)?;
-                    Ok((p - (step * lr)?)?)
-                };
-                wp = upd(&wp, &mut mw, &mut vw, &gw, lr_w)?;
-                bp = upd(&bp, &mut mb, &mut vb, &gb, lr_b)?;
-                t_gd += t0.elapsed().as_secs_f64();
+                xs.extend_from_slice(&x);
+                ts.extend_from_slice(&t);
             }
             if step + 1 == cfg.batches {
                 last = Some((x, t));
             }
             pb.inc(1);
         }
+        let mut gd_fit = None;
+        if run_gd {
+            let t0 = Instant::now();
+            let f = distill_gd::fit((&xs, &ts), d, sigma, &gd_opts, &mut rng, &dev, |e| {
+                pb.inc(1);
+                pb.set_message(format!("{sigma:.4}, GD epoch {}", e + 1));
+            })?;
+            pb.inc((cfg.epochs - f.epochs) as u64);
+            t_gd += t0.elapsed().as_secs_f64();
+            gd_fit = Some(f);
+        }
         let (lx, lt) = last.ok_or_else(|| anyhow::anyhow!("no batches"))?;
         let mut rep = SigmaReport {
             sigma,
-            samples: mom.n.max(cfg.batch * cfg.batches),
+            samples: cfg.batch * cfg.batches,
             w_rel_frob_gd_vs_closed: None,
             out_rel_gd_vs_closed: None,
             mse_closed: None,
-            mse_gd,
+            mse_gd: gd_fit.as_ref().map(|f| f.mse),
+            gd_epochs: gd_fit.as_ref().map(|f| f.epochs),
+            gd_last_change: gd_fit.as_ref().map(|f| f.last_change),
             secs_network: t_net,
             secs_closed: 0.0,
             secs_gd: t_gd,
@@ -295,13 +302,10 @@ pub fn distill(net: &Network, data: &Dataset, cfg: &DistillConfig, progress: boo
             cf_wb = Some((wf, bf));
         }
         rep.secs_closed = t_cf;
-        if run_gd {
-            let wf: Vec<f32> = (wp / sqrt_d)?.flatten_all()?.to_vec1::<f32>()?;
-            let bf: Vec<f32> = bp.flatten_all()?.to_vec1::<f32>()?;
+        if let Some(f) = gd_fit {
+            let (wf, bf) = (f.w, f.b);
             if let Some((cw, cb)) = &cf_wb {
-                let num: f64 = wf.iter().zip(cw).map(|(a, b)| ((a - b) as f64).powi(2)).sum();
-                let den: f64 = cw.iter().map(|&b| (b as f64).powi(2)).sum();
-                rep.w_rel_frob_gd_vs_closed = Some((num / den).sqrt());
+                rep.w_rel_frob_gd_vs_closed = Some(distill_gd::rel_frobenius(cw, &wf));
                 let pg = affine_rows(&lx, &wf, &bf, d, &dev)?;
                 let pc = affine_rows(&lx, cw, cb, d, &dev)?;
                 rep.out_rel_gd_vs_closed = Some(rel_l2_mean(&pg, &pc, d));

@@ -23,6 +23,7 @@ pub mod classifier;
 pub mod cmd;
 pub mod denoisers;
 pub mod distill;
+pub mod distill_gd;
 pub mod edm;
 pub mod experiments;
 pub mod measures;

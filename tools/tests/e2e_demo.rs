@@ -20,8 +20,14 @@ fn demo_quick_writes_gallery_report_and_blobs() {
         let (lo, hi) = g.pixels().fold((255u8, 0u8), |(lo, hi), p| (lo.min(p[0]), hi.max(p[0])));
         assert!(hi - lo > 100, "{name} gallery has no contrast");
     }
-    let gallery = image::open(out.join("gallery.png")).unwrap();
+    let gallery = image::open(out.join("gallery.png")).unwrap().to_luma8();
     assert!(gallery.height() > 100);
+    // Labels are drawn: black text on the white label column left of the tiles (the title, 3 block
+    // headers and 9 row labels), and the background there is white.
+    let label_col = |x: u32| x < 8 * 2 * "nearest training image".len() as u32;
+    let ink = gallery.enumerate_pixels().filter(|(x, _, p)| label_col(*x) && p[0] < 64).count();
+    let white = gallery.enumerate_pixels().filter(|(x, _, p)| label_col(*x) && p[0] == 255).count();
+    assert!(ink > 2000 && white > 10 * ink, "label column: {ink} ink pixels, {white} white");
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("| digits |") && report.contains("| mnist |") && report.contains("| frey |"), "{report}");
     // The nearest-neighbour table: finite, positive distances (samples are not copies).

@@ -26,14 +26,21 @@ pub struct DistillArgs {
     /// Comma-separated descending sigmas (default: the 10-step EDM grid 80 ... 0.002).
     #[arg(long, value_delimiter = ',')]
     pub sigmas: Option<Vec<f64>>,
-    /// Batches of `--batch` samples per sigma (GD steps; the closed form uses the same samples).
+    /// Batches of `--batch` samples per sigma: the sample set both estimators fit.
     #[arg(long, default_value_t = 16)]
     pub batches: usize,
+    /// GD: most Adam epochs over the sample set per sigma (the stopping rule usually ends earlier).
+    #[arg(long, default_value_t = distill::DEFAULT_EPOCHS)]
+    pub epochs: usize,
+    /// GD: stop when one epoch changes W by less than this (relative Frobenius norm); the learning rate
+    /// halves after 20 epochs without a 1e-4 relative loss improvement.
+    #[arg(long, default_value_t = distill::DEFAULT_TOL)]
+    pub tol: f64,
     /// Batch size.
     #[arg(long, default_value_t = 256)]
     pub batch: usize,
-    /// Base learning rate of GD (W': lr0 sqrt(d) sigma_data^2/(sigma_data^2+sigma^2); b: 5 lr0; cosine decay).
-    #[arg(long, default_value_t = 2e-2)]
+    /// Base learning rate of GD (W': lr0 sqrt(d) sigma_data^2/(sigma_data^2+sigma^2); b: 5 lr0; halved on a plateau).
+    #[arg(long, default_value_t = distill::DEFAULT_LR0)]
     lr0: f64,
     /// Relative ridge rho / (tr(C_xx)/d).
     #[arg(long, default_value_t = 1e-6)]
@@ -70,6 +77,8 @@ pub fn run(a: &DistillArgs, device: &Device, progress: bool) -> Result<()> {
         method: a.method,
         batch: a.batch,
         batches: a.batches,
+        epochs: a.epochs,
+        tol: a.tol,
         lr0: a.lr0,
         ridge: a.ridge,
         seed: a.seed,
@@ -93,16 +102,17 @@ pub fn run(a: &DistillArgs, device: &Device, progress: bool) -> Result<()> {
     let rp = a.report.clone().unwrap_or_else(|| a.out.with_extension("report.json"));
     write_atomic(&rp, serde_json::to_string_pretty(&r.report)?.as_bytes())?;
     if progress {
-        eprintln!("sigma        samples  net_s   closed_s  gd_s    |W_gd-W_cf|/|W_cf|  out_rel  mse_cf      mse_gd");
+        eprintln!("sigma        samples  net_s   closed_s  gd_s    gd_epochs  |W_gd-W_cf|/|W_cf|  out_rel  mse_cf      mse_gd");
         for s in &r.report {
             let o = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.3e}"));
             eprintln!(
-                "{:<12.5} {:<8} {:<7.2} {:<9.3} {:<7.2} {:<19} {:<8} {:<11} {}",
+                "{:<12.5} {:<8} {:<7.2} {:<9.3} {:<7.2} {:<10} {:<19} {:<8} {:<11} {}",
                 s.sigma,
                 s.samples,
                 s.secs_network,
                 s.secs_closed,
                 s.secs_gd,
+                s.gd_epochs.map_or("-".to_string(), |e| e.to_string()),
                 o(s.w_rel_frob_gd_vs_closed),
                 o(s.out_rel_gd_vs_closed),
                 o(s.mse_closed),

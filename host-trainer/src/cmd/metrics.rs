@@ -161,6 +161,15 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
     let (cfg, net) = load_network(&o.checkpoint, true, device)?;
     let data = cfg.load_data()?;
     let d = data.dim();
+    // What sets this run apart, in every plot title (two runs' figures never share a title).
+    let context = format!(
+        "{}, N = {}, p_mean = {}, p_std = {}, {} training steps",
+        data.name,
+        data.len(),
+        cfg.p_mean,
+        cfg.p_std,
+        cfg.steps
+    );
     let maps = o.distilled.as_ref().map(|p| load_maps(p)).transpose()?;
     if let Some(m) = &maps {
         if m.d != d {
@@ -267,7 +276,18 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
         nn_q.insert(den.label().to_string(), quantiles(&d1));
         ratio_q.insert(den.label().to_string(), quantiles(&ratios(&nn)));
         hist.push((den.label().to_string(), d1));
-        plot::image_grid(&o.out.join(format!("samples_{}.png", den.label())), s, data.shape, data.pixel, 8, 4)?;
+        plot::labelled_grid(
+            &o.out.join(format!("samples_{}.png", den.label())),
+            &format!("{} denoiser: {} Heun-{} samples", den.label(), s.len() / d.max(1), o.steps),
+            &[(
+                format!("{}, N = {} training images", data.name, data.len()),
+                plot::rows_of(s, d, 8, |i| format!("samples {}-{}", 8 * i + 1, (8 * i + 8).min(s.len() / d.max(1)))),
+            )],
+            data.shape,
+            data.pixel,
+            8,
+            4,
+        )?;
     }
     if data.held_out_len() > 0 {
         let m = data.held_out_len().min(o.n_samples.max(64));
@@ -300,11 +320,11 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
         nn_ratio_quantiles: ratio_q,
         memorisation_rule: "a sample is memorised when the Euclidean distance (model space, [-1,1]) to its nearest training image is less than 1/3 of the distance to the second-nearest".into(),
     };
-    write_outputs(&o.out, &rep, &hist)?;
+    write_outputs(&o.out, &rep, &hist, &context)?;
     Ok(rep)
 }
 
-fn write_outputs(out: &Path, rep: &MetricsReport, hist: &[(String, Vec<f64>)]) -> Result<()> {
+fn write_outputs(out: &Path, rep: &MetricsReport, hist: &[(String, Vec<f64>)], context: &str) -> Result<()> {
     write_atomic(&out.join("metrics.json"), serde_json::to_string_pretty(rep)?.as_bytes())?;
     let table = |cols: &BTreeMap<String, Vec<f64>>| {
         let mut s = String::from("sigma");
@@ -343,7 +363,14 @@ fn write_outputs(out: &Path, rep: &MetricsReport, hist: &[(String, Vec<f64>)]) -
         ("linearity.png", "linearity score (mean over alpha)", "mean cosine", &rep.linearity_mean, false),
     ];
     for (file, title, y_label, curves, log_y) in plots {
-        plot::sigma_plot(&out.join(file), title, y_label, &rep.sigmas, &series(curves), log_y)?;
+        plot::sigma_plot(
+            &out.join(file),
+            &format!("{title}\n{context}"),
+            y_label,
+            &rep.sigmas,
+            &series(curves),
+            log_y,
+        )?;
     }
     if let (Some(f), Some(fs)) = (&rep.frobenius, &rep.frobenius_sigmas) {
         let mut s = String::from("sigma,rel_frobenius\n");
@@ -353,7 +380,7 @@ fn write_outputs(out: &Path, rep: &MetricsReport, hist: &[(String, Vec<f64>)]) -
         write_atomic(&out.join("frobenius.csv"), s.as_bytes())?;
         plot::sigma_plot(
             &out.join("frobenius.png"),
-            "|W_sigma - W_G| / |W_G|",
+            &format!("distilled maps vs Gaussian: |W_sigma - W_G| / |W_G|\n{context}"),
             "relative Frobenius distance",
             fs,
             &[("linear vs gaussian".into(), f.clone())],
@@ -362,7 +389,7 @@ fn write_outputs(out: &Path, rep: &MetricsReport, hist: &[(String, Vec<f64>)]) -
     }
     plot::histogram(
         &out.join("nn_distance.png"),
-        "distance to the nearest training image",
+        &format!("distance of each sample to its nearest training image\n{context}"),
         "Euclidean distance",
         hist,
     )?;

@@ -225,7 +225,13 @@ fn report(
         ),
     ];
     for (file, title, x_label, curves) in plots {
-        let axes = Axes { x: x_label.into(), y: "value".into(), log_x: true, log_y: false, vlines: vec![] };
+        let axes = Axes {
+            x: x_label.into(),
+            y: "sample MSE per pixel, relative difference, fraction".into(),
+            log_x: true,
+            log_y: false,
+            vlines: vec![],
+        };
         xy_plot(&a.out.join(file), &title, &axes, &curves)?;
     }
     write_summary(

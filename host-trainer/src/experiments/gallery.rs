@@ -26,7 +26,7 @@ use std::path::Path;
 use super::common::{load_core, write_csv, write_summary};
 use super::{ExperimentArgs, Setting};
 use crate::measures;
-use crate::plot::image_grid;
+use crate::plot::{labelled_grid, rows_of};
 use crate::plot::{xy_plot, Axes, Series};
 use crate::training_gaussian::TOOL;
 use gaussdiff_fit::nearest::nearest_rows;
@@ -217,7 +217,19 @@ fn gallery_row(
     }
     grid_rows.push("nearest training image to the exact sample".into());
     let grid_name = format!("gallery_{label}.png");
-    image_grid(&a.out.join(&grid_name), &grid, ds.shape, ds.pixel, n_samples as usize, zoom_for(d))?;
+    let cols = n_samples as usize;
+    labelled_grid(
+        &a.out.join(&grid_name),
+        &format!("{}: samples of its full-rank Gaussian, one noise seed per column", ds.name),
+        &[(
+            format!("{}, N = {} training images, {}x{} pixels", ds.name, ds.len(), ds.shape.height, ds.shape.width),
+            rows_of(&grid, d, cols, |i| grid_rows.get(i).cloned().unwrap_or_default()),
+        )],
+        ds.shape,
+        ds.pixel,
+        cols,
+        zoom_for(d),
+    )?;
     let nn2 = measures::nearest_two(&exact, &ds.images, d);
     let mut dists: Vec<f64> = nn.iter().map(|p| p.1).collect();
     dists.sort_by(f64::total_cmp);
@@ -287,7 +299,23 @@ fn report(
     (sweep, grid): (Vec<RankRow>, Vec<f32>),
     progress: bool,
 ) -> Result<()> {
-    image_grid(&a.out.join("rank_sweep_mnist.png"), &grid, ds.shape, ds.pixel, n_samples as usize, 2)?;
+    let cols = n_samples as usize;
+    labelled_grid(
+        &a.out.join("rank_sweep_mnist.png"),
+        "MNIST: exact samples of rank-k Gaussians (floor c = mean of the rest), same seed per column",
+        &[(
+            format!("{}, N = {} training images", ds.name, ds.len()),
+            rows_of(&grid, ds.dim(), cols, |i| match sweep.get(i) {
+                Some(r) if r.rank == ds.dim() => format!("full rank ({})", r.rank),
+                Some(r) => format!("rank {}", r.rank),
+                None => String::new(),
+            }),
+        )],
+        ds.shape,
+        ds.pixel,
+        cols,
+        2,
+    )?;
     write_csv(
         &a.out.join("rank_sweep_mnist.csv"),
         &[

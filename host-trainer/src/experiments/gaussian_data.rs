@@ -14,8 +14,12 @@
 //! * `floored` -- core's fit with rank chosen for 99 % of the variance and floor `c` = mean of the
 //!   discarded eigenvalues (`Floor::Auto`), plus the same ridge.
 //!
-//! Beside them: the expected KL of an empirical Gaussian, `d(d+1)/(4N)` (N >> d), and the same with
-//! the reference's own estimation noise, `d(d+1)/4 (1/N + 1/H)` (H held-out images).
+//! Beside them, for the no-floor curve: the exact expectation of this very KL for Gaussian data
+//! ([`super::kl_expectation::expected_kl`]: both fits with the 1/N covariance, the reference of H held-out
+//! images; digamma terms and the inverse-Wishart mean), with `d` counting only the pixels that vary in
+//! the held-out images (a pixel constant there and in the fit adds ridge/ridge, i.e. nothing), drawn only
+//! where it is finite (N > d + 2); and its large-N limit `d(d+3)/4 (1/N + 1/H)` as a dashed guide. The
+//! same KL restricted to the varying pixels (`kl_empirical_varying`) isolates what the other pixels add.
 
 use anyhow::{Context, Result};
 use faer::Mat;
@@ -23,6 +27,7 @@ use gaussdiff_fit::gaussian::{self as fit, FitOptions, Floor, Rank};
 use serde::Serialize;
 
 use super::common::{load_core, log_grid, write_csv, write_summary};
+use super::kl_expectation::{asymptotic_kl, expected_kl};
 use super::{ExperimentArgs, Setting};
 use crate::plot::{xy_plot, Axes, Series};
 use crate::rng::TrainRng;
@@ -89,15 +94,49 @@ fn kl(p0: &Gauss, logdet0: f64, p1: &Gauss) -> Result<f64> {
     Ok(0.5 * (tr + quad - d as f64 + ld1 - logdet0))
 }
 
+/// The Gaussian restricted to the coordinates `keep` (a marginal).
+fn restrict(g: &Gauss, keep: &[usize]) -> Gauss {
+    Gauss {
+        mu: keep.iter().map(|&i| g.mu[i]).collect(),
+        cov: Mat::from_fn(keep.len(), keep.len(), |a, b| g.cov[(keep[a], keep[b])]),
+    }
+}
+
+/// Monte Carlo of the measured quantity on Gaussian data: `trials` times, `n` training and `h` held-out
+/// draws of a d-dimensional standard Gaussian, each fitted by [`cov_of`] (the experiment's fit and ridge),
+/// and [`kl`] of the two. Returns the mean KL and its standard error.
+///
+/// # Errors
+/// If a fit or eigendecomposition fails.
+#[cfg(test)]
+pub(crate) fn monte_carlo_kl(d: usize, n: usize, h: usize, trials: usize, seed: u64) -> Result<(f64, f64)> {
+    let mut v = Vec::with_capacity(trials);
+    for t in 0..trials {
+        let mut rng = TrainRng::stream(seed, t as u64);
+        let reference = cov_of(&rng.normals(h * d), d)?;
+        let fit = cov_of(&rng.normals(n * d), d)?;
+        v.push(kl(&reference, logdet(&reference.cov)?, &fit)?);
+    }
+    let m = v.iter().sum::<f64>() / trials as f64;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (trials as f64 - 1.0).max(1.0);
+    Ok((m, (var / trials as f64).sqrt()))
+}
+
 #[derive(Serialize)]
 struct Row {
     n: usize,
     kl_empirical: f64,
+    /// The same KL on the pixels that vary in the held-out images only.
+    kl_empirical_varying: f64,
     kl_floored: f64,
     floored_rank: f64,
     floored_c: f64,
-    expected: f64,
-    expected_two_sample: f64,
+    /// Exact E[KL] for Gaussian data, d = all pixels (None: infinite).
+    expected_exact_all_pixels: Option<f64>,
+    /// Exact E[KL] for Gaussian data, d = the varying pixels (None: infinite).
+    expected_exact: Option<f64>,
+    /// Its large-N limit d(d+3)/4 (1/N + 1/H), d = the varying pixels.
+    expected_asymptotic: f64,
 }
 
 #[derive(Serialize)]
@@ -105,7 +144,7 @@ struct DatasetResult {
     dataset: String,
     d: usize,
     held_out: usize,
-    /// Pixels whose held-out variance is above 10 x the ridge.
+    /// Pixels whose held-out variance is not zero (the theory's d).
     d_varying: usize,
     repeats: usize,
     rows: Vec<Row>,
@@ -136,7 +175,12 @@ fn one(
     let n_all = ds.len();
     let reference = cov_of(&ds.held_out, d).context("held-out Gaussian")?;
     let ld0 = logdet(&reference.cov)?;
-    let d_varying = (0..d).filter(|&i| reference.cov[(i, i)] > 11.0 * RIDGE).count();
+    // Varying pixels: held-out variance above the ridge by more than rounding.
+    let keep: Vec<usize> = (0..d).filter(|&i| reference.cov[(i, i)] > RIDGE * (1.0 + 1e-9)).collect();
+    let d_varying = keep.len();
+    let reference_kept = restrict(&reference, &keep);
+    let ld0_kept = logdet(&reference_kept.cov)?;
+    let h = ds.held_out_len();
     let grid = log_grid((d / 8).max(4), n_all, per_decade);
     let pb = if progress {
         indicatif::ProgressBar::new((grid.len() * repeats) as u64)
@@ -146,13 +190,15 @@ fn one(
     pb.set_message(ds.name.clone());
     let mut rows = Vec::new();
     for &n in &grid {
-        let (mut ke, mut kf, mut kr, mut kc) = (0.0, 0.0, 0.0, 0.0);
+        let (mut ke, mut kv, mut kf, mut kr, mut kc) = (0.0, 0.0, 0.0, 0.0, 0.0);
         let reps = if n == n_all { 1 } else { repeats };
         for r in 0..reps {
             let mut rng = TrainRng::stream(seed.wrapping_add(r as u64), 0x6A55 + n as u64);
             let idx = rng.permutation(n_all);
             let sub: Vec<f32> = idx[..n].iter().flat_map(|&i| ds.image(i).iter().copied()).collect();
-            ke += kl(&reference, ld0, &cov_of(&sub, d)?)?;
+            let g = cov_of(&sub, d)?;
+            ke += kl(&reference, ld0, &g)?;
+            kv += kl(&reference_kept, ld0_kept, &restrict(&g, &keep))?;
             let (fl, k, c) = floored_of(&sub, d)?;
             kf += kl(&reference, ld0, &fl)?;
             kr += k as f64;
@@ -160,15 +206,16 @@ fn one(
             pb.inc(1);
         }
         let r = reps as f64;
-        let df = d as f64;
         rows.push(Row {
             n,
             kl_empirical: ke / r,
+            kl_empirical_varying: kv / r,
             kl_floored: kf / r,
             floored_rank: kr / r,
             floored_c: kc / r,
-            expected: df * (df + 1.0) / (4.0 * n as f64),
-            expected_two_sample: df * (df + 1.0) / 4.0 * (1.0 / n as f64 + 1.0 / ds.held_out_len() as f64),
+            expected_exact_all_pixels: expected_kl(d, n, Some(h)),
+            expected_exact: expected_kl(d_varying, n, Some(h)),
+            expected_asymptotic: asymptotic_kl(d_varying, n, Some(h)),
         });
     }
     pb.finish_and_clear();
@@ -179,11 +226,13 @@ fn one(
             vec![
                 r.n as f64,
                 r.kl_empirical,
+                r.kl_empirical_varying,
                 r.kl_floored,
                 r.floored_rank,
                 r.floored_c,
-                r.expected,
-                r.expected_two_sample,
+                r.expected_exact_all_pixels.unwrap_or(f64::INFINITY),
+                r.expected_exact.unwrap_or(f64::INFINITY),
+                r.expected_asymptotic,
             ]
         })
         .collect();
@@ -192,32 +241,39 @@ fn one(
         &[
             "n",
             "kl_empirical_ridge",
+            "kl_empirical_varying_pixels",
             "kl_floored",
             "floored_rank",
             "floored_c",
-            "expected_d(d+1)/(4N)",
-            "expected_two_sample",
+            "expected_exact_all_pixels",
+            "expected_exact_varying_pixels",
+            "expected_asymptotic_d(d+3)/4(1/N+1/H)",
         ],
         &csv,
     )?;
     let pts = |f: &dyn Fn(&Row) -> f64| rows.iter().map(|r| (r.n as f64, f(r))).collect::<Vec<_>>();
     xy_plot(
         &a.out.join(format!("kl_{name}.png")),
-        &format!("{name} (d = {d}): KL(held-out Gaussian || Gaussian of N images)"),
+        &format!(
+            "{name}: KL(Gaussian of {h} held-out images || Gaussian of N images)\nd = {d} pixels, {d_varying} vary in the held-out images; theory for Gaussian data"
+        ),
         &Axes {
             x: "N training images".into(),
             y: "KL (nats)".into(),
             log_x: true,
             log_y: true,
-            vlines: vec![(d as f64, "N = d".into())],
+            vlines: vec![(d_varying as f64, format!("N = {d_varying}"))],
         },
         &[
             Series::new(format!("no floor (c = 0, ridge {RIDGE:e})"), pts(&|r| r.kl_empirical)),
             Series::new("floored (99 % variance, c = mean of the rest)", pts(&|r| r.kl_floored)),
-            Series::reference("d(d+1)/(4N)", pts(&|r| r.expected)),
+            Series::line(
+                format!("exact E[KL], Gaussian data, d = {d_varying} (drawn where finite, N > d + 2)"),
+                rows.iter().filter_map(|r| r.expected_exact.map(|e| (r.n as f64, e))).collect(),
+            ),
             Series::reference(
-                format!("d(d+1)/4 (1/N + 1/H), H = {}", ds.held_out_len()),
-                pts(&|r| r.expected_two_sample),
+                format!("large-N limit d(d+3)/4 (1/N + 1/H), H = {h}"),
+                rows.iter().filter(|r| r.n > d_varying).map(|r| (r.n as f64, r.expected_asymptotic)).collect(),
             ),
         ],
     )?;
@@ -239,11 +295,21 @@ pub fn run(a: &ExperimentArgs, progress: bool) -> Result<()> {
     if progress {
         for ds in &datasets {
             eprintln!("{} (d = {}, {} held out, {} varying pixels):", ds.dataset, ds.d, ds.held_out, ds.d_varying);
-            eprintln!("  N       KL no-floor   KL floored   rank   c          d(d+1)/4N");
+            eprintln!(
+                "  N       KL no-floor   (varying px)  KL floored   rank   c          E[KL] all px  E[KL] varying px"
+            );
             for r in &ds.rows {
+                let o = |v: Option<f64>| v.map_or("inf".to_string(), |x| format!("{x:.4e}"));
                 eprintln!(
-                    "  {:<7} {:<13.4e} {:<12.4e} {:<6.0} {:<10.3e} {:.4e}",
-                    r.n, r.kl_empirical, r.kl_floored, r.floored_rank, r.floored_c, r.expected
+                    "  {:<7} {:<13.4e} {:<13.4e} {:<12.4e} {:<6.0} {:<10.3e} {:<13} {}",
+                    r.n,
+                    r.kl_empirical,
+                    r.kl_empirical_varying,
+                    r.kl_floored,
+                    r.floored_rank,
+                    r.floored_c,
+                    o(r.expected_exact_all_pixels),
+                    o(r.expected_exact)
                 );
             }
         }

@@ -19,6 +19,7 @@ pub mod data_size;
 pub mod distill;
 pub mod gallery;
 pub mod gaussian_data;
+pub mod kl_expectation;
 pub mod mixtures;
 pub mod skip_steps;
 

@@ -23,7 +23,7 @@ use crate::denoisers::NetDenoiser;
 use crate::edm::edm_sigmas;
 use crate::measures;
 use crate::network::Network;
-use crate::plot::image_grid;
+use crate::plot::{labelled_grid, GridRow};
 use crate::plot::{xy_plot, Axes, Series};
 use crate::rng::TrainRng;
 
@@ -84,8 +84,8 @@ struct Measured {
     full_evals: usize,
     /// The Gaussian's exact samples from the same noise.
     gauss_sample: Vec<f32>,
-    /// Sample grid: full run, runs started at sigma_4, sigma_8, sigma_12, Gaussian samples.
-    grid: Vec<f32>,
+    /// Sample grid rows: full run, runs started at sigma_4, sigma_8, sigma_12, Gaussian samples.
+    grid: Vec<GridRow>,
     show: usize,
 }
 
@@ -123,14 +123,17 @@ fn measure(
     let pb = if progress { indicatif::ProgressBar::new(STEPS as u64 - 1) } else { indicatif::ProgressBar::hidden() };
     let mut rows = Vec::new();
     let show = 10.min(n);
-    let mut grid: Vec<f32> = full[..show * d].to_vec();
+    let mut grid: Vec<GridRow> = vec![(format!("network, all {STEPS} steps"), full[..show * d].to_vec())];
     for i in 1..STEPS {
         let start = exact_at(sig[i], &mut scratch);
         let (s_g, evals) = measures::heun_from(&net_d, start, &sig[i..])?;
         let naive: Vec<f32> = z.iter().map(|&v| v * sig[i] as f32).collect();
         let (s_n, _) = measures::heun_from(&net_d, naive, &sig[i..])?;
         if [4, 8, 12].contains(&i) {
-            grid.extend_from_slice(&s_g[..show * d]);
+            grid.push((
+                format!("Gaussian to sigma = {}, then {i} steps fewer", crate::plot::fmt_tick(sig[i])),
+                s_g[..show * d].to_vec(),
+            ));
         }
         rows.push(Row {
             skipped_steps: i,
@@ -143,8 +146,7 @@ fn measure(
         pb.inc(1);
     }
     pb.finish_and_clear();
-    grid.extend_from_slice(&gauss_sample[..show * d]);
-    grid.extend_from_slice(&gauss_sample[..show * d]);
+    grid.push(("Gaussian exact sample (0 network evaluations)".into(), gauss_sample[..show * d].to_vec()));
     Ok(Measured { rows, full, full_evals, gauss_sample, grid, show })
 }
 
@@ -153,7 +155,15 @@ fn report(a: &ExperimentArgs, ck: &Path, data: &Dataset, n: usize, m: Measured, 
     let setting = a.setting();
     let d = data.dim();
     let Measured { rows, full, full_evals, gauss_sample, grid, show } = m;
-    image_grid(&a.out.join("skip_steps_samples.png"), &grid, data.shape, data.pixel, show, 6)?;
+    labelled_grid(
+        &a.out.join("skip_steps_samples.png"),
+        &format!("{}: network Heun samples, the first steps replaced by the Gaussian's exact flow", data.name),
+        &[(format!("{}, N = {} training images; one noise per column", data.name, data.len()), grid)],
+        data.shape,
+        data.pixel,
+        show,
+        6,
+    )?;
     // Scale of "different sample": RMS difference between two independent network samples.
     let half = n / 2 * d;
     let between = measures::mse(&full[..half], &full[half..2 * half]).sqrt();

@@ -2,7 +2,7 @@
 //! the exact and the Heun sampler from the same noise, and write a gallery plus a Markdown report.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
@@ -10,6 +10,7 @@ use gaussdiff_core::pixel::ImageShape;
 use gaussdiff_core::sampler::Sampler;
 use gaussdiff_core::tensor::DType;
 use gaussdiff_fit::dataset::{Dataset, LoadOptions};
+use gaussdiff_fit::figure::{Block, Figure, Row as GridRow};
 use gaussdiff_fit::gaussian::{FitOptions, Floor, Rank};
 
 use super::export::{self, parse_dtype};
@@ -92,7 +93,8 @@ struct Row {
     min_nn_exact: f64,
     heun_vs_exact_rms: f64,
     seconds: f64,
-    gallery: String,
+    /// The dataset's block of the gallery.
+    block: Block,
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -108,13 +110,18 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     // Every option is checked before anything is written.
     limits::check_samples(args.n)?;
     limits::check_steps("--steps", args.steps)?;
-    // The shipped shapes' galleries (3 rows of n tiles; scale 56 / height, at least 2) must fit.
-    for (h, w) in [(8u16, 8u16), (28, 28), (28, 20), (64, 64)] {
-        let shape = ImageShape { channels: 1, height: h, width: w };
-        util::Grid::check(shape, 3 * n, n as usize, (56 / u32::from(h)).max(2)).with_context(|| format!("--n {n}"))?;
-    }
-    let mnist = ImageShape { channels: 1, height: 28, width: 28 };
-    util::Grid::check(mnist, 10 * (n + 1), n as usize + 1, 2).with_context(|| format!("--n {n}"))?;
+    // The galleries (3 rows of n tiles per dataset; 10 class rows) must fit: sized before anything runs.
+    let dry = |shape: ImageShape, rows: usize| Block {
+        label: "x".repeat(60),
+        shape,
+        zoom: zoom_for(shape),
+        rows: vec![GridRow::new(ROW_LABELS[2], vec![Vec::new(); n as usize]); rows],
+    };
+    let shapes = [(8u16, 8u16), (28, 28), (28, 20)].map(|(h, w)| ImageShape { channels: 1, height: h, width: w });
+    Figure { title: GALLERY_TITLE.into(), blocks: shapes.iter().map(|&s| dry(s, 3)).collect() }
+        .size()
+        .with_context(|| format!("--n {n}"))?;
+    Figure { title: String::new(), blocks: vec![dry(shapes[1], 10)] }.size().with_context(|| format!("--n {n}"))?;
     let out_dir = gaussdiff_fit::io::OutputDir::create(&args.out, true)
         .with_context(|| format!("--out {}", args.out.display()))?;
     let overall = util::progress(JOBS.len() as u64, "demo");
@@ -127,7 +134,9 @@ pub fn run(args: &DemoArgs) -> Result<()> {
     overall.finish_and_clear();
     overall.set_message("mnist classes");
     let classes = run_classes(args, n).context("demo: class-conditional MNIST")?;
-    let gallery = stack_galleries(&args.out, &rows)?;
+    let gallery = Figure { title: GALLERY_TITLE.into(), blocks: rows.iter().map(|r| r.block.clone()).collect() }
+        .png()
+        .context("demo: the gallery")?;
     util::write_atomic(&args.out.join("gallery.png"), &gallery)?;
     let mut report = report(args, n, &rows);
     report.push_str(&classes);
@@ -169,15 +178,31 @@ fn run_job(args: &DemoArgs, job: &Job, n: u64) -> Result<Row> {
         (0..ds.held_out_len()).map(|i| f64::from(util::nearest(&ds.images, d, ds.held_out_image(i)).1)).collect();
     let rms: Vec<f64> =
         exact.iter().zip(&heun).map(|(a, b)| (f64::from(util::dist_sq(a, b)) / d as f64).sqrt()).collect();
-    // Gallery: row of exact samples, row of Heun samples (same noise), row of the exact samples' nearest
-    // training images.
+    // Gallery block: row of exact samples, row of Heun samples (same noise), row of the exact samples'
+    // nearest training images.
     let map = blob.pixel_map();
-    let mut tiles = Vec::new();
-    tiles.extend(exact.iter().map(|s| util::to_pixels(&map, s)));
-    tiles.extend(heun.iter().map(|s| util::to_pixels(&map, s)));
-    tiles.extend(nn_exact.iter().map(|&(i, _)| util::to_pixels(&ds.pixel, ds.image(i))));
-    let scale = (56 / u32::from(ds.shape.height)).max(2);
-    let png = util::grid_png(&tiles, ds.shape, n as usize, scale)?;
+    let block = Block {
+        label: format!(
+            "{}: N = {} training images, {}x{} pixels, rank {}",
+            job.name, fit.n, ds.shape.height, ds.shape.width, summary.rank
+        ),
+        shape: ds.shape,
+        zoom: zoom_for(ds.shape),
+        rows: vec![
+            GridRow::new(ROW_LABELS[0], exact.iter().map(|s| util::to_pixels(&map, s)).collect()),
+            GridRow::new(
+                format!("{}{}", ROW_LABELS[1], args.steps),
+                heun.iter().map(|s| util::to_pixels(&map, s)).collect(),
+            ),
+            GridRow::new(
+                ROW_LABELS[2],
+                nn_exact.iter().map(|&(i, _)| util::to_pixels(&ds.pixel, ds.image(i))).collect(),
+            ),
+        ],
+    };
+    let png = Figure { title: GALLERY_TITLE.into(), blocks: vec![block.clone()] }
+        .png()
+        .with_context(|| format!("the {} gallery", job.name))?;
     let gallery = format!("{}.png", job.name);
     util::write_atomic(&args.out.join(&gallery), &png)?;
     let exact_d: Vec<f64> = nn_exact.iter().map(|&(_, v)| f64::from(v)).collect();
@@ -193,7 +218,7 @@ fn run_job(args: &DemoArgs, job: &Job, n: u64) -> Result<Row> {
         min_nn_exact: exact_d.iter().copied().fold(f64::INFINITY, f64::min),
         heun_vs_exact_rms: mean(&rms),
         seconds: start.elapsed().as_secs_f64(),
-        gallery,
+        block,
     })
 }
 
@@ -221,16 +246,25 @@ fn run_classes(args: &DemoArgs, n: u64) -> Result<String> {
     let model = blob.model().map_err(|e| anyhow!("{}: {e}", blob_path.display()))?;
     let map = blob.pixel_map();
     let k = model.components();
-    let mut tiles = Vec::new();
+    let mut rows = Vec::new();
     for j in 0..k {
         let label = blob.component_label(j).map_or_else(|| j.to_string(), str::to_string);
-        tiles.push(util::label_tile(&label, ds.shape));
         let comp = model.component(j).ok_or_else(|| anyhow!("no component {j}"))?;
         let recipe = sample::spec(&comp, Sampler::Exact, args.steps, args.seed)?;
         let s = sample::sample_many(&comp, recipe, n, &format!("mnist class {label}"))?;
-        tiles.extend(s.iter().map(|x| util::to_pixels(&map, x)));
+        rows.push(GridRow::new(format!("class {label}"), s.iter().map(|x| util::to_pixels(&map, x)).collect()));
     }
-    let png = util::grid_png(&tiles, ds.shape, n as usize + 1, 2)?;
+    let png = Figure {
+        title: "MNIST: exact samples of each class's Gaussian".into(),
+        blocks: vec![Block {
+            label: format!("mixture of {k} rank-{} Gaussians, N = {} training images", m.rank(), summary.n_train),
+            shape: ds.shape,
+            zoom: 2,
+            rows,
+        }],
+    }
+    .png()
+    .context("the class gallery")?;
     util::write_atomic(&args.out.join("mnist_classes.png"), &png)?;
     let mut s = String::new();
     let _ = writeln!(s, "\n## Class-conditional MNIST (mixture of low-rank Gaussians)\n");
@@ -249,26 +283,15 @@ fn run_classes(args: &DemoArgs, n: u64) -> Result<String> {
     Ok(s)
 }
 
-/// Stack the per-dataset galleries vertically (gray, 8 px gaps).
-fn stack_galleries(dir: &Path, rows: &[Row]) -> Result<Vec<u8>> {
-    let mut imgs = Vec::new();
-    for r in rows {
-        let p = dir.join(&r.gallery);
-        imgs.push(
-            image::open(&p).with_context(|| format!("{}: cannot read back the gallery", p.display()))?.into_luma8(),
-        );
-    }
-    let w = imgs.iter().map(|i| i.width()).max().unwrap_or(1);
-    let h: u32 = imgs.iter().map(|i| i.height() + 8).sum::<u32>().max(1);
-    let mut out = image::GrayImage::from_pixel(w, h, image::Luma([255]));
-    let mut y = 0;
-    for i in &imgs {
-        image::imageops::replace(&mut out, i, 0, i64::from(y));
-        y += i.height() + 8;
-    }
-    let mut buf = std::io::Cursor::new(Vec::new());
-    out.write_to(&mut buf, image::ImageFormat::Png)?;
-    Ok(buf.into_inner())
+/// Title of the gallery and of each dataset's figure.
+const GALLERY_TITLE: &str = "Gaussian denoisers: samples from the same noise (one seed per column)";
+
+/// Row labels of a dataset's block (the Heun row gets its step count appended).
+const ROW_LABELS: [&str; 3] = ["exact", "Heun-", "nearest training image"];
+
+/// Zoom of a dataset's tiles: 56 pixels high, at least 2x.
+fn zoom_for(shape: ImageShape) -> u32 {
+    (56 / u32::from(shape.height).max(1)).max(2)
 }
 
 fn report(args: &DemoArgs, n: u64, rows: &[Row]) -> String {
@@ -288,7 +311,7 @@ fn report(args: &DemoArgs, n: u64, rows: &[Row]) -> String {
         if args.quick { " **Quick mode** (fewer samples, MNIST limited to 2000 training images)." } else { "" }
     );
     let _ = writeln!(s, "![gallery](gallery.png)\n");
-    let _ = writeln!(s, "Each block: exact samples (top row), Heun samples from the same noise (middle), nearest training image of each exact sample (bottom).\n");
+    let _ = writeln!(s, "Each block (labelled with its dataset): exact samples (top row), Heun samples from the same noise (middle), nearest training image of each exact sample (bottom).\n");
     let _ = writeln!(s, "| dataset | shape | n train | rank k | floor c | explained variance | blob bytes | MACs/eval | MACs/sample exact | MACs/sample Heun-{} | RAM bytes (Heun) |", args.steps);
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
