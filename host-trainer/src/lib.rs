@@ -25,6 +25,7 @@ pub mod denoisers;
 pub mod distill;
 pub mod edm;
 pub mod experiments;
+pub mod floor;
 pub mod measures;
 pub mod network;
 pub mod optim;
