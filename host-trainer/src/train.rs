@@ -444,7 +444,15 @@ pub fn run(start: Start, opts: &RunOptions, device: &Device) -> Result<State> {
     };
     let t0 = Instant::now();
     let mut ema_loss = None::<f64>;
-    let mut watch = crate::floor::FloorWatch::new(edm::skip_floor(cfg.p_mean, cfg.p_std), FLOOR_WINDOW);
+    let floor = edm::skip_floor(cfg.p_mean, cfg.p_std);
+    let mut watch = crate::floor::FloorWatch::new(floor, FLOOR_WINDOW);
+    if opts.progress && start_step == 0 {
+        let mean_sq = data.images.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / data.images.len().max(1) as f64;
+        eprintln!(
+            "expected loss at initialisation (F = 0): {:.4} (E[y^2] = {mean_sq:.4}); skip-path floor E[c_skip]: {floor:.4}",
+            edm::initial_loss(mean_sq, cfg.p_mean, cfg.p_std)
+        );
+    }
     while st.opt.t < cfg.steps {
         let loss = train_step_with(&mut st, &data, cfg.batch, (cfg.p_mean, cfg.p_std))?;
         if !loss.is_finite() {
