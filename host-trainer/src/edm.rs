@@ -52,6 +52,37 @@ pub fn loss_weight(sigma: f64) -> f64 {
     (sigma * sigma + SIGMA_DATA * SIGMA_DATA) / (sigma * SIGMA_DATA).powi(2)
 }
 
+/// `E[f(sigma)]` under the training distribution `ln sigma ~ N(p_mean, p_std^2)`, by the trapezoidal
+/// rule over `ln sigma = p_mean + p_std u`, `u` in [-10, 10] in 4,000 steps (error far below 1e-9 for the
+/// smooth, bounded functions used here).
+pub fn expect_over_sigma(f: impl Fn(f64) -> f64, p_mean: f64, p_std: f64) -> f64 {
+    const STEPS: usize = 4000;
+    let h = 20.0 / STEPS as f64;
+    let mut sum = 0.0;
+    for i in 0..=STEPS {
+        let u = -10.0 + h * i as f64;
+        let w = if i == 0 || i == STEPS { 0.5 } else { 1.0 };
+        sum += w * (-0.5 * u * u).exp() * f((p_mean + p_std * u).exp());
+    }
+    sum * h / (2.0 * std::f64::consts::PI).sqrt()
+}
+
+/// The skip-path floor `E[c_skip(sigma)]`: the expected EDM loss of a denoiser that returns the clean image
+/// but passes the noise through its skip path, `D(y + sigma z) = y + c_skip sigma z`. Per sigma that loss
+/// is `lambda c_skip^2 sigma^2 = c_skip`, whatever the data. 0.634 for EDM's `(-1.2, 1.2)`.
+pub fn skip_floor(p_mean: f64, p_std: f64) -> f64 {
+    expect_over_sigma(|s| Precond::new(s).c_skip, p_mean, p_std)
+}
+
+/// Expected EDM loss at initialisation (`F = 0`, so `D = c_skip x`) for data with mean square pixel
+/// `mean_sq = E[y^2]`: per sigma `lambda ((1 - c_skip)^2 E[y^2] + c_skip^2 sigma^2)
+/// = (E[y^2] sigma^2 / sigma_data^2 + sigma_data^2) / (sigma^2 + sigma_data^2)`, which is 1 only when
+/// `E[y^2] = sigma_data^2`. It runs from 1 (sigma -> 0) to `E[y^2] / sigma_data^2` (sigma -> infinity).
+pub fn initial_loss(mean_sq: f64, p_mean: f64, p_std: f64) -> f64 {
+    let sd2 = SIGMA_DATA * SIGMA_DATA;
+    expect_over_sigma(|s| (mean_sq * s * s / sd2 + sd2) / (s * s + sd2), p_mean, p_std)
+}
+
 /// EDM's sampling schedule in f64: `n` sigmas from `sigma_max` down to `sigma_min` (no trailing 0), from
 /// core's f64 reference of the f32 sampling schedule
 /// ([`edm_levels_f64`](gaussdiff_core::schedule::edm_levels_f64)): one formula for the whole project.
@@ -88,6 +119,22 @@ mod tests {
             assert!((loss_weight(s) * p.c_out * p.c_out - 1.0).abs() < 1e-12);
         }
         assert!((Precond::new(0.5).c_skip - 0.5).abs() < 1e-15);
+    }
+
+    #[test]
+    fn floor_and_initial_loss() {
+        // The 0.634 for EDM's sigma distribution; a quadrature check: E[1] = 1.
+        assert!((expect_over_sigma(|_| 1.0, P_MEAN, P_STD) - 1.0).abs() < 1e-12);
+        assert!((skip_floor(P_MEAN, P_STD) - 0.63394).abs() < 1e-4, "{}", skip_floor(P_MEAN, P_STD));
+        // sigma fixed at sigma_data: c_skip = 1/2.
+        assert!((skip_floor(SIGMA_DATA.ln(), 0.0) - 0.5).abs() < 1e-12);
+        // E[y^2] = sigma_data^2 gives 1 exactly; the per-sigma formula agrees with the weighted sum.
+        assert!((initial_loss(SIGMA_DATA * SIGMA_DATA, P_MEAN, P_STD) - 1.0).abs() < 1e-12);
+        let (m, s) = (0.72, 0.3);
+        let p = Precond::new(s);
+        let direct = loss_weight(s) * ((1.0 - p.c_skip).powi(2) * m + p.c_skip.powi(2) * s * s);
+        assert!((initial_loss(m, s.ln(), 0.0) - direct).abs() < 1e-12);
+        assert!(initial_loss(0.72, P_MEAN, P_STD) > 1.5);
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //! Host-side training and analysis for gaussdiff (binary `gaussdiff-train`; [`cmd`] holds one module per
 //! command with its arguments):
 //!
-//! * [`train`]: EDM-preconditioned denoisers ([`network`]: noise-conditioned MLP, small conv U-Net)
-//!   trained with candle, Adam with warm-up and EMA ([`optim`]), atomic safetensors checkpoints
-//!   ([`st`]), bit-exact `--resume`, all randomness from [`rng::TrainRng`]; [`edm`] holds the
-//!   preconditioning and the f64 reference of core's EDM schedule.
+//! * [`train`]: EDM-preconditioned denoisers ([`network`]: residual MLP with FiLM noise conditioning (the
+//!   default), plain noise-conditioned MLP, small conv U-Net) trained with candle, Adam with warm-up and
+//!   EMA ([`optim`]), atomic safetensors checkpoints ([`st`]), bit-exact `--resume`, all randomness from
+//!   [`rng::TrainRng`]; [`edm`] holds the preconditioning, the f64 reference of core's EDM schedule and
+//!   the skip-path floor, which [`floor`] warns about when a run sits there.
 //! * [`distill`]: per-sigma affine maps ([`distill::DistilledMaps`]) fitted to a trained denoiser by
 //!   gradient descent (Li et al. 2024) and by closed-form ridge least squares on the same samples.
 //! * [`measures`] / [`cmd::metrics`]: denoiser differences, linearity scores, distance to the closed
@@ -26,6 +27,7 @@ pub mod distill;
 pub mod distill_gd;
 pub mod edm;
 pub mod experiments;
+pub mod floor;
 pub mod measures;
 pub mod network;
 pub mod optim;

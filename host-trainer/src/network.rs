@@ -8,6 +8,8 @@
 //!
 //! * MLP (`depth` hidden layers of `width`):
 //!   `h_0 = A_in (c_in x) + E_0 phi`, `h_{i+1} = A_i silu(h_i) + E_{i+1} phi`, `F = A_out silu(h_depth)`.
+//! * Residual MLP (`width` units, `blocks` residual blocks with LayerNorm and FiLM conditioning; the
+//!   network that learns MNIST): see [`resmlp`].
 //! * U-Net (`channels` c, two downsamplings by 2x2 average pooling, so H and W must be divisible by 4):
 //!   conv3x3 in -> ResBlock(c) -> pool -> ResBlock(2c) -> pool -> ResBlock(2c) -> upsample, concat ->
 //!   ResBlock(4c -> 2c) -> upsample, concat -> ResBlock(3c -> c) -> GroupNorm, SiLU, conv3x3 out.
@@ -22,6 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::edm::Precond;
 use crate::rng::TrainRng;
+
+pub mod resmlp;
 
 /// Number of sine (and of cosine) features of the noise embedding.
 pub const EMB_FREQS: usize = 16;
@@ -39,6 +43,13 @@ pub enum Arch {
         /// Number of hidden-to-hidden layers.
         depth: usize,
     },
+    /// Residual MLP: pre-LayerNorm blocks with FiLM noise conditioning ([`resmlp`]).
+    Resmlp {
+        /// Width of the residual stream.
+        width: usize,
+        /// Number of residual blocks.
+        blocks: usize,
+    },
     /// Small convolutional U-Net.
     Unet {
         /// Base channel count c (levels use c, 2c, 2c).
@@ -51,6 +62,7 @@ impl Arch {
     pub fn label(&self) -> String {
         match self {
             Arch::Mlp { width, depth } => format!("mlp-w{width}-d{depth}"),
+            Arch::Resmlp { width, blocks } => format!("resmlp-w{width}-b{blocks}"),
             Arch::Unet { channels } => format!("unet-c{channels}"),
         }
     }
@@ -225,6 +237,12 @@ impl Network {
                 }
                 init.linear("out", *width, d, true, true)?;
             }
+            Arch::Resmlp { width, blocks } => {
+                if *width == 0 {
+                    bail!("residual MLP width must be at least 1");
+                }
+                resmlp::init(&mut init, d, *width, *blocks)?;
+            }
             Arch::Unet { channels } => {
                 let ch = *channels;
                 if ch == 0 {
@@ -289,6 +307,7 @@ impl Network {
                 }
                 lin(&h.silu()?, "out")
             }
+            Arch::Resmlp { blocks, .. } => self.raw_resmlp(x_in, phi, *blocks),
             Arch::Unet { .. } => {
                 let (c, hh, ww) = self.chw;
                 let b = x_in.dim(0)?;

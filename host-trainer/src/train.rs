@@ -34,6 +34,10 @@ pub const LOSSES: &str = "losses.csv";
 /// Value of the `format` metadata key of a checkpoint.
 pub const CHECKPOINT_FORMAT: &str = "gaussdiff-train-checkpoint-1";
 
+/// Steps per window of the skip-path floor watch ([`crate::floor::FloorWatch`]): the first check is
+/// at step 1,000 (of a fresh run, or 1,000 steps after a resume).
+pub const FLOOR_WINDOW: usize = 500;
+
 /// Everything that determines a training run's numbers (saved as `config.toml` and in the checkpoint).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,7 +96,7 @@ impl Default for TrainConfig {
             hold_out: 500,
             grayscale: false,
             resize: None,
-            arch: Arch::Mlp { width: 512, depth: 3 },
+            arch: Arch::Resmlp { width: 1024, blocks: 2 },
             batch: 128,
             steps: 20_000,
             lr: 1e-3,
@@ -440,12 +444,24 @@ pub fn run(start: Start, opts: &RunOptions, device: &Device) -> Result<State> {
     };
     let t0 = Instant::now();
     let mut ema_loss = None::<f64>;
+    let floor = edm::skip_floor(cfg.p_mean, cfg.p_std);
+    let mut watch = crate::floor::FloorWatch::new(floor, FLOOR_WINDOW);
+    if opts.progress && start_step == 0 {
+        let mean_sq = data.images.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / data.images.len().max(1) as f64;
+        eprintln!(
+            "expected loss at initialisation (F = 0): {:.4} (E[y^2] = {mean_sq:.4}); skip-path floor E[c_skip]: {floor:.4}",
+            edm::initial_loss(mean_sq, cfg.p_mean, cfg.p_std)
+        );
+    }
     while st.opt.t < cfg.steps {
         let loss = train_step_with(&mut st, &data, cfg.batch, (cfg.p_mean, cfg.p_std))?;
         if !loss.is_finite() {
             bail!("training diverged at step {}: loss is {loss}; lower --lr", st.opt.t);
         }
         writeln!(log, "{},{}", st.opt.t, loss)?;
+        if let Some(w) = watch.push(st.opt.t, loss) {
+            pb.suspend(|| eprintln!("{w}"));
+        }
         let e = ema_loss.map_or(loss as f64, |e| 0.98 * e + 0.02 * loss as f64);
         ema_loss = Some(e);
         pb.set_message(format!("{e:.4}"));

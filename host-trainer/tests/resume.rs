@@ -94,6 +94,20 @@ fn same_losses_and_weights_on_one_and_two_threads() {
         std::fs::read_to_string(e.join("losses.csv")).unwrap()
     );
     assert_eq!(tensors(&c.join("checkpoint.safetensors")), tensors(&e.join("checkpoint.safetensors")));
+    // The residual MLP (LayerNorm, FiLM, per-pixel gain) too.
+    let resmlp = |out: &Path, threads: usize| {
+        let mut v = train_args(out, 10, 96, threads);
+        let i = v.iter().position(|s| s == "mlp").unwrap();
+        v[i] = "resmlp".into();
+        v
+    };
+    let (f, g) = (dir.path().join("r1"), dir.path().join("r2"));
+    run_ok(&resmlp(&f, 1));
+    run_ok(&resmlp(&g, 2));
+    let lf = std::fs::read_to_string(f.join("losses.csv")).unwrap();
+    assert_eq!(lf.lines().count(), 11);
+    assert_eq!(lf, std::fs::read_to_string(g.join("losses.csv")).unwrap());
+    assert_eq!(tensors(&f.join("checkpoint.safetensors")), tensors(&g.join("checkpoint.safetensors")));
 }
 
 #[test]

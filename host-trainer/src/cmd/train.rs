@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use crate::network::Arch;
 use crate::train::{self, RunOptions, Start, TrainConfig};
 
-/// `--arch`: `mlp` (noise-conditioned MLP) or `unet` (small conv U-Net). The variants carry no doc comments
+/// `--arch`: `resmlp` (residual MLP, the default), `mlp` (plain noise-conditioned MLP) or `unet` (small conv U-Net). The variants carry no doc comments
 /// on purpose: clap would turn them into a long "Possible values" list in `train --help`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 #[allow(missing_docs)]
 pub enum ArchKind {
+    Resmlp,
     Mlp,
     Unet,
 }
@@ -52,13 +53,13 @@ pub struct TrainArgs {
     /// Resize every image to WxH (e.g. 28x28).
     #[arg(long, value_parser = dataset::parse_wxh)]
     pub resize: Option<(u16, u16)>,
-    /// Network: mlp (CPU default) or unet.
+    /// Network: resmlp (residual MLP, CPU default), mlp (plain MLP; stalls at the skip-path floor on MNIST) or unet.
     #[arg(long, value_enum)]
     pub arch: Option<ArchKind>,
-    /// MLP hidden width (default 512).
+    /// MLP hidden width (default: resmlp 1024, mlp 512).
     #[arg(long)]
     pub width: Option<usize>,
-    /// MLP hidden-to-hidden layers (default 3).
+    /// Residual blocks of the resmlp (default 2) or hidden-to-hidden layers of the mlp (default 3).
     #[arg(long)]
     pub depth: Option<usize>,
     /// U-Net base channels (default 32).
@@ -133,6 +134,7 @@ pub fn config(a: &TrainArgs) -> Result<TrainConfig> {
     }
     let kind = a.arch.unwrap_or(match c.arch {
         Arch::Mlp { .. } => ArchKind::Mlp,
+        Arch::Resmlp { .. } => ArchKind::Resmlp,
         Arch::Unet { .. } => ArchKind::Unet,
     });
     c.arch = match (kind, &c.arch) {
@@ -140,6 +142,10 @@ pub fn config(a: &TrainArgs) -> Result<TrainConfig> {
             Arch::Mlp { width: a.width.unwrap_or(*width), depth: a.depth.unwrap_or(*depth) }
         }
         (ArchKind::Mlp, _) => Arch::Mlp { width: a.width.unwrap_or(512), depth: a.depth.unwrap_or(3) },
+        (ArchKind::Resmlp, Arch::Resmlp { width, blocks }) => {
+            Arch::Resmlp { width: a.width.unwrap_or(*width), blocks: a.depth.unwrap_or(*blocks) }
+        }
+        (ArchKind::Resmlp, _) => Arch::Resmlp { width: a.width.unwrap_or(1024), blocks: a.depth.unwrap_or(2) },
         (ArchKind::Unet, Arch::Unet { channels }) => Arch::Unet { channels: a.channels.unwrap_or(*channels) },
         (ArchKind::Unet, _) => Arch::Unet { channels: a.channels.unwrap_or(32) },
     };

@@ -94,6 +94,10 @@ pub struct ExperimentArgs {
     /// data-size: which datasets to sweep (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "digits,mnist")]
     pub datasets: Vec<SweepData>,
+    /// data-size: train only these N (comma-separated) instead of the setting's grid, with the setting's
+    /// network and steps (so the runs are reused by a later full sweep).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(usize))]
+    pub sizes: Vec<usize>,
     /// data-size / capacity: train and measure this many networks at once (for machines with many cores;
     /// the numbers do not depend on it). Finished runs are reused, so an interrupted sweep resumes.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
