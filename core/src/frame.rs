@@ -11,7 +11,7 @@
 //! The encoder is `no_std` and allocation-free: [`Frame::encode`] formats each line into a fixed
 //! [`LINE_CAPACITY`]-byte buffer and hands it to a callback, which the firmware forwards to its byte sink
 //! and the host appends to a `String`, so both produce the identical text. The decoder (`decode`) is
-//! behind the `std` feature.
+//! behind the `std` feature. A screen frame ([`ScreenFrame`]) carries what a target's display shows.
 
 use core::fmt::{self, Write as _};
 
@@ -234,10 +234,13 @@ impl Frame<'_> {
     }
 }
 
+mod screen;
+pub use screen::{screen_crc, ScreenFrame, SCREEN_PIXELS_PER_LINE};
+
 #[cfg(feature = "std")]
 mod decode;
 #[cfg(feature = "std")]
-pub use decode::{decode, DecodedFrame, FrameError, Item};
+pub use decode::{decode, DecodedFrame, DecodedScreen, FrameError, Item};
 
 #[cfg(test)]
 mod tests {

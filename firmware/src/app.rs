@@ -3,7 +3,7 @@
 //!
 //! For every [`config::RUNS`] entry it draws the initial noise from the seed, runs the sampler through
 //! [`SampleSpec::run`] (the same function the host uses), maps the sample to pixels with the blob's pixel
-//! mapping and sends one frame (`docs/frame-protocol.md`).
+//! mapping, sends one frame (`docs/frame-protocol.md`) and shows it on the board's [`Screen`].
 
 use core::fmt;
 
@@ -18,6 +18,7 @@ use gaussdiff_core::schedule::EdmSchedule;
 
 use crate::config::{self, DIM, MAX_STEPS, SCRATCH};
 use crate::kernels;
+use crate::screen::{Screen, Shown};
 
 /// A monotonic counter for measurements.
 pub trait Counter {
@@ -120,11 +121,12 @@ fn with_m4f_kernels(model: Model<'_>) -> Model<'_> {
 /// # Errors
 /// See [`AppError`]; the caller reports it with [`report_error`] and signals failure.
 #[inline(never)]
-pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter>(
+pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter, S: Screen>(
     pin: &mut P,
     delay: &mut D,
     out: &mut W,
     counter: &mut C,
+    screen: &mut S,
     frame_gap_ms: u32,
 ) -> Result<u32, AppError<W::Error>> {
     let (blob, model) = parse(&config::BLOB.0).map_err(AppError::Blob)?;
@@ -190,6 +192,8 @@ pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter>(
             C::KEY
         );
         out.flush().map_err(AppError::Io)?;
+        let shown = Shown { shape, pixels: &pixels, spec: *spec, count: t1 - t0 };
+        screen.show(out, counter, &shown).map_err(AppError::Io)?;
         frames += 1;
         let _ = pin.set_low();
         delay.delay_ms(frame_gap_ms);

@@ -20,6 +20,9 @@ compile_error!("select exactly one board feature: qemu, nucleo-f411re or nrf5284
 ))]
 compile_error!("the test-hardfault, test-panic and test-stack-overflow features are for the qemu board only");
 
+#[cfg(all(feature = "screen-frame", not(feature = "qemu")))]
+compile_error!("the screen-frame feature is for the qemu board (a panel board uses display-st7789)");
+
 mod app;
 #[cfg(feature = "bench")]
 mod bench;
@@ -29,6 +32,7 @@ mod config;
 mod defmt_sink;
 mod delay;
 mod kernels;
+mod screen;
 mod stack;
 
 #[cortex_m_rt::entry]

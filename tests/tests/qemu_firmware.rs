@@ -103,28 +103,12 @@ fn qemu_runs_chosen_at_build_time_and_pixel_only_frames() {
     }
 }
 
-/// The `gaussdiff` binary that `cargo test --workspace --release` builds next to this test's executable;
-/// `None` (the test skips) where it is missing, which fails under CI.
-fn gaussdiff_binary() -> Option<std::path::PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe.parent()?.parent()?.join(format!("gaussdiff{}", std::env::consts::EXE_SUFFIX));
-    if bin.exists() {
-        return Some(bin);
-    }
-    assert!(
-        !fw::in_ci(),
-        "the gaussdiff binary is not built next to the tests (run `cargo test --workspace --release`)"
-    );
-    eprintln!("SKIPPED: gaussdiff binary not built");
-    None
-}
-
 #[test]
 fn qemu_capture_writes_pngs_and_rejects_a_corrupted_stream() {
     if fw::qemu_missing() {
         return;
     }
-    let Some(bin) = gaussdiff_binary() else { return };
+    let Some(bin) = fw::gaussdiff_binary() else { return };
     let run = fw::qemu_ok(&fw::build("qemu", &[], "qemu-capture").elf, Duration::from_secs(120));
     let dir = tempfile::tempdir().unwrap();
     let capture = dir.path().join("capture.txt");
@@ -166,7 +150,7 @@ fn qemu_int8_and_f32_blobs_are_bit_identical_to_the_host() {
     if fw::qemu_missing() {
         return;
     }
-    let Some(bin) = gaussdiff_binary() else { return };
+    let Some(bin) = fw::gaussdiff_binary() else { return };
     let dir = tempfile::tempdir().unwrap();
     for dtype in ["i8", "f32"] {
         let blob = dir.path().join(format!("frey-k40-{dtype}.gdn"));

@@ -7,8 +7,11 @@ use std::vec;
 use std::vec::Vec;
 
 use super::{pixel_crc, sample_crc, PREFIX};
+
+mod screen;
 use crate::pixel::ImageShape;
 use crate::sampler::{SampleSpec, Sampler};
+pub use screen::DecodedScreen;
 
 /// Frames larger than this many values are rejected as corrupt rather than allocated.
 pub const MAX_DIM: usize = 1 << 24;
@@ -84,6 +87,8 @@ pub enum Item {
         /// The target's message.
         message: String,
     },
+    /// A complete screen frame whose checksum matched: what the target's display shows.
+    Screen(DecodedScreen),
     /// A `done` line: the target finished its runs.
     Done {
         /// 1-based line number.
@@ -143,16 +148,22 @@ fn hex_u32(line: usize, s: &str, what: &str) -> Result<u32, FrameError> {
     u32::from_str_radix(s, 16).map_err(|_| err(line, format!("{what} {s:?} is not 8 hex digits")))
 }
 
+/// The `sampler=`, `steps=` and `seed=` keys of a `begin` or `screen` line.
+fn spec(line: usize, kv: &mut Vec<(String, String)>) -> Result<SampleSpec, FrameError> {
+    let name: String = take(line, kv, "sampler", "a sampler name")?;
+    let sampler = Sampler::from_name(&name)
+        .ok_or_else(|| err(line, format!("sampler={name:?} is not one of exact, euler, heun")))?;
+    let steps: u32 = take(line, kv, "steps", "a step count")?;
+    let seed: u64 = take(line, kv, "seed", "a u64 seed")?;
+    Ok(SampleSpec { sampler, steps, seed })
+}
+
 fn begin(line: usize, words: &[&str]) -> Result<Open, FrameError> {
     let mut kv = pairs(line, words)?;
     let channels: u16 = take(line, &mut kv, "c", "a channel count 1..65535")?;
     let height: u16 = take(line, &mut kv, "h", "a height 1..65535")?;
     let width: u16 = take(line, &mut kv, "w", "a width 1..65535")?;
-    let name: String = take(line, &mut kv, "sampler", "a sampler name")?;
-    let sampler = Sampler::from_name(&name)
-        .ok_or_else(|| err(line, format!("sampler={name:?} is not one of exact, euler, heun")))?;
-    let steps: u32 = take(line, &mut kv, "steps", "a step count")?;
-    let seed: u64 = take(line, &mut kv, "seed", "a u64 seed")?;
+    let spec = spec(line, &mut kv)?;
     let shape = ImageShape { channels, height, width };
     let d = shape.dim();
     if d == 0 || d > MAX_DIM {
@@ -161,7 +172,7 @@ fn begin(line: usize, words: &[&str]) -> Result<Open, FrameError> {
     Ok(Open {
         line,
         shape,
-        spec: SampleSpec { sampler, steps, seed },
+        spec,
         begin_extras: kv,
         pixels: vec![0; d],
         have_pixel: vec![false; d],
@@ -284,6 +295,7 @@ pub fn decode(text: &str) -> Vec<Result<Item, FrameError>> {
     let mut open: Option<Open> = None;
     // A frame that hit an error is dropped until its `end` (or the next `begin`).
     let mut skipping = false;
+    let mut screens = screen::Screens::default();
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let Some(at) = raw.find(PREFIX) else { continue };
@@ -336,12 +348,20 @@ pub fn decode(text: &str) -> Vec<Result<Item, FrameError>> {
                 Err(e) => out.push(Err(e)),
             },
             "error" => out.push(Ok(Item::TargetError { line, message: args.join(" ") })),
+            "screen" | "s" | "screen_end" => {
+                if let Some(item) = screens.line(line, kind, args) {
+                    out.push(item);
+                }
+            }
             other => out.push(Err(err(line, format!("unknown line kind {other:?}")))),
         }
     }
+    let n = text.lines().count();
     if let Some(f) = open {
-        let n = text.lines().count();
         out.push(Err(err(n, format!("stream ends inside the frame from line {}", f.line))));
+    }
+    if let Some(e) = screens.finish(n) {
+        out.push(Err(e));
     }
     out
 }

@@ -7,6 +7,7 @@ use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::OutputPin;
 
 use crate::app::{self, Counter};
+use crate::screen::Screen;
 use crate::stack;
 
 #[cfg(feature = "qemu")]
@@ -34,18 +35,19 @@ use {defmt_rtt as _, panic_probe as _};
 /// frames and reports the stack peak since reset (the stack is painted before `main`, `stack.rs`) and the
 /// `done` line, or the error. Returns whether all of it succeeded; the board then signals the result (exit
 /// code) or waits.
-pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter>(
+pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter, S: Screen>(
     frame_gap_ms: u32,
     pin: &mut P,
     delay: &mut D,
     out: &mut W,
     counter: &mut C,
+    screen: &mut S,
 ) -> bool {
     #[cfg(feature = "bench")]
     if crate::bench::bench(out, counter).is_err() {
         return false;
     }
-    let result = app::run(pin, delay, out, counter, frame_gap_ms);
+    let result = app::run(pin, delay, out, counter, screen, frame_gap_ms);
     test_fault();
     match result {
         Ok(frames) => app::finish(out, frames, stack::peak()).is_ok(),
@@ -85,13 +87,14 @@ fn overflow(depth: u32) -> u32 {
 
 /// The entry of the boards on a debug probe, after their own set-up: frames go out as defmt lines over
 /// RTT (`probe-rs run` prints them), `led` toggles once per sampler step, the DWT cycle counter times each
-/// sample, a spin delay at `core_hz` paces the frames; then the core sleeps.
+/// sample, a spin delay at `core_hz` paces the frames, `screen` shows each sample; then the core sleeps.
 #[cfg(not(feature = "qemu"))]
-fn run_on_probe<P: OutputPin>(
+fn run_on_probe<P: OutputPin, S: Screen>(
     scb: &mut cortex_m::peripheral::SCB,
     core_hz: u32,
     mut led: P,
     mut counter: dwt::Cycles,
+    mut screen: S,
 ) -> ! {
     /// Pause between frames so the LED pattern is visible.
     const FRAME_GAP_MS: u32 = 500;
@@ -99,7 +102,7 @@ fn run_on_probe<P: OutputPin>(
     let mut out = crate::defmt_sink::DefmtLines::new();
     let mut delay = crate::delay::SpinDelay { hz: core_hz };
     // The outcome is already reported on the output; there is nobody else to tell.
-    let _ = run(FRAME_GAP_MS, &mut led, &mut delay, &mut out, &mut counter);
+    let _ = run(FRAME_GAP_MS, &mut led, &mut delay, &mut out, &mut counter, &mut screen);
     loop {
         cortex_m::asm::wfi();
     }

@@ -16,5 +16,5 @@ pub fn main() -> ! {
     let counter = Cycles::start(&mut cp.DCB, &mut cp.DWT);
     let port0 = p0::Parts::new(dp.P0);
     let led = port0.p0_13.into_push_pull_output(Level::High);
-    super::run_on_probe(&mut cp.SCB, CORE_HZ, led, counter)
+    super::run_on_probe(&mut cp.SCB, CORE_HZ, led, counter, crate::screen::NoScreen)
 }

@@ -2,6 +2,10 @@
 //! boards' entry ([`super::run_on_probe`]: defmt over RTT, DWT cycles). The core runs at its maximum,
 //! 100 MHz, from the 16 MHz HSI through the PLL (stm32f4xx-hal sets 3 flash wait states, prefetch and the
 //! ART caches).
+//!
+//! Feature `display-st7789`: a 240 x 240 ST7789 panel on SPI1 at 50 MHz (APB2 100 MHz / 2, the F411's
+//! fastest SPI clock), through mipidsi: SCK PB3 (Arduino D3), MOSI PA7 (D11), CS PB6 (D10), DC PA9 (D8),
+//! RST PC7 (D9); backlight to 3V3. PA5 (D13, SPI1's usual SCK) stays the LED.
 
 use stm32f4xx_hal::rcc::Config;
 use stm32f4xx_hal::{pac, prelude::*};
@@ -17,7 +21,36 @@ pub fn main() -> ! {
     };
     let counter = Cycles::start(&mut cp.DCB, &mut cp.DWT);
     let mut rcc = dp.RCC.freeze(Config::hsi().sysclk(CORE_HZ.Hz()));
+    let core_hz = rcc.clocks.sysclk().raw();
     let gpioa = dp.GPIOA.split(&mut rcc);
     let led = gpioa.pa5.into_push_pull_output();
-    super::run_on_probe(&mut cp.SCB, rcc.clocks.sysclk().raw(), led, counter)
+
+    #[cfg(not(feature = "display-st7789"))]
+    let screen = crate::screen::NoScreen;
+    #[cfg(feature = "display-st7789")]
+    let mut buffer = [0u8; 512];
+    #[cfg(feature = "display-st7789")]
+    let screen = {
+        use embedded_hal::spi::MODE_3;
+        use embedded_hal_bus::spi::ExclusiveDevice;
+        use mipidsi::interface::SpiInterface;
+        use mipidsi::options::ColorInversion;
+        use stm32f4xx_hal::spi::SpiExt as _;
+
+        let (gpiob, gpioc) = (dp.GPIOB.split(&mut rcc), dp.GPIOC.split(&mut rcc));
+        let spi =
+            dp.SPI1.spi((Some(gpiob.pb3.into_input()), pac::SPI1::NoMiso, Some(gpioa.pa7)), MODE_3, 50.MHz(), &mut rcc);
+        let mut delay = crate::delay::SpinDelay { hz: core_hz };
+        // The chip select is a push-pull output: setting it cannot fail (Infallible).
+        let Ok(device) = ExclusiveDevice::new(spi, gpiob.pb6.into_push_pull_output(), delay);
+        let interface = SpiInterface::new(device, gpioa.pa9.into_push_pull_output(), &mut buffer);
+        let display = mipidsi::Builder::new(mipidsi::models::ST7789, interface)
+            .display_size(gaussdiff_screen::WIDTH, gaussdiff_screen::HEIGHT)
+            .invert_colors(ColorInversion::Inverted)
+            .reset_pin(gpioc.pc7.into_push_pull_output())
+            .init(&mut delay);
+        let Ok(display) = display else { defmt::panic!("display: ST7789 initialisation failed") };
+        crate::screen::Panel { display, core_hz }
+    };
+    super::run_on_probe(&mut cp.SCB, core_hz, led, counter, screen)
 }

@@ -166,7 +166,14 @@ pub fn main() -> ! {
     if app::stat(&mut out, &calibration).is_err() {
         exit(false);
     }
-    exit(super::run(0, &mut pin, &mut delay, &mut out, &mut counter))
+    // Feature `screen-frame`: the screen in a framebuffer on the stack (115,200 bytes; QEMU's 4 MiB map).
+    #[cfg(feature = "screen-frame")]
+    let mut raw = [0u16; gaussdiff_screen::PIXELS];
+    #[cfg(feature = "screen-frame")]
+    let mut screen = crate::screen::FrameScreen { raw: &mut raw };
+    #[cfg(not(feature = "screen-frame"))]
+    let mut screen = crate::screen::NoScreen;
+    exit(super::run(0, &mut pin, &mut delay, &mut out, &mut counter, &mut screen))
 }
 
 /// Reports a fault (from the fault handlers of `board/mod.rs`) and exits with a failure code.

@@ -287,3 +287,16 @@ pub fn write_test_blob(name: &str, bytes: &[u8]) -> PathBuf {
     std::fs::write(&path, bytes).unwrap();
     path
 }
+
+/// The `gaussdiff` binary that `cargo test --workspace --release` builds next to this test's executable;
+/// `None` (the test skips) where it is missing, which fails under CI.
+pub fn gaussdiff_binary() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let bin = exe.parent()?.parent()?.join(format!("gaussdiff{}", std::env::consts::EXE_SUFFIX));
+    if bin.exists() {
+        return Some(bin);
+    }
+    assert!(!in_ci(), "the gaussdiff binary is not built next to the tests (run `cargo test --workspace --release`)");
+    eprintln!("SKIPPED: gaussdiff binary not built");
+    None
+}

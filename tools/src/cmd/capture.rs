@@ -1,7 +1,9 @@
 //! `gaussdiff capture`: reads a captured firmware stream (serial log, `probe-rs run` output with defmt
 //! prefixes, QEMU semihosting output), decodes the text frames (`docs/frame-protocol.md`), checks their
 //! checksums and writes one PNG per frame. With `--blob`, it also recomputes every sample on the host with
-//! the same blob, seed, sampler and steps, and checks that the target's f32 bits are identical.
+//! the same blob, seed, sampler and steps, and checks that the target's f32 bits are identical. Screen frames
+//! (a display's contents) become `screen-*.png`, beside the host's rendering of the same sample with the
+//! same drawing code (`screen-*-host.png`), which must be identical.
 
 use std::path::PathBuf;
 
@@ -13,6 +15,8 @@ use gaussdiff_core::sampler::SampleSpec;
 use gaussdiff_core::schedule::EdmSchedule;
 
 use crate::util;
+
+mod screen;
 
 /// Arguments of `gaussdiff capture`.
 #[derive(clap::Args, Debug)]
@@ -73,10 +77,12 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
     };
 
     let mut frames = Vec::new();
+    let mut screens = Vec::new();
     let mut problems = Vec::new();
     for item in frame::decode(&text) {
         match item {
             Ok(Item::Frame(f)) => frames.push(f),
+            Ok(Item::Screen(s)) => screens.push(s),
             Ok(Item::Stat { pairs, .. }) => {
                 let kv: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 println!("stat  {}", kv.join(" "));
@@ -106,6 +112,8 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
     let begin = format!("{} begin", frame::PREFIX);
     let begins: Vec<usize> = text.lines().enumerate().filter(|(_, l)| l.contains(&begin)).map(|(i, _)| i + 1).collect();
     let mut tiles = Vec::new();
+    // The host's pixels for each frame (with --blob), for rendering the screens.
+    let mut host_pixels = Vec::new();
     for f in &frames {
         let i = begins.iter().position(|&l| l == f.line).unwrap_or(begins.len());
         let name = file_name(i, f);
@@ -128,6 +136,7 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
             }
             let (x, pixels) = host_sample(blob, &f.spec)
                 .with_context(|| format!("frame {i} (line {}) {}", f.line, spec_text(&f.spec)))?;
+            host_pixels.push(pixels.clone());
             if f.matches_sample(&x) && pixels == f.pixels {
                 status.push_str(", bit-identical to the host");
             } else {
@@ -155,6 +164,35 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
             f.spec.seed
         );
         tiles.push(f.pixels.clone());
+    }
+    for (k, s) in screens.iter().enumerate() {
+        let path = args.out.join(screen::file_name(k, s, false));
+        util::write_atomic(&path, &screen::png(&s.rgb565, s.width, s.height)?)?;
+        let status = match screen::frame_for(s, &frames) {
+            None => {
+                problems.push(format!("screen {k} (line {}): no image frame of its run before it", s.line));
+                "no image frame to render it from".to_string()
+            }
+            Some((j, f)) => {
+                // The host's own sample with --blob, else the frame's pixels (their CRC checked).
+                let pixels = host_pixels.get(j).unwrap_or(&f.pixels);
+                let host = screen::render(s, f.shape, pixels)?;
+                let host_path = args.out.join(screen::file_name(k, s, true));
+                util::write_atomic(&host_path, &screen::png(&host, s.width, s.height)?)?;
+                let differ = host.iter().zip(&s.rgb565).filter(|(a, b)| a != b).count();
+                if differ == 0 {
+                    format!("identical to the host's rendering {}", host_path.display())
+                } else {
+                    problems.push(format!(
+                        "screen {k} (line {}) {}: {differ} pixels differ from the host's rendering",
+                        s.line,
+                        spec_text(&s.spec)
+                    ));
+                    format!("{differ} pixels differ from the host's rendering")
+                }
+            }
+        };
+        println!("{}  {}x{} screen {}  {status}", path.display(), s.width, s.height, spec_text(&s.spec));
     }
     if args.grid {
         let shape = frames[0].shape;
