@@ -14,7 +14,12 @@ use gaussdiff_core::sampler::Sampler;
 /// The frames of a default-runs build (exact, euler:18, heun:18 for seeds 0 and 1) of `blob` are the
 /// host's samples bit for bit, with real instruction counts that repeat exactly. Returns the run's stdout.
 fn check_bit_identical(features: &str, blob_path: &std::path::Path, label: &str) -> String {
-    let build = fw::build(features, &[("GAUSSDIFF_BLOB", blob_path.to_str().unwrap())], label);
+    check_bit_identical_profile("release", features, blob_path, label)
+}
+
+/// [`check_bit_identical`] for a build with the cargo `profile` (`release` or the size-optimised `lean`).
+fn check_bit_identical_profile(profile: &str, features: &str, blob_path: &std::path::Path, label: &str) -> String {
+    let build = fw::build_profile(profile, features, &[("GAUSSDIFF_BLOB", blob_path.to_str().unwrap())], label);
     let run = fw::qemu_ok(&build.elf, Duration::from_secs(240));
     let bytes = std::fs::read(blob_path).expect("reading the blob");
     let blob = Blob::parse(&bytes).expect("blob parses on the host");
@@ -191,4 +196,13 @@ fn qemu_cortex_m7_mps2_an500_is_bit_identical_to_the_m4_and_the_host() {
         fw::assert_frame_values(b, &x);
         assert_eq!(b.pixels, fw::pixels(&blob, &x));
     }
+}
+
+/// The lean production build (`--profile lean`: `opt-level = "s"`) computes the same bits as the host.
+#[test]
+fn qemu_lean_build_is_bit_identical_to_the_host() {
+    if fw::qemu_missing() {
+        return;
+    }
+    check_bit_identical_profile("lean", "qemu", &fw::default_blob(), "qemu-lean");
 }
