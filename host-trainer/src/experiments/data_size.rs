@@ -228,49 +228,31 @@ fn report(a: &ExperimentArgs, (width, depth, steps): (usize, usize, usize), runs
         v.dedup();
         v
     };
-    // Per plot: file, title, y label, log y, and curves (label suffix, dashed reference?, value).
-    type Curve<'a> = (&'a str, bool, &'a dyn Fn(&Run) -> f64);
-    let plots: [(&str, &str, &str, bool, Vec<Curve<'_>>); 4] = [
-        (
-            "data_size_linearity.png",
-            "min over sigma of the linearity score",
-            "min_sigma linearity",
-            false,
-            vec![
-                ("network", false, &|r: &Run| r.linearity_min_network),
-                ("Gaussian D_G", true, &|r: &Run| r.linearity_min_gaussian),
-                ("memoriser D*", true, &|r: &Run| r.linearity_min_memorising),
-            ],
-        ),
-        (
-            "data_size_memorisation.png",
-            "memorisation of 64 Heun-18 samples",
-            "fraction / ratio",
-            false,
-            vec![
-                ("memorised (d1 < d2/3)", false, &|r: &Run| r.memorised_fraction),
-                ("median d1/d2", true, &|r: &Run| r.nn_ratio_median),
-            ],
-        ),
-        (
-            "data_size_difference.png",
-            "network vs Gaussian denoiser, mean over sigma",
-            "E|D_net - D_G| / |D_net|",
-            true,
-            vec![("", false, &|r: &Run| r.difference_to_gaussian_mean)],
-        ),
-        (
-            "data_size_samples.png",
-            "samples from the same noise: MSE per pixel",
-            "MSE per pixel",
-            false,
-            vec![
-                ("to Gaussian's", false, &|r: &Run| r.sample_mse_to_gaussian),
-                ("to memoriser's", true, &|r: &Run| r.sample_mse_to_memorising),
-            ],
-        ),
+    // Per plot: file, title, y label, log y; and its curves (label suffix, dashed reference?, value).
+    const PLOTS: [(&str, &str, &str, bool); 4] = [
+        ("data_size_linearity.png", "min over sigma of the linearity score", "min_sigma linearity", false),
+        ("data_size_memorisation.png", "memorisation of 64 Heun-18 samples", "fraction / ratio", false),
+        ("data_size_difference.png", "network vs Gaussian denoiser, mean over sigma", "E|D_net - D_G| / |D_net|", true),
+        ("data_size_samples.png", "samples from the same noise: MSE per pixel", "MSE per pixel", false),
     ];
-    for (file, title, ylab, log_y, curves) in plots {
+    type Curve<'a> = (&'a str, bool, &'a dyn Fn(&Run) -> f64);
+    let curves: [Vec<Curve<'_>>; 4] = [
+        vec![
+            ("network", false, &|r: &Run| r.linearity_min_network),
+            ("Gaussian D_G", true, &|r: &Run| r.linearity_min_gaussian),
+            ("memoriser D*", true, &|r: &Run| r.linearity_min_memorising),
+        ],
+        vec![
+            ("memorised (d1 < d2/3)", false, &|r: &Run| r.memorised_fraction),
+            ("median d1/d2", true, &|r: &Run| r.nn_ratio_median),
+        ],
+        vec![("", false, &|r: &Run| r.difference_to_gaussian_mean)],
+        vec![
+            ("to Gaussian's", false, &|r: &Run| r.sample_mse_to_gaussian),
+            ("to memoriser's", true, &|r: &Run| r.sample_mse_to_memorising),
+        ],
+    ];
+    for ((file, title, ylab, log_y), curves) in PLOTS.into_iter().zip(curves) {
         let mut series = Vec::new();
         for &d in &ds {
             for (label, dashed, f) in &curves {

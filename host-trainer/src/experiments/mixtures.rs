@@ -519,6 +519,18 @@ fn faces(a: &ExperimentArgs, sz: &Sizes, progress: bool) -> Result<(Vec<FaceRow>
     Ok((rows, grid))
 }
 
+const MODELS_PNG: &str = "mixtures_mnist_models.png";
+const MODELS_TITLE: &str = "MNIST: unconditional exact samples of each model, and held-out real digits";
+const CLASSES_PNG: &str = "mixtures_mnist_classes.png";
+const CLASSES_TITLE: &str =
+    "MNIST class mixture: class-conditional exact samples (label: share the classifier assigns to the class)";
+const COMPONENTS_PNG: &str = "mixtures_mnist_components.png";
+const COMPONENTS_TITLE: &str =
+    "MNIST K = 10 unsupervised mixture: samples per component (label: its majority class under the classifier)";
+const FACES_PNG: &str = "mixtures_olivetti.png";
+const FACES_TITLE: &str =
+    "Olivetti faces: single Gaussian vs per-person mixture (persons 0, 5, 10, ...), nearest training faces";
+
 #[allow(clippy::too_many_arguments)]
 fn report(
     a: &ExperimentArgs,
@@ -533,48 +545,18 @@ fn report(
 ) -> Result<()> {
     let pixel = gaussdiff_core::pixel::PixelMap::EDM;
     let face_shape = gaussdiff_core::pixel::ImageShape { channels: 1, height: 64, width: 64 };
-    let figures = vec![
-        "mixtures_mnist_models.png".to_string(),
-        "mixtures_mnist_classes.png".to_string(),
-        "mixtures_mnist_components.png".to_string(),
-        "mixtures_olivetti.png".to_string(),
+    // Per figure: file, title, rows, image shape, images per row, zoom.
+    let grids = [
+        (MODELS_PNG, MODELS_TITLE, model_grid, shape, 12, 2),
+        (CLASSES_PNG, CLASSES_TITLE, class_grid, shape, 12, 2),
+        (COMPONENTS_PNG, COMPONENTS_TITLE, comp_grid, shape, 12, 2),
+        (FACES_PNG, FACES_TITLE, face_grid, face_shape, 8, 1),
     ];
-    labelled_grid(
-        &a.out.join(&figures[0]),
-        "MNIST: unconditional exact samples of each model, and held-out real digits",
-        &[(String::new(), model_grid)],
-        shape,
-        pixel,
-        12,
-        2,
-    )?;
-    labelled_grid(
-        &a.out.join(&figures[1]),
-        "MNIST class mixture: class-conditional exact samples (label: share the classifier assigns to the class)",
-        &[(String::new(), class_grid)],
-        shape,
-        pixel,
-        12,
-        2,
-    )?;
-    labelled_grid(
-        &a.out.join(&figures[2]),
-        "MNIST K = 10 unsupervised mixture: samples per component (label: its majority class under the classifier)",
-        &[(String::new(), comp_grid)],
-        shape,
-        pixel,
-        12,
-        2,
-    )?;
-    labelled_grid(
-        &a.out.join(&figures[3]),
-        "Olivetti faces: single Gaussian vs per-person mixture (persons 0, 5, 10, ...), nearest training faces",
-        &[(String::new(), face_grid)],
-        face_shape,
-        pixel,
-        8,
-        1,
-    )?;
+    let mut figures = Vec::new();
+    for (file, title, rows, shape, cols, zoom) in grids {
+        labelled_grid(&a.out.join(file), title, &[(String::new(), rows)], shape, pixel, cols, zoom)?;
+        figures.push(file.to_string());
+    }
     let header = [
         "components",
         "rank",
