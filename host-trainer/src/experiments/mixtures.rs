@@ -542,7 +542,7 @@ fn report(
     labelled_grid(
         &a.out.join(&figures[0]),
         "MNIST: unconditional exact samples of each model, and held-out real digits",
-        &[(String::new(), model_grid)],
+        &[(format!("MNIST test set, N = {} training images (half A)", sizes.train), model_grid)],
         shape,
         pixel,
         12,
@@ -551,7 +551,7 @@ fn report(
     labelled_grid(
         &a.out.join(&figures[1]),
         "MNIST class mixture: class-conditional exact samples (label: share the classifier assigns to the class)",
-        &[(String::new(), class_grid)],
+        &[(format!("MNIST test set, N = {} training images (half A)", sizes.train), class_grid)],
         shape,
         pixel,
         12,
@@ -560,7 +560,7 @@ fn report(
     labelled_grid(
         &a.out.join(&figures[2]),
         "MNIST K = 10 unsupervised mixture: samples per component (label: its majority class under the classifier)",
-        &[(String::new(), comp_grid)],
+        &[(format!("MNIST test set, N = {} training images (half A)", sizes.train), comp_grid)],
         shape,
         pixel,
         12,
@@ -569,7 +569,7 @@ fn report(
     labelled_grid(
         &a.out.join(&figures[3]),
         "Olivetti faces: single Gaussian vs per-person mixture (persons 0, 5, 10, ...), nearest training faces",
-        &[(String::new(), face_grid)],
+        &[("Olivetti faces, 64x64".to_string(), face_grid)],
         face_shape,
         pixel,
         8,
