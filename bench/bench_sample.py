@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from common import MNIST, THREADS, describe_run, mnist_model_space, run
+from common import MNIST, THREADS, describe_run, mnist_model_space, run, warn_if_busy
 
 K = 64
 TINY = 1e-20
@@ -98,6 +98,7 @@ def main():
         ours = run(["bench-sample", blob, "--n", "4096", "--n-core", "512", "--batch", str(BATCH),
                     "--steps", str(STEPS), "--repeat", str(REPEAT), "--threads", str(THREADS or 0)])
     print(describe_run())
+    warn_if_busy()
     print(f"d=784 k={K}, Heun-{STEPS} ({2 * STEPS - 1} evaluations), batch {BATCH}, numpy {np.__version__}")
     print(f"{'sampler':<10} {'numpy as is':>12} {'numpy flushed':>14} {'gaussdiff':>11} {'ratio':>6} "
           f"{'ratio (flushed)':>15} {'gaussdiff core/sample':>22}")

@@ -67,3 +67,54 @@ def describe_run():
     threads = THREADS if THREADS is not None else f"all ({os.cpu_count()} cores)"
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     return f"threads: {threads}; env {blas or '{}'}; load average {load}"
+
+
+def busy_processes(interval=0.5, threshold=10.0):
+    """Other processes using at least `threshold` % of a core over `interval` seconds (Linux /proc):
+    [(percent, pid, name)], busiest first; [] where /proc is not readable."""
+    import time
+
+    def ticks():
+        out = {}
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                stat = open(f"/proc/{pid}/stat").read()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
+            out[pid] = (name, int(fields[11]) + int(fields[12]))  # utime + stime
+        return out
+
+    try:
+        a = ticks()
+        time.sleep(interval)
+        b = ticks()
+    except OSError:
+        return []
+    hz = os.sysconf("SC_CLK_TCK")
+    busy = []
+    for pid, (name, t) in b.items():
+        if pid in a:
+            pct = 100.0 * (t - a[pid][1]) / hz / interval
+            if pct >= threshold:
+                busy.append((pct, int(pid), name))
+    return sorted(busy, reverse=True)
+
+
+def warn_if_busy():
+    """Before timing: a WARNING line when the 1-minute load average is above 0.5 per core or other processes
+    are using the CPU (each named with its share), since then the times measure the contention too."""
+    load = os.getloadavg()[0]
+    cores = os.cpu_count() or 1
+    busy = busy_processes()
+    if load > 0.5 * cores or busy:
+        others = ", ".join(f"{name} (pid {pid}) {pct:.0f} %" for pct, pid, name in busy[:5]) or "none right now"
+        print(
+            f"WARNING: machine busy before timing: load average {load:.2f} on {cores} cores; other processes on the "
+            f"CPU: {others}. Times are noisy; compare only the same-run ratios, or rerun when idle."
+        )
+        return True
+    return False

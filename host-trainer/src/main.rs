@@ -36,14 +36,25 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Train a denoiser (EDM preconditioning and loss). Writes OUT/checkpoint.safetensors, OUT/config.toml, OUT/losses.csv.
+    #[command(
+        after_help = "Example:\n  gaussdiff-train train --dataset data/sklearn_digits/digits.csv.gz --width 256 --depth 2 --steps 3000 --out runs/digits"
+    )]
     Train(cmd::train::TrainArgs),
     /// Fit per-sigma affine maps W x + b to a trained denoiser (closed form and/or gradient descent).
+    #[command(
+        after_help = "Example:\n  gaussdiff-train distill --checkpoint runs/digits/checkpoint.safetensors --method both --out runs/digits/linear.safetensors"
+    )]
     Distill(cmd::distill::DistillArgs),
     /// Compare network, distilled maps, Gaussian and memorising denoisers: JSON, CSV, plots, sample grids.
+    #[command(
+        after_help = "Example:\n  gaussdiff-train metrics --checkpoint runs/digits/checkpoint.safetensors --distilled runs/digits/linear.safetensors --out runs/digits/metrics"
+    )]
     Metrics(cmd::metrics::MetricsArgs),
     /// Time training steps and distillation beside a plain matmul (prints Markdown).
+    #[command(after_help = "Example:\n  gaussdiff-train bench")]
     Bench(cmd::bench::BenchArgs),
     /// Reproduce a paper's finding (docs/results.md): data-size, distill, capacity, gaussian-data, gallery, skip-steps, mixtures.
+    #[command(after_help = "Example:\n  gaussdiff-train experiment gaussian-data --quick -o runs/exp4q")]
     Experiment(gaussdiff_trainer::experiments::ExperimentArgs),
 }
 

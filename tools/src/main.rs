@@ -34,20 +34,34 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Fit a Gaussian to a dataset (or convert distilled linear maps) and write a blob.
+    #[command(
+        after_help = "Examples:\n  gaussdiff export --dataset data/mnist/t10k-images-idx3-ubyte.gz --rank 64 --floor auto --dtype f16 -o mnist.gdn\n  gaussdiff export --linear runs/digits/linear.safetensors -o linear.gdn"
+    )]
     Export(cmd::export::ExportArgs),
     /// Show a blob's header, metadata, sections, checksum and what it needs on a target.
+    #[command(after_help = "Example:\n  gaussdiff inspect mnist.gdn")]
     Inspect(cmd::inspect::InspectArgs),
     /// Sample images from a blob with the core sampler (bit-identical to the firmware) into a PNG grid.
+    #[command(
+        after_help = "Example:\n  gaussdiff sample mnist.gdn --n 64 --seed 0 --sampler heun --steps 18 -o grid.png --nearest data/mnist/t10k-images-idx3-ubyte.gz"
+    )]
     Sample(cmd::sample::SampleArgs),
     /// The main job: fit, export and sample digits, MNIST and Frey faces; write a gallery and a report.
+    #[command(after_help = "Example:\n  gaussdiff demo --out out/demo")]
     Demo(cmd::demo::DemoArgs),
     /// Turn a captured firmware frame stream into PNG files and verify the checksums.
+    #[command(
+        after_help = "Example:\n  gaussdiff capture firmware/capture.txt -o capture --blob firmware/blobs/olivetti-k40-f16.gdn"
+    )]
     Capture(cmd::capture::CaptureArgs),
     /// Benchmark helper: time the Gaussian fit of a dataset (used by bench/bench_fit.py).
-    #[command(hide = true)]
+    #[command(
+        hide = true,
+        after_help = "Example:\n  python3 bench/bench_fit.py  (runs gaussdiff bench-fit on each benchmark shape)"
+    )]
     BenchFit(cmd::bench::BenchFitArgs),
     /// Benchmark helper: sampling throughput, per-sample core path and batched host path.
-    #[command(hide = true)]
+    #[command(hide = true, after_help = "Example:\n  gaussdiff bench-sample mnist.gdn")]
     BenchSample(cmd::bench::BenchSampleArgs),
 }
 

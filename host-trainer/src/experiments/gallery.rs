@@ -207,7 +207,7 @@ fn gallery_row(
         if !host.is_empty() {
             fw_rmse = Some(rmse(&fw[..host.len()], &host));
             grid.extend_from_slice(&fw);
-            grid_rows.push("firmware (QEMU), black = no frame for this seed".into());
+            grid_rows.push("firmware (QEMU)".into());
         }
     }
     let nn: Vec<(usize, f64)> =
@@ -215,14 +215,14 @@ fn gallery_row(
     for &(i, _) in &nn {
         grid.extend_from_slice(ds.image(i));
     }
-    grid_rows.push("nearest training image to the exact sample".into());
+    grid_rows.push("nearest training image".into());
     let grid_name = format!("gallery_{label}.png");
     let cols = n_samples as usize;
     labelled_grid(
         &a.out.join(&grid_name),
-        &format!("{}: samples of its full-rank Gaussian, one noise seed per column", ds.name),
+        &format!("{label}: full-rank Gaussian, one noise seed per column"),
         &[(
-            format!("{}, N = {} training images, {}x{} pixels", ds.name, ds.len(), ds.shape.height, ds.shape.width),
+            format!("{label}, N = {} training images, {}x{} pixels", ds.len(), ds.shape.height, ds.shape.width),
             rows_of(&grid, d, cols, |i| grid_rows.get(i).cloned().unwrap_or_default()),
         )],
         ds.shape,
@@ -304,7 +304,7 @@ fn report(
         &a.out.join("rank_sweep_mnist.png"),
         "MNIST: exact samples of rank-k Gaussians (floor c = mean of the rest), same seed per column",
         &[(
-            format!("{}, N = {} training images", ds.name, ds.len()),
+            format!("MNIST test set, N = {} training images", ds.len()),
             rows_of(&grid, ds.dim(), cols, |i| match sweep.get(i) {
                 Some(r) if r.rank == ds.dim() => format!("full rank ({})", r.rank),
                 Some(r) => format!("rank {}", r.rank),

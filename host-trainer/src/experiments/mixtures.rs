@@ -116,13 +116,34 @@ struct ModelRow {
     cond_share: Option<f64>,
     cond_confidence: Option<f64>,
     uncond_samples: usize,
+    #[serde(flatten)]
+    scores: Scores,
+    /// Per class / component: (label, share, majority class).
+    per_class: Vec<(String, f64, usize)>,
+}
+
+/// What the classifier's features and the nearest training images say about a set of images.
+#[derive(Serialize, Clone, Debug)]
+struct Scores {
     uncond_top_prob: f64,
     fld: f64,
     kid: f64,
     nn_ratio_median: f64,
     memorised_fraction: f64,
-    /// Per class / component: (label, share, majority class).
-    per_class: Vec<(String, f64, usize)>,
+}
+
+impl Scores {
+    /// Scores of images whose classifier outputs are `out` and whose nearest training distances are `nn`,
+    /// against the reference features `feat_ref`.
+    fn new(out: &Outputs, nn: &[(f64, f64)], feat_ref: &[f32]) -> Result<Self> {
+        Ok(Self {
+            uncond_top_prob: top_prob(out),
+            fld: measures::frechet_distance(&out.features, feat_ref, FEATURES)?,
+            kid: measures::kid(&out.features, feat_ref, FEATURES),
+            nn_ratio_median: measures::median_nn_ratio(nn),
+            memorised_fraction: measures::memorisation_fraction(nn),
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -341,11 +362,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
             cond_share: cond_out.as_ref().map(|o| o.accuracy(&cond_labels)),
             cond_confidence: cond_out.as_ref().map(|o| o.mean_confidence(&cond_labels)),
             uncond_samples: n_real,
-            uncond_top_prob: top_prob(&out_u),
-            fld: measures::frechet_distance(&out_u.features, feat_ref, FEATURES)?,
-            kid: measures::kid(&out_u.features, feat_ref, FEATURES),
-            nn_ratio_median: measures::median_nn_ratio(&nn),
-            memorised_fraction: measures::memorisation_fraction(&nn),
+            scores: Scores::new(&out_u, &nn, feat_ref)?,
             per_class,
         });
         model_grid.push((format!("{} (unconditional)", f.name), uncond[..show * d].to_vec()));
@@ -368,11 +385,7 @@ pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
         cond_share: Some(out_r.accuracy(&real_labels)),
         cond_confidence: Some(out_r.mean_confidence(&real_labels)),
         uncond_samples: n_real,
-        uncond_top_prob: top_prob(&out_r),
-        fld: measures::frechet_distance(&out_r.features, feat_ref, FEATURES)?,
-        kid: measures::kid(&out_r.features, feat_ref, FEATURES),
-        nn_ratio_median: measures::median_nn_ratio(&nn),
-        memorised_fraction: measures::memorisation_fraction(&nn),
+        scores: Scores::new(&out_r, &nn, feat_ref)?,
         per_class: Vec::new(),
     });
     if progress {
@@ -414,11 +427,11 @@ fn row_line(r: &ModelRow) -> String {
         r.rank,
         opt(r.cond_share, true),
         opt(r.cond_confidence, false),
-        r.uncond_top_prob,
-        r.fld,
-        r.kid,
-        r.nn_ratio_median,
-        r.memorised_fraction
+        r.scores.uncond_top_prob,
+        r.scores.fld,
+        r.scores.kid,
+        r.scores.nn_ratio_median,
+        r.scores.memorised_fraction
     )
 }
 
@@ -545,16 +558,18 @@ fn report(
 ) -> Result<()> {
     let pixel = gaussdiff_core::pixel::PixelMap::EDM;
     let face_shape = gaussdiff_core::pixel::ImageShape { channels: 1, height: 64, width: 64 };
-    // Per figure: file, title, rows, image shape, images per row, zoom.
+    // Per figure: file, title, block label, rows, image shape, images per row, zoom.
+    let mnist = format!("MNIST test set, N = {} training images (half A)", sizes.train);
+    let olivetti = "Olivetti faces, 64x64".to_string();
     let grids = [
-        (MODELS_PNG, MODELS_TITLE, model_grid, shape, 12, 2),
-        (CLASSES_PNG, CLASSES_TITLE, class_grid, shape, 12, 2),
-        (COMPONENTS_PNG, COMPONENTS_TITLE, comp_grid, shape, 12, 2),
-        (FACES_PNG, FACES_TITLE, face_grid, face_shape, 8, 1),
+        (MODELS_PNG, MODELS_TITLE, mnist.clone(), model_grid, shape, 12, 2),
+        (CLASSES_PNG, CLASSES_TITLE, mnist.clone(), class_grid, shape, 12, 2),
+        (COMPONENTS_PNG, COMPONENTS_TITLE, mnist, comp_grid, shape, 12, 2),
+        (FACES_PNG, FACES_TITLE, olivetti, face_grid, face_shape, 8, 1),
     ];
     let mut figures = Vec::new();
-    for (file, title, rows, shape, cols, zoom) in grids {
-        labelled_grid(&a.out.join(file), title, &[(String::new(), rows)], shape, pixel, cols, zoom)?;
+    for (file, title, block, rows, shape, cols, zoom) in grids {
+        labelled_grid(&a.out.join(file), title, &[(block, rows)], shape, pixel, cols, zoom)?;
         figures.push(file.to_string());
     }
     let header = [
@@ -585,11 +600,11 @@ fn report(
                     r.cond_share.unwrap_or(f64::NAN),
                     r.cond_confidence.unwrap_or(f64::NAN),
                     r.uncond_samples as f64,
-                    r.uncond_top_prob,
-                    r.fld,
-                    r.kid,
-                    r.nn_ratio_median,
-                    r.memorised_fraction,
+                    r.scores.uncond_top_prob,
+                    r.scores.fld,
+                    r.scores.kid,
+                    r.scores.nn_ratio_median,
+                    r.scores.memorised_fraction,
                 ]
             })
             .collect::<Vec<_>>(),
@@ -621,11 +636,11 @@ fn report(
             r.blob_bytes_f32,
             share,
             opt(r.cond_confidence, false),
-            r.uncond_top_prob,
-            r.fld,
-            r.kid,
-            r.nn_ratio_median,
-            100.0 * r.memorised_fraction
+            r.scores.uncond_top_prob,
+            r.scores.fld,
+            r.scores.kid,
+            r.scores.nn_ratio_median,
+            100.0 * r.scores.memorised_fraction
         );
     }
     md.push_str("\n| Olivetti model | K | rank | samples | median d1/d2 | copies (d1 < d2/3) | median d1 |\n|---|---|---|---|---|---|---|\n");
