@@ -12,23 +12,12 @@ fn help(args: &[&str]) -> String {
 #[test]
 fn every_subcommand_help_ends_with_an_example() {
     let top = help(&["--help"]);
-    let subs: Vec<&str> = top
-        .split("Commands:")
-        .nth(1)
-        .expect("a Commands: section")
-        .lines()
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|c| *c != "help")
-        .collect();
+    let subs = gaussdiff_tests::subcommands(&top);
     for want in ["train", "distill", "metrics", "bench", "experiment"] {
-        assert!(subs.contains(&want), "{want} not listed: {subs:?}");
+        assert!(subs.iter().any(|s| s == want), "{want} not listed: {subs:?}");
     }
-    for sub in subs {
-        let text = help(&[sub, "--help"]);
-        let mut para: Vec<&str> = text.trim_end().lines().rev().take_while(|l| !l.trim().is_empty()).collect();
-        para.reverse();
+    for sub in &subs {
+        let para = gaussdiff_tests::last_paragraph(&help(&[sub, "--help"]));
         assert!(para.len() >= 2 && para[0].starts_with("Example"), "{sub}: last paragraph {para:?}");
         for line in &para[1..] {
             assert!(line.trim_start().starts_with(&format!("gaussdiff-train {sub}")), "{sub}: {line:?}");

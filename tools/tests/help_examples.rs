@@ -9,28 +9,10 @@ fn subcommands() -> Vec<String> {
     let o = run(&["--help"]);
     assert!(o.status.success());
     let text = String::from_utf8_lossy(&o.stdout).to_string();
-    let listed = text
-        .split("Commands:")
-        .nth(1)
-        .expect("a Commands: section")
-        .lines()
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|c| *c != "help")
-        .map(str::to_string);
-    let mut v: Vec<String> = listed.collect();
+    let mut v = gaussdiff_tests::subcommands(&text);
     assert!(v.len() >= 5, "{text}");
     v.extend(["bench-fit".to_string(), "bench-sample".to_string()]);
     v
-}
-
-/// The last paragraph of a help text.
-pub fn last_paragraph(text: &str) -> Vec<String> {
-    let mut para: Vec<String> =
-        text.trim_end().lines().rev().take_while(|l| !l.trim().is_empty()).map(str::to_string).collect();
-    para.reverse();
-    para
 }
 
 #[test]
@@ -43,7 +25,7 @@ fn every_subcommand_help_ends_with_an_example() {
         for flag in ["--help", "-h"] {
             let o = run(&[sub, flag]);
             assert!(o.status.success(), "{sub} {flag}");
-            let para = last_paragraph(&String::from_utf8_lossy(&o.stdout));
+            let para = gaussdiff_tests::last_paragraph(&String::from_utf8_lossy(&o.stdout));
             assert!(para.len() >= 2 && para[0].starts_with("Example"), "{sub} {flag}: last paragraph {para:?}");
             for line in &para[1..] {
                 let l = line.trim_start();
