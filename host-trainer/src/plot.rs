@@ -351,6 +351,20 @@ pub type GridRow = (String, Vec<f32>);
 /// One block of a [`labelled_grid`]: a header ("" for none) and its rows.
 pub type GridBlock = (String, Vec<GridRow>);
 
+/// A [`labelled_grid`] of one block of rows made from `data` (its shape and pixel map), headed by the
+/// dataset's name and size (`"{name}, N = {n} training images{note}"`).
+pub fn dataset_grid(
+    path: &Path,
+    title: &str,
+    data: &gaussdiff_fit::dataset::Dataset,
+    note: &str,
+    rows: Vec<GridRow>,
+    (cols, zoom): (usize, u32),
+) -> Result<()> {
+    let block = format!("{}, N = {} training images{note}", data.name, data.len());
+    labelled_grid(path, title, &[(block, rows)], data.shape, data.pixel, cols, zoom)
+}
+
 /// A labelled image grid ([`gaussdiff_fit::figure`]): `title` on top, each block's header, each row's label
 /// left of its images (model space, mapped to pixels by `pixel`; at most `cols` per row, each image pixel
 /// `zoom x zoom`), written atomically as PNG.

@@ -182,20 +182,35 @@ fn begin(line: usize, words: &[&str]) -> Result<Open, FrameError> {
     })
 }
 
-fn pixel_line(line: usize, f: &mut Open, words: &[&str]) -> Result<(), FrameError> {
+/// The words `ROW COL HEX` of a chunk line (`usage` is its documented form, `what` names its values): the row,
+/// the first column and the hex digits, checked to hold a whole, non-zero number of `digits`-wide values that
+/// fit in row `ROW` of a `rows x cols` image.
+pub(super) fn chunk<'w>(
+    line: usize,
+    words: &[&'w str],
+    (usage, what): (&str, &str),
+    digits: usize,
+    (rows, cols): (usize, usize),
+) -> Result<(usize, usize, &'w str), FrameError> {
     let [r, x0, hex] = words else {
-        return Err(err(line, "expected `p ROW COL HEX`"));
+        return Err(err(line, format!("expected `{usage}`")));
     };
-    let (w, rows) = (usize::from(f.shape.width), usize::from(f.shape.channels) * usize::from(f.shape.height));
     let r: usize = r.parse().map_err(|_| err(line, format!("row {r:?} is not a number")))?;
     let x0: usize = x0.parse().map_err(|_| err(line, format!("column {x0:?} is not a number")))?;
     if !hex.is_ascii() {
-        return Err(err(line, "pixel chunk: expected hex digits"));
+        return Err(err(line, format!("{what} chunk: expected hex digits")));
     }
+    let n = hex.len() / digits;
+    if hex.len() % digits != 0 || n == 0 || r >= rows || x0 >= cols || x0 + n > cols {
+        return Err(err(line, format!("{what} chunk row {r} col {x0} len {n} outside {rows} rows x {cols} columns")));
+    }
+    Ok((r, x0, hex))
+}
+
+fn pixel_line(line: usize, f: &mut Open, words: &[&str]) -> Result<(), FrameError> {
+    let (w, rows) = (usize::from(f.shape.width), usize::from(f.shape.channels) * usize::from(f.shape.height));
+    let (r, x0, hex) = chunk(line, words, ("p ROW COL HEX", "pixel"), 2, (rows, w))?;
     let n = hex.len() / 2;
-    if hex.len() % 2 != 0 || n == 0 || r >= rows || x0 >= w || x0 + n > w {
-        return Err(err(line, format!("pixel chunk row {r} col {x0} len {n} outside {rows} rows x {w} columns")));
-    }
     for i in 0..n {
         let v = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
             .map_err(|_| err(line, format!("bad hex pixel {:?}", &hex[2 * i..2 * i + 2])))?;

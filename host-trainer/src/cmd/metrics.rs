@@ -276,18 +276,10 @@ pub fn run(o: &MetricsOptions, device: &Device, progress: bool) -> Result<Metric
         nn_q.insert(den.label().to_string(), quantiles(&d1));
         ratio_q.insert(den.label().to_string(), quantiles(&ratios(&nn)));
         hist.push((den.label().to_string(), d1));
-        plot::labelled_grid(
-            &o.out.join(format!("samples_{}.png", den.label())),
-            &format!("{} denoiser: {} Heun-{} samples", den.label(), s.len() / d.max(1), o.steps),
-            &[(
-                format!("{}, N = {} training images", data.name, data.len()),
-                plot::rows_of(s, d, 8, |i| format!("samples {}-{}", 8 * i + 1, (8 * i + 8).min(s.len() / d.max(1)))),
-            )],
-            data.shape,
-            data.pixel,
-            8,
-            4,
-        )?;
+        let n = s.len() / d.max(1);
+        let title = format!("{} denoiser: {n} Heun-{} samples", den.label(), o.steps);
+        let rows = plot::rows_of(s, d, 8, |i| format!("samples {}-{}", 8 * i + 1, (8 * i + 8).min(n)));
+        plot::dataset_grid(&o.out.join(format!("samples_{}.png", den.label())), &title, &data, "", rows, (8, 4))?;
     }
     if data.held_out_len() > 0 {
         let m = data.held_out_len().min(o.n_samples.max(64));

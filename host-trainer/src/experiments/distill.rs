@@ -115,15 +115,8 @@ fn measure(
     for (den, label) in dens.into_iter().zip(["network", "distilled linear maps", "Gaussian denoiser"]) {
         grid.push((label.to_string(), measures::heun_sample(den, &noise, 18)?));
     }
-    plot::labelled_grid(
-        &a.out.join("side_by_side.png"),
-        &format!("{}: Heun-18 samples of three denoisers from the same noise (column)", data.name),
-        &[(format!("{}, N = {} training images", data.name, data.len()), grid)],
-        data.shape,
-        data.pixel,
-        n_show,
-        6,
-    )?;
+    let title = format!("{}: Heun-18 samples of three denoisers from the same noise (column)", data.name);
+    plot::dataset_grid(&a.out.join("side_by_side.png"), &title, data, "", grid, (n_show, 6))?;
     Ok(rep)
 }
 

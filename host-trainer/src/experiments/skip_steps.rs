@@ -23,7 +23,7 @@ use crate::denoisers::NetDenoiser;
 use crate::edm::edm_sigmas;
 use crate::measures;
 use crate::network::Network;
-use crate::plot::{labelled_grid, GridRow};
+use crate::plot::{self, GridRow};
 use crate::plot::{xy_plot, Axes, Series};
 use crate::rng::TrainRng;
 
@@ -155,15 +155,9 @@ fn report(a: &ExperimentArgs, ck: &Path, data: &Dataset, n: usize, m: Measured, 
     let setting = a.setting();
     let d = data.dim();
     let Measured { rows, full, full_evals, gauss_sample, grid, show } = m;
-    labelled_grid(
-        &a.out.join("skip_steps_samples.png"),
-        &format!("{}: network Heun samples, the first steps replaced by the Gaussian's exact flow", data.name),
-        &[(format!("{}, N = {} training images; one noise per column", data.name, data.len()), grid)],
-        data.shape,
-        data.pixel,
-        show,
-        6,
-    )?;
+    let title = format!("{}: network Heun samples, the first steps replaced by the Gaussian's exact flow", data.name);
+    let note = "; one noise per column";
+    plot::dataset_grid(&a.out.join("skip_steps_samples.png"), &title, data, note, grid, (show, 6))?;
     // Scale of "different sample": RMS difference between two independent network samples.
     let half = n / 2 * d;
     let between = measures::mse(&full[..half], &full[half..2 * half]).sqrt();

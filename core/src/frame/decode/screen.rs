@@ -5,7 +5,7 @@ use std::string::String;
 use std::vec;
 use std::vec::Vec;
 
-use super::{err, hex_u32, pairs, spec, take, FrameError, Item, MAX_DIM};
+use super::{chunk, err, hex_u32, pairs, spec, take, FrameError, Item, MAX_DIM};
 use crate::frame::screen::screen_crc;
 use crate::sampler::SampleSpec;
 
@@ -106,19 +106,9 @@ fn begin(line: usize, words: &[&str]) -> Result<Open, FrameError> {
 }
 
 fn row(line: usize, o: &mut Open, words: &[&str]) -> Result<(), FrameError> {
-    let [r, x0, hex] = words else {
-        return Err(err(line, "expected `s ROW COL HEX`"));
-    };
     let (w, h) = (usize::from(o.screen.width), usize::from(o.screen.height));
-    let r: usize = r.parse().map_err(|_| err(line, format!("row {r:?} is not a number")))?;
-    let x0: usize = x0.parse().map_err(|_| err(line, format!("column {x0:?} is not a number")))?;
-    if !hex.is_ascii() {
-        return Err(err(line, "screen chunk: expected hex digits"));
-    }
+    let (r, x0, hex) = chunk(line, words, ("s ROW COL HEX", "screen"), 4, (h, w))?;
     let n = hex.len() / 4;
-    if hex.len() % 4 != 0 || n == 0 || r >= h || x0 >= w || x0 + n > w {
-        return Err(err(line, format!("screen chunk row {r} col {x0} len {n} outside {h} rows x {w} columns")));
-    }
     for i in 0..n {
         let digits = &hex[4 * i..4 * i + 4];
         let v = u16::from_str_radix(digits, 16).map_err(|_| err(line, format!("bad hex RGB565 {digits:?}")))?;
