@@ -116,16 +116,7 @@ impl Rng {
     /// Next 32-bit output of xoshiro128++.
     #[inline]
     pub fn next_u32(&mut self) -> u32 {
-        let s = &mut self.s;
-        let result = s[0].wrapping_add(s[3]).rotate_left(7).wrapping_add(s[0]);
-        let t = s[1] << 9;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(11);
-        result
+        xoshiro_plus_plus(&mut self.s, XOSHIRO128PP)
     }
 
     /// Uniform in `[0, 1)` on the grid `m * 2^-24` (`m` = top 24 bits of one output).
@@ -182,6 +173,58 @@ impl Rng {
             *v = self.normal();
         }
     }
+}
+
+/// A word of a xoshiro state: `u32` (xoshiro128++) or `u64` (xoshiro256++, the trainer's generator).
+pub trait XoshiroWord: Copy + core::ops::BitXorAssign + core::ops::Shl<u32, Output = Self> {
+    /// Addition modulo the word size.
+    fn wrapping_add(self, other: Self) -> Self;
+    /// Left rotation by `n` bits.
+    fn rotate_left(self, n: u32) -> Self;
+}
+
+impl XoshiroWord for u32 {
+    #[inline]
+    fn wrapping_add(self, other: Self) -> Self {
+        u32::wrapping_add(self, other)
+    }
+    #[inline]
+    fn rotate_left(self, n: u32) -> Self {
+        u32::rotate_left(self, n)
+    }
+}
+
+impl XoshiroWord for u64 {
+    #[inline]
+    fn wrapping_add(self, other: Self) -> Self {
+        u64::wrapping_add(self, other)
+    }
+    #[inline]
+    fn rotate_left(self, n: u32) -> Self {
+        u64::rotate_left(self, n)
+    }
+}
+
+/// xoshiro128++'s constants `(a, b, c)` for [`xoshiro_plus_plus`].
+pub const XOSHIRO128PP: (u32, u32, u32) = (7, 9, 11);
+/// xoshiro256++'s constants `(a, b, c)` for [`xoshiro_plus_plus`].
+pub const XOSHIRO256PP: (u32, u32, u32) = (23, 17, 45);
+
+/// One step of the xoshiro++ family (Blackman & Vigna 2019) on the four-word state `s` with constants
+/// `(a, b, c)`: returns `rotl(s0 + s3, a) + s0`, then `t = s1 << b`, `s2 ^= s0`, `s3 ^= s1`, `s1 ^= s2`,
+/// `s0 ^= s3`, `s2 ^= t`, `s3 = rotl(s3, c)`. The one implementation of the step for [`Rng`] (u32 words,
+/// [`XOSHIRO128PP`]) and the host trainer's generator (u64 words, [`XOSHIRO256PP`]).
+#[inline]
+pub fn xoshiro_plus_plus<W: XoshiroWord>(s: &mut [W; 4], (a, b, c): (u32, u32, u32)) -> W {
+    let result = s[0].wrapping_add(s[3]).rotate_left(a).wrapping_add(s[0]);
+    let t = s[1] << b;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = s[3].rotate_left(c);
+    result
 }
 
 /// The ziggurat's `R = 3.442619855899` (start of the tail; f32 bits `0x405c53e2`).

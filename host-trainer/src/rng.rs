@@ -4,7 +4,7 @@
 //! crate calls candle's random functions: all draws come from [`TrainRng`], whose whole state is four
 //! `u64` words that a checkpoint stores and restores exactly.
 //!
-//! * Generator: xoshiro256++ (Blackman & Vigna 2019), state seeded from a `u64` by core's SplitMix64
+//! * Generator: xoshiro256++ (Blackman & Vigna 2019; the step is core's `xoshiro_plus_plus`), state seeded from a `u64` by core's SplitMix64
 //!   (`gaussdiff_core::rng::SplitMix64`, the one implementation).
 //! * Uniform `f64` in `[0, 1)`: the top 53 bits of one output times 2^-53.
 //! * Normal: Box-Muller in f64 (`sqrt(-2 ln u1) cos(2 pi u2)`, `u1` in `(0, 1]`), one output per two
@@ -13,7 +13,7 @@
 //! It is a few lines and its state must be serialisable word for word, which is why it is written here
 //! rather than taken from `rand_xoshiro` (whose state is private).
 
-use gaussdiff_core::rng::SplitMix64;
+use gaussdiff_core::rng::{xoshiro_plus_plus, SplitMix64, XOSHIRO256PP};
 
 /// xoshiro256++ with a fully exposed state.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,18 +44,9 @@ impl TrainRng {
         self.s
     }
 
-    /// Next 64 random bits.
+    /// Next 64 random bits (core's xoshiro++ step with u64 words and xoshiro256++'s constants).
     pub fn next_u64(&mut self) -> u64 {
-        let s = &mut self.s;
-        let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
-        let t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = s[3].rotate_left(45);
-        result
+        xoshiro_plus_plus(&mut self.s, XOSHIRO256PP)
     }
 
     /// Uniform in `[0, 1)` with 53 random bits.
