@@ -5,6 +5,8 @@
 use gaussdiff_core::pixel::ImageShape;
 use gaussdiff_core::sampler::SampleSpec;
 
+use embedded_io::Write;
+
 use crate::app::Counter;
 
 /// One sample as the screen shows it.
@@ -28,12 +30,7 @@ pub trait Screen {
     ///
     /// # Errors
     /// An error of the byte sink (a panel's own errors are logged, not fatal).
-    fn show<W: embedded_io::Write, C: Counter>(
-        &mut self,
-        out: &mut W,
-        counter: &mut C,
-        shown: &Shown<'_>,
-    ) -> Result<(), W::Error>;
+    fn show<W: Write, C: Counter>(&mut self, out: &mut W, counter: &mut C, shown: &Shown<'_>) -> Result<(), W::Error>;
 }
 
 /// No screen: the build without a display.
@@ -43,7 +40,7 @@ pub struct NoScreen;
 
 #[cfg(not(any(feature = "screen-frame", feature = "display-st7789")))]
 impl Screen for NoScreen {
-    fn show<W: embedded_io::Write, C: Counter>(&mut self, _: &mut W, _: &mut C, _: &Shown<'_>) -> Result<(), W::Error> {
+    fn show<W: Write, C: Counter>(&mut self, _: &mut W, _: &mut C, _: &Shown<'_>) -> Result<(), W::Error> {
         Ok(())
     }
 }
@@ -59,12 +56,7 @@ pub struct FrameScreen<'a> {
 
 #[cfg(feature = "screen-frame")]
 impl Screen for FrameScreen<'_> {
-    fn show<W: embedded_io::Write, C: Counter>(
-        &mut self,
-        out: &mut W,
-        counter: &mut C,
-        shown: &Shown<'_>,
-    ) -> Result<(), W::Error> {
+    fn show<W: Write, C: Counter>(&mut self, out: &mut W, counter: &mut C, shown: &Shown<'_>) -> Result<(), W::Error> {
         use gaussdiff_core::frame::ScreenFrame;
         use gaussdiff_screen::{Caption, Elapsed, Framebuffer};
 
@@ -99,12 +91,7 @@ pub struct Panel<D> {
 
 #[cfg(feature = "display-st7789")]
 impl<D: gaussdiff_screen::DrawTarget<Color = gaussdiff_screen::Rgb565>> Screen for Panel<D> {
-    fn show<W: embedded_io::Write, C: Counter>(
-        &mut self,
-        _: &mut W,
-        counter: &mut C,
-        shown: &Shown<'_>,
-    ) -> Result<(), W::Error> {
+    fn show<W: Write, C: Counter>(&mut self, _: &mut W, counter: &mut C, shown: &Shown<'_>) -> Result<(), W::Error> {
         use gaussdiff_screen::{Caption, Elapsed};
 
         let us = shown.count * 1_000_000 / u64::from(self.core_hz.max(1));
