@@ -183,27 +183,21 @@ pub trait XoshiroWord: Copy + core::ops::BitXorAssign + core::ops::Shl<u32, Outp
     fn rotate_left(self, n: u32) -> Self;
 }
 
-impl XoshiroWord for u32 {
-    #[inline]
-    fn wrapping_add(self, other: Self) -> Self {
-        u32::wrapping_add(self, other)
-    }
-    #[inline]
-    fn rotate_left(self, n: u32) -> Self {
-        u32::rotate_left(self, n)
-    }
+macro_rules! xoshiro_word {
+    ($($t:ty),+) => {$(
+        impl XoshiroWord for $t {
+            #[inline]
+            fn wrapping_add(self, other: Self) -> Self {
+                <$t>::wrapping_add(self, other)
+            }
+            #[inline]
+            fn rotate_left(self, n: u32) -> Self {
+                <$t>::rotate_left(self, n)
+            }
+        }
+    )+};
 }
-
-impl XoshiroWord for u64 {
-    #[inline]
-    fn wrapping_add(self, other: Self) -> Self {
-        u64::wrapping_add(self, other)
-    }
-    #[inline]
-    fn rotate_left(self, n: u32) -> Self {
-        u64::rotate_left(self, n)
-    }
-}
+xoshiro_word!(u32, u64);
 
 /// xoshiro128++'s constants `(a, b, c)` for [`xoshiro_plus_plus`].
 pub const XOSHIRO128PP: (u32, u32, u32) = (7, 9, 11);
