@@ -93,22 +93,36 @@ struct Init<'a> {
     rng: &'a mut TrainRng,
     device: &'a Device,
     params: Vec<Param>,
+    /// Scalar parameters that may still be created ([`Network::new_within`]).
+    budget: usize,
 }
 
 impl Init<'_> {
+    /// Counts a parameter of `shape` against the budget, before anything is allocated; its element count.
+    fn reserve(&mut self, name: &str, shape: &[usize]) -> Result<usize> {
+        match shape.iter().try_fold(1usize, |n, &s| n.checked_mul(s)) {
+            Some(n) if n <= self.budget => {
+                self.budget -= n;
+                Ok(n)
+            }
+            _ => bail!("parameter {name:?} of shape {shape:?} exceeds the parameter budget ({} left)", self.budget),
+        }
+    }
     fn tensor(&mut self, name: &str, shape: &[usize], bound: f64) -> Result<()> {
-        let n: usize = shape.iter().product();
+        let n = self.reserve(name, shape)?;
         let data: Vec<f32> = (0..n).map(|_| ((self.rng.uniform() * 2.0 - 1.0) * bound) as f32).collect();
         let t = Tensor::from_vec(data, shape, self.device)?;
         self.params.push(Param { name: name.to_string(), var: Var::from_tensor(&t)? });
         Ok(())
     }
     fn zeros(&mut self, name: &str, shape: &[usize]) -> Result<()> {
+        self.reserve(name, shape)?;
         let t = Tensor::zeros(shape, DType::F32, self.device)?;
         self.params.push(Param { name: name.to_string(), var: Var::from_tensor(&t)? });
         Ok(())
     }
     fn ones(&mut self, name: &str, shape: &[usize]) -> Result<()> {
+        self.reserve(name, shape)?;
         let t = Tensor::ones(shape, DType::F32, self.device)?;
         self.params.push(Param { name: name.to_string(), var: Var::from_tensor(&t)? });
         Ok(())
@@ -221,9 +235,28 @@ impl Network {
     /// # Errors
     /// If the U-Net is asked for an image whose height or width is not divisible by 4, or a size is 0.
     pub fn new(arch: Arch, chw: (usize, usize, usize), rng: &mut TrainRng, device: &Device) -> Result<Self> {
+        Self::new_within(arch, chw, rng, device, usize::MAX)
+    }
+
+    /// [`Network::new`] with at most `max_params` scalar parameters: each parameter is counted against it
+    /// before it is allocated, so a configuration read from a file (a checkpoint) cannot make the trainer
+    /// allocate more than the file can justify.
+    ///
+    /// # Errors
+    /// As [`Network::new`], and if the network would need more than `max_params` parameters (or `C H W`
+    /// overflows).
+    pub fn new_within(
+        arch: Arch,
+        chw: (usize, usize, usize),
+        rng: &mut TrainRng,
+        device: &Device,
+        max_params: usize,
+    ) -> Result<Self> {
         let (c, h, w) = chw;
-        let d = c * h * w;
-        let mut init = Init { rng, device, params: Vec::new() };
+        let Some(d) = c.checked_mul(h).and_then(|ch| ch.checked_mul(w)) else {
+            bail!("image shape {c}x{h}x{w} is too large");
+        };
+        let mut init = Init { rng, device, params: Vec::new(), budget: max_params };
         match &arch {
             Arch::Mlp { width, depth } => {
                 if *width == 0 {

@@ -96,6 +96,16 @@ impl Loaded {
         Ok(Self { path: path.display().to_string(), bytes, metadata })
     }
 
+    /// The file's length in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// True for an empty file (never, once [`Loaded::open`] has accepted it).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
     /// String metadata.
     pub fn metadata(&self) -> &HashMap<String, String> {
         &self.metadata

@@ -264,7 +264,17 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<Checkpoint> {
         bail!("{}: metadata \"shape\" must be C,H,W", path.display());
     }
     let mut scratch = TrainRng::new(0);
-    let net = Network::new(cfg.arch.clone(), (shape[0], shape[1], shape[2]), &mut scratch, device)?;
+    // Every parameter is stored four times as f32 (param, ema, adam_m, adam_v): the file's size bounds the
+    // network its metadata may describe, checked before anything is allocated.
+    let max_params = f.len() / 16;
+    let net = Network::new_within(cfg.arch.clone(), (shape[0], shape[1], shape[2]), &mut scratch, device, max_params)
+        .map_err(|e| {
+        anyhow::anyhow!(
+            "{}: metadata \"config\" and \"shape\" describe a network the file cannot hold (at most \
+                 {max_params} parameters of 16 bytes): {e}",
+            path.display()
+        )
+    })?;
     let mut opt = Adam::new(&net, adam_cfg(&cfg), cfg.ema_decay)?;
     for (i, p) in net.params.iter().enumerate() {
         let dims = p.var.dims().to_vec();

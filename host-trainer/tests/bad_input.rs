@@ -78,6 +78,23 @@ fn finished_run() -> &'static Path {
     })
 }
 
+/// The checkpoint `bytes` with `width = 16` in its metadata config replaced by `width` (the JSON header
+/// re-serialised and padded to 8 bytes; the tensors unchanged).
+fn with_config_width(bytes: &[u8], width: &str) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let config = header["__metadata__"]["config"].as_str().unwrap().replace("width = 16", width);
+    header["__metadata__"]["config"] = serde_json::Value::String(config);
+    let mut json = serde_json::to_vec(&header).unwrap();
+    while !json.len().is_multiple_of(8) {
+        json.push(b' ');
+    }
+    let mut out = (json.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + n..]);
+    out
+}
+
 fn check(name: &str, o: &Output, code: i32, needles: &[&str]) -> Result<(), String> {
     let err = String::from_utf8_lossy(&o.stderr);
     if o.status.code() != Some(code) {
@@ -109,6 +126,10 @@ fn trainer_bad_inputs() {
     std::fs::write(bad.join("checkpoint.safetensors"), &bytes).unwrap();
     std::fs::copy(run.join("config.toml"), bad.join("config.toml")).unwrap();
     std::fs::copy(run.join("losses.csv"), bad.join("losses.csv")).unwrap();
+    // A checkpoint whose metadata config asks for an MLP of width 3e9 (its tensors and checksums intact):
+    // refused before the network is allocated.
+    let huge = t.join("huge.safetensors");
+    std::fs::write(&huge, with_config_width(&std::fs::read(&ck).unwrap(), "width = 3000000000")).unwrap();
     let s = |p: &Path| p.display().to_string();
     let v = |a: &[&str]| a.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     #[rustfmt::skip]
@@ -126,6 +147,7 @@ fn trainer_bad_inputs() {
         ("train --save-every 0", v(&["train", "--dataset", &s(&digits()), "--save-every", "0", "--out", &s(&t.join("d"))]), 1, vec!["save_every"]),
         ("train --resume corrupt tensor", v(&["--quiet", "train", "--resume", "--steps", "6", "--out", &s(&bad)]), 1, vec!["is corrupt", "checksum"]),
         ("distill corrupt checkpoint", v(&["--quiet", "distill", "--checkpoint", &s(&bad.join("checkpoint.safetensors")), "--out", &s(&t.join("maps.safetensors"))]), 1, vec!["is corrupt"]),
+        ("distill checkpoint with a huge config", v(&["--quiet", "distill", "--checkpoint", &s(&huge), "--out", &s(&t.join("maps.safetensors"))]), 1, vec!["huge.safetensors", "cannot hold"]),
         ("distill missing checkpoint", v(&["--quiet", "distill", "--checkpoint", &s(&t.join("no.safetensors")), "--out", &s(&t.join("maps.safetensors"))]), 1, vec!["no.safetensors"]),
     ];
     let mut failures = Vec::new();
