@@ -53,11 +53,10 @@ def scalbnf(x, n):
 
 # e_expf.c
 _EXP_HALF = (F(0.5), F(-0.5))
-_EXP_LN2_HI = from_bits(0x3F317200)
-_EXP_LN2_LO = from_bits(0x35BFBE8E)
-_EXP_INV_LN2 = from_bits(0x3FB8AA3B)
-_EXP_P1 = from_bits(0x3E2AAA8F)
-_EXP_P2 = from_bits(0xBB355215)
+# ln2_hi, ln2_lo, 1/ln2, P1, P2 (bit patterns as in the C source)
+_EXP_LN2_HI, _EXP_LN2_LO, _EXP_INV_LN2, _EXP_P1, _EXP_P2 = map(
+    from_bits, (0x3F317200, 0x35BFBE8E, 0x3FB8AA3B, 0x3E2AAA8F, 0xBB355215)
+)
 
 
 def expf(x):
@@ -92,12 +91,10 @@ def expf(x):
 
 
 # e_logf.c
-_LOG_LN2_HI = from_bits(0x3F317180)
-_LOG_LN2_LO = from_bits(0x3717F7D1)
-_LG1 = from_bits(0x3F2AAAAA)
-_LG2 = from_bits(0x3ECCCE13)
-_LG3 = from_bits(0x3E91E9EE)
-_LG4 = from_bits(0x3E789E26)
+# ln2_hi, ln2_lo, Lg1 .. Lg4 (bit patterns as in the C source)
+_LOG_LN2_HI, _LOG_LN2_LO, _LG1, _LG2, _LG3, _LG4 = map(
+    from_bits, (0x3F317180, 0x3717F7D1, 0x3F2AAAAA, 0x3ECCCE13, 0x3E91E9EE, 0x3E789E26)
+)
 
 
 def logf(x):
