@@ -32,8 +32,9 @@ pub const MAX_EXTRAS: usize = 6;
 /// Extra keys are 1 to this many characters of `[a-z0-9_]`.
 pub const MAX_KEY_LEN: usize = 12;
 
-/// The CRC-32 used by the protocol: CRC-32/ISO-HDLC (the zlib/PNG/Ethernet CRC, check value `0xcbf43926`).
-pub const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+/// The CRC-32 used by the protocol: the blob format's CRC-32/ISO-HDLC (the zlib/PNG/Ethernet CRC, check value
+/// `0xcbf43926`), one definition for both.
+pub const CRC: crc::Crc<u32> = crate::blob::format::CRC32;
 
 /// CRC-32 of the pixel bytes, in order.
 pub fn pixel_crc(pixels: &[u8]) -> u32 {
