@@ -71,40 +71,23 @@ pub(super) fn top_eigenpairs(images: &[f32], d: usize, k: usize, ddof: usize) ->
     let mut q_t: Vec<f64> = (0..l * d).map(|_| f64::from(rng.normal())).collect();
     thin::orthonormalise(&mut q_t, d);
     let m = chunk_rows(d);
-    let mut xb = vec![0.0f64; m * d];
-    let mut yb = Mat::<f64>::zeros(m, l);
     let mut trace = 0.0f64;
     let mut iterations = 0;
     // The first passes run in f32 (half the memory traffic, twice the GEMM rate) until the subspace is as
-    // good as f32 can make it; the passes that reach TOL and give the result run in f64.
-    let mut single = Some(Single { xb: vec![0.0f32; m * d], yb: Mat::zeros(m, l) });
+    // good as f32 can make it; the passes that reach TOL and give the result run in f64 (buffers made then).
+    let mut single = Some(Pass::<f32>::new(m, d, l));
+    let mut double: Option<Pass<f64>> = None;
     let mut last_residual = f64::INFINITY;
     loop {
         iterations += 1;
-        // Z = X_c^T X_c Q (d x l), one pass.
         let q = MatRef::from_row_major_slice(&q_t, l, d).transpose(); // d x l
-        let (z, tr) = match single.as_mut() {
-            Some(f32_pass) => f32_pass.product(images, &mean, &q_t, d, m, iterations == 1),
-            None => {
-                let mut z = Mat::<f64>::zeros(d, l);
-                let mut tr = 0.0f64;
-                for chunk in images.chunks(m * d) {
-                    let rows = chunk.len() / d;
-                    let xbuf = &mut xb[..rows * d];
-                    thin::center_rows(xbuf, chunk, &mean);
-                    if iterations == 1 {
-                        tr += xbuf.iter().map(|v| v * v).sum::<f64>();
-                    }
-                    let x = MatRef::from_row_major_slice(xbuf, rows, d);
-                    let mut y = yb.as_mut().subrows_mut(0, rows);
-                    matmul::matmul(y.as_mut(), Accum::Replace, x, q, 1.0, par());
-                    matmul::matmul(z.as_mut(), Accum::Add, x.transpose(), y.as_ref(), 1.0, par());
-                }
-                (z, tr)
-            }
+                                                                      // Z = X_c^T X_c Q (d x l), one pass; the first (always f32) also gives the trace.
+        let z = match single.as_mut() {
+            Some(pass) => pass.product(images, &mean, &q_t, (iterations == 1).then_some(&mut trace)),
+            None => double.get_or_insert_with(|| Pass::new(m, d, l)).product(images, &mean, &q_t, None),
         };
         if iterations == 1 {
-            trace = tr * scale;
+            trace *= scale;
         }
         // Rayleigh-Ritz: H = Q^T Z (l x l, symmetric), H = W diag(theta) W^T.
         let mut h = Mat::<f64>::zeros(l, l);
@@ -156,52 +139,77 @@ pub(super) fn top_eigenpairs(images: &[f32], d: usize, k: usize, ddof: usize) ->
     }
 }
 
-/// The buffers of an f32 pass.
-struct Single {
-    xb: Vec<f32>,
-    yb: Mat<f32>,
+/// The element type of a pass over the data: f32 for the early passes, f64 for the last ones.
+trait Word: faer::traits::ComplexField + Copy {
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
 }
 
-impl Single {
-    /// `Z = X_c^T X_c Q` with the centred chunks and the products in f32 (the centring itself in f64, then
-    /// rounded), returned in f64; with `trace`, also `sum X_c^2` in f64 from the unrounded centred values.
-    fn product(
-        &mut self,
-        images: &[f32],
-        mean: &[f64],
-        q_t: &[f64],
-        d: usize,
-        m: usize,
-        trace: bool,
-    ) -> (Mat<f64>, f64) {
+impl Word for f32 {
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Word for f64 {
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+/// The chunk buffers of a pass in `T`.
+struct Pass<T: Word> {
+    m: usize,
+    d: usize,
+    xb: Vec<T>,
+    yb: Mat<T>,
+}
+
+impl<T: Word> Pass<T> {
+    /// Buffers for chunks of `m` images of `d` pixels and `l` columns.
+    fn new(m: usize, d: usize, l: usize) -> Self {
+        Self { m, d, xb: vec![T::from_f64(0.0); m * d], yb: Mat::zeros(m, l) }
+    }
+
+    /// `Z = X_c^T X_c Q` (`q_t` = `Q^T`, `l x d`) with the centred chunks and the products in `T` (the centring
+    /// itself in f64, then rounded), returned in f64; with `trace`, also adds `sum X_c^2` to it, in f64 from
+    /// the unrounded centred values (row by row, rows in order).
+    fn product(&mut self, images: &[f32], mean: &[f64], q_t: &[f64], mut trace: Option<&mut f64>) -> Mat<f64> {
+        let (m, d) = (self.m, self.d);
         let l = q_t.len() / d;
-        let q = Mat::<f32>::from_fn(d, l, |i, c| q_t[c * d + i] as f32);
-        let mut z = Mat::<f32>::zeros(d, l);
-        let mut tr = 0.0f64;
+        let q = Mat::<T>::from_fn(d, l, |i, c| T::from_f64(q_t[c * d + i]));
+        let mut z = Mat::<T>::zeros(d, l);
         for chunk in images.chunks(m * d) {
             let rows = chunk.len() / d;
             let xbuf = &mut self.xb[..rows * d];
-            let sums: Vec<f64> = xbuf
-                .par_chunks_mut(d)
-                .zip(chunk.par_chunks(d))
-                .map(|(row, img)| {
-                    let mut s = 0.0f64;
-                    for ((o, &v), &mu) in row.iter_mut().zip(img).zip(mean) {
-                        let c = f64::from(v) - mu;
-                        s += c * c;
-                        *o = c as f32;
-                    }
-                    s
-                })
-                .collect();
-            if trace {
-                tr += sums.iter().sum::<f64>();
+            let center = |(row, img): (&mut [T], &[f32])| {
+                let mut s = 0.0f64;
+                for ((o, &v), &mu) in row.iter_mut().zip(img).zip(mean) {
+                    let c = f64::from(v) - mu;
+                    s += c * c;
+                    *o = T::from_f64(c);
+                }
+                s
+            };
+            let rows_iter = xbuf.par_chunks_mut(d).zip(chunk.par_chunks(d));
+            match trace.as_deref_mut() {
+                Some(tr) => *tr += rows_iter.map(center).collect::<Vec<f64>>().iter().sum::<f64>(),
+                None => rows_iter.for_each(|r| {
+                    center(r);
+                }),
             }
             let x = MatRef::from_row_major_slice(xbuf, rows, d);
             let mut y = self.yb.as_mut().subrows_mut(0, rows);
-            matmul::matmul(y.as_mut(), Accum::Replace, x, q.as_ref(), 1.0, par());
-            matmul::matmul(z.as_mut(), Accum::Add, x.transpose(), y.as_ref(), 1.0, par());
+            let one = T::from_f64(1.0);
+            matmul::matmul(y.as_mut(), Accum::Replace, x, q.as_ref(), one, par());
+            matmul::matmul(z.as_mut(), Accum::Add, x.transpose(), y.as_ref(), one, par());
         }
-        (Mat::from_fn(d, l, |i, c| f64::from(z[(i, c)])), tr)
+        Mat::from_fn(d, l, |i, c| z[(i, c)].to_f64())
     }
 }
