@@ -182,14 +182,20 @@ pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// An output directory for one run: created if missing (its parent must exist), and removed again with its
-/// contents when dropped unless [`keep`](OutputDir::keep) was called, if and only if this run created it.
-/// A failed run therefore leaves no empty or half-filled directory behind.
+/// An output directory for one run: created if missing (its parent must exist, or `parents`), and removed
+/// again with its contents when dropped unless [`keep`](OutputDir::keep) was called, if and only if this run
+/// created it. When the directory already exists, the run's files go to a hidden staging directory inside it
+/// ([`file`](OutputDir::file)) and [`keep`](OutputDir::keep) moves them into place, so a failed run leaves
+/// the directory as it found it: no new file, no replaced file.
 #[derive(Debug)]
 pub struct OutputDir {
-    /// The outermost directory this run created (what a failure removes).
+    /// The directory as given.
     path: PathBuf,
+    /// The outermost directory this run created (what a failure removes).
+    top: PathBuf,
     created: bool,
+    /// Where the files go until [`keep`](OutputDir::keep), for a directory that existed before the run.
+    staging: Option<PathBuf>,
 }
 
 impl OutputDir {
@@ -201,7 +207,20 @@ impl OutputDir {
     /// directory)"`, or a creation failure; every message names `path`.
     pub fn create(path: &Path, parents: bool) -> std::io::Result<Self> {
         if path.is_dir() {
-            return Ok(Self { path: path.to_path_buf(), created: false });
+            let staging = tempfile::Builder::new()
+                .prefix(TEMP_PREFIX)
+                .suffix(TEMP_SUFFIX)
+                .tempdir_in(path)
+                .map_err(|e| {
+                    err(e.kind(), format!("{}: cannot create a staging directory in it: {e}", path.display()))
+                })?
+                .keep();
+            return Ok(Self {
+                path: path.to_path_buf(),
+                top: path.to_path_buf(),
+                created: false,
+                staging: Some(staging),
+            });
         }
         if std::fs::symlink_metadata(path).is_ok() {
             return Err(err(
@@ -223,20 +242,59 @@ impl OutputDir {
         }
         let made = if parents { std::fs::create_dir_all(path) } else { std::fs::create_dir(path) };
         made.map_err(|e| err(e.kind(), format!("{}: cannot create the directory: {e}", path.display())))?;
-        // `path` (the removal root) is the outermost directory this run created.
-        Ok(Self { path: top, created: true })
+        Ok(Self { path: path.to_path_buf(), top, created: true, staging: None })
     }
 
-    /// Keep the directory (the run succeeded).
-    pub fn keep(mut self) {
+    /// Where the run writes its file `name` (a plain file name): in the directory if this run created it,
+    /// else in the staging directory until [`keep`](OutputDir::keep).
+    ///
+    /// # Errors
+    /// When `name` designates a directory, FIFO or device in the output directory (as [`resolve_output`]),
+    /// so the run stops before its work rather than when it keeps its files.
+    pub fn file(&self, name: &str) -> std::io::Result<PathBuf> {
+        resolve_output(&self.path.join(name))?;
+        Ok(self.staging.as_deref().unwrap_or(&self.path).join(name))
+    }
+
+    /// Keep the directory (the run succeeded): staged files are moved into place, each replacing what its
+    /// name designates there (a symlink is followed, as [`write_atomic`] does).
+    ///
+    /// # Errors
+    /// A staged file whose destination is a directory, FIFO or device, or a failed move; the message names
+    /// the destination. The staging directory is removed in every case.
+    pub fn keep(mut self) -> std::io::Result<()> {
         self.created = false;
+        let Some(staging) = self.staging.clone() else { return Ok(()) };
+        let mut entries: Vec<_> = std::fs::read_dir(&staging)?.collect::<std::io::Result<Vec<_>>>()?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        // Every destination checked before the first file moves.
+        let moves = entries
+            .iter()
+            .map(|e| {
+                let dest = self.path.join(e.file_name());
+                resolve_output(&dest).map(|target| (e.path(), dest, target))
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        for (from, dest, target) in moves {
+            if let Err(rename) = std::fs::rename(&from, &target) {
+                // Another file system (a symlink pointing out of the directory): copy atomically instead.
+                let bytes = std::fs::read(&from).map_err(|e| {
+                    err(e.kind(), format!("{}: cannot move the file into place: {rename}", dest.display()))
+                })?;
+                write_atomic(&target, &bytes)?;
+            }
+        }
+        Ok(())
     }
 }
 
 impl Drop for OutputDir {
     fn drop(&mut self) {
+        if let Some(staging) = &self.staging {
+            let _ = std::fs::remove_dir_all(staging);
+        }
         if self.created {
-            let _ = std::fs::remove_dir_all(&self.path);
+            let _ = std::fs::remove_dir_all(&self.top);
         }
     }
 }
@@ -324,8 +382,40 @@ mod tests {
             drop(d);
         }
         assert!(!dir.path().join("a").exists(), "created tree removed");
-        OutputDir::create(&p, true).unwrap().keep();
+        OutputDir::create(&p, true).unwrap().keep().unwrap();
         assert!(p.is_dir());
+        // An existing directory: a failed run leaves it as it was (no new file, no replaced file) ...
+        std::fs::write(p.join("old.png"), b"old").unwrap();
+        {
+            let d = OutputDir::create(&p, false).unwrap();
+            std::fs::write(d.file("old.png").unwrap(), b"new").unwrap();
+            std::fs::write(d.file("new.png").unwrap(), b"new").unwrap();
+        }
+        let names = |p: &Path| {
+            let mut v: Vec<String> =
+                std::fs::read_dir(p).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&p), ["old.png"], "nothing added, no staging directory left");
+        assert_eq!(std::fs::read(p.join("old.png")).unwrap(), b"old");
+        // ... and a kept run moves its files into place, following a symlink to its target.
+        std::fs::write(dir.path().join("linked"), b"before").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("linked"), p.join("link.png")).unwrap();
+        let d = OutputDir::create(&p, false).unwrap();
+        for name in ["old.png", "new.png", "link.png"] {
+            std::fs::write(d.file(name).unwrap(), name).unwrap();
+        }
+        d.keep().unwrap();
+        assert_eq!(names(&p), ["link.png", "new.png", "old.png"]);
+        assert_eq!(std::fs::read(p.join("old.png")).unwrap(), b"old.png");
+        assert_eq!(std::fs::read(dir.path().join("linked")).unwrap(), b"link.png", "the link's target replaced");
+        assert!(std::fs::symlink_metadata(p.join("link.png")).unwrap().file_type().is_symlink());
+        // A destination that is a directory is refused by name.
+        std::fs::create_dir(p.join("sub.png")).unwrap();
+        let d = OutputDir::create(&p, false).unwrap();
+        let e = d.file("sub.png").unwrap_err().to_string();
+        assert!(e.contains("sub.png") && e.contains("directory"), "{e}");
         let e = OutputDir::create(&dir.path().join("x/y"), false).unwrap_err().to_string();
         assert!(e.contains("does not exist"), "{e}");
     }

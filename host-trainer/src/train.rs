@@ -417,7 +417,7 @@ pub fn run(start: Start, opts: &RunOptions, device: &Device) -> Result<State> {
             c.validate()?;
             let data = c.load_data()?;
             let st = init_state(&c, &data, device)?;
-            gaussdiff_fit::io::OutputDir::create(&opts.out, true)?.keep();
+            gaussdiff_fit::io::OutputDir::create(&opts.out, true)?.keep()?;
             gaussdiff_fit::io::write_atomic(&log_path, b"step,loss\n")?;
             (c, data, st)
         }

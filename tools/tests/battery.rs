@@ -87,6 +87,13 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
 fn blob_copy(d: &Path) {
     write(d, "m.gdn", &blob_bytes());
 }
+/// A blob and an existing `raw/` whose third sample's name is taken by a directory: the run fails after
+/// drawing two samples, and must leave `raw/` as it was.
+fn raw_dir_with_obstacle(d: &Path) {
+    blob_copy(d);
+    std::fs::create_dir_all(d.join("raw/sample_00002.png")).unwrap();
+    write(d, "raw/keep.txt", b"the user's file");
+}
 fn blob_padded(d: &Path) {
     let f = std::fs::File::create(d.join("m.gdn")).unwrap();
     std::io::Write::write_all(&mut &f, &blob_bytes()).unwrap();
@@ -236,6 +243,7 @@ const CASES: &[Case] = &[
     Case { name: "sample -o in a missing directory", setup: blob_copy, args: &["sample", "@/m.gdn", "-o", "@/no/g.png"], expect: Expect::Error(&["does not exist"]), outputs: &[] },
     Case { name: "sample --raw is a file", setup: blob_and_file, args: &["sample", "@/m.gdn", "--raw", "@/raw", "-o", "@/g.png"], expect: Expect::Error(&["raw", "not a directory"]), outputs: &[] },
     Case { name: "sample --raw missing parent", setup: blob_copy, args: &["sample", "@/m.gdn", "--raw", "@/a/b", "-o", "@/g.png"], expect: Expect::Error(&["does not exist"]), outputs: &[] },
+    Case { name: "sample --raw existing dir, third name a directory", setup: raw_dir_with_obstacle, args: &["sample", "@/m.gdn", "--sampler", "exact", "--n", "4", "--raw", "@/raw", "-o", "@/g.png"], expect: Expect::Error(&["sample_00002.png", "directory"]), outputs: &[] },
     Case { name: "sample --raw with a failing --steps", setup: blob_copy, args: &["sample", "@/m.gdn", "--raw", "@/raw", "--steps", "0", "-o", "@/g.png"], expect: Expect::Error(&["--steps 0"]), outputs: &[] },
     Case { name: "sample --nearest wrong d", setup: blob_copy, args: &["sample", "@/m.gdn", "--nearest", "data/frey_faces/frey_rawface.mat", "-o", "@/g.png"], expect: Expect::Error(&["--nearest", "expected the blob's d = 64"]), outputs: &[] },
     Case { name: "sample --nearest missing", setup: blob_copy, args: &["sample", "@/m.gdn", "--nearest", "@/none.csv", "-o", "@/g.png"], expect: Expect::Error(&["none.csv"]), outputs: &[] },
@@ -284,9 +292,19 @@ const CASES: &[Case] = &[
     Case { name: "capture --scale 0", setup: no_frames, args: &["capture", "@/log.txt", "--scale", "0", "-o", "@/cap"], expect: Expect::Usage(&["--scale"]), outputs: &[] },
 ];
 
+/// Every path under `dir` (relative, sorted), so a file left inside an output directory is seen too.
 fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            v.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            if p.is_dir() && !p.is_symlink() {
+                todo.push(p);
+            }
+        }
+    }
     v.sort();
     v
 }

@@ -1,21 +1,23 @@
 //! Experiment 3 -- capacity and early stopping (Li et al. 2024, Fig. 3).
 //!
-//! At a fixed small number of training images N (sklearn digits, N = d = 64 by default, below where the MLP
-//! generalises), (a) train MLPs of increasing width for the same steps, and (b) follow one run's snapshots
-//! over training. For every network: the relative difference to the Gaussian denoiser of the N images
+//! At a fixed small number of training images N = 64 (sklearn digits, N = d, with the plain MLP; MNIST,
+//! N = d/12, with experiment 1's residual MLP), (a) train networks of increasing width for the same steps,
+//! and (b) follow one width's snapshots over training (its last snapshot is also its point of the width
+//! sweep). For every network: the relative difference to the Gaussian denoiser of the N images
 //! (mean over the 10-level sigma grid), the mean squared pixel difference between its Heun-18 samples and
 //! the Gaussian's from the same noise, and the memorised fraction of its samples.
 
 use anyhow::Result;
 use candle_core::Device;
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::common::{cached, mlp_config, par_map, train_mlp, write_csv, write_summary};
-use super::{ExperimentArgs, Setting};
+use super::{ExperimentArgs, Setting, SweepData};
 use crate::cmd::metrics::{self, MetricsOptions};
+use crate::network::Arch;
 use crate::plot::{xy_plot, Axes, Series};
-use crate::train::{self, RunOptions, Start};
+use crate::train::{self, RunOptions, Start, TrainConfig};
 
 #[derive(Serialize, serde::Deserialize, Clone)]
 struct Point {
@@ -30,16 +32,120 @@ struct Point {
     linearity_min: f64,
 }
 
+/// One dataset's part of the summary.
 #[derive(Serialize)]
-struct Summary {
-    experiment: &'static str,
-    setting: Setting,
+struct DatasetSummary {
+    dataset: &'static str,
+    network: String,
     n_train: usize,
-    depth: usize,
     steps: usize,
     width_sweep: Vec<Point>,
     followed_width: usize,
     over_training: Vec<Point>,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    experiment: &'static str,
+    setting: Setting,
+    datasets: Vec<DatasetSummary>,
+}
+
+/// What one dataset's capacity sweep trains: the network family, the widths, the steps, and which width
+/// is followed over training (at how many snapshots).
+struct Plan {
+    /// Short name in titles and the summary.
+    name: &'static str,
+    /// Prefix of the run directories and suffix of the output files ("" for digits, so the digits files
+    /// keep their names).
+    tag: &'static str,
+    path: PathBuf,
+    hold_out: usize,
+    widths: Vec<usize>,
+    steps: usize,
+    followed: usize,
+    snapshots: usize,
+    /// The training config of width `w` (snapshots off).
+    config: fn(&Path, usize, usize, usize, u64) -> TrainConfig,
+    /// The network family in words, for titles.
+    family: &'static str,
+}
+
+impl Plan {
+    fn config(&self, width: usize, seed: u64) -> TrainConfig {
+        (self.config)(&self.path, width, self.steps, self.hold_out, seed)
+    }
+
+    fn dir(&self, a: &ExperimentArgs, leaf: &str) -> PathBuf {
+        a.out.join(format!("{}{leaf}", self.tag))
+    }
+
+    fn file(&self, stem: &str, ext: &str) -> String {
+        if self.tag.is_empty() {
+            format!("{stem}.{ext}")
+        } else {
+            format!("{stem}_{}.{ext}", self.tag.trim_end_matches('_'))
+        }
+    }
+}
+
+/// The plain MLP of depth [`DEPTH`] (digits).
+fn digits_config(path: &Path, width: usize, steps: usize, hold_out: usize, seed: u64) -> TrainConfig {
+    mlp_config(path, width, DEPTH, steps, Some(N_TRAIN), hold_out, seed)
+}
+
+/// The residual MLP of experiment 1's MNIST runs, [`MNIST_BLOCKS`] blocks (on MNIST the plain MLP stalls at
+/// the skip-path floor; docs/trainer.md).
+fn mnist_config(path: &Path, width: usize, steps: usize, hold_out: usize, seed: u64) -> TrainConfig {
+    TrainConfig {
+        arch: Arch::Resmlp { width, blocks: MNIST_BLOCKS },
+        ..mlp_config(path, width, MNIST_BLOCKS, steps, Some(N_TRAIN), hold_out, seed)
+    }
+}
+
+/// The plans of the setting for the selected datasets. MNIST has no quick plan (the quick setting is the
+/// tests' and stays on the digits).
+fn plans(a: &ExperimentArgs) -> Vec<Plan> {
+    let setting = a.setting();
+    let mut v = Vec::new();
+    if a.datasets.contains(&SweepData::Digits) {
+        let (widths, steps, followed, snapshots) = match setting {
+            Setting::Quick => (vec![16, 64], 200, 64, 2),
+            Setting::Medium => (vec![16, 32, 64, 128, 256, 512], 4000, 256, 8),
+            Setting::Full => (vec![16, 32, 64, 128, 256, 512, 1024], 12000, 512, 12),
+        };
+        v.push(Plan {
+            name: "digits",
+            tag: "",
+            path: a.digits.clone(),
+            hold_out: 297,
+            widths,
+            steps,
+            followed,
+            snapshots,
+            config: digits_config,
+            family: "MLP depth 3",
+        });
+    }
+    if a.datasets.contains(&SweepData::Mnist) && setting != Setting::Quick {
+        let (widths, steps, followed) = match setting {
+            Setting::Medium => (vec![32, 64, 128, 256, 512], 2000, 512),
+            _ => (vec![32, 64, 128, 256, 512, 1024], 4000, 1024),
+        };
+        v.push(Plan {
+            name: "MNIST",
+            tag: "mnist_",
+            path: a.mnist.clone(),
+            hold_out: 500,
+            widths,
+            steps,
+            followed,
+            snapshots: 8,
+            config: mnist_config,
+            family: "residual MLP, 2 blocks",
+        });
+    }
+    v
 }
 
 impl Point {
@@ -84,59 +190,66 @@ fn measure(ck: &Path, out: &Path, width: usize, step: usize, seed: u64, device: 
 
 /// Run experiment 3.
 pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
-    let setting = a.setting();
-    let (widths, steps, followed, snapshots) = match setting {
-        Setting::Quick => (vec![16, 64], 200, 64, 2),
-        Setting::Medium => (vec![16, 32, 64, 128, 256, 512], 4000, 256, 8),
-        Setting::Full => (vec![16, 32, 64, 128, 256, 512, 1024], 12000, 512, 12),
-    };
-    let width_sweep = width_sweep(a, &widths, steps, device, progress)?;
-    let over_training = over_training(a, followed, steps, snapshots, device, progress)?;
-    report(a, steps, (width_sweep, followed, over_training))
+    let mut datasets = Vec::new();
+    for plan in plans(a) {
+        // The followed run first: its last snapshot is also the width sweep's point at that width.
+        let over_training = over_training(a, &plan, device, progress)?;
+        let width_sweep = width_sweep(a, &plan, over_training.last(), device, progress)?;
+        report(a, &plan, &width_sweep, &over_training)?;
+        datasets.push(DatasetSummary {
+            dataset: plan.name,
+            network: plan.family.to_string(),
+            n_train: N_TRAIN,
+            steps: plan.steps,
+            width_sweep,
+            followed_width: plan.followed,
+            over_training,
+        });
+    }
+    write_summary(&a.out, &Summary { experiment: "capacity", setting: a.setting(), datasets })
 }
 
 /// Training images of every run.
 const N_TRAIN: usize = 64;
-/// Hidden-to-hidden layers of every MLP.
+/// Hidden-to-hidden layers of every digits MLP.
 const DEPTH: usize = 3;
+/// Residual blocks of every MNIST network (as experiment 1's).
+const MNIST_BLOCKS: usize = 2;
 
-/// Train (or reuse) and measure one MLP per width.
+/// Train (or reuse) and measure one network per width; the followed width is `followed_last`, the
+/// followed run's final snapshot (the same training config; snapshots do not change the training).
 fn width_sweep(
     a: &ExperimentArgs,
-    widths: &[usize],
-    steps: usize,
+    plan: &Plan,
+    followed_last: Option<&Point>,
     device: &Device,
     progress: bool,
 ) -> Result<Vec<Point>> {
-    let (n_train, depth) = (N_TRAIN, DEPTH);
     let parallel = a.jobs > 1;
-    par_map(widths, a.jobs as usize, |&w| {
-        let dir = a.out.join(format!("width{w}"));
-        let cfg = mlp_config(&a.digits, w, depth, steps, Some(n_train), 297, a.seed);
-        let p = cached(&dir, "point.json", &cfg, || {
-            let ck = train_mlp(&dir, cfg.clone(), device, progress && !parallel)?;
-            measure(&ck, &dir.join("metrics"), w, steps, a.seed, device)
-        })?;
+    par_map(&plan.widths, a.jobs as usize, |&w| {
+        let p = match followed_last {
+            Some(p) if w == plan.followed => p.clone(),
+            _ => {
+                let dir = plan.dir(a, &format!("width{w}"));
+                let cfg = plan.config(w, a.seed);
+                cached(&dir, "point.json", &cfg, || {
+                    let ck = train_mlp(&dir, cfg.clone(), device, progress && !parallel)?;
+                    measure(&ck, &dir.join("metrics"), w, plan.steps, a.seed, device)
+                })?
+            }
+        };
         if progress {
-            eprintln!("width {w:<5} {}", p.summary());
+            eprintln!("{} width {w:<5} {}", plan.name, p.summary());
         }
         Ok(p)
     })
 }
 
-/// One MLP of width `followed`, measured at `snapshots` checkpoints over training.
-fn over_training(
-    a: &ExperimentArgs,
-    followed: usize,
-    steps: usize,
-    snapshots: usize,
-    device: &Device,
-    progress: bool,
-) -> Result<Vec<Point>> {
-    let (n_train, depth) = (N_TRAIN, DEPTH);
-    // One run followed over training (snapshots).
-    let dir = a.out.join(format!("follow_width{followed}"));
-    let mut cfg = mlp_config(&a.digits, followed, depth, steps, Some(n_train), 297, a.seed);
+/// The network of width `plan.followed`, measured at `plan.snapshots` checkpoints over training.
+fn over_training(a: &ExperimentArgs, plan: &Plan, device: &Device, progress: bool) -> Result<Vec<Point>> {
+    let (followed, steps, snapshots) = (plan.followed, plan.steps, plan.snapshots);
+    let dir = plan.dir(a, &format!("follow_width{followed}"));
+    let mut cfg = plan.config(followed, a.seed);
     cfg.save_every = (steps / snapshots).max(1);
     cfg.keep_snapshots = true;
     let last = dir.join(format!("checkpoint-{steps}.safetensors"));
@@ -151,23 +264,19 @@ fn over_training(
     for k in 1..=snapshots {
         let step = (k * cfg.save_every).min(steps);
         let ck = dir.join(format!("checkpoint-{step}.safetensors"));
-        let p = measure(&ck, &dir.join(format!("metrics-{step}")), followed, step, a.seed, device)?;
+        let p = cached(&dir.join(format!("metrics-{step}")), "point.json", &cfg, || {
+            measure(&ck, &dir.join(format!("metrics-{step}")), followed, step, a.seed, device)
+        })?;
         if progress {
-            eprintln!("step {step:<6} {}", p.summary());
+            eprintln!("{} step {step:<6} {}", plan.name, p.summary());
         }
         over_training.push(p);
     }
     Ok(over_training)
 }
 
-/// CSVs, plots and the summary.
-fn report(
-    a: &ExperimentArgs,
-    steps: usize,
-    (width_sweep, followed, over_training): (Vec<Point>, usize, Vec<Point>),
-) -> Result<()> {
-    let setting = a.setting();
-    let (n_train, depth) = (N_TRAIN, DEPTH);
+/// One dataset's CSVs and plots.
+fn report(a: &ExperimentArgs, plan: &Plan, width_sweep: &[Point], over_training: &[Point]) -> Result<()> {
     let row = |p: &Point| {
         vec![
             p.width as f64,
@@ -190,8 +299,11 @@ fn report(
         "diverged_fraction",
         "linearity_min",
     ];
-    write_csv(&a.out.join("width_sweep.csv"), &header, &width_sweep.iter().map(row).collect::<Vec<_>>())?;
-    write_csv(&a.out.join("over_training.csv"), &header, &over_training.iter().map(row).collect::<Vec<_>>())?;
+    let csv = |stem: &str, ps: &[Point]| {
+        write_csv(&a.out.join(plan.file(stem, "csv")), &header, &ps.iter().map(row).collect::<Vec<_>>())
+    };
+    csv("width_sweep", width_sweep)?;
+    csv("over_training", over_training)?;
     let series = |ps: &[Point], x: &dyn Fn(&Point) -> f64| {
         vec![
             Series::new(
@@ -209,19 +321,20 @@ fn report(
             Series::new("memorised fraction", ps.iter().map(|p| (x(p), p.memorised_fraction)).collect()),
         ]
     };
+    let (name, n, family, steps, followed) = (plan.name, N_TRAIN, plan.family, plan.steps, plan.followed);
     // Per plot: file, title, x label, curves.
     let plots = [
         (
-            "capacity_width.png",
-            format!("digits, N = {n_train}: MLP width sweep (depth {depth}, {steps} steps)"),
+            plan.file("capacity_width", "png"),
+            format!("{name}, N = {n}: width sweep ({family}, {steps} steps)"),
             "hidden width",
-            series(&width_sweep, &|p| p.width as f64),
+            series(width_sweep, &|p| p.width as f64),
         ),
         (
-            "capacity_training.png",
-            format!("digits, N = {n_train}: width {followed} over training"),
+            plan.file("capacity_training", "png"),
+            format!("{name}, N = {n}: width {followed} over training ({family})"),
             "training step",
-            series(&over_training, &|p| p.step as f64),
+            series(over_training, &|p| p.step as f64),
         ),
     ];
     for (file, title, x_label, curves) in plots {
@@ -234,17 +347,5 @@ fn report(
         };
         xy_plot(&a.out.join(file), &title, &axes, &curves)?;
     }
-    write_summary(
-        &a.out,
-        &Summary {
-            experiment: "capacity",
-            setting,
-            n_train,
-            depth,
-            steps,
-            width_sweep,
-            followed_width: followed,
-            over_training,
-        },
-    )
+    Ok(())
 }

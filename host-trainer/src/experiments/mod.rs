@@ -91,7 +91,7 @@ pub struct ExperimentArgs {
     /// Seed of all random draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// data-size: which datasets to sweep (comma-separated).
+    /// data-size / capacity: which datasets to sweep (comma-separated; capacity's quick setting is digits only).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "digits,mnist")]
     pub datasets: Vec<SweepData>,
     /// data-size: train only these N (comma-separated) instead of the setting's grid, with the setting's

@@ -152,7 +152,7 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
         }
         let png = util::image_png(&scale_pixels(&f.pixels, f, args.scale), scaled_shape(f, args.scale))?;
         let path = args.out.join(&name);
-        util::write_atomic(&path, &png)?;
+        util::write_atomic(&out_dir.file(&name)?, &png)?;
         println!(
             "{}  {}x{}x{} {} steps={} seed={}  {status}",
             path.display(),
@@ -167,7 +167,10 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
     }
     for (k, s) in screens.iter().enumerate() {
         let path = args.out.join(screen::file_name(k, s, false));
-        util::write_atomic(&path, &screen::png(&s.rgb565, s.width, s.height)?)?;
+        util::write_atomic(
+            &out_dir.file(&screen::file_name(k, s, false))?,
+            &screen::png(&s.rgb565, s.width, s.height)?,
+        )?;
         let status = match screen::frame_for(s, &frames) {
             None => {
                 problems.push(format!("screen {k} (line {}): no image frame of its run before it", s.line));
@@ -178,7 +181,10 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
                 let pixels = host_pixels.get(j).unwrap_or(&f.pixels);
                 let host = screen::render(s, f.shape, pixels)?;
                 let host_path = args.out.join(screen::file_name(k, s, true));
-                util::write_atomic(&host_path, &screen::png(&host, s.width, s.height)?)?;
+                util::write_atomic(
+                    &out_dir.file(&screen::file_name(k, s, true))?,
+                    &screen::png(&host, s.width, s.height)?,
+                )?;
                 let differ = host.iter().zip(&s.rgb565).filter(|(a, b)| a != b).count();
                 if differ == 0 {
                     format!("identical to the host's rendering {}", host_path.display())
@@ -199,14 +205,14 @@ pub fn run(args: &CaptureArgs) -> Result<()> {
         if frames.iter().all(|f| f.shape == shape) {
             let png = util::grid_png(&tiles, shape, tiles.len().min(8), args.scale.max(2))?;
             let path = args.out.join("grid.png");
-            util::write_atomic(&path, &png)?;
+            util::write_atomic(&out_dir.file("grid.png")?, &png)?;
             println!("{}", path.display());
         } else {
             problems.push("--grid: the frames have different shapes".to_string());
         }
     }
     // The frames that decoded are written and kept even when others were corrupt (they are the evidence).
-    out_dir.keep();
+    out_dir.keep().with_context(|| format!("--out {}", args.out.display()))?;
     if !problems.is_empty() {
         bail!("{} frame(s) written, but:\n  {}", frames.len(), problems.join("\n  "));
     }

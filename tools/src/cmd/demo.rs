@@ -12,6 +12,7 @@ use gaussdiff_core::tensor::DType;
 use gaussdiff_fit::dataset::{Dataset, LoadOptions};
 use gaussdiff_fit::figure::{Block, Figure, Row as GridRow};
 use gaussdiff_fit::gaussian::{FitOptions, Floor, Rank};
+use gaussdiff_fit::io::OutputDir;
 
 use super::export::{self, parse_dtype};
 use super::inspect;
@@ -25,7 +26,8 @@ pub struct DemoArgs {
     #[arg(long, default_value = "data", value_name = "DIR")]
     pub data: PathBuf,
     /// Output directory (created with any missing parents, as the default `out/demo` needs on a fresh
-    /// checkout; what the run created is removed again if it fails).
+    /// checkout). A failed run leaves nothing behind: what it created is removed, and in an existing
+    /// directory its files are staged and moved into place only when the run succeeds.
     #[arg(short, long, default_value = "out/demo", value_name = "DIR")]
     pub out: PathBuf,
     /// Samples per dataset and sampler (at least 1; the gallery rows must fit a 16,384-pixel PNG).
@@ -122,35 +124,34 @@ pub fn run(args: &DemoArgs) -> Result<()> {
         .size()
         .with_context(|| format!("--n {n}"))?;
     Figure { title: String::new(), blocks: vec![dry(shapes[1], 10)] }.size().with_context(|| format!("--n {n}"))?;
-    let out_dir = gaussdiff_fit::io::OutputDir::create(&args.out, true)
-        .with_context(|| format!("--out {}", args.out.display()))?;
+    let out_dir = OutputDir::create(&args.out, true).with_context(|| format!("--out {}", args.out.display()))?;
     let overall = util::progress(JOBS.len() as u64, "demo");
     let mut rows = Vec::new();
     for job in &JOBS {
         overall.set_message(job.name);
-        rows.push(run_job(args, job, n).with_context(|| format!("demo: dataset {}", job.name))?);
+        rows.push(run_job(args, &out_dir, job, n).with_context(|| format!("demo: dataset {}", job.name))?);
         overall.inc(1);
     }
     overall.finish_and_clear();
     overall.set_message("mnist classes");
-    let classes = run_classes(args, n).context("demo: class-conditional MNIST")?;
+    let classes = run_classes(args, &out_dir, n).context("demo: class-conditional MNIST")?;
     let gallery = Figure { title: GALLERY_TITLE.into(), blocks: rows.iter().map(|r| r.block.clone()).collect() }
         .png()
         .context("demo: the gallery")?;
-    util::write_atomic(&args.out.join("gallery.png"), &gallery)?;
+    util::write_atomic(&out_dir.file("gallery.png")?, &gallery)?;
     let mut report = report(args, n, &rows);
     report.push_str(&classes);
-    util::write_atomic(&args.out.join("report.md"), report.as_bytes())?;
+    util::write_atomic(&out_dir.file("report.md")?, report.as_bytes())?;
+    out_dir.keep().with_context(|| format!("--out {}", args.out.display()))?;
     util::write_stdout(&format!(
         "{report}\nwrote {}\nwrote {}\n",
         args.out.join("report.md").display(),
         args.out.join("gallery.png").display()
     ))?;
-    out_dir.keep();
     Ok(())
 }
 
-fn run_job(args: &DemoArgs, job: &Job, n: u64) -> Result<Row> {
+fn run_job(args: &DemoArgs, out: &OutputDir, job: &Job, n: u64) -> Result<Row> {
     let start = Instant::now();
     let path = args.data.join(job.file);
     let opts = LoadOptions {
@@ -163,7 +164,7 @@ fn run_job(args: &DemoArgs, job: &Job, n: u64) -> Result<Row> {
     let (bytes, fit, summary) =
         export::gaussian_blob(&ds, &opts, &FitOptions { rank: job.rank, floor: job.floor }, args.dtype)?;
     let blob_path = args.out.join(format!("{}.gdn", job.name));
-    util::write_atomic(&blob_path, &bytes)?;
+    util::write_atomic(&out.file(&format!("{}.gdn", job.name))?, &bytes)?;
     let blob = util::parse_blob(&blob_path, &bytes)?;
     let model = blob.model().map_err(|e| anyhow!("{}: {e}", blob_path.display()))?;
     let costs = inspect::costs(&blob, args.steps)?;
@@ -204,7 +205,7 @@ fn run_job(args: &DemoArgs, job: &Job, n: u64) -> Result<Row> {
         .png()
         .with_context(|| format!("the {} gallery", job.name))?;
     let gallery = format!("{}.png", job.name);
-    util::write_atomic(&args.out.join(&gallery), &png)?;
+    util::write_atomic(&out.file(&gallery)?, &png)?;
     let exact_d: Vec<f64> = nn_exact.iter().map(|&(_, v)| f64::from(v)).collect();
     Ok(Row {
         name: job.name,
@@ -226,7 +227,7 @@ fn run_job(args: &DemoArgs, job: &Job, n: u64) -> Result<Row> {
 /// discarded eigenvalues, fitted on 5,000 training images) and one row per class: a label tile, then `n` exact samples of that class
 /// (`gaussdiff sample --class all`'s recipe). Writes `mnist_mixture.gdn` and `mnist_classes.png`; returns
 /// the report's section.
-fn run_classes(args: &DemoArgs, n: u64) -> Result<String> {
+fn run_classes(args: &DemoArgs, out: &OutputDir, n: u64) -> Result<String> {
     let start = Instant::now();
     let path = args.data.join("mnist/t10k-images-idx3-ubyte.gz");
     let opts = LoadOptions {
@@ -241,7 +242,7 @@ fn run_classes(args: &DemoArgs, n: u64) -> Result<String> {
     let (bytes, m, summary) =
         export::mixture_blob(&ds, export::MixtureArg::Labels, &fit_opts, args.dtype, args.seed, 0)?;
     let blob_path = args.out.join("mnist_mixture.gdn");
-    util::write_atomic(&blob_path, &bytes)?;
+    util::write_atomic(&out.file("mnist_mixture.gdn")?, &bytes)?;
     let blob = util::parse_blob(&blob_path, &bytes)?;
     let model = blob.model().map_err(|e| anyhow!("{}: {e}", blob_path.display()))?;
     let map = blob.pixel_map();
@@ -265,7 +266,7 @@ fn run_classes(args: &DemoArgs, n: u64) -> Result<String> {
     }
     .png()
     .context("the class gallery")?;
-    util::write_atomic(&args.out.join("mnist_classes.png"), &png)?;
+    util::write_atomic(&out.file("mnist_classes.png")?, &png)?;
     let mut s = String::new();
     let _ = writeln!(s, "\n## Class-conditional MNIST (mixture of low-rank Gaussians)\n");
     let _ = writeln!(

@@ -37,8 +37,9 @@ pub struct SampleArgs {
     /// Output PNG grid.
     #[arg(short, long, default_value = "samples.png", value_name = "FILE")]
     pub output: PathBuf,
-    /// Also write one PNG per sample into this directory (created if its parent exists; removed again if
-    /// the run fails and it created it). Written as the samples are drawn.
+    /// Also write one PNG per sample into this directory (created if its parent exists). Written as the
+    /// samples are drawn; a failed run leaves nothing behind (a directory it created is removed; in an
+    /// existing one the files are staged and moved into place only when the run succeeds).
     #[arg(long, value_name = "DIR")]
     pub raw: Option<PathBuf>,
     /// Show each sample's nearest training image (Euclidean, model space) beside it. The dataset is prepared as
@@ -205,12 +206,12 @@ pub fn run(args: &SampleArgs) -> Result<()> {
                 total += f64::from(dist);
                 grid.put(t * per + 1, &util::to_pixels(&ds.pixel, ds.image(idx)));
             }
-            if let Some((raw, _)) = &raw_dir {
+            if let Some((_, dir)) = &raw_dir {
                 let name = match class {
                     Some(j) => format!("sample_c{j}_{:05}.png", args.seed.wrapping_add(i)),
                     None => format!("sample_{:05}.png", args.seed.wrapping_add(i)),
                 };
-                util::write_atomic(&raw.join(name), &util::image_png(&px, shape)?)?;
+                util::write_atomic(&dir.file(&name)?, &util::image_png(&px, shape)?)?;
             }
             Ok(())
         })?;
@@ -224,8 +225,8 @@ pub fn run(args: &SampleArgs) -> Result<()> {
         ));
     }
     util::write_atomic(&args.output, &grid.png()?)?;
-    if let Some((_, dir)) = raw_dir {
-        dir.keep();
+    if let Some((raw, dir)) = raw_dir {
+        dir.keep().with_context(|| format!("--raw {}", raw.display()))?;
     }
     report.push_str(&format!(
         "wrote {} ({} samples, {} sampler{})\n",
