@@ -1,11 +1,13 @@
 //! The fit for many images of many pixels and a small fixed rank (`n >= d`, `--rank K` with
 //! `K + OVERSAMPLE` well below `d`; e.g. 50,000 CIFAR-sized images at rank 64): randomized subspace
-//! iteration on the covariance (Halko, Martinsson & Tropp 2011, Algorithm 4.4, with Rayleigh-Ritz), streaming
-//! over chunks of the data, so the memory is `O((m + d) l)` for chunks of `m` images and `l = K +
-//! OVERSAMPLE` columns, never `d x d`.
+//! iteration on the covariance (Halko, Martinsson & Tropp 2011, Algorithm 4.4, with Rayleigh-Ritz), so the
+//! memory beyond the images is `O((n + d) l)` for `l = K + OVERSAMPLE` columns (plus one chunk of centred
+//! images in the f64 passes), never `d x d`.
 //!
-//! One iteration is one pass over the data: for each chunk `X_B` (centred on the fly with the mean of a first
-//! pass) `Z += X_B^T (X_B Q)`, so `Z = X_c^T X_c Q = (n - ddof) Sigma Q`; then the Ritz values of
+//! One iteration is one pass over the data giving `Z = X_c^T X_c Q = (n - ddof) Sigma Q`: the early passes in
+//! f32 on the images as stored (the centring applied as rank-one corrections, `X_c Q = X Q - 1 mu^T Q`,
+//! `X_c^T Y = X^T Y - mu 1^T Y`), the last ones in f64 on chunks `X_B` centred on the fly
+//! (`Z += X_B^T (X_B Q)`); then the Ritz values of
 //! `Q^T Z` are compared with the previous iteration's and `Q = orth(Z)`. The start `Q` is a Gaussian
 //! `d x l` matrix from [`Rng`] with a fixed seed, so the result is deterministic. Iteration stops when the
 //! residuals of the top `K` Ritz pairs are below [`TOL`] (relative to the largest; at most [`MAX_ITERS`] passes); the last pass's
@@ -39,9 +41,9 @@ const F32_RESIDUAL: f64 = 1e-5;
 /// Seed of the start matrix.
 const SEED: u64 = 0x6761_7573_7364_6966; // "gausdif"
 
-/// Images per chunk: about 8 MiB of f64.
+/// Images per chunk of an f64 pass: about 32 MiB of f64 (larger chunks keep faer's GEMM near its peak rate).
 fn chunk_rows(d: usize) -> usize {
-    ((1usize << 20) / d.max(1)).clamp(64, 4096)
+    ((4usize << 20) / d.max(1)).clamp(64, 4096)
 }
 
 /// Whether the randomized path pays off for rank `k` of `d` pixels: each pass costs `2 n d l`
@@ -70,25 +72,23 @@ pub(super) fn top_eigenpairs(images: &[f32], d: usize, k: usize, ddof: usize) ->
     let mut rng = Rng::new(SEED);
     let mut q_t: Vec<f64> = (0..l * d).map(|_| f64::from(rng.normal())).collect();
     thin::orthonormalise(&mut q_t, d);
-    let m = chunk_rows(d);
-    let mut trace = 0.0f64;
+    let trace = centred_sum_of_squares(images, &mean) * scale;
     let mut iterations = 0;
-    // The first passes run in f32 (half the memory traffic, twice the GEMM rate) until the subspace is as
-    // good as f32 can make it; the passes that reach TOL and give the result run in f64 (buffers made then).
-    let mut single = Some(Pass::<f32>::new(m, d, l));
-    let mut double: Option<Pass<f64>> = None;
+    // The first passes run in f32 on the images as they are (no copy: the centring is a rank-one correction,
+    // and f32 GEMMs run at twice the f64 rate) until the subspace is as good as f32 can make it; the passes
+    // that reach TOL and give the result run in f64 on centred chunks (buffers made then).
+    let mut single = true;
+    let mut double: Option<Pass> = None;
     let mut last_residual = f64::INFINITY;
     loop {
         iterations += 1;
         let q = MatRef::from_row_major_slice(&q_t, l, d).transpose(); // d x l
-                                                                      // Z = X_c^T X_c Q (d x l), one pass; the first (always f32) also gives the trace.
-        let z = match single.as_mut() {
-            Some(pass) => pass.product(images, &mean, &q_t, (iterations == 1).then_some(&mut trace)),
-            None => double.get_or_insert_with(|| Pass::new(m, d, l)).product(images, &mean, &q_t, None),
+                                                                      // Z = X_c^T X_c Q (d x l), one pass over the data.
+        let z = if single {
+            product_f32(images, &mean, &q_t)
+        } else {
+            double.get_or_insert_with(|| Pass::new(chunk_rows(d), d, l)).product(images, &mean, &q_t)
         };
-        if iterations == 1 {
-            trace *= scale;
-        }
         // Rayleigh-Ritz: H = Q^T Z (l x l, symmetric), H = W diag(theta) W^T.
         let mut h = Mat::<f64>::zeros(l, l);
         matmul::matmul(h.as_mut(), Accum::Replace, q.transpose(), z.as_ref(), 1.0, par());
@@ -118,10 +118,10 @@ pub(super) fn top_eigenpairs(images: &[f32], d: usize, k: usize, ddof: usize) ->
                 r2.sqrt() / top
             })
             .fold(0.0f64, f64::max);
-        if single.is_some() {
+        if single {
             // f32 is done when its residual is at its rounding level or stops falling by 10x a pass.
             if residual <= F32_RESIDUAL || residual > 0.1 * last_residual {
-                single = None;
+                single = false;
             }
             last_residual = residual;
         } else if residual <= TOL || iterations >= MAX_ITERS {
@@ -139,77 +139,76 @@ pub(super) fn top_eigenpairs(images: &[f32], d: usize, k: usize, ddof: usize) ->
     }
 }
 
-/// The element type of a pass over the data: f32 for the early passes, f64 for the last ones.
-trait Word: faer::traits::ComplexField + Copy {
-    fn from_f64(v: f64) -> Self;
-    fn to_f64(self) -> f64;
+/// `sum_i ||x_i - mu||^2` in f64, by blocks of [`chunk_rows`] images summed in order (the same bits for
+/// every thread count).
+fn centred_sum_of_squares(images: &[f32], mean: &[f64]) -> f64 {
+    let d = mean.len();
+    let per_block: Vec<f64> = images
+        .par_chunks(chunk_rows(d) * d)
+        .map(|blk| {
+            blk.chunks_exact(d)
+                .map(|img| img.iter().zip(mean).map(|(&v, &mu)| (f64::from(v) - mu).powi(2)).sum::<f64>())
+                .sum()
+        })
+        .collect();
+    per_block.iter().sum()
 }
 
-impl Word for f32 {
-    fn from_f64(v: f64) -> Self {
-        v as f32
+/// `Z = X_c^T X_c Q` (`q_t` = `Q^T`, `l x d`) in f32, straight from the images (no centred copy):
+/// `Y = X Q - 1 (mu^T Q)` is `X_c Q`, and `X_c^T Y = X^T Y - mu (1^T Y)`. Products in f32 (faer's GEMM
+/// over the whole `n x d` matrix), the two rank-one corrections in f64; returned in f64.
+fn product_f32(images: &[f32], mean: &[f64], q_t: &[f64]) -> Mat<f64> {
+    let d = mean.len();
+    let (n, l) = (images.len() / d, q_t.len() / d);
+    let x = MatRef::from_row_major_slice(images, n, d);
+    let q = Mat::<f32>::from_fn(d, l, |i, c| q_t[c * d + i] as f32);
+    // mu^T Q (1 x l), in f64.
+    let mu_q: Vec<f64> = (0..l).map(|c| q_t[c * d..(c + 1) * d].iter().zip(mean).map(|(a, b)| a * b).sum()).collect();
+    let mut y = Mat::<f32>::zeros(n, l);
+    matmul::matmul(y.as_mut(), Accum::Replace, x, q.as_ref(), 1.0f32, par());
+    for (c, &m) in mu_q.iter().enumerate() {
+        y.col_mut(c).iter_mut().for_each(|v| *v = (f64::from(*v) - m) as f32);
     }
-    fn to_f64(self) -> f64 {
-        f64::from(self)
-    }
+    // 1^T Y (1 x l), in f64 (zero up to rounding: the centred images sum to zero).
+    let ones: Vec<f64> = (0..l).map(|c| y.col(c).iter().map(|&v| f64::from(v)).sum()).collect();
+    let mut z = Mat::<f32>::zeros(d, l);
+    matmul::matmul(z.as_mut(), Accum::Replace, x.transpose(), y.as_ref(), 1.0f32, par());
+    Mat::from_fn(d, l, |i, c| f64::from(z[(i, c)]) - mean[i] * ones[c])
 }
 
-impl Word for f64 {
-    fn from_f64(v: f64) -> Self {
-        v
-    }
-    fn to_f64(self) -> f64 {
-        self
-    }
-}
-
-/// The chunk buffers of a pass in `T`.
-struct Pass<T: Word> {
+/// The chunk buffers of an f64 pass.
+struct Pass {
     m: usize,
     d: usize,
-    xb: Vec<T>,
-    yb: Mat<T>,
+    xb: Vec<f64>,
+    yb: Mat<f64>,
 }
 
-impl<T: Word> Pass<T> {
+impl Pass {
     /// Buffers for chunks of `m` images of `d` pixels and `l` columns.
     fn new(m: usize, d: usize, l: usize) -> Self {
-        Self { m, d, xb: vec![T::from_f64(0.0); m * d], yb: Mat::zeros(m, l) }
+        Self { m, d, xb: vec![0.0; m * d], yb: Mat::zeros(m, l) }
     }
 
-    /// `Z = X_c^T X_c Q` (`q_t` = `Q^T`, `l x d`) with the centred chunks and the products in `T` (the centring
-    /// itself in f64, then rounded), returned in f64; with `trace`, also adds `sum X_c^2` to it, in f64 from
-    /// the unrounded centred values (row by row, rows in order).
-    fn product(&mut self, images: &[f32], mean: &[f64], q_t: &[f64], mut trace: Option<&mut f64>) -> Mat<f64> {
+    /// `Z = X_c^T X_c Q` (`q_t` = `Q^T`, `l x d`) in f64, chunk by chunk, each chunk centred into the buffer.
+    fn product(&mut self, images: &[f32], mean: &[f64], q_t: &[f64]) -> Mat<f64> {
         let (m, d) = (self.m, self.d);
         let l = q_t.len() / d;
-        let q = Mat::<T>::from_fn(d, l, |i, c| T::from_f64(q_t[c * d + i]));
-        let mut z = Mat::<T>::zeros(d, l);
+        let q = MatRef::from_row_major_slice(q_t, l, d).transpose();
+        let mut z = Mat::<f64>::zeros(d, l);
         for chunk in images.chunks(m * d) {
             let rows = chunk.len() / d;
             let xbuf = &mut self.xb[..rows * d];
-            let center = |(row, img): (&mut [T], &[f32])| {
-                let mut s = 0.0f64;
+            xbuf.par_chunks_mut(d).zip(chunk.par_chunks(d)).for_each(|(row, img)| {
                 for ((o, &v), &mu) in row.iter_mut().zip(img).zip(mean) {
-                    let c = f64::from(v) - mu;
-                    s += c * c;
-                    *o = T::from_f64(c);
+                    *o = f64::from(v) - mu;
                 }
-                s
-            };
-            let rows_iter = xbuf.par_chunks_mut(d).zip(chunk.par_chunks(d));
-            match trace.as_deref_mut() {
-                Some(tr) => *tr += rows_iter.map(center).collect::<Vec<f64>>().iter().sum::<f64>(),
-                None => rows_iter.for_each(|r| {
-                    center(r);
-                }),
-            }
+            });
             let x = MatRef::from_row_major_slice(xbuf, rows, d);
             let mut y = self.yb.as_mut().subrows_mut(0, rows);
-            let one = T::from_f64(1.0);
-            matmul::matmul(y.as_mut(), Accum::Replace, x, q.as_ref(), one, par());
-            matmul::matmul(z.as_mut(), Accum::Add, x.transpose(), y.as_ref(), one, par());
+            matmul::matmul(y.as_mut(), Accum::Replace, x, q, 1.0, par());
+            matmul::matmul(z.as_mut(), Accum::Add, x.transpose(), y.as_ref(), 1.0, par());
         }
-        Mat::from_fn(d, l, |i, c| z[(i, c)].to_f64())
+        z
     }
 }

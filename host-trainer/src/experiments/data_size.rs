@@ -123,7 +123,15 @@ const MNIST_BLOCKS: usize = 2;
 pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     let (shape, jobs) = setup(a);
     let runs = measure(a, &jobs, device, progress)?;
-    report(a, shape, runs)
+    // The network of each dataset, for the titles ("d = 64: mlp-w512-d3, 12000 steps").
+    let mut nets: Vec<String> = Vec::new();
+    for ((cfg, _), r) in jobs.iter().zip(&runs) {
+        let net = format!("d = {}: {}, {} steps", r.d, cfg.arch.label(), cfg.steps);
+        if !nets.contains(&net) {
+            nets.push(net);
+        }
+    }
+    report(a, shape, &nets.join("; "), runs)
 }
 
 /// The MLP shape `(width, depth, steps)` of the setting and the (config, run directory) of every
@@ -179,7 +187,7 @@ fn measure(a: &ExperimentArgs, jobs: &[(TrainConfig, PathBuf)], device: &Device,
 }
 
 /// CSV, plots and the summary of the sweep.
-fn report(a: &ExperimentArgs, (width, depth, steps): (usize, usize, usize), runs: Vec<Run>) -> Result<()> {
+fn report(a: &ExperimentArgs, (width, depth, steps): (usize, usize, usize), nets: &str, runs: Vec<Run>) -> Result<()> {
     let setting = a.setting();
     let sigmas = crate::edm::default_grid();
     let mut rows = Vec::new();
@@ -263,7 +271,7 @@ fn report(a: &ExperimentArgs, (width, depth, steps): (usize, usize, usize), runs
         let vlines = ds.iter().map(|&d| (d as f64, format!("N = {d}"))).collect();
         xy_plot(
             &a.out.join(file),
-            &format!("{title} ({} w{width} d{depth}, {steps} steps)", "MLP"),
+            &format!("{title} ({nets})"),
             &Axes { x: "N training images".into(), y: ylab.into(), log_x: true, log_y, vlines },
             &series,
         )?;
