@@ -782,7 +782,12 @@ fn select_floor(values: &[f64], total: f64, d: usize, rank: usize, floor: Floor)
 fn fit_gram(images: &[f32], d: usize, opts: &FitOptions) -> Result<GaussianFit, FitError> {
     let n = images.len() / d;
     check_options(d, n, opts)?;
-    let gram = thin::ThinGram::new(images, d, DDOF as usize)?;
+    // A fixed rank needs only the top k eigenpairs of G (the floor comes from the trace).
+    let top = match opts.rank {
+        Rank::Fixed(k) => Some(k),
+        _ => None,
+    };
+    let gram = thin::ThinGram::new(images, d, DDOF as usize, top)?;
     let values = gram.values();
     let total_variance = gram.trace().max(0.0);
     let rank = select_rank(&values, total_variance, d, n, opts.rank);

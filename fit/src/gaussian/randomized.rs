@@ -8,8 +8,10 @@
 //! f32 on the images as stored (the centring applied as rank-one corrections, `X_c Q = X Q - 1 mu^T Q`,
 //! `X_c^T Y = X^T Y - mu 1^T Y`), the last ones in f64 on chunks `X_B` centred on the fly
 //! (`Z += X_B^T (X_B Q)`); then the Ritz values of
-//! `Q^T Z` are compared with the previous iteration's and `Q = orth(Z)`. The start `Q` is a Gaussian
-//! `d x l` matrix from [`Rng`] with a fixed seed, so the result is deterministic. Iteration stops when the
+//! `Q^T Z` are compared with the previous iteration's and `Q = orth(Z)`. The start `Q` is `l` centred
+//! images at evenly spaced positions with a small Gaussian part from [`Rng`] with a fixed seed (see
+//! [`start`]), so the result is deterministic. The f32 passes hand over to f64 when the next pass is
+//! predicted to reach the tolerance (on low rank plus noise: 2 f32 passes and 1 f64). Iteration stops when the
 //! residuals of the top `K` Ritz pairs are below [`TOL`] (relative to the largest; at most [`MAX_ITERS`] passes); the last pass's
 //! Rayleigh-Ritz step gives the eigenpairs. The error of a Ritz value falls like `(lambda_{l+1} /
 //! lambda_K)^(2 t)` after `t` passes, so data with a spectral gap after `K` (low rank plus noise: the case
@@ -31,13 +33,19 @@ use super::{eigh_descending, par, thin, FitError};
 pub(super) const OVERSAMPLE: usize = 16;
 /// Largest residual `||Sigma u_j - lambda_j u_j|| / lambda_1` of the top `K` Ritz pairs that ends the
 /// iteration (the angle of `u_j` to its eigenvector is at most the residual over the relative gap; a Ritz
-/// value's error is of the order of the residual squared): f32's epsilon `2^-23`, since the vectors are
-/// stored in f32 at most (f16 and int8 blobs round far more).
-pub(super) const TOL: f64 = f32::EPSILON as f64;
+/// value's error is of the order of the residual squared): four units of f32 rounding, `2^-21`. The
+/// vectors are stored in f32 at most (f16 and int8 blobs round far more), and the f32 passes leave `Q`
+/// one or two units of f32 rounding from the exact subspace, so the f64 pass that checks it could not
+/// reliably show `2^-23`; the Ritz values then err by about `1e-13` relative, and the vectors' angle
+/// (`5e-7` over the relative gap) is far below any fit's sampling error (`1 / sqrt(n)`).
+pub(super) const TOL: f64 = 4.0 * f32::EPSILON as f64;
 /// Most passes over the data.
 pub(super) const MAX_ITERS: usize = 60;
-/// Residual at which the f32 passes hand over to f64 (f32 products are good to about `1e-6` relative).
-const F32_RESIDUAL: f64 = 1e-5;
+/// Residual at which the f32 passes have done all they can (their products are good to about `1e-6`
+/// relative) and hand over to f64.
+const F32_FLOOR: f64 = 1e-6;
+/// Images per block of an f32 pass's `X^T Y` (summed in f32 within a block, in f64 across blocks).
+const F32_BLOCK: usize = 2048;
 /// Seed of the start matrix.
 const SEED: u64 = 0x6761_7573_7364_6966; // "gausdif"
 
@@ -68,10 +76,7 @@ pub(super) fn top_eigenpairs(images: &[f32], d: usize, k: usize, ddof: usize) ->
     let mean = thin::mean(images, d)?;
     let l = (k + OVERSAMPLE).min(d).min(n);
     let scale = 1.0 / (n - ddof) as f64;
-    // Start: Gaussian d x l, orthonormal columns (stored as rows of q_t, l x d).
-    let mut rng = Rng::new(SEED);
-    let mut q_t: Vec<f64> = (0..l * d).map(|_| f64::from(rng.normal())).collect();
-    thin::orthonormalise(&mut q_t, d);
+    let mut q_t = start(images, &mean, l);
     let trace = centred_sum_of_squares(images, &mean) * scale;
     let mut iterations = 0;
     // The first passes run in f32 on the images as they are (no copy: the centring is a rank-one correction,
@@ -119,8 +124,12 @@ pub(super) fn top_eigenpairs(images: &[f32], d: usize, k: usize, ddof: usize) ->
             })
             .fold(0.0f64, f64::max);
         if single {
-            // f32 is done when its residual is at its rounding level or stops falling by 10x a pass.
-            if residual <= F32_RESIDUAL || residual > 0.1 * last_residual {
+            // f32 hands over to f64 when the next pass, at the rate of the last one, is predicted to reach
+            // TOL (so that f64 pass gives the result: the f32 product's rounding costs the next `Q` about
+            // 3e-8), when f32 has reached its rounding level, or when it stops falling by 10x a pass. The
+            // rate is unknown after the first pass (NaN: no comparison holds).
+            let rate = if last_residual.is_finite() { residual / last_residual } else { f64::NAN };
+            if residual * rate <= 0.5 * TOL || residual <= F32_FLOOR || rate > 0.1 {
                 single = false;
             }
             last_residual = residual;
@@ -137,6 +146,33 @@ pub(super) fn top_eigenpairs(images: &[f32], d: usize, k: usize, ddof: usize) ->
         });
         thin::orthonormalise(&mut q_t, d);
     }
+}
+
+/// The start `Q` (`l x d`, orthonormal rows): `l` centred images at evenly spaced positions, each with a
+/// Gaussian direction from [`Rng`] added at `1e-3` of its length. The centred images are draws of
+/// `N(0, Sigma)`, i.e. `Sigma^(1/2) G`: half a pass of the iteration for free, against a Gaussian start's
+/// none (on low rank plus noise this saves one pass of the data); the Gaussian part keeps the rows
+/// independent when images repeat or the data have fewer than `l` dimensions.
+fn start(images: &[f32], mean: &[f64], l: usize) -> Vec<f64> {
+    let d = mean.len();
+    let n = images.len() / d;
+    let mut rng = Rng::new(SEED);
+    let mut q_t = vec![0.0f64; l * d];
+    let mut g = vec![0.0f64; d];
+    for (c, row) in q_t.chunks_exact_mut(d).enumerate() {
+        let img = &images[(c * n / l) * d..][..d];
+        row.iter_mut().zip(img).zip(mean).for_each(|((o, &v), &mu)| *o = f64::from(v) - mu);
+        g.iter_mut().for_each(|v| *v = f64::from(rng.normal()));
+        let (rn, gn) = (norm(row), norm(&g));
+        let (a, b) = (if rn > 0.0 { 1.0 / rn } else { 0.0 }, 1e-3 / gn.max(f64::MIN_POSITIVE));
+        row.iter_mut().zip(&g).for_each(|(o, &v)| *o = a * *o + b * v);
+    }
+    thin::orthonormalise(&mut q_t, d);
+    q_t
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
 /// `sum_i ||x_i - mu||^2` in f64, by blocks of [`chunk_rows`] images summed in order (the same bits for
@@ -171,9 +207,25 @@ fn product_f32(images: &[f32], mean: &[f64], q_t: &[f64]) -> Mat<f64> {
     }
     // 1^T Y (1 x l), in f64 (zero up to rounding: the centred images sum to zero).
     let ones: Vec<f64> = (0..l).map(|c| y.col(c).iter().map(|&v| f64::from(v)).sum()).collect();
-    let mut z = Mat::<f32>::zeros(d, l);
-    matmul::matmul(z.as_mut(), Accum::Replace, x.transpose(), y.as_ref(), 1.0f32, par());
-    Mat::from_fn(d, l, |i, c| f64::from(z[(i, c)]) - mean[i] * ones[c])
+    // X^T Y by blocks of rows, each block's f32 product added into f64 in order: the f32 sums run over
+    // F32_BLOCK images, not all n, so their rounding does not grow with n.
+    let mut z = Mat::<f64>::from_fn(d, l, |i, c| -mean[i] * ones[c]);
+    let mut zb = Mat::<f32>::zeros(d, l);
+    for a in (0..n).step_by(F32_BLOCK) {
+        let m = F32_BLOCK.min(n - a);
+        matmul::matmul(
+            zb.as_mut(),
+            Accum::Replace,
+            x.subrows(a, m).transpose(),
+            y.as_ref().subrows(a, m),
+            1.0f32,
+            par(),
+        );
+        z.as_mut().col_iter_mut().zip(zb.col_iter()).for_each(|(zc, bc)| {
+            zc.iter_mut().zip(bc.iter()).for_each(|(o, &v)| *o += f64::from(v));
+        });
+    }
+    z
 }
 
 /// The chunk buffers of an f64 pass.

@@ -22,7 +22,7 @@ use faer::linalg::matmul::{self, triangular};
 use faer::{Accum, Mat, MatRef};
 use rayon::prelude::*;
 
-use super::{eigh_descending, par, FitError};
+use super::{eigh_descending, eigh_top, par, FitError};
 
 /// The centred data and the eigendecomposition of its Gram matrix: everything the fit needs before it
 /// knows the rank.
@@ -41,8 +41,10 @@ pub(super) struct ThinGram {
 }
 
 impl ThinGram {
-    /// Mean, centred data and the eigendecomposition of `G = X_c X_c^T` for `images` (`n x d` row-major).
-    pub fn new(images: &[f32], d: usize, ddof: usize) -> Result<Self, FitError> {
+    /// Mean, centred data and the eigendecomposition of `G = X_c X_c^T` for `images` (`n x d` row-major):
+    /// all `n` eigenpairs, or with `top = Some(k)` only the largest `k` ([`super::eigh_top`], the partial
+    /// solver where it pays off).
+    pub fn new(images: &[f32], d: usize, ddof: usize, top: Option<usize>) -> Result<Self, FitError> {
         let n = images.len() / d;
         let mean = mean(images, d)?;
         let mut xc = vec![0.0f64; n * d];
@@ -62,12 +64,15 @@ impl ThinGram {
             par(),
         );
         let trace_g: f64 = (0..n).map(|i| g[(i, i)]).sum();
-        let eig = eigh_descending(g.as_ref())?;
+        let eig = match top {
+            Some(k) => eigh_top(g.as_ref(), k)?,
+            None => eigh_descending(g.as_ref())?,
+        };
         Ok(Self { d, n, mean, xc, eig, scale: 1.0 / (n - ddof) as f64, trace_g })
     }
 
-    /// The covariance's eigenvalues that `G` gives (`min(n, d)` of them, descending, clamped at 0); the
-    /// remaining ones are 0.
+    /// The covariance's eigenvalues that `G` gives (`min(n, d)` of them, or the `k` asked for, descending,
+    /// clamped at 0); the remaining ones are 0 (or not computed).
     pub fn values(&self) -> Vec<f64> {
         self.eig.values.iter().take(self.n.min(self.d)).map(|&s| s.max(0.0) * self.scale).collect()
     }
