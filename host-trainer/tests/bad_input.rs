@@ -1,5 +1,6 @@
 //! The trainer's part of the bad-input battery (issue 16; the CLI's is `tools/tests/battery.rs`): each case
-//! runs `gaussdiff-train` under a 1 GiB address-space limit and a timeout, with `RUST_BACKTRACE=1` set, and
+//! runs `gaussdiff-train` under an address-space limit (1 GiB plus faer's per-thread GEMM reservation,
+//! `gaussdiff_tests::memory`) and a timeout, with `RUST_BACKTRACE=1` set, and
 //! must end with a one-line error (no backtrace), no panic, no abort, and nothing left behind. Plus: two
 //! identical runs write identical bytes, and a corrupted checkpoint tensor is named on resume and distill.
 
@@ -7,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-const LIMIT_AS: u64 = 1 << 30;
+use gaussdiff_tests::memory;
 
 fn digits() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sklearn_digits/digits.csv.gz")
@@ -15,7 +16,7 @@ fn digits() -> PathBuf {
 
 fn run_limited(args: &[String]) -> Output {
     Command::new("prlimit")
-        .arg(format!("--as={LIMIT_AS}"))
+        .arg(format!("--as={}", memory::address_space_limit()))
         .arg("--")
         .arg("timeout")
         .arg("60")
@@ -163,6 +164,8 @@ fn trainer_bad_inputs() {
         }
     }
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    let peak = memory::children_peak_rss();
+    assert!(peak < memory::PEAK, "a case peaked at {} MiB of resident memory", peak >> 20);
     // The corrupted file was not replaced by the failed resume.
     assert_eq!(std::fs::read(bad.join("checkpoint.safetensors")).unwrap(), bytes);
 }

@@ -1,5 +1,7 @@
 //! The bad-input battery (issue 16): a table of hostile or mistaken command lines, each run through the
-//! binary under a 1 GiB address-space limit (`prlimit --as`) and a 30 s timeout. For every case: no panic
+//! binary under an address-space limit (`prlimit --as`, `gaussdiff_tests::memory::address_space_limit`: 1 GiB
+//! plus faer's per-thread GEMM reservation) and a 30 s timeout, and the peak resident memory of every case
+//! must stay under 1 GiB (`getrusage`). For every case: no panic
 //! (exit 101), no abort or signal (an allocation over the limit aborts), no timeout, the expected one-line
 //! error (or, for the few inputs that are valid but suspicious, success with a warning), and no file or
 //! directory left behind that was not there before.
@@ -17,8 +19,7 @@ use std::time::{Duration, Instant};
 use gaussdiff_core::blob::format::{header, CRC32, HEADER_SIZE};
 use gaussdiff_core::blob::{format::section, Blob};
 
-/// Address-space limit of every case.
-const LIMIT_AS: u64 = 1 << 30;
+use gaussdiff_tests::memory;
 /// Wall-clock limit of every case (seconds).
 const TIMEOUT_S: u64 = 30;
 
@@ -318,7 +319,7 @@ fn run_case(c: &Case) -> Result<Duration, String> {
     let args: Vec<String> = c.args.iter().map(|a| a.replace('@', s(dir)).replace('%', s(fixtures()))).collect();
     let t0 = Instant::now();
     let o = Command::new("prlimit")
-        .arg(format!("--as={LIMIT_AS}"))
+        .arg(format!("--as={}", memory::address_space_limit()))
         .arg("--")
         .arg("timeout")
         .arg(TIMEOUT_S.to_string())
@@ -389,20 +390,28 @@ fn bad_input_battery() {
     let failures: Vec<String> =
         results.iter().filter_map(|(n, r)| r.as_ref().err().map(|e| format!("{n}: {e}"))).collect();
     let slowest = results.iter().filter_map(|(n, r)| r.as_ref().ok().map(|d| (*d, *n))).max();
-    eprintln!("{} cases under a {} MiB address-space limit; slowest {:?}", CASES.len(), LIMIT_AS >> 20, slowest);
+    let peak = memory::children_peak_rss();
+    eprintln!(
+        "{} cases under a {} MiB address-space limit; peak resident memory of any case {} MiB; slowest {:?}",
+        CASES.len(),
+        memory::address_space_limit() >> 20,
+        peak >> 20,
+        slowest
+    );
     assert!(CASES.len() >= 60, "the battery holds {} cases", CASES.len());
     assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    assert!(peak < memory::PEAK, "a case peaked at {} MiB of resident memory", peak >> 20);
 }
 
 /// The options that used to take gigabytes now cost what their output needs: a 2,000-sample `--raw` run
-/// streams its files under the same 1 GiB limit.
+/// streams its files under the same limits (peak resident memory under 1 GiB).
 #[test]
 fn raw_many_samples_streamed_under_the_limit() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     blob_copy(dir);
     let o = Command::new("prlimit")
-        .arg(format!("--as={LIMIT_AS}"))
+        .arg(format!("--as={}", memory::address_space_limit()))
         .arg("--")
         .arg(env!("CARGO_BIN_EXE_gaussdiff"))
         .args(["sample", s(&dir.join("m.gdn")), "--sampler", "exact", "--n", "2000", "--cols", "50", "--scale", "1"])
@@ -412,4 +421,6 @@ fn raw_many_samples_streamed_under_the_limit() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read_dir(dir.join("raw")).unwrap().count(), 2000);
+    let peak = memory::children_peak_rss();
+    assert!(peak < memory::PEAK, "peak resident memory {} MiB", peak >> 20);
 }
