@@ -123,15 +123,14 @@ const MNIST_BLOCKS: usize = 2;
 pub fn run(a: &ExperimentArgs, device: &Device, progress: bool) -> Result<()> {
     let (shape, jobs) = setup(a);
     let runs = measure(a, &jobs, device, progress)?;
-    // The network of each dataset, for the titles ("d = 64: mlp-w512-d3, 12000 steps").
-    let mut nets: Vec<String> = Vec::new();
+    // The network of each dataset, for the legends ("d = 64 (mlp-w512-d3, 12,000 steps)").
+    let mut nets: Vec<(usize, String)> = Vec::new();
     for ((cfg, _), r) in jobs.iter().zip(&runs) {
-        let net = format!("d = {}: {}, {} steps", r.d, cfg.arch.label(), cfg.steps);
-        if !nets.contains(&net) {
-            nets.push(net);
+        if !nets.iter().any(|(d, _)| *d == r.d) {
+            nets.push((r.d, format!("{}, {} steps", cfg.arch.label(), thousands(cfg.steps))));
         }
     }
-    report(a, shape, &nets.join("; "), runs)
+    report(a, shape, &nets, runs)
 }
 
 /// The MLP shape `(width, depth, steps)` of the setting and the (config, run directory) of every
@@ -187,7 +186,25 @@ fn measure(a: &ExperimentArgs, jobs: &[(TrainConfig, PathBuf)], device: &Device,
 }
 
 /// CSV, plots and the summary of the sweep.
-fn report(a: &ExperimentArgs, (width, depth, steps): (usize, usize, usize), nets: &str, runs: Vec<Run>) -> Result<()> {
+/// `12000` as `12,000`.
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn report(
+    a: &ExperimentArgs,
+    (width, depth, steps): (usize, usize, usize),
+    nets: &[(usize, String)],
+    runs: Vec<Run>,
+) -> Result<()> {
     let setting = a.setting();
     let sigmas = crate::edm::default_grid();
     let mut rows = Vec::new();
@@ -264,17 +281,28 @@ fn report(a: &ExperimentArgs, (width, depth, steps): (usize, usize, usize), nets
         let mut series = Vec::new();
         for &d in &ds {
             for (label, dashed, f) in &curves {
-                let name = if label.is_empty() { format!("d = {d}") } else { format!("d = {d}: {label}") };
+                let net = nets.iter().find(|(nd, _)| *nd == d).map_or(String::new(), |(_, n)| format!(" ({n})"));
+                let name = if label.is_empty() { format!("d = {d}{net}") } else { format!("d = {d}{net}: {label}") };
                 series.push(if *dashed { Series::reference(name, by(d, *f)) } else { Series::new(name, by(d, *f)) });
             }
         }
         let vlines = ds.iter().map(|&d| (d as f64, format!("N = {d}"))).collect();
         xy_plot(
             &a.out.join(file),
-            &format!("{title} ({nets})"),
+            title,
             &Axes { x: "N training images".into(), y: ylab.into(), log_x: true, log_y, vlines },
             &series,
         )?;
     }
     write_summary(&a.out, &Summary { experiment: "data-size", setting, width, depth, steps, sigmas, runs })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_groups_digits_by_three() {
+        for (n, s) in [(0, "0"), (999, "999"), (4000, "4,000"), (12000, "12,000"), (1_234_567, "1,234,567")] {
+            assert_eq!(super::thousands(n), s);
+        }
+    }
 }
