@@ -37,9 +37,13 @@ pub mod memory {
     /// kernel reports, per thread (all cores and the main thread). That reservation is address space, not
     /// memory (the GEMM touches only what its blocking needs), but on a VM that reports a 480 MiB L3 it is
     /// 960 MiB per thread, and a bare 1 GiB limit aborted any fit.
+    /// Read from `/sys` once per test process.
     pub fn address_space_limit() -> u64 {
-        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) as u64 + 1;
-        PEAK + 2 * l3_bytes() * threads
+        static LIMIT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        *LIMIT.get_or_init(|| {
+            let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) as u64 + 1;
+            PEAK + 2 * l3_bytes() * threads
+        })
     }
 
     /// The largest L3 (level 3) cache size in `/sys/devices/system/cpu/cpu*/cache/index*/size`, in bytes

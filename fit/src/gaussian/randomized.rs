@@ -163,16 +163,12 @@ fn start(images: &[f32], mean: &[f64], l: usize) -> Vec<f64> {
         let img = &images[(c * n / l) * d..][..d];
         row.iter_mut().zip(img).zip(mean).for_each(|((o, &v), &mu)| *o = f64::from(v) - mu);
         g.iter_mut().for_each(|v| *v = f64::from(rng.normal()));
-        let (rn, gn) = (norm(row), norm(&g));
+        let (rn, gn) = (thin::norm(row), thin::norm(&g));
         let (a, b) = (if rn > 0.0 { 1.0 / rn } else { 0.0 }, 1e-3 / gn.max(f64::MIN_POSITIVE));
         row.iter_mut().zip(&g).for_each(|(o, &v)| *o = a * *o + b * v);
     }
     thin::orthonormalise(&mut q_t, d);
     q_t
-}
-
-fn norm(v: &[f64]) -> f64 {
-    v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
 /// `sum_i ||x_i - mu||^2` in f64, by blocks of [`chunk_rows`] images summed in order (the same bits for

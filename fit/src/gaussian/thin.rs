@@ -241,7 +241,8 @@ fn gram_schmidt(rows: &mut [f64], d: usize) {
     }
 }
 
-fn norm(v: &[f64]) -> f64 {
+/// Euclidean norm.
+pub(super) fn norm(v: &[f64]) -> f64 {
     v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 

@@ -185,7 +185,6 @@ fn measure(a: &ExperimentArgs, jobs: &[(TrainConfig, PathBuf)], device: &Device,
     Ok(runs)
 }
 
-/// CSV, plots and the summary of the sweep.
 /// `12000` as `12,000`.
 fn thousands(n: usize) -> String {
     let s = n.to_string();
@@ -199,6 +198,7 @@ fn thousands(n: usize) -> String {
     out
 }
 
+/// CSV, plots and the summary of the sweep.
 fn report(
     a: &ExperimentArgs,
     (width, depth, steps): (usize, usize, usize),
