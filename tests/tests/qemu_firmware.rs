@@ -198,7 +198,8 @@ fn qemu_cortex_m7_mps2_an500_is_bit_identical_to_the_m4_and_the_host() {
     }
 }
 
-/// The lean production build (`--profile lean`: `opt-level = "s"`) computes the same bits as the host.
+/// The lean production build (`--profile lean --no-default-features`: optimised for size, without error texts
+/// or the other blob kinds) computes the same bits as the host.
 #[test]
 fn qemu_lean_build_is_bit_identical_to_the_host() {
     if fw::qemu_missing() {
