@@ -154,21 +154,12 @@ pub fn stat<W: embedded_io::Write>(out: &mut W, pairs: &[(&str, u64)]) -> Result
     }
 }
 
-/// The embedded blob and its model.
+/// The embedded blob and its model, computing with the Cortex-M4F assembly block kernels ([`kernels::M4F`];
+/// same bits as the host's portable kernels, which the firmware then does not link).
 pub fn parse(blob: &[u8]) -> Result<(Blob<'_>, Model<'_>), BlobError> {
     let blob = Blob::parse(blob)?;
-    let model = blob.model()?;
+    let model = Model::from_blob_with(&blob, &kernels::M4F)?;
     Ok((blob, model))
-}
-
-/// The blob's model with the Cortex-M4F assembly block kernels ([`kernels::M4F`]; same bits as the host's
-/// portable kernels).
-fn with_m4f_kernels(model: Model<'_>) -> Model<'_> {
-    match model {
-        Model::Gaussian(g) => Model::Gaussian(g.with_kernels(&kernels::M4F)),
-        Model::Linear(l) => Model::Linear(l.with_kernels(&kernels::M4F)),
-        Model::Mixture(m) => Model::Mixture(m.with_kernels(&kernels::M4F)),
-    }
 }
 
 /// Runs every configured sample and streams its frame. Returns the number of frames sent.
@@ -185,7 +176,6 @@ pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter, S: Scree
     frame_gap_ms: u32,
 ) -> Result<u32, AppError<W::Error>> {
     let (blob, model) = parse(&config::BLOB.0).map_err(AppError::Blob)?;
-    let model = with_m4f_kernels(model);
     // Class-conditional: the mixture component build.rs checked (GAUSSDIFF_CLASS).
     let model = config::CLASS.and_then(|j| model.component(j)).unwrap_or(model);
     let need = SampleSpec::scratch_len(&model);
@@ -196,7 +186,9 @@ pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter, S: Scree
     // blob: it has none).
     let rank = match &model {
         Model::Gaussian(g) => g.rank(),
+        #[cfg(feature = "every-blob")]
         Model::Mixture(m) => m.rank(),
+        #[cfg(feature = "every-blob")]
         Model::Linear(l) => l.basis_rank().unwrap_or(0),
     } as u64;
     stat(

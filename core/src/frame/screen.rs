@@ -2,7 +2,6 @@
 //! host can turn it into a PNG and compare it with its own rendering of the same sample. The drawing itself
 //! lives in the `gaussdiff-screen` crate (embedded-graphics); this is only its transport.
 
-
 use super::{push_extras, push_spec, start, start_chunk, valid_key, LineBuf, CRC, MAX_EXTRAS};
 use crate::sampler::SampleSpec;
 

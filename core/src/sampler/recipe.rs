@@ -154,12 +154,14 @@ impl SampleSpec {
                 on_step(0, 0.0);
                 evals
             }
+            #[cfg(feature = "mixture")]
             (Sampler::Exact, Model::Mixture(m)) => {
                 let g = m.component(pick_component(m, self.seed));
                 let evals = sample_exact(&g, schedule.sigma_max, x, scratch);
                 on_step(0, 0.0);
                 evals
             }
+            #[allow(unreachable_patterns)]
             (Sampler::Exact, _) => return Err(SpecError::ExactNeedsGaussian),
             (sampler, _) => {
                 let sigmas = &mut sigmas[..=steps];
