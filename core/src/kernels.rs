@@ -57,7 +57,7 @@ pub fn dot4(x: &[f32], w: impl Fn(usize) -> f32) -> f32 {
 /// If the lengths differ.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "dot: length mismatch");
+    assert!(a.len() == b.len(), "dot: length mismatch");
     dot4(a, |c| b[c])
 }
 
@@ -67,7 +67,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// If the lengths differ.
 #[inline]
 pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    assert_eq!(x.len(), y.len(), "axpy: length mismatch");
+    assert!(x.len() == y.len(), "axpy: length mismatch");
     for (yi, &xi) in y.iter_mut().zip(x) {
         *yi += alpha * xi;
     }
@@ -80,7 +80,7 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
 /// drops the per-byte bounds checks and can keep the four lanes in one SIMD register.
 #[inline(always)]
 fn dot4_blocks<T: Copy>(x: &[f32], w: &[T], decode: impl Fn(T) -> f32) -> f32 {
-    assert_eq!(x.len(), w.len(), "dot4: length mismatch");
+    assert!(x.len() == w.len(), "dot4: length mismatch");
     let (xq, xt) = x.as_chunks::<4>();
     let (wq, wt) = w.as_chunks::<4>();
     let mut s = [0.0f32; 4];
@@ -98,7 +98,7 @@ fn dot4_blocks<T: Copy>(x: &[f32], w: &[T], decode: impl Fn(T) -> f32) -> f32 {
 /// `y[c] += alpha * decode(w[c])` over stored elements of `B` bytes (elementwise).
 #[inline(always)]
 fn axpy_blocks<T: Copy>(alpha: f32, w: &[T], y: &mut [f32], decode: impl Fn(T) -> f32) {
-    assert_eq!(w.len(), y.len(), "axpy: length mismatch");
+    assert!(w.len() == y.len(), "axpy: length mismatch");
     for (yc, &wc) in y.iter_mut().zip(w) {
         *yc += alpha * decode(wc);
     }
@@ -246,13 +246,13 @@ pub trait BlockKernels: Sync + core::fmt::Debug {
     /// One row: `y[c] += alpha * w[c]` for every element (an [`axpy`]; the denoisers' passes over the mean).
     /// The default is [`Portable`]'s loop.
     fn axpy_row_f32(&self, alpha: f32, w: &[[f32; 4]], y: &mut [[f32; 4]]) {
-        assert_eq!(w.len(), y.len(), "axpy_row_f32: length mismatch");
+        assert!(w.len() == y.len(), "axpy_row_f32: length mismatch");
         axpy(alpha, w.as_flattened(), y.as_flattened_mut());
     }
     /// [`BlockKernels::axpy_row_f32`] with a binary16 row. The default is [`Portable`]'s loop (`2^112` folded
     /// into `alpha` when `|alpha| < 2^16`, else the exact decode).
     fn axpy_row_f16(&self, alpha: f32, w: &[[u32; 2]], y: &mut [[f32; 4]]) {
-        assert_eq!(w.len(), y.len(), "axpy_row_f16: length mismatch");
+        assert!(w.len() == y.len(), "axpy_row_f16: length mismatch");
         let pass = |a: f32, y: &mut [[f32; 4]], decode: fn([u32; 2]) -> [f32; 4]| {
             for (yc, &wc) in y.iter_mut().zip(w) {
                 let wv = decode(wc);
@@ -399,7 +399,7 @@ fn f16x4(w: [u32; 2]) -> [f32; 4] {
 /// If `row.len() != 2 * y.len()`.
 #[inline]
 pub(crate) fn axpy_f16_le_finite(alpha: f32, row: &[u8], y: &mut [f32]) {
-    assert_eq!(row.len(), 2 * y.len(), "axpy_f16: length mismatch");
+    assert!(row.len() == 2 * y.len(), "axpy_f16: length mismatch");
     let main = 2 * (y.len() - y.len() % 4);
     let words = bytemuck::try_cast_slice::<u8, [u32; 2]>(&row[..main]);
     let (Ok(words), true) = (words, alpha.abs() < F16_FOLD_LIMIT) else { return axpy_f16_le(alpha, row, y) };
@@ -527,11 +527,10 @@ impl<'a> Tensor<'a> {
         }
     }
 
-    /// Asserts that rows `first .. first + n` exist and that a vector of `len` matches a row (`what` names the
-    /// caller in the message).
-    fn assert_rows(&self, first: usize, n: usize, len: usize, what: &str) {
-        let in_range = first.checked_add(n).is_some_and(|end| end <= self.rows);
-        assert!(in_range && len == self.cols, "{what}: bad rows or vector length");
+    /// True when rows `first .. first + n` exist and a vector of `len` matches a row (the callers assert it
+    /// with a constant message, so no formatting code is linked).
+    fn rows_fit(&self, first: usize, n: usize, len: usize) -> bool {
+        first.checked_add(n).is_some_and(|end| end <= self.rows) && len == self.cols
     }
 
     /// `out[i] = row_dot(first + i, x)` for `i < out.len()`, bit for bit, four rows at a time (the
@@ -541,7 +540,7 @@ impl<'a> Tensor<'a> {
     /// # Panics
     /// If `first + out.len() > rows` or `x.len() != cols`.
     pub fn rows_dot_with(&self, kernels: &dyn BlockKernels, first: usize, x: &[f32], out: &mut [f32]) {
-        self.assert_rows(first, out.len(), x.len(), "rows_dot");
+        assert!(self.rows_fit(first, out.len(), x.len()), "rows_dot: bad rows or vector length");
         let (blocks, tail) = out.as_chunks_mut::<{ BLOCK_ROWS }>();
         let mut r = first;
         for block in blocks {
@@ -572,7 +571,7 @@ impl<'a> Tensor<'a> {
     /// the same additions in the same order, four rows at a time (each `y` chunk loaded and stored once per
     /// four rows), with the block kernels as in [`Tensor::rows_dot_with`].
     pub fn rows_axpy_with(&self, kernels: &dyn BlockKernels, first: usize, alpha: &[f32], y: &mut [f32]) {
-        self.assert_rows(first, alpha.len(), y.len(), "rows_axpy");
+        assert!(self.rows_fit(first, alpha.len(), y.len()), "rows_axpy: bad rows or vector length");
         let (blocks, tail) = alpha.as_chunks::<{ BLOCK_ROWS }>();
         let mut r = first;
         for &a in blocks {

@@ -225,7 +225,7 @@ macro_rules! axpy_rows4 {
 macro_rules! axpy_row {
     ($name:ident, $chunk:ty, $row:ident $(, $clobber:tt)*) => {
         fn $name(&self, alpha: f32, w: &[$chunk], y: &mut [[f32; 4]]) {
-            assert_eq!(w.len(), y.len(), concat!(stringify!($name), ": length mismatch"));
+            assert!(w.len() == y.len(), concat!(stringify!($name), ": length mismatch"));
             let n = y.len() / 2;
             if n > 0 {
                 // SAFETY: reads and writes 8n f32 of y, reads 8n weights of w (as many chunks as y: asserted

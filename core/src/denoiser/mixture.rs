@@ -198,7 +198,7 @@ impl<'a> MixtureDenoiser<'a> {
     /// # Panics
     /// If `x.len() != dim()`, `w.len() != components()` or `scratch.len() < scratch_len()`.
     pub fn posterior(&self, x: &[f32], sigma: f32, w: &mut [f32], scratch: &mut [f32]) {
-        assert_eq!(w.len(), self.components(), "MixtureDenoiser::posterior: w must have length K");
+        assert!(w.len() == self.components(), "MixtureDenoiser::posterior: w must have length K");
         let (diff, rest) = scratch.split_at_mut(self.mu.cols());
         let (proj, _) = rest.split_at_mut(self.u_t.rows());
         self.responsibilities(x, sigma, diff, proj, w);

@@ -39,15 +39,6 @@ fn check_finite(t: &Tensor<'_>, id: u8, offset: usize) -> Result<(), BlobError> 
     Ok(())
 }
 
-/// The tensors of the sections `ids`, in order.
-fn sections<'a, const N: usize>(blob: &Blob<'a>, ids: [u8; N]) -> Result<[Tensor<'a>; N], BlobError> {
-    let mut out = [None; N];
-    for (o, id) in out.iter_mut().zip(ids) {
-        *o = Some(blob.section(id).ok_or(BlobError::MissingSection { id })?);
-    }
-    Ok(out.map(|t| t.expect("every entry set above")))
-}
-
 impl<'a> Model<'a> {
     /// Builds the denoiser `blob` holds (no allocation; tensors stay views into the blob bytes).
     ///
@@ -77,27 +68,29 @@ impl<'a> Model<'a> {
                 check_finite(&t, s.id, 0)?;
             }
         }
+        // The tensor of a section the kind requires.
+        let tensor = |id: u8| blob.section(id).ok_or(BlobError::MissingSection { id });
         let model = match blob.kind() {
             Kind::Gaussian => {
-                let [mu, u_t, lambda] = sections(blob, [section::MU, section::U_T, section::LAMBDA])?;
+                let (mu, u_t, lambda) = (tensor(section::MU)?, tensor(section::U_T)?, tensor(section::LAMBDA)?);
                 GaussianDenoiser::validate(&mu, &u_t, &lambda, blob.floor())?;
                 Model::Gaussian(GaussianDenoiser::from_validated(mu, u_t, lambda, blob.floor(), kernels))
             }
             #[cfg(feature = "linear")]
             Kind::LinearDense => {
-                let [sigmas, w, b] = sections(blob, [section::SIGMAS, section::W, section::B])?;
+                let (sigmas, w, b) = (tensor(section::SIGMAS)?, tensor(section::W)?, tensor(section::B)?);
                 Model::Linear(LinearDenoiser::dense(sigmas, w, b)?.with_kernels(kernels))
             }
             #[cfg(feature = "linear")]
             Kind::LinearBasis => {
-                let ids = [section::SIGMAS, section::U_T, section::M, section::A, section::B];
-                let [sigmas, u_t, m, a, b] = sections(blob, ids)?;
+                let (sigmas, u_t) = (tensor(section::SIGMAS)?, tensor(section::U_T)?);
+                let (m, a, b) = (tensor(section::M)?, tensor(section::A)?, tensor(section::B)?);
                 Model::Linear(LinearDenoiser::basis(sigmas, u_t, m, a, b)?.with_kernels(kernels))
             }
             #[cfg(feature = "mixture")]
             Kind::Mixture => {
-                let ids = [section::MU, section::U_T, section::LAMBDA, section::WEIGHTS, section::FLOORS];
-                let [mu, u_t, lambda, weights, floors] = sections(blob, ids)?;
+                let (mu, u_t, lambda) = (tensor(section::MU)?, tensor(section::U_T)?, tensor(section::LAMBDA)?);
+                let (weights, floors) = (tensor(section::WEIGHTS)?, tensor(section::FLOORS)?);
                 Model::Mixture(MixtureDenoiser::new_with(mu, u_t, lambda, weights, floors, kernels)?)
             }
             #[cfg(not(all(feature = "linear", feature = "mixture")))]

@@ -144,7 +144,7 @@ impl SampleSpec {
         scratch: &mut [f32],
         mut on_step: impl FnMut(usize, f32),
     ) -> Result<u32, SpecError> {
-        assert_eq!(x.len(), model.dim(), "SampleSpec::run: x must have length model.dim()");
+        assert!(x.len() == model.dim(), "SampleSpec::run: x must have length model.dim()");
         self.check(model, sigmas.len())?;
         let steps = self.steps as usize;
         initial_noise(self.seed, 0, schedule.sigma_max, x);
