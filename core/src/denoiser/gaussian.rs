@@ -103,7 +103,12 @@ impl<'a> GaussianDenoiser<'a> {
     ///
     /// # Errors
     /// As [`GaussianDenoiser::new`].
-    pub(crate) fn validate(mu: &Tensor<'_>, u_t: &Tensor<'_>, lambda: &Tensor<'_>, floor: f32) -> Result<(), BlobError> {
+    pub(crate) fn validate(
+        mu: &Tensor<'_>,
+        u_t: &Tensor<'_>,
+        lambda: &Tensor<'_>,
+        floor: f32,
+    ) -> Result<(), BlobError> {
         let d = mu.cols();
         if mu.rows() != 1 {
             return Err(BlobError::BadField { field: field::TENSOR_SHAPE, value: sat(mu.rows()) });
