@@ -235,9 +235,11 @@ pub const BLOCK_ROWS: usize = 4;
 pub trait BlockKernels: Sync + core::fmt::Debug {
     /// For `m = 0, 1, ...` in order and every row `r` and lane `j`: `s[r][j] += x[c] * w_r[c]` (product
     /// rounded to f32, then the sum): the lane sums of [`dot4`], continued from the given `s`.
+    #[cfg(feature = "f32-kernels")]
     fn dot_rows4_f32(&self, x: &[[f32; 4]], w: [&[[f32; 4]]; 4], s: &mut [[f32; 4]; 4]);
     /// For every element `c`: `y[c] += a_0 w_0[c]`, then `+= a_1 w_1[c]`, `+= a_2 w_2[c]`, `+= a_3 w_3[c]`
     /// (each product rounded, then each sum): four sequential [`axpy`]s.
+    #[cfg(feature = "f32-kernels")]
     fn axpy_rows4_f32(&self, alpha: [f32; 4], w: [&[[f32; 4]]; 4], y: &mut [[f32; 4]]);
     /// [`BlockKernels::dot_rows4_f32`] with binary16 rows.
     fn dot_rows4_f16(&self, x: &[[f32; 4]], w: [&[[u32; 2]]; 4], s: &mut [[f32; 4]; 4]);
@@ -245,6 +247,7 @@ pub trait BlockKernels: Sync + core::fmt::Debug {
     fn axpy_rows4_f16(&self, alpha: [f32; 4], w: [&[[u32; 2]]; 4], y: &mut [[f32; 4]]);
     /// One row: `y[c] += alpha * w[c]` for every element (an [`axpy`]; the denoisers' passes over the mean).
     /// The default is [`Portable`]'s loop.
+    #[cfg(feature = "f32-kernels")]
     fn axpy_row_f32(&self, alpha: f32, w: &[[f32; 4]], y: &mut [[f32; 4]]) {
         assert!(w.len() == y.len(), "axpy_row_f32: length mismatch");
         axpy(alpha, w.as_flattened(), y.as_flattened_mut());
@@ -321,6 +324,7 @@ impl Portable {
 }
 
 impl BlockKernels for Portable {
+    #[cfg(feature = "f32-kernels")]
     fn dot_rows4_f32(&self, x: &[[f32; 4]], w: [&[[f32; 4]]; 4], s: &mut [[f32; 4]; 4]) {
         Self::dot(x, w, s, |v| v, |v| v);
     }
@@ -329,6 +333,7 @@ impl BlockKernels for Portable {
     /// stores each `y` chunk once for the four rows. Elsewhere (x86-64, AArch64) four sequential [`axpy`]
     /// passes: LLVM vectorizes those into plain SIMD multiply-adds, while it vectorizes the fused loop across
     /// chunks with gathers (~20 % slower). Both give every `y[c]` the same operations in the same order.
+    #[cfg(feature = "f32-kernels")]
     fn axpy_rows4_f32(&self, alpha: [f32; 4], w: [&[[f32; 4]]; 4], y: &mut [[f32; 4]]) {
         if cfg!(target_arch = "arm") {
             Self::axpy(alpha, w, y, |v| v);
@@ -414,12 +419,14 @@ pub(crate) fn axpy_f16_le_finite(alpha: f32, row: &[u8], y: &mut [f32]) {
     axpy_f16_le(alpha, &row[main..], yt);
 }
 
+#[cfg(feature = "i8-kernels")]
 /// `[q_0, q_1, q_2, q_3]` of four int8 values as f32 (exact).
 #[inline(always)]
 fn i8x4(b: [u8; 4]) -> [f32; 4] {
     b.map(|q| (q as i8) as f32)
 }
 
+#[cfg(feature = "i8-kernels")]
 /// Four int8 rows at once: lane sums of [`dot4_i8`] over the chunked part (products `x * q`, no scale),
 /// continued from `s`.
 #[inline]
@@ -427,6 +434,7 @@ pub(crate) fn dot_rows4_i8(x: &[[f32; 4]], w: [&[[u8; 4]]; 4], s: &mut [[f32; 4]
     Portable::dot(x, w, s, |v| v, i8x4);
 }
 
+#[cfg(feature = "i8-kernels")]
 /// Four int8 rows at once: `y += a_0 q_0 + ... + a_3 q_3` element by element in row order over the chunked
 /// part (callers pass `a_r = alpha_r * scale_r`, as [`axpy_i8`] takes it).
 #[inline]
@@ -461,9 +469,11 @@ pub(crate) fn dot4_rows4_with(
 /// Four rows' chunked parts, as the block kernels take them.
 #[derive(Clone, Copy)]
 enum Rows4<'a> {
+    #[cfg(feature = "f32-kernels")]
     F32([&'a [[f32; 4]]; 4]),
     F16([&'a [[u32; 2]]; 4]),
     /// int8 rows (portable kernels only) and their four row scales.
+    #[cfg(feature = "i8-kernels")]
     I8([&'a [[u8; 4]]; 4], [f32; 4]),
 }
 
@@ -484,9 +494,14 @@ impl<'a> Tensor<'a> {
         assert!(r < self.rows && x.len() == self.cols, "row_dot: bad row or input length");
         let row = self.row_bytes(r);
         match self.dtype {
+            #[cfg(feature = "f32-kernels")]
             DType::F32 => dot4_f32_le(x, row),
             DType::F16 => dot4_f16_le(x, row),
+            #[cfg(feature = "i8-kernels")]
             DType::I8 => dot4_i8(x, row) * self.row_scale(r),
+            // A storage type whose fast kernels this build leaves out: the same bits element by element.
+            #[allow(unreachable_patterns)]
+            _ => self.row_dot_reference(r, x),
         }
     }
 
@@ -500,10 +515,15 @@ impl<'a> Tensor<'a> {
         assert!(r < self.rows && y.len() == self.cols, "row_axpy: bad row or output length");
         let row = self.row_bytes(r);
         match self.dtype {
+            #[cfg(feature = "f32-kernels")]
             DType::F32 => axpy_f32_le(alpha, row, y),
             DType::F16 if self.f16_finite => axpy_f16_le_finite(alpha, row, y),
             DType::F16 => axpy_f16_le(alpha, row, y),
+            #[cfg(feature = "i8-kernels")]
             DType::I8 => axpy_i8(alpha * self.row_scale(r), row, y),
+            // As in `row_dot`.
+            #[allow(unreachable_patterns)]
+            _ => self.row_axpy_reference(r, alpha, y),
         }
     }
 
@@ -516,6 +536,7 @@ impl<'a> Tensor<'a> {
         assert!(r < self.rows && y.len() == self.cols, "row_axpy: bad row or output length");
         let (yq, yt) = y.as_chunks_mut::<4>();
         match self.rows4_from(r, 1) {
+            #[cfg(feature = "f32-kernels")]
             Some(Rows4::F32(w)) => kernels.axpy_row_f32(alpha, w[0], yq),
             Some(Rows4::F16(w)) => kernels.axpy_row_f16(alpha, w[0], yq),
             // int8 (never returned for one row), unaligned or non-finite f16: the per-row kernel.
@@ -546,12 +567,14 @@ impl<'a> Tensor<'a> {
         for block in blocks {
             let exact = |i: usize, c: usize| self.get(r + i, c);
             match self.rows4(r) {
+                #[cfg(feature = "f32-kernels")]
                 Some(Rows4::F32(w)) => {
                     *block = dot4_rows4_with(x, |xq, s| kernels.dot_rows4_f32(xq, w, s), exact);
                 }
                 Some(Rows4::F16(w)) => {
                     *block = dot4_rows4_with(x, |xq, s| kernels.dot_rows4_f16(xq, w, s), exact);
                 }
+                #[cfg(feature = "i8-kernels")]
                 Some(Rows4::I8(w, scale)) => {
                     let q = |i: usize, c: usize| (self.bytes[(r + i) * self.cols + c] as i8) as f32;
                     let sums = dot4_rows4_with(x, |xq, s| dot_rows4_i8(xq, w, s), q);
@@ -583,8 +606,10 @@ impl<'a> Tensor<'a> {
             let (yq, yt) = y.as_chunks_mut::<4>();
             let main = 4 * yq.len();
             match rows {
+                #[cfg(feature = "f32-kernels")]
                 Rows4::F32(w) => kernels.axpy_rows4_f32(a, w, yq),
                 Rows4::F16(w) => kernels.axpy_rows4_f16(a, w, yq),
+                #[cfg(feature = "i8-kernels")]
                 Rows4::I8(w, scale) => {
                     // `row_axpy`'s int8 form: `y += (alpha * scale) * q`.
                     let a = core::array::from_fn(|i| a[i] * scale[i]);
@@ -629,6 +654,7 @@ impl<'a> Tensor<'a> {
         let main = self.cols - self.cols % 4;
         let row = |i: usize| r + i.min(n - 1);
         match self.dtype {
+            #[cfg(feature = "f32-kernels")]
             DType::F32 => {
                 let all: &'a [f32] = bytemuck::try_cast_slice(&self.bytes[..self.rows * self.cols * 4]).ok()?;
                 Some(Rows4::F32(core::array::from_fn(|i| {
@@ -644,6 +670,7 @@ impl<'a> Tensor<'a> {
                 }
                 Some(Rows4::F16(w))
             }
+            #[cfg(feature = "i8-kernels")]
             DType::I8 if n == 4 => {
                 let scale = core::array::from_fn(|i| self.row_scale(r + i));
                 Some(Rows4::I8(
@@ -651,7 +678,9 @@ impl<'a> Tensor<'a> {
                     scale,
                 ))
             }
-            DType::F16 | DType::I8 => None,
+            // Non-finite f16, int8 for fewer than four rows, or a storage type whose fast kernels this build
+            // leaves out: the per-row kernels.
+            _ => None,
         }
     }
 
