@@ -93,6 +93,15 @@ fn main() {
                     });
                 class = Some(j);
             }
+            // Without `every-blob` (the lean build) the firmware's core has the Gaussian only.
+            if env::var_os("CARGO_FEATURE_EVERY_BLOB").is_none() && model.as_gaussian().is_none() {
+                panic!(
+                    "GAUSSDIFF_BLOB {} holds a {} model, but this build (without the feature `every-blob`, e.g. the \
+                     lean build) runs Gaussian blobs only: build with the default features",
+                    blob_path.display(),
+                    blob.kind().name()
+                );
+            }
             (model.dim(), SampleSpec::scratch_len(&model), String::from("parsed"))
         }
         Err(e) => {

@@ -46,7 +46,8 @@ pub enum BlobError {
         /// The element-type code.
         code: u8,
     },
-    /// A denoiser-kind code this reader does not know.
+    /// A denoiser-kind code this reader does not know, or a kind it was built without (`Model::from_blob`
+    /// without core's `linear` or `mixture` feature).
     UnknownKind {
         /// The kind code.
         code: u8,

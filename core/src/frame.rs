@@ -13,7 +13,7 @@
 //! and the host appends to a `String`, so both produce the identical text. The decoder (`decode`) is
 //! behind the `std` feature. A screen frame ([`ScreenFrame`]) carries what a target's display shows.
 
-use core::fmt::{self, Write as _};
+use core::fmt;
 
 use crate::pixel::ImageShape;
 use crate::sampler::SampleSpec;
@@ -73,10 +73,23 @@ impl LineBuf {
     pub fn clear(&mut self) {
         self.len = 0;
     }
-    /// The text written so far (always ASCII: only `write_str` and `push_byte` add to it).
+    /// The text written so far (always ASCII: only `push_str` and `push_byte` add to it).
     pub fn as_str(&self) -> &str {
         // Only whole `&str`s and ASCII bytes are ever appended, so this cannot fail; fall back to "" anyway.
         core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+    /// Append `s` (the same as [`fmt::Write::write_str`]).
+    ///
+    /// # Errors
+    /// [`fmt::Error`] (and nothing appended) when `s` does not fit.
+    pub fn push_str(&mut self, s: &str) -> fmt::Result {
+        let b = s.as_bytes();
+        if self.len + b.len() > LINE_CAPACITY {
+            return Err(fmt::Error);
+        }
+        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+        self.len += b.len();
+        Ok(())
     }
     /// Append one ASCII byte.
     fn push_byte(&mut self, b: u8) -> fmt::Result {
@@ -92,28 +105,67 @@ impl LineBuf {
         self.push_byte(HEX[(v >> 4) as usize])?;
         self.push_byte(HEX[(v & 15) as usize])
     }
-    /// Append `v` as eight lowercase hex digits, most significant first.
-    fn push_hex_u32(&mut self, v: u32) -> fmt::Result {
+    /// Append `v` as eight lowercase hex digits, most significant first (`{v:08x}`).
+    ///
+    /// # Errors
+    /// [`fmt::Error`] when the line is full (the digits that fit are kept).
+    pub fn push_hex_u32(&mut self, v: u32) -> fmt::Result {
         for b in v.to_be_bytes() {
             self.push_hex_u8(b)?;
         }
         Ok(())
     }
+    /// Append `v` in decimal (`{v}`). The protocol's numbers go through this and [`LineBuf::push_hex_u32`],
+    /// not `core::fmt`, so a build that formats nothing else (the firmware's lean build) links no `core::fmt`.
+    ///
+    /// # Errors
+    /// [`fmt::Error`] when the line is full (the digits that fit are kept).
+    pub fn push_u64(&mut self, mut v: u64) -> fmt::Result {
+        let mut digits = [0u8; 20];
+        let mut n = 0;
+        loop {
+            let (q, digit) = div10(v);
+            digits[n] = b'0' + digit;
+            n += 1;
+            v = q;
+            if v == 0 {
+                break;
+            }
+        }
+        digits[..n].iter().rev().try_for_each(|&d| self.push_byte(d))
+    }
+    /// Append ` key=value` (decimal value).
+    ///
+    /// # Errors
+    /// [`fmt::Error`] when the line is full.
+    pub fn push_pair(&mut self, key: &str, value: u64) -> fmt::Result {
+        self.push_byte(b' ')?;
+        self.push_str(key)?;
+        self.push_byte(b'=')?;
+        self.push_u64(value)
+    }
 }
 
 impl fmt::Write for LineBuf {
+    /// [`LineBuf::push_str`].
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let b = s.as_bytes();
-        if self.len + b.len() > LINE_CAPACITY {
-            return Err(fmt::Error);
-        }
-        self.buf[self.len..self.len + b.len()].copy_from_slice(b);
-        self.len += b.len();
-        Ok(())
+        self.push_str(s)
     }
 }
 
 const HEX: [u8; 16] = *b"0123456789abcdef";
+
+/// `(v / 10, v % 10)` by long division in 16-bit steps: only 32-bit divisions by a constant (a multiply), so
+/// a 32-bit target links no 64-bit division routine for the protocol's numbers (about 0.9 KB on Cortex-M).
+fn div10(v: u64) -> (u64, u8) {
+    let (mut q, mut rem) = (0u64, 0u32);
+    for shift in [48, 32, 16, 0] {
+        let cur = (rem << 16) | ((v >> shift) as u32 & 0xffff);
+        q |= u64::from(cur / 10) << shift;
+        rem = cur % 10;
+    }
+    (q, rem as u8)
+}
 
 /// True for a valid extra key: 1 to [`MAX_KEY_LEN`] characters of `[a-z0-9_]`.
 pub fn valid_key(key: &str) -> bool {
@@ -124,10 +176,40 @@ pub fn valid_key(key: &str) -> bool {
 
 /// Append ` key=value` pairs.
 fn push_extras(line: &mut LineBuf, extras: &[(&str, u64)]) -> fmt::Result {
-    for (k, v) in extras {
-        write!(line, " {k}={v}")?;
-    }
-    Ok(())
+    extras.iter().try_for_each(|&(k, v)| line.push_pair(k, v))
+}
+
+/// Append ` sampler=<name> steps=<steps> seed=<seed>` (the spec of a `begin` or `screen` line).
+fn push_spec(line: &mut LineBuf, spec: &SampleSpec) -> fmt::Result {
+    line.push_str(" sampler=")?;
+    line.push_str(spec.sampler.name())?;
+    line.push_pair("steps", spec.steps.into())?;
+    line.push_pair("seed", spec.seed)
+}
+
+/// Append ` n ` (a row or element index and the space before the data).
+fn push_index(line: &mut LineBuf, n: usize) -> fmt::Result {
+    line.push_byte(b' ')?;
+    line.push_u64(n as u64)?;
+    line.push_byte(b' ')
+}
+
+/// Start a chunk line of a frame: `{PREFIX} {what} {row} {column} ` (`p` and a screen's `s` lines).
+fn start_chunk(line: &mut LineBuf, what: &str, row: usize, column: usize) {
+    start(line, what);
+    // Cannot overflow: a row and a column index are at most 2 * 20 digits.
+    let _ = push_index(line, row);
+    let _ = line.push_u64(column as u64);
+    let _ = line.push_byte(b' ');
+}
+
+/// Start a line: [`PREFIX`], a space and `what` (`begin`, `p`, ...), on a cleared `line`.
+fn start(line: &mut LineBuf, what: &str) {
+    line.clear();
+    // Cannot overflow: a cleared line has room for both.
+    let _ = line.push_str(PREFIX);
+    let _ = line.push_byte(b' ');
+    let _ = line.push_str(what);
 }
 
 /// Formats one `stat` line (`@GDF1 stat key=value ...`) for measurements that belong to no frame.
@@ -147,7 +229,7 @@ pub fn try_stat_line<'b>(line: &'b mut LineBuf, extras: &[(&str, u64)]) -> Optio
         return None;
     }
     // Cannot overflow: 5 + 5 + MAX_EXTRAS * (1 + MAX_KEY_LEN + 1 + 20) < LINE_CAPACITY.
-    let _ = write!(line, "{PREFIX} stat");
+    start(line, "stat");
     let _ = push_extras(line, extras);
     Some(line.as_str())
 }
@@ -193,21 +275,20 @@ impl Frame<'_> {
         }
         let mut line = LineBuf::new();
         let ImageShape { channels, height, width } = self.shape;
-        let SampleSpec { sampler, steps, seed } = self.spec;
         // The capacity arithmetic in the comments below shows none of these writes can overflow the buffer.
         // begin: < 80 fixed chars + MAX_EXTRAS * 34.
-        let _ = write!(
-            line,
-            "{PREFIX} begin c={channels} h={height} w={width} sampler={sampler} steps={steps} seed={seed}"
-        );
+        start(&mut line, "begin");
+        let _ = line.push_pair("c", channels.into());
+        let _ = line.push_pair("h", height.into());
+        let _ = line.push_pair("w", width.into());
+        let _ = push_spec(&mut line, &self.spec);
         let _ = push_extras(&mut line, self.begin_extras);
         emit(line.as_str())?;
         // p lines: 5 + 3 + 2 * 6 + 2 * PIXELS_PER_LINE < 160.
         let width = usize::from(width);
         for (r, row) in self.pixels.chunks(width).enumerate() {
             for (k, chunk) in row.chunks(PIXELS_PER_LINE).enumerate() {
-                line.clear();
-                let _ = write!(line, "{PREFIX} p {r} {} ", k * PIXELS_PER_LINE);
+                start_chunk(&mut line, "p", r, k * PIXELS_PER_LINE);
                 for &p in chunk {
                     let _ = line.push_hex_u8(p);
                 }
@@ -217,18 +298,17 @@ impl Frame<'_> {
         // v lines: 5 + 3 + 11 + 8 * VALUES_PER_LINE < 160.
         if values {
             for (k, chunk) in self.sample.chunks(VALUES_PER_LINE).enumerate() {
-                line.clear();
-                let _ = write!(line, "{PREFIX} v {} ", k * VALUES_PER_LINE);
+                start(&mut line, "v");
+                let _ = push_index(&mut line, k * VALUES_PER_LINE);
                 for v in chunk {
                     let _ = line.push_hex_u32(v.to_bits());
                 }
                 emit(line.as_str())?;
             }
         }
-        line.clear();
-        let _ = write!(line, "{PREFIX} end pixels=");
+        start(&mut line, "end pixels=");
         let _ = line.push_hex_u32(pixel_crc(self.pixels));
-        let _ = line.write_str(" sample=");
+        let _ = line.push_str(" sample=");
         let _ = line.push_hex_u32(sample_crc(self.sample));
         let _ = push_extras(&mut line, self.end_extras);
         emit(line.as_str())
@@ -259,10 +339,32 @@ mod tests {
     fn line_buf_rejects_overflow() {
         let mut l = LineBuf::new();
         let long = [b'a'; LINE_CAPACITY];
-        assert!(l.write_str(core::str::from_utf8(&long).unwrap()).is_ok());
-        assert!(l.write_str("b").is_err());
+        assert!(l.push_str(core::str::from_utf8(&long).unwrap()).is_ok());
+        assert!(l.push_str("b").is_err());
         assert!(l.push_byte(b'c').is_err());
         assert_eq!(l.as_str().len(), LINE_CAPACITY);
+    }
+
+    #[test]
+    fn numbers_are_written_as_display_writes_them() {
+        let mut l = LineBuf::new();
+        for v in [0, 7, 10, 4_294_967_296, u64::MAX] {
+            let _ = l.push_u64(v);
+            let _ = l.push_byte(b' ');
+        }
+        let _ = l.push_hex_u32(0x00ab_cdef);
+        assert_eq!(l.as_str(), "0 7 10 4294967296 18446744073709551615 00abcdef");
+    }
+
+    #[test]
+    fn div10_is_division_by_ten() {
+        let mut v = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            for x in [v, v >> 17, v >> 40, u64::MAX - (v >> 50)] {
+                assert_eq!(div10(x), (x / 10, (x % 10) as u8));
+            }
+            v = v.rotate_left(7).wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ 1;
+        }
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub fn dot4(x: &[f32], w: impl Fn(usize) -> f32) -> f32 {
 /// If the lengths differ.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "dot: length mismatch");
+    assert!(a.len() == b.len(), "dot: length mismatch");
     dot4(a, |c| b[c])
 }
 
@@ -67,7 +67,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// If the lengths differ.
 #[inline]
 pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    assert_eq!(x.len(), y.len(), "axpy: length mismatch");
+    assert!(x.len() == y.len(), "axpy: length mismatch");
     for (yi, &xi) in y.iter_mut().zip(x) {
         *yi += alpha * xi;
     }
@@ -80,7 +80,7 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
 /// drops the per-byte bounds checks and can keep the four lanes in one SIMD register.
 #[inline(always)]
 fn dot4_blocks<T: Copy>(x: &[f32], w: &[T], decode: impl Fn(T) -> f32) -> f32 {
-    assert_eq!(x.len(), w.len(), "dot4: length mismatch");
+    assert!(x.len() == w.len(), "dot4: length mismatch");
     let (xq, xt) = x.as_chunks::<4>();
     let (wq, wt) = w.as_chunks::<4>();
     let mut s = [0.0f32; 4];
@@ -98,7 +98,7 @@ fn dot4_blocks<T: Copy>(x: &[f32], w: &[T], decode: impl Fn(T) -> f32) -> f32 {
 /// `y[c] += alpha * decode(w[c])` over stored elements of `B` bytes (elementwise).
 #[inline(always)]
 fn axpy_blocks<T: Copy>(alpha: f32, w: &[T], y: &mut [f32], decode: impl Fn(T) -> f32) {
-    assert_eq!(w.len(), y.len(), "axpy: length mismatch");
+    assert!(w.len() == y.len(), "axpy: length mismatch");
     for (yc, &wc) in y.iter_mut().zip(w) {
         *yc += alpha * decode(wc);
     }
@@ -235,9 +235,11 @@ pub const BLOCK_ROWS: usize = 4;
 pub trait BlockKernels: Sync + core::fmt::Debug {
     /// For `m = 0, 1, ...` in order and every row `r` and lane `j`: `s[r][j] += x[c] * w_r[c]` (product
     /// rounded to f32, then the sum): the lane sums of [`dot4`], continued from the given `s`.
+    #[cfg(feature = "f32-kernels")]
     fn dot_rows4_f32(&self, x: &[[f32; 4]], w: [&[[f32; 4]]; 4], s: &mut [[f32; 4]; 4]);
     /// For every element `c`: `y[c] += a_0 w_0[c]`, then `+= a_1 w_1[c]`, `+= a_2 w_2[c]`, `+= a_3 w_3[c]`
     /// (each product rounded, then each sum): four sequential [`axpy`]s.
+    #[cfg(feature = "f32-kernels")]
     fn axpy_rows4_f32(&self, alpha: [f32; 4], w: [&[[f32; 4]]; 4], y: &mut [[f32; 4]]);
     /// [`BlockKernels::dot_rows4_f32`] with binary16 rows.
     fn dot_rows4_f16(&self, x: &[[f32; 4]], w: [&[[u32; 2]]; 4], s: &mut [[f32; 4]; 4]);
@@ -245,14 +247,15 @@ pub trait BlockKernels: Sync + core::fmt::Debug {
     fn axpy_rows4_f16(&self, alpha: [f32; 4], w: [&[[u32; 2]]; 4], y: &mut [[f32; 4]]);
     /// One row: `y[c] += alpha * w[c]` for every element (an [`axpy`]; the denoisers' passes over the mean).
     /// The default is [`Portable`]'s loop.
+    #[cfg(feature = "f32-kernels")]
     fn axpy_row_f32(&self, alpha: f32, w: &[[f32; 4]], y: &mut [[f32; 4]]) {
-        assert_eq!(w.len(), y.len(), "axpy_row_f32: length mismatch");
+        assert!(w.len() == y.len(), "axpy_row_f32: length mismatch");
         axpy(alpha, w.as_flattened(), y.as_flattened_mut());
     }
     /// [`BlockKernels::axpy_row_f32`] with a binary16 row. The default is [`Portable`]'s loop (`2^112` folded
     /// into `alpha` when `|alpha| < 2^16`, else the exact decode).
     fn axpy_row_f16(&self, alpha: f32, w: &[[u32; 2]], y: &mut [[f32; 4]]) {
-        assert_eq!(w.len(), y.len(), "axpy_row_f16: length mismatch");
+        assert!(w.len() == y.len(), "axpy_row_f16: length mismatch");
         let pass = |a: f32, y: &mut [[f32; 4]], decode: fn([u32; 2]) -> [f32; 4]| {
             for (yc, &wc) in y.iter_mut().zip(w) {
                 let wv = decode(wc);
@@ -321,6 +324,7 @@ impl Portable {
 }
 
 impl BlockKernels for Portable {
+    #[cfg(feature = "f32-kernels")]
     fn dot_rows4_f32(&self, x: &[[f32; 4]], w: [&[[f32; 4]]; 4], s: &mut [[f32; 4]; 4]) {
         Self::dot(x, w, s, |v| v, |v| v);
     }
@@ -329,6 +333,7 @@ impl BlockKernels for Portable {
     /// stores each `y` chunk once for the four rows. Elsewhere (x86-64, AArch64) four sequential [`axpy`]
     /// passes: LLVM vectorizes those into plain SIMD multiply-adds, while it vectorizes the fused loop across
     /// chunks with gathers (~20 % slower). Both give every `y[c]` the same operations in the same order.
+    #[cfg(feature = "f32-kernels")]
     fn axpy_rows4_f32(&self, alpha: [f32; 4], w: [&[[f32; 4]]; 4], y: &mut [[f32; 4]]) {
         if cfg!(target_arch = "arm") {
             Self::axpy(alpha, w, y, |v| v);
@@ -399,7 +404,7 @@ fn f16x4(w: [u32; 2]) -> [f32; 4] {
 /// If `row.len() != 2 * y.len()`.
 #[inline]
 pub(crate) fn axpy_f16_le_finite(alpha: f32, row: &[u8], y: &mut [f32]) {
-    assert_eq!(row.len(), 2 * y.len(), "axpy_f16: length mismatch");
+    assert!(row.len() == 2 * y.len(), "axpy_f16: length mismatch");
     let main = 2 * (y.len() - y.len() % 4);
     let words = bytemuck::try_cast_slice::<u8, [u32; 2]>(&row[..main]);
     let (Ok(words), true) = (words, alpha.abs() < F16_FOLD_LIMIT) else { return axpy_f16_le(alpha, row, y) };
@@ -414,12 +419,14 @@ pub(crate) fn axpy_f16_le_finite(alpha: f32, row: &[u8], y: &mut [f32]) {
     axpy_f16_le(alpha, &row[main..], yt);
 }
 
+#[cfg(feature = "i8-kernels")]
 /// `[q_0, q_1, q_2, q_3]` of four int8 values as f32 (exact).
 #[inline(always)]
 fn i8x4(b: [u8; 4]) -> [f32; 4] {
     b.map(|q| (q as i8) as f32)
 }
 
+#[cfg(feature = "i8-kernels")]
 /// Four int8 rows at once: lane sums of [`dot4_i8`] over the chunked part (products `x * q`, no scale),
 /// continued from `s`.
 #[inline]
@@ -427,6 +434,7 @@ pub(crate) fn dot_rows4_i8(x: &[[f32; 4]], w: [&[[u8; 4]]; 4], s: &mut [[f32; 4]
     Portable::dot(x, w, s, |v| v, i8x4);
 }
 
+#[cfg(feature = "i8-kernels")]
 /// Four int8 rows at once: `y += a_0 q_0 + ... + a_3 q_3` element by element in row order over the chunked
 /// part (callers pass `a_r = alpha_r * scale_r`, as [`axpy_i8`] takes it).
 #[inline]
@@ -461,9 +469,11 @@ pub(crate) fn dot4_rows4_with(
 /// Four rows' chunked parts, as the block kernels take them.
 #[derive(Clone, Copy)]
 enum Rows4<'a> {
+    #[cfg(feature = "f32-kernels")]
     F32([&'a [[f32; 4]]; 4]),
     F16([&'a [[u32; 2]]; 4]),
     /// int8 rows (portable kernels only) and their four row scales.
+    #[cfg(feature = "i8-kernels")]
     I8([&'a [[u8; 4]]; 4], [f32; 4]),
 }
 
@@ -484,9 +494,14 @@ impl<'a> Tensor<'a> {
         assert!(r < self.rows && x.len() == self.cols, "row_dot: bad row or input length");
         let row = self.row_bytes(r);
         match self.dtype {
+            #[cfg(feature = "f32-kernels")]
             DType::F32 => dot4_f32_le(x, row),
             DType::F16 => dot4_f16_le(x, row),
+            #[cfg(feature = "i8-kernels")]
             DType::I8 => dot4_i8(x, row) * self.row_scale(r),
+            // A storage type whose fast kernels this build leaves out: the same bits element by element.
+            #[allow(unreachable_patterns)]
+            _ => self.row_dot_reference(r, x),
         }
     }
 
@@ -500,10 +515,15 @@ impl<'a> Tensor<'a> {
         assert!(r < self.rows && y.len() == self.cols, "row_axpy: bad row or output length");
         let row = self.row_bytes(r);
         match self.dtype {
+            #[cfg(feature = "f32-kernels")]
             DType::F32 => axpy_f32_le(alpha, row, y),
             DType::F16 if self.f16_finite => axpy_f16_le_finite(alpha, row, y),
             DType::F16 => axpy_f16_le(alpha, row, y),
+            #[cfg(feature = "i8-kernels")]
             DType::I8 => axpy_i8(alpha * self.row_scale(r), row, y),
+            // As in `row_dot`.
+            #[allow(unreachable_patterns)]
+            _ => self.row_axpy_reference(r, alpha, y),
         }
     }
 
@@ -516,6 +536,7 @@ impl<'a> Tensor<'a> {
         assert!(r < self.rows && y.len() == self.cols, "row_axpy: bad row or output length");
         let (yq, yt) = y.as_chunks_mut::<4>();
         match self.rows4_from(r, 1) {
+            #[cfg(feature = "f32-kernels")]
             Some(Rows4::F32(w)) => kernels.axpy_row_f32(alpha, w[0], yq),
             Some(Rows4::F16(w)) => kernels.axpy_row_f16(alpha, w[0], yq),
             // int8 (never returned for one row), unaligned or non-finite f16: the per-row kernel.
@@ -527,11 +548,10 @@ impl<'a> Tensor<'a> {
         }
     }
 
-    /// Asserts that rows `first .. first + n` exist and that a vector of `len` matches a row (`what` names the
-    /// caller in the message).
-    fn assert_rows(&self, first: usize, n: usize, len: usize, what: &str) {
-        let in_range = first.checked_add(n).is_some_and(|end| end <= self.rows);
-        assert!(in_range && len == self.cols, "{what}: bad rows or vector length");
+    /// True when rows `first .. first + n` exist and a vector of `len` matches a row (the callers assert it
+    /// with a constant message, so no formatting code is linked).
+    fn rows_fit(&self, first: usize, n: usize, len: usize) -> bool {
+        first.checked_add(n).is_some_and(|end| end <= self.rows) && len == self.cols
     }
 
     /// `out[i] = row_dot(first + i, x)` for `i < out.len()`, bit for bit, four rows at a time (the
@@ -541,18 +561,20 @@ impl<'a> Tensor<'a> {
     /// # Panics
     /// If `first + out.len() > rows` or `x.len() != cols`.
     pub fn rows_dot_with(&self, kernels: &dyn BlockKernels, first: usize, x: &[f32], out: &mut [f32]) {
-        self.assert_rows(first, out.len(), x.len(), "rows_dot");
+        assert!(self.rows_fit(first, out.len(), x.len()), "rows_dot: bad rows or vector length");
         let (blocks, tail) = out.as_chunks_mut::<{ BLOCK_ROWS }>();
         let mut r = first;
         for block in blocks {
             let exact = |i: usize, c: usize| self.get(r + i, c);
             match self.rows4(r) {
+                #[cfg(feature = "f32-kernels")]
                 Some(Rows4::F32(w)) => {
                     *block = dot4_rows4_with(x, |xq, s| kernels.dot_rows4_f32(xq, w, s), exact);
                 }
                 Some(Rows4::F16(w)) => {
                     *block = dot4_rows4_with(x, |xq, s| kernels.dot_rows4_f16(xq, w, s), exact);
                 }
+                #[cfg(feature = "i8-kernels")]
                 Some(Rows4::I8(w, scale)) => {
                     let q = |i: usize, c: usize| (self.bytes[(r + i) * self.cols + c] as i8) as f32;
                     let sums = dot4_rows4_with(x, |xq, s| dot_rows4_i8(xq, w, s), q);
@@ -572,7 +594,7 @@ impl<'a> Tensor<'a> {
     /// the same additions in the same order, four rows at a time (each `y` chunk loaded and stored once per
     /// four rows), with the block kernels as in [`Tensor::rows_dot_with`].
     pub fn rows_axpy_with(&self, kernels: &dyn BlockKernels, first: usize, alpha: &[f32], y: &mut [f32]) {
-        self.assert_rows(first, alpha.len(), y.len(), "rows_axpy");
+        assert!(self.rows_fit(first, alpha.len(), y.len()), "rows_axpy: bad rows or vector length");
         let (blocks, tail) = alpha.as_chunks::<{ BLOCK_ROWS }>();
         let mut r = first;
         for &a in blocks {
@@ -584,8 +606,10 @@ impl<'a> Tensor<'a> {
             let (yq, yt) = y.as_chunks_mut::<4>();
             let main = 4 * yq.len();
             match rows {
+                #[cfg(feature = "f32-kernels")]
                 Rows4::F32(w) => kernels.axpy_rows4_f32(a, w, yq),
                 Rows4::F16(w) => kernels.axpy_rows4_f16(a, w, yq),
+                #[cfg(feature = "i8-kernels")]
                 Rows4::I8(w, scale) => {
                     // `row_axpy`'s int8 form: `y += (alpha * scale) * q`.
                     let a = core::array::from_fn(|i| a[i] * scale[i]);
@@ -630,6 +654,7 @@ impl<'a> Tensor<'a> {
         let main = self.cols - self.cols % 4;
         let row = |i: usize| r + i.min(n - 1);
         match self.dtype {
+            #[cfg(feature = "f32-kernels")]
             DType::F32 => {
                 let all: &'a [f32] = bytemuck::try_cast_slice(&self.bytes[..self.rows * self.cols * 4]).ok()?;
                 Some(Rows4::F32(core::array::from_fn(|i| {
@@ -645,6 +670,7 @@ impl<'a> Tensor<'a> {
                 }
                 Some(Rows4::F16(w))
             }
+            #[cfg(feature = "i8-kernels")]
             DType::I8 if n == 4 => {
                 let scale = core::array::from_fn(|i| self.row_scale(r + i));
                 Some(Rows4::I8(
@@ -652,7 +678,9 @@ impl<'a> Tensor<'a> {
                     scale,
                 ))
             }
-            DType::F16 | DType::I8 => None,
+            // Non-finite f16, int8 for fewer than four rows, or a storage type whose fast kernels this build
+            // leaves out: the per-row kernels.
+            _ => None,
         }
     }
 

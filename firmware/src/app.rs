@@ -41,16 +41,52 @@ pub enum AppError<E> {
     Io(E),
 }
 
-impl<E: fmt::Debug> fmt::Display for AppError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// The message of an `@GDF1 error` line.
+pub trait Report {
+    /// Appends the message to `line` (what does not fit is cut).
+    fn report(&self, line: &mut LineBuf);
+}
+
+impl<E: fmt::Debug> Report for AppError<E> {
+    fn report(&self, line: &mut LineBuf) {
         match self {
-            Self::Blob(e) => write!(f, "blob: {e}"),
-            Self::Spec(e) => write!(f, "run: {e}"),
-            Self::Capacity { dim, scratch } => {
-                write!(f, "blob needs d = {dim}, scratch = {scratch}; the build sized d = {DIM}, scratch = {SCRATCH}")
+            Self::Blob(e) => {
+                let _ = line.push_str("blob");
+                push_detail(line, e);
             }
-            Self::Io(e) => write!(f, "output: {e:?}"),
+            Self::Spec(e) => {
+                let _ = line.push_str("run");
+                push_detail(line, e);
+            }
+            Self::Capacity { dim, scratch } => {
+                let sizes = [
+                    ("blob needs d = ", dim),
+                    (", scratch = ", scratch),
+                    ("; the build sized d = ", &DIM),
+                    (", scratch = ", &SCRATCH),
+                ];
+                for (text, &n) in sizes {
+                    let _ = line.push_str(text);
+                    let _ = line.push_u64(n as u64);
+                }
+            }
+            Self::Io(e) => {
+                let _ = line.push_str("output");
+                push_detail(line, format_args!("{e:?}"));
+            }
         }
+    }
+}
+
+/// Appends `: <detail>` on one line (newlines become spaces) with the `messages` feature (core::fmt: the
+/// error texts of core and the sink); without it (the lean build) nothing, so the line names only what
+/// failed and no `core::fmt` is linked.
+#[cfg_attr(not(feature = "messages"), allow(unused_variables))]
+pub fn push_detail(line: &mut LineBuf, detail: impl fmt::Display) {
+    #[cfg(feature = "messages")]
+    {
+        let _ = line.push_str(": ");
+        let _ = fmt::Write::write_fmt(&mut OneLine(line), format_args!("{detail}"));
     }
 }
 
@@ -61,8 +97,10 @@ pub fn write_line<W: embedded_io::Write>(out: &mut W, line: &str) -> Result<(), 
 }
 
 /// Keeps a message on one protocol line: newlines become spaces, and text past the line's capacity is cut.
+#[cfg(feature = "messages")]
 struct OneLine<'a>(&'a mut LineBuf);
 
+#[cfg(feature = "messages")]
 impl fmt::Write for OneLine<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         for ch in s.chars() {
@@ -75,11 +113,31 @@ impl fmt::Write for OneLine<'_> {
 }
 
 /// Writes `@GDF1 error <message>` on one line (best effort: the sink may be what failed).
-pub fn report_error<W: embedded_io::Write>(out: &mut W, message: impl fmt::Display) {
+pub fn report_error<W: embedded_io::Write>(out: &mut W, message: &impl Report) {
     let mut line = LineBuf::new();
-    let _ = fmt::Write::write_fmt(&mut OneLine(&mut line), format_args!("{} error {message}", frame::PREFIX));
+    let _ = line.push_str(frame::PREFIX);
+    let _ = line.push_str(" error ");
+    message.report(&mut line);
     let _ = write_line(out, line.as_str());
     let _ = out.flush();
+}
+
+/// The report of a `stat` line the protocol cannot carry.
+struct BadStat<'a> {
+    pairs: usize,
+    bad_key: &'a str,
+}
+
+impl Report for BadStat<'_> {
+    fn report(&self, line: &mut LineBuf) {
+        let _ = line.push_str("stat: ");
+        let _ = line.push_u64(self.pairs as u64);
+        let _ = line.push_str(" pairs (at most ");
+        let _ = line.push_u64(frame::MAX_EXTRAS as u64);
+        let _ = line.push_str("), bad key '");
+        let _ = line.push_str(self.bad_key);
+        let _ = line.push_str("'");
+    }
 }
 
 /// Writes one `stat` line; pairs the protocol cannot carry (a key over `frame::MAX_KEY_LEN` characters,
@@ -89,31 +147,19 @@ pub fn stat<W: embedded_io::Write>(out: &mut W, pairs: &[(&str, u64)]) -> Result
     match frame::try_stat_line(&mut line, pairs) {
         Some(text) => write_line(out, text),
         None => {
-            let bad = pairs.iter().find(|(k, _)| !frame::valid_key(k)).map_or("", |(k, _)| k);
-            report_error(
-                out,
-                format_args!("stat: {} pairs (at most {}), bad key '{bad}'", pairs.len(), frame::MAX_EXTRAS),
-            );
+            let bad_key = pairs.iter().find(|(k, _)| !frame::valid_key(k)).map_or("", |(k, _)| k);
+            report_error(out, &BadStat { pairs: pairs.len(), bad_key });
             Ok(())
         }
     }
 }
 
-/// The embedded blob and its model.
+/// The embedded blob and its model, computing with the Cortex-M4F assembly block kernels ([`kernels::M4F`];
+/// same bits as the host's portable kernels, which the firmware then does not link).
 pub fn parse(blob: &[u8]) -> Result<(Blob<'_>, Model<'_>), BlobError> {
     let blob = Blob::parse(blob)?;
-    let model = blob.model()?;
+    let model = Model::from_blob_with(&blob, &kernels::M4F)?;
     Ok((blob, model))
-}
-
-/// The blob's model with the Cortex-M4F assembly block kernels ([`kernels::M4F`]; same bits as the host's
-/// portable kernels).
-fn with_m4f_kernels(model: Model<'_>) -> Model<'_> {
-    match model {
-        Model::Gaussian(g) => Model::Gaussian(g.with_kernels(&kernels::M4F)),
-        Model::Linear(l) => Model::Linear(l.with_kernels(&kernels::M4F)),
-        Model::Mixture(m) => Model::Mixture(m.with_kernels(&kernels::M4F)),
-    }
 }
 
 /// Runs every configured sample and streams its frame. Returns the number of frames sent.
@@ -130,7 +176,6 @@ pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter, S: Scree
     frame_gap_ms: u32,
 ) -> Result<u32, AppError<W::Error>> {
     let (blob, model) = parse(&config::BLOB.0).map_err(AppError::Blob)?;
-    let model = with_m4f_kernels(model);
     // Class-conditional: the mixture component build.rs checked (GAUSSDIFF_CLASS).
     let model = config::CLASS.and_then(|j| model.component(j)).unwrap_or(model);
     let need = SampleSpec::scratch_len(&model);
@@ -141,7 +186,9 @@ pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter, S: Scree
     // blob: it has none).
     let rank = match &model {
         Model::Gaussian(g) => g.rank(),
+        #[cfg(feature = "every-blob")]
         Model::Mixture(m) => m.rank(),
+        #[cfg(feature = "every-blob")]
         Model::Linear(l) => l.basis_rank().unwrap_or(0),
     } as u64;
     stat(
@@ -205,7 +252,9 @@ pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter, S: Scree
 pub fn finish<W: embedded_io::Write>(out: &mut W, frames: u32, stack: (usize, usize)) -> Result<(), W::Error> {
     stat(out, &[("stack_peak", stack.0 as u64), ("stack_size", stack.1 as u64)])?;
     let mut line = LineBuf::new();
-    let _ = fmt::Write::write_fmt(&mut line, format_args!("{} done frames={frames}", frame::PREFIX));
+    let _ = line.push_str(frame::PREFIX);
+    let _ = line.push_str(" done frames=");
+    let _ = line.push_u64(frames.into());
     write_line(out, line.as_str())?;
     out.flush()
 }

@@ -61,6 +61,7 @@ macro_rules! cvt {
 
 /// Dot step of one row, f32: loads 8 weights of row `{w}` into `s8..s15` and adds `x` (`s0..s7`) times
 /// them to the row's four lane sums `a` (columns 0..3, then 4..7 into the same lanes).
+#[cfg(feature = "every-blob")]
 macro_rules! dot8_f32 {
     ($w:literal, $a:tt) => {
         concat!(
@@ -87,6 +88,7 @@ macro_rules! dot8_f16 {
 
 /// Axpy step of one row, f32: loads 8 weights of row `{w}` into `s16..s23` and adds `s<a>` times them to
 /// the 8 `y` values in `s8..s15`.
+#[cfg(feature = "every-blob")]
 macro_rules! axpy8_f32 {
     ($w:literal, $a:literal) => {
         concat!(
@@ -225,7 +227,7 @@ macro_rules! axpy_rows4 {
 macro_rules! axpy_row {
     ($name:ident, $chunk:ty, $row:ident $(, $clobber:tt)*) => {
         fn $name(&self, alpha: f32, w: &[$chunk], y: &mut [[f32; 4]]) {
-            assert_eq!(w.len(), y.len(), concat!(stringify!($name), ": length mismatch"));
+            assert!(w.len() == y.len(), concat!(stringify!($name), ": length mismatch"));
             let n = y.len() / 2;
             if n > 0 {
                 // SAFETY: reads and writes 8n f32 of y, reads 8n weights of w (as many chunks as y: asserted
@@ -257,10 +259,14 @@ macro_rules! axpy_row {
 }
 
 impl BlockKernels for M4f {
+    // The f32 kernels with core's `f32-kernels` (feature `every-blob`).
+    #[cfg(feature = "every-blob")]
     dot_rows4!(dot_rows4_f32, [f32; 4], dot8_f32);
+    #[cfg(feature = "every-blob")]
     axpy_rows4!(axpy_rows4_f32, [f32; 4], axpy8_f32);
     dot_rows4!(dot_rows4_f16, [u32; 2], dot8_f16);
     axpy_rows4!(axpy_rows4_f16, [u32; 2], axpy8_f16);
+    #[cfg(feature = "every-blob")]
     axpy_row!(axpy_row_f32, [f32; 4], axpy8_f32);
     axpy_row!(axpy_row_f16, [u32; 2], axpy8_f16, "s24", "s25", "s26", "s27");
 }

@@ -156,11 +156,23 @@ impl Fault {
     }
 }
 
-impl core::fmt::Display for Fault {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+impl crate::app::Report for Fault {
+    /// `stack overflow sp=0x... bottom=0x...` or `hardfault pc=0x... lr=0x... xpsr=0x...` (no `core::fmt`).
+    fn report(&self, line: &mut gaussdiff_core::frame::LineBuf) {
+        let hex = |line: &mut gaussdiff_core::frame::LineBuf, text: &str, v: u32| {
+            let _ = line.push_str(text);
+            let _ = line.push_hex_u32(v);
+        };
         match *self {
-            Self::StackOverflow { sp } => write!(f, "stack overflow sp=0x{sp:08x} bottom=0x{:08x}", bottom()),
-            Self::Other { pc, lr, xpsr } => write!(f, "hardfault pc=0x{pc:08x} lr=0x{lr:08x} xpsr=0x{xpsr:08x}"),
+            Self::StackOverflow { sp } => {
+                hex(line, "stack overflow sp=0x", sp);
+                hex(line, " bottom=0x", bottom() as u32);
+            }
+            Self::Other { pc, lr, xpsr } => {
+                hex(line, "hardfault pc=0x", pc);
+                hex(line, " lr=0x", lr);
+                hex(line, " xpsr=0x", xpsr);
+            }
         }
     }
 }

@@ -29,7 +29,7 @@ fn measure(board: &str) -> BTreeMap<String, u64> {
     m.insert("ram_static".to_string(), data + bss);
     let blob_len = std::fs::metadata(fw::default_blob()).map(|m| m.len()).unwrap_or(0);
     m.insert("code".to_string(), (text + data).saturating_sub(blob_len));
-    // The lean production build (profile `lean`: opt-level "s"): its code size without the blob.
+    // The lean production build (profile `lean`, no default features): its code size without the blob.
     let lean = fw::build_profile("lean", board, &[], &format!("size-lean-{board}"));
     let (lt, ld, _) = fw::sizes(&lean.elf);
     m.insert("lean_flash".to_string(), lt + ld);
@@ -72,7 +72,7 @@ fn write_record(board: &str, m: &BTreeMap<String, u64>) {
         "# gaussdiff firmware size record, board {board}: `cd firmware && cargo build --release --features {board}` with\n\
          # the --remap-path-prefix flags of tests/tests/firmware_support (`remap_rustflags`),\n\
          # then llvm-size (bytes; flash = text + data, code = flash - blob, ram_static = data + bss;\n\
-         # lean_* = the same for `--profile lean`){}.\n\
+         # lean_* = the same for `--profile lean --no-default-features`){}.\n\
          # Default blob blobs/{} ({blob_len} bytes). Rewrite: GAUSSDIFF_UPDATE_SIZES=1 cargo test \
          --release -p gaussdiff-tests --test firmware_sizes\n",
         if m.contains_key("stack_peak") { "; stack_peak = painted stack under QEMU" } else { "" },

@@ -42,7 +42,7 @@ fn qemu_hardfault_is_reported_with_nonzero_exit() {
 #[test]
 fn qemu_panic_is_reported_with_nonzero_exit() {
     assert_reported("qemu,test-panic", &ONE_RUN, "panic", |e| {
-        e.starts_with("panic:") && e.contains("deliberate panic")
+        e.starts_with("panic at ") && e.contains("deliberate panic")
     });
 }
 

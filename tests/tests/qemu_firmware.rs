@@ -148,7 +148,7 @@ fn qemu_capture_writes_pngs_and_rejects_a_corrupted_stream() {
 }
 
 /// The other storage types: Frey faces exported as int8 and f32 (`gaussdiff export`, into a temporary
-/// directory) run bit-identical to the host too, so QEMU covers every blob kind (f16: the two committed
+/// directory) run bit-identical to the host too, in the release and the lean build, so QEMU covers every blob kind (f16: the two committed
 /// blobs; linear: `qemu_linear.rs`; mixture: `qemu_mixture.rs`).
 #[test]
 fn qemu_int8_and_f32_blobs_are_bit_identical_to_the_host() {
@@ -167,6 +167,8 @@ fn qemu_int8_and_f32_blobs_are_bit_identical_to_the_host() {
             .unwrap();
         assert!(res.status.success(), "export {dtype}: {}", String::from_utf8_lossy(&res.stderr));
         check_bit_identical("qemu", &blob, &format!("qemu-frey-{dtype}"));
+        // The lean build has no fast int8 or f32 row kernels: the element-wise reference, the same bits.
+        check_bit_identical_profile("lean", "qemu", &blob, &format!("qemu-lean-frey-{dtype}"));
     }
 }
 
@@ -198,7 +200,8 @@ fn qemu_cortex_m7_mps2_an500_is_bit_identical_to_the_m4_and_the_host() {
     }
 }
 
-/// The lean production build (`--profile lean`: `opt-level = "s"`) computes the same bits as the host.
+/// The lean production build (`--profile lean --no-default-features`: optimised for size, without error texts
+/// or the other blob kinds) computes the same bits as the host.
 #[test]
 fn qemu_lean_build_is_bit_identical_to_the_host() {
     if fw::qemu_missing() {

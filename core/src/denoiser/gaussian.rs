@@ -93,6 +93,22 @@ impl<'a> GaussianDenoiser<'a> {
     /// * [`BlobError::LimitExceeded`] `{ field: RANK, value: k, max: d }` if `k > d`.
     /// * [`BlobError::NonFinite`] `{ field: LAMBDA | FLOOR }` for NaN or infinite eigenvalues or floor.
     pub fn new(mu: Tensor<'a>, u_t: Tensor<'a>, lambda: Tensor<'a>, floor: f32) -> Result<Self, BlobError> {
+        Self::validate(&mu, &u_t, &lambda, floor)?;
+        Ok(Self::from_validated(mu, u_t, lambda, floor, &kernels::PORTABLE))
+    }
+
+    /// The checks of [`GaussianDenoiser::new`] without building the denoiser (so a caller that supplies its
+    /// own [`BlockKernels`] never refers to [`kernels::PORTABLE`], and a build that does not use it leaves
+    /// it out).
+    ///
+    /// # Errors
+    /// As [`GaussianDenoiser::new`].
+    pub(crate) fn validate(
+        mu: &Tensor<'_>,
+        u_t: &Tensor<'_>,
+        lambda: &Tensor<'_>,
+        floor: f32,
+    ) -> Result<(), BlobError> {
         let d = mu.cols();
         if mu.rows() != 1 {
             return Err(BlobError::BadField { field: field::TENSOR_SHAPE, value: sat(mu.rows()) });
@@ -130,10 +146,11 @@ impl<'a> GaussianDenoiser<'a> {
         if floor < 0.0 {
             return Err(BlobError::BadField { field: field::FLOOR, value: floor.to_bits() });
         }
-        Ok(Self { mu, u_t, lambda, floor, kernels: &kernels::PORTABLE })
+        Ok(())
     }
 
-    /// A denoiser over tensors [`GaussianDenoiser::new`] has already accepted (a mixture's components).
+    /// A denoiser over tensors [`GaussianDenoiser::validate`] has accepted (a blob's Gaussian, a mixture's
+    /// components).
     pub(crate) fn from_validated(
         mu: Tensor<'a>,
         u_t: Tensor<'a>,

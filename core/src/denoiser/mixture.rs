@@ -92,6 +92,21 @@ impl<'a> MixtureDenoiser<'a> {
         weights: Tensor<'a>,
         floors: Tensor<'a>,
     ) -> Result<Self, BlobError> {
+        Self::new_with(mu, u_t, lambda, weights, floors, &kernels::PORTABLE)
+    }
+
+    /// [`MixtureDenoiser::new`] computing with `kernels` (the same bits with every correct [`BlockKernels`]).
+    ///
+    /// # Errors
+    /// As [`MixtureDenoiser::new`].
+    pub(crate) fn new_with(
+        mu: Tensor<'a>,
+        u_t: Tensor<'a>,
+        lambda: Tensor<'a>,
+        weights: Tensor<'a>,
+        floors: Tensor<'a>,
+        kernels: &'a dyn BlockKernels,
+    ) -> Result<Self, BlobError> {
         let k = mu.rows();
         if k == 0 || !u_t.rows().is_multiple_of(k) || lambda.rows() != k {
             return Err(BlobError::BadField { field: field::COMPONENTS, value: sat(k) });
@@ -101,13 +116,12 @@ impl<'a> MixtureDenoiser<'a> {
         if (0..k).all(|j| weights.get(0, j) == 0.0) {
             return Err(BlobError::BadField { field: field::WEIGHTS, value: 0 });
         }
-        let m = Self { mu, u_t, lambda, weights, floors, kernels: &kernels::PORTABLE };
         for j in 0..k {
             let block =
                 |t: &Tensor<'a>| t.block(j, k).ok_or(BlobError::BadField { field: field::COMPONENTS, value: sat(k) });
-            GaussianDenoiser::new(block(&mu)?, block(&u_t)?, block(&lambda)?, floors.get(0, j))?;
+            GaussianDenoiser::validate(&block(&mu)?, &block(&u_t)?, &block(&lambda)?, floors.get(0, j))?;
         }
-        Ok(m)
+        Ok(Self { mu, u_t, lambda, weights, floors, kernels })
     }
 
     /// The same denoiser computing its matrix-vector products with `kernels` (same bits with every
@@ -184,7 +198,7 @@ impl<'a> MixtureDenoiser<'a> {
     /// # Panics
     /// If `x.len() != dim()`, `w.len() != components()` or `scratch.len() < scratch_len()`.
     pub fn posterior(&self, x: &[f32], sigma: f32, w: &mut [f32], scratch: &mut [f32]) {
-        assert_eq!(w.len(), self.components(), "MixtureDenoiser::posterior: w must have length K");
+        assert!(w.len() == self.components(), "MixtureDenoiser::posterior: w must have length K");
         let (diff, rest) = scratch.split_at_mut(self.mu.cols());
         let (proj, _) = rest.split_at_mut(self.u_t.rows());
         self.responsibilities(x, sigma, diff, proj, w);

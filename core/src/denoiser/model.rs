@@ -5,16 +5,23 @@ use super::{Denoiser, GaussianDenoiser, LinearDenoiser, MixtureDenoiser};
 use crate::blob::format::{section, Kind};
 use crate::blob::Blob;
 use crate::error::BlobError;
+use crate::kernels::{self, BlockKernels};
 use crate::tensor::Tensor;
 
 /// The denoiser a blob holds, borrowing its tensors from the blob bytes.
+///
+/// The Gaussian is always built; the linear and mixture kinds with core's features `linear` and `mixture`
+/// (both on with `std`). A build without them (the firmware's lean build) has no code for them: its
+/// [`Model::from_blob`] rejects such a blob.
 #[derive(Clone, Copy, Debug)]
 pub enum Model<'a> {
     /// Kind 1: the Gaussian (low rank plus floor).
     Gaussian(GaussianDenoiser<'a>),
-    /// Kinds 2 and 3: per-sigma linear maps, dense or in a shared basis.
+    /// Kinds 2 and 3: per-sigma linear maps, dense or in a shared basis (feature `linear`).
+    #[cfg(feature = "linear")]
     Linear(LinearDenoiser<'a>),
-    /// Kind 4: a mixture of low-rank Gaussians.
+    /// Kind 4: a mixture of low-rank Gaussians (feature `mixture`).
+    #[cfg(feature = "mixture")]
     Mixture(MixtureDenoiser<'a>),
 }
 
@@ -32,15 +39,6 @@ fn check_finite(t: &Tensor<'_>, id: u8, offset: usize) -> Result<(), BlobError> 
     Ok(())
 }
 
-/// The tensors of the sections `ids`, in order.
-fn sections<'a, const N: usize>(blob: &Blob<'a>, ids: [u8; N]) -> Result<[Tensor<'a>; N], BlobError> {
-    let mut out = [None; N];
-    for (o, id) in out.iter_mut().zip(ids) {
-        *o = Some(blob.section(id).ok_or(BlobError::MissingSection { id })?);
-    }
-    Ok(out.map(|t| t.expect("every entry set above")))
-}
-
 impl<'a> Model<'a> {
     /// Builds the denoiser `blob` holds (no allocation; tensors stay views into the blob bytes).
     ///
@@ -50,6 +48,16 @@ impl<'a> Model<'a> {
     /// descending and >= 0, sigma grid positive and strictly descending, finite values), and
     /// [`BlobError::NonFiniteTensor`] for a NaN or infinity in any section.
     pub fn from_blob(blob: &Blob<'a>) -> Result<Self, BlobError> {
+        Self::from_blob_with(blob, &kernels::PORTABLE)
+    }
+
+    /// [`Model::from_blob`] with the denoiser computing its matrix-vector products with `kernels` (the
+    /// firmware's Cortex-M4F assembly; a correct [`BlockKernels`] gives the same bits as
+    /// [`kernels::Portable`], which a build that only calls this function does not link).
+    ///
+    /// # Errors
+    /// As [`Model::from_blob`].
+    pub fn from_blob_with(blob: &Blob<'a>, kernels: &'a dyn BlockKernels) -> Result<Self, BlobError> {
         // Every tensor's values must be finite (an infinite mean would give non-finite samples), checked
         // before the denoisers' own value checks. A mixture's `mu` and `u_t` are K blocks, each laid out like
         // a standalone tensor (int8 blocks carry their own row scales): they are checked through the
@@ -60,27 +68,36 @@ impl<'a> Model<'a> {
                 check_finite(&t, s.id, 0)?;
             }
         }
+        // The tensor of a section the kind requires.
+        let tensor = |id: u8| blob.section(id).ok_or(BlobError::MissingSection { id });
         let model = match blob.kind() {
             Kind::Gaussian => {
-                let [mu, u_t, lambda] = sections(blob, [section::MU, section::U_T, section::LAMBDA])?;
-                Model::Gaussian(GaussianDenoiser::new(mu, u_t, lambda, blob.floor())?)
+                let (mu, u_t, lambda) = (tensor(section::MU)?, tensor(section::U_T)?, tensor(section::LAMBDA)?);
+                GaussianDenoiser::validate(&mu, &u_t, &lambda, blob.floor())?;
+                Model::Gaussian(GaussianDenoiser::from_validated(mu, u_t, lambda, blob.floor(), kernels))
             }
+            #[cfg(feature = "linear")]
             Kind::LinearDense => {
-                let [sigmas, w, b] = sections(blob, [section::SIGMAS, section::W, section::B])?;
-                Model::Linear(LinearDenoiser::dense(sigmas, w, b)?)
+                let (sigmas, w, b) = (tensor(section::SIGMAS)?, tensor(section::W)?, tensor(section::B)?);
+                Model::Linear(LinearDenoiser::dense(sigmas, w, b)?.with_kernels(kernels))
             }
+            #[cfg(feature = "linear")]
             Kind::LinearBasis => {
-                let ids = [section::SIGMAS, section::U_T, section::M, section::A, section::B];
-                let [sigmas, u_t, m, a, b] = sections(blob, ids)?;
-                Model::Linear(LinearDenoiser::basis(sigmas, u_t, m, a, b)?)
+                let (sigmas, u_t) = (tensor(section::SIGMAS)?, tensor(section::U_T)?);
+                let (m, a, b) = (tensor(section::M)?, tensor(section::A)?, tensor(section::B)?);
+                Model::Linear(LinearDenoiser::basis(sigmas, u_t, m, a, b)?.with_kernels(kernels))
             }
+            #[cfg(feature = "mixture")]
             Kind::Mixture => {
-                let ids = [section::MU, section::U_T, section::LAMBDA, section::WEIGHTS, section::FLOORS];
-                let [mu, u_t, lambda, weights, floors] = sections(blob, ids)?;
-                Model::Mixture(MixtureDenoiser::new(mu, u_t, lambda, weights, floors)?)
+                let (mu, u_t, lambda) = (tensor(section::MU)?, tensor(section::U_T)?, tensor(section::LAMBDA)?);
+                let (weights, floors) = (tensor(section::WEIGHTS)?, tensor(section::FLOORS)?);
+                Model::Mixture(MixtureDenoiser::new_with(mu, u_t, lambda, weights, floors, kernels)?)
             }
+            #[cfg(not(all(feature = "linear", feature = "mixture")))]
+            kind => return Err(BlobError::UnknownKind { code: kind as u8 }),
         };
         // A mixture's `mu` and `u_t` (checked above only if not blocked) through the components' views.
+        #[cfg(feature = "mixture")]
         if let Model::Mixture(m) = &model {
             for j in 0..m.components() {
                 let g = m.component(j);
@@ -95,7 +112,9 @@ impl<'a> Model<'a> {
     /// The mixture denoiser, if this is one.
     pub fn as_mixture(&self) -> Option<&MixtureDenoiser<'a>> {
         match self {
+            #[cfg(feature = "mixture")]
             Self::Mixture(m) => Some(m),
+            #[allow(unreachable_patterns)]
             _ => None,
         }
     }
@@ -108,9 +127,9 @@ impl<'a> Model<'a> {
     /// Class-conditional model: component `j` of a mixture as a Gaussian model (its exact closed form);
     /// a Gaussian or linear model for `j = 0` is itself. `None` if `j >= components()`.
     pub fn component(&self, j: usize) -> Option<Model<'a>> {
-        match self {
-            Self::Mixture(m) => (j < m.components()).then(|| Model::Gaussian(m.component(j))),
-            _ => (j == 0).then_some(*self),
+        match self.as_mixture() {
+            Some(m) => (j < m.components()).then(|| Model::Gaussian(m.component(j))),
+            None => (j == 0).then_some(*self),
         }
     }
 
@@ -118,6 +137,7 @@ impl<'a> Model<'a> {
     pub fn as_gaussian(&self) -> Option<&GaussianDenoiser<'a>> {
         match self {
             Self::Gaussian(g) => Some(g),
+            #[allow(unreachable_patterns)]
             _ => None,
         }
     }
@@ -125,43 +145,42 @@ impl<'a> Model<'a> {
     /// The linear denoiser, if this is one.
     pub fn as_linear(&self) -> Option<&LinearDenoiser<'a>> {
         match self {
+            #[cfg(feature = "linear")]
             Self::Linear(l) => Some(l),
+            #[allow(unreachable_patterns)]
             _ => None,
         }
     }
 }
 
+/// `$e` with `$d` bound to the denoiser of whichever kind `$model` holds (the kinds this build has).
+macro_rules! each_kind {
+    ($model:expr, $d:ident => $e:expr) => {
+        match $model {
+            Model::Gaussian($d) => $e,
+            #[cfg(feature = "linear")]
+            Model::Linear($d) => $e,
+            #[cfg(feature = "mixture")]
+            Model::Mixture($d) => $e,
+        }
+    };
+}
+
 impl Denoiser for Model<'_> {
     fn dim(&self) -> usize {
-        match self {
-            Self::Gaussian(g) => g.dim(),
-            Self::Linear(l) => l.dim(),
-            Self::Mixture(m) => m.dim(),
-        }
+        each_kind!(self, d => d.dim())
     }
 
     fn scratch_len(&self) -> usize {
-        match self {
-            Self::Gaussian(g) => g.scratch_len(),
-            Self::Linear(l) => l.scratch_len(),
-            Self::Mixture(m) => m.scratch_len(),
-        }
+        each_kind!(self, d => d.scratch_len())
     }
 
     fn denoise(&self, x: &[f32], sigma: f32, out: &mut [f32], scratch: &mut [f32]) {
-        match self {
-            Self::Gaussian(g) => g.denoise(x, sigma, out, scratch),
-            Self::Linear(l) => l.denoise(x, sigma, out, scratch),
-            Self::Mixture(m) => m.denoise(x, sigma, out, scratch),
-        }
+        each_kind!(self, d => d.denoise(x, sigma, out, scratch))
     }
 
     fn macs_per_eval(&self) -> u64 {
-        match self {
-            Self::Gaussian(g) => g.macs_per_eval(),
-            Self::Linear(l) => l.macs_per_eval(),
-            Self::Mixture(m) => m.macs_per_eval(),
-        }
+        each_kind!(self, d => d.macs_per_eval())
     }
 }
 

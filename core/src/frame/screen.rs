@@ -2,9 +2,7 @@
 //! host can turn it into a PNG and compare it with its own rendering of the same sample. The drawing itself
 //! lives in the `gaussdiff-screen` crate (embedded-graphics); this is only its transport.
 
-use core::fmt::Write as _;
-
-use super::{push_extras, valid_key, LineBuf, CRC, MAX_EXTRAS, PREFIX};
+use super::{push_extras, push_spec, start, start_chunk, valid_key, LineBuf, CRC, MAX_EXTRAS};
 use crate::sampler::SampleSpec;
 
 /// RGB565 pixels per `s` line (four hex digits each).
@@ -52,17 +50,18 @@ impl ScreenFrame<'_> {
             self.extras.len() <= MAX_EXTRAS && self.extras.iter().all(|(k, _)| valid_key(k)),
             "ScreenFrame::encode: bad extras"
         );
-        let SampleSpec { sampler, steps, seed } = self.spec;
         let mut line = LineBuf::new();
         // As in `Frame::encode`, the lengths below fit LINE_CAPACITY: screen < 80 + MAX_EXTRAS * 34,
         // s lines 5 + 3 + 2 * 6 + 4 * SCREEN_PIXELS_PER_LINE = 212.
-        let _ = write!(line, "{PREFIX} screen w={w} h={h} sampler={sampler} steps={steps} seed={seed}");
+        start(&mut line, "screen");
+        let _ = line.push_pair("w", self.width.into());
+        let _ = line.push_pair("h", self.height.into());
+        let _ = push_spec(&mut line, &self.spec);
         let _ = push_extras(&mut line, self.extras);
         emit(line.as_str())?;
         for (r, row) in self.rgb565.chunks(w).enumerate() {
             for (k, chunk) in row.chunks(SCREEN_PIXELS_PER_LINE).enumerate() {
-                line.clear();
-                let _ = write!(line, "{PREFIX} s {r} {} ", k * SCREEN_PIXELS_PER_LINE);
+                start_chunk(&mut line, "s", r, k * SCREEN_PIXELS_PER_LINE);
                 for &v in chunk {
                     let [hi, lo] = v.to_be_bytes();
                     let _ = line.push_hex_u8(hi);
@@ -71,8 +70,7 @@ impl ScreenFrame<'_> {
                 emit(line.as_str())?;
             }
         }
-        line.clear();
-        let _ = write!(line, "{PREFIX} screen_end crc=");
+        start(&mut line, "screen_end crc=");
         let _ = line.push_hex_u32(screen_crc(self.rgb565));
         emit(line.as_str())
     }

@@ -169,7 +169,7 @@ pub fn sample<D: Denoiser + ?Sized>(
     let d = den.dim();
     assert!(sampler.is_ode(), "sample: the exact sampler has no steps (use sample_exact or SampleSpec::run)");
     assert!(!sigmas.is_empty(), "sample: sigmas must hold at least the start level");
-    assert_eq!(x.len(), d, "sample: x must have length den.dim()");
+    assert!(x.len() == d, "sample: x must have length den.dim()");
     assert!(scratch.len() >= scratch_len(d, den.scratch_len()), "sample: scratch shorter than scratch_len()");
     let steps = sigmas.len() - 1;
     let (x_hat, rest) = scratch.split_at_mut(d);

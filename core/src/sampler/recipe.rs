@@ -144,7 +144,7 @@ impl SampleSpec {
         scratch: &mut [f32],
         mut on_step: impl FnMut(usize, f32),
     ) -> Result<u32, SpecError> {
-        assert_eq!(x.len(), model.dim(), "SampleSpec::run: x must have length model.dim()");
+        assert!(x.len() == model.dim(), "SampleSpec::run: x must have length model.dim()");
         self.check(model, sigmas.len())?;
         let steps = self.steps as usize;
         initial_noise(self.seed, 0, schedule.sigma_max, x);
@@ -154,12 +154,14 @@ impl SampleSpec {
                 on_step(0, 0.0);
                 evals
             }
+            #[cfg(feature = "mixture")]
             (Sampler::Exact, Model::Mixture(m)) => {
                 let g = m.component(pick_component(m, self.seed));
                 let evals = sample_exact(&g, schedule.sigma_max, x, scratch);
                 on_step(0, 0.0);
                 evals
             }
+            #[allow(unreachable_patterns)]
             (Sampler::Exact, _) => return Err(SpecError::ExactNeedsGaussian),
             (sampler, _) => {
                 let sigmas = &mut sigmas[..=steps];

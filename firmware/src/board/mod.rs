@@ -111,7 +111,7 @@ fn run_on_probe<P: OutputPin, S: Screen>(
 /// The probe boards' end of a fault: the `@GDF1 error` line goes out over defmt, then the core waits.
 #[cfg(not(feature = "qemu"))]
 fn end_fault(fault: stack::Fault) -> ! {
-    app::report_error(&mut crate::defmt_sink::DefmtLines::new(), fault);
+    app::report_error(&mut crate::defmt_sink::DefmtLines::new(), &fault);
     loop {
         cortex_m::asm::wfi();
     }

@@ -178,14 +178,30 @@ pub fn main() -> ! {
 
 /// Reports a fault (from the fault handlers of `board/mod.rs`) and exits with a failure code.
 pub(super) fn end_fault(fault: crate::stack::Fault) -> ! {
-    app::report_error(&mut stdout(), fault);
+    app::report_error(&mut stdout(), &fault);
     exit(false)
+}
+
+/// A panic's report: `panic at <file>:<line>`, with the `messages` feature `: <message>` too.
+struct Panic<'a>(&'a core::panic::PanicInfo<'a>);
+
+impl app::Report for Panic<'_> {
+    fn report(&self, line: &mut gaussdiff_core::frame::LineBuf) {
+        let _ = line.push_str("panic");
+        if let Some(at) = self.0.location() {
+            let _ = line.push_str(" at ");
+            let _ = line.push_str(at.file());
+            let _ = line.push_str(":");
+            let _ = line.push_u64(at.line().into());
+        }
+        app::push_detail(line, self.0.message());
+    }
 }
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     cortex_m::interrupt::disable();
     let mut out = stdout();
-    app::report_error(&mut out, format_args!("panic: {info}"));
+    app::report_error(&mut out, &Panic(info));
     exit(false)
 }

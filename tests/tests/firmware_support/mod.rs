@@ -77,7 +77,9 @@ pub fn build(features: &str, envs: &[(&str, &str)], label: &str) -> Build {
     build_profile("release", features, envs, label)
 }
 
-/// [`build`] with a cargo profile of `firmware/Cargo.toml` (`release` or `lean`).
+/// [`build`] with a cargo profile of `firmware/Cargo.toml`: `release`, or `lean`: the lean production build
+/// is `--profile lean --no-default-features` (optimised for size, without the default features `messages`
+/// and `every-blob`).
 pub fn build_profile(profile: &str, features: &str, envs: &[(&str, &str)], label: &str) -> Build {
     let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
     let dir = firmware_dir();
@@ -86,6 +88,9 @@ pub fn build_profile(profile: &str, features: &str, envs: &[(&str, &str)], label
     cmd.current_dir(&dir)
         .args(["build", "--profile", profile, "--features", features])
         .env("CARGO_TARGET_DIR", &target_dir);
+    if profile == "lean" {
+        cmd.arg("--no-default-features");
+    }
     cmd.arg("--config").arg(remap_rustflags());
     // The outer `cargo test` exports variables meant for the host build; keep them out of the firmware's.
     for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER", "CARGO_BUILD_RUSTFLAGS"]
