@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use gaussdiff_core::blob::Blob;
 use gaussdiff_core::sampler::{SampleSpec, Sampler};
+use gaussdiff_core::schedule::EdmSchedule;
 
 const BOARDS: [&str; 3] = ["qemu", "nucleo-f411re", "nrf52840-dk"];
 
@@ -123,7 +124,6 @@ fn main() {
     };
     let seeds = parse_seeds(&seeds);
     let mut specs = Vec::new();
-    let mut max_steps = 1;
     for run in runs.split(',').map(str::trim).filter(|r| !r.is_empty()) {
         let (name, steps) = match run.split_once(':') {
             Some((n, s)) => (n, s.parse::<u32>().unwrap_or_else(|_| panic!("GAUSSDIFF_RUNS: bad steps in {run:?}"))),
@@ -135,9 +135,20 @@ fn main() {
             panic!("GAUSSDIFF_RUNS: {run:?} needs steps, e.g. {name}:18");
         }
         let steps = if sampler == Sampler::Exact { 0 } else { steps };
-        max_steps = max_steps.max(steps as usize);
+        // The run's noise levels, computed here by core's schedule (`EdmSchedule::fill`, libm's powf in f32:
+        // the same bits as on the target), so the firmware links no powf.
+        let levels = if sampler.is_ode() {
+            let mut l = vec![0.0f32; steps as usize + 1];
+            EdmSchedule::EDM.fill(steps as usize, &mut l);
+            let bits: Vec<String> = l.iter().map(|v| format!("f32::from_bits({:#010x})", v.to_bits())).collect();
+            format!("&[{}]", bits.join(", "))
+        } else {
+            String::from("&[]")
+        };
         for &seed in &seeds {
-            specs.push(format!("SampleSpec {{ sampler: Sampler::{sampler:?}, steps: {steps}, seed: {seed} }}"));
+            specs.push(format!(
+                "Run {{ spec: SampleSpec {{ sampler: Sampler::{sampler:?}, steps: {steps}, seed: {seed} }}, levels: {levels} }}"
+            ));
         }
     }
     assert!(!specs.is_empty(), "GAUSSDIFF_RUNS names no run");
@@ -150,9 +161,8 @@ fn main() {
     writeln!(cfg, "pub const DIM: usize = {dim};").unwrap();
     writeln!(cfg, "pub const CLASS: Option<usize> = {class:?};").unwrap();
     writeln!(cfg, "pub const SCRATCH: usize = {scratch};").unwrap();
-    writeln!(cfg, "pub const MAX_STEPS: usize = {max_steps};").unwrap();
     writeln!(cfg, "pub const VALUES: bool = {values};").unwrap();
-    writeln!(cfg, "pub const RUNS: [SampleSpec; {}] = [{}];", specs.len(), specs.join(", ")).unwrap();
+    writeln!(cfg, "pub const RUNS: [Run; {}] = [{}];", specs.len(), specs.join(", ")).unwrap();
     fs::write(out.join("config.rs"), cfg).unwrap();
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -115,3 +115,47 @@ fn churned_samples_stay_finite_and_on_the_data_scale() {
         assert!(norm.is_finite() && norm < 20.0, "seed {seed}: |x| = {norm}");
     }
 }
+
+/// `SampleSpec::run_on_levels` on the levels `EdmSchedule::fill` writes is `SampleSpec::run`, bit for bit
+/// (the firmware computes the levels at build time), and refuses a level count other than `steps + 1`.
+#[test]
+fn run_on_levels_is_run_given_the_schedules_levels() {
+    use gaussdiff_core::denoiser::Model;
+    use gaussdiff_core::sampler::{SampleSpec, SpecError};
+    use gaussdiff_core::schedule::EdmSchedule;
+
+    let b = bytes();
+    let model = Model::Gaussian(gaussian(&b));
+    let mut scratch = vec![0.0f32; SampleSpec::scratch_len(&model)];
+    let schedule = EdmSchedule { sigma_min: 0.004, sigma_max: 60.0, rho: 5.0 };
+    for (sampler, steps) in [(Sampler::Exact, 0), (Sampler::Euler, 7), (Sampler::Heun, 18), (Sampler::Heun, 1)] {
+        for seed in [0u64, 5, u64::MAX] {
+            let spec = SampleSpec { sampler, steps, seed };
+            let mut sigmas = [0.0f32; 40];
+            let (mut a, mut b) = (vec![0.0f32; D], vec![0.0f32; D]);
+            let (mut seen_a, mut seen_b) = (Vec::new(), Vec::new());
+            let evals_a = spec.run(&model, &schedule, &mut sigmas, &mut a, &mut scratch, |i, s| seen_a.push((i, s)));
+            let mut levels = vec![0.0f32; steps as usize + 1];
+            schedule.fill(steps as usize, &mut levels);
+            let levels: &[f32] = if sampler.is_ode() { &levels } else { &[] };
+            let evals_b = spec
+                .run_on_levels(&model, schedule.sigma_max, levels, &mut b, &mut scratch, |i, s| seen_b.push((i, s)));
+            assert_eq!(evals_a, evals_b);
+            assert!(evals_a.is_ok());
+            assert_eq!(
+                a.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                b.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+            assert_eq!(seen_a, seen_b);
+        }
+    }
+    let spec = SampleSpec { sampler: Sampler::Euler, steps: 4, seed: 0 };
+    let mut x = vec![0.0f32; D];
+    for n in [0usize, 4, 6] {
+        let levels = vec![1.0f32; n];
+        let r = spec.run_on_levels(&model, 80.0, &levels, &mut x, &mut scratch, |_, _| {});
+        assert_eq!(r, Err(SpecError::LevelCount { steps: 4, levels: n as u32 }));
+    }
+    let zero = SampleSpec { sampler: Sampler::Heun, steps: 0, seed: 0 };
+    assert_eq!(zero.run_on_levels(&model, 80.0, &[80.0], &mut x, &mut scratch, |_, _| {}), Err(SpecError::ZeroSteps));
+}

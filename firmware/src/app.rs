@@ -16,7 +16,7 @@ use gaussdiff_core::frame::{self, Frame, LineBuf};
 use gaussdiff_core::sampler::{SampleSpec, SpecError};
 use gaussdiff_core::schedule::EdmSchedule;
 
-use crate::config::{self, DIM, MAX_STEPS, SCRATCH};
+use crate::config::{self, DIM, SCRATCH};
 use crate::kernels;
 use crate::screen::{Screen, Shown};
 
@@ -207,13 +207,12 @@ pub fn run<P: OutputPin, D: DelayNs, W: embedded_io::Write, C: Counter, S: Scree
     let map = blob.pixel_map();
     let mut x = [0.0f32; DIM];
     let mut scratch = [0.0f32; SCRATCH];
-    let mut sigmas = [0.0f32; MAX_STEPS + 1];
     let mut pixels = [0u8; DIM];
     let mut frames = 0;
-    for spec in &config::RUNS {
+    for config::Run { spec, levels } in &config::RUNS {
         let t0 = counter.now();
         let evals = spec
-            .run(&model, &EdmSchedule::EDM, &mut sigmas, &mut x, &mut scratch, |i, _| {
+            .run_on_levels(&model, EdmSchedule::EDM.sigma_max, levels, &mut x, &mut scratch, |i, _| {
                 let _ = if i % 2 == 0 { pin.set_high() } else { pin.set_low() };
             })
             .map_err(AppError::Spec)?;

@@ -8,4 +8,13 @@ use gaussdiff_core::sampler::{SampleSpec, Sampler};
 #[repr(C, align(16))]
 pub struct Aligned<T: ?Sized>(pub T);
 
+/// One configured sample: its spec and, for euler and heun, the `steps + 1` noise levels of the EDM schedule,
+/// computed by `build.rs` with core's `EdmSchedule::fill` (the same bits as on the target; the firmware then
+/// links no `powf`). Empty for the exact sampler.
+#[derive(Clone, Copy, Debug)]
+pub struct Run {
+    pub spec: SampleSpec,
+    pub levels: &'static [f32],
+}
+
 include!(concat!(env!("OUT_DIR"), "/config.rs"));

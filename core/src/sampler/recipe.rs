@@ -70,6 +70,13 @@ pub enum SpecError {
         /// The most the buffer allows.
         max: u32,
     },
+    /// [`SampleSpec::run_on_levels`] was given a number of noise levels other than `steps + 1`.
+    LevelCount {
+        /// Steps of the spec.
+        steps: u32,
+        /// Levels given.
+        levels: u32,
+    },
 }
 
 impl fmt::Display for SpecError {
@@ -78,6 +85,9 @@ impl fmt::Display for SpecError {
             Self::ExactNeedsGaussian => f.write_str("the exact sampler needs a Gaussian blob, this one is linear"),
             Self::ZeroSteps => f.write_str("euler and heun need steps >= 1"),
             Self::TooManySteps { steps, max } => write!(f, "steps = {steps} exceeds the maximum {max}"),
+            Self::LevelCount { steps, levels } => {
+                write!(f, "{levels} noise levels for {steps} steps (expected steps + 1 = {})", u64::from(steps) + 1)
+            }
         }
     }
 }
@@ -142,32 +152,63 @@ impl SampleSpec {
         sigmas: &mut [f32],
         x: &mut [f32],
         scratch: &mut [f32],
+        on_step: impl FnMut(usize, f32),
+    ) -> Result<u32, SpecError> {
+        self.check(model, sigmas.len())?;
+        let levels: &[f32] = if self.sampler.is_ode() {
+            let levels = &mut sigmas[..=self.steps as usize];
+            schedule.fill(self.steps as usize, levels);
+            levels
+        } else {
+            &[]
+        };
+        self.run_on_levels(model, schedule.sigma_max, levels, x, scratch, on_step)
+    }
+
+    /// [`SampleSpec::run`] on noise levels computed beforehand: `levels` holds the `steps + 1` levels that
+    /// `schedule.fill(steps, ..)` writes, for euler and heun (the exact sampler ignores it: pass `&[]`), and
+    /// `sigma_max` is the schedule's. Given the same levels it is the same computation as `run`, bit for bit;
+    /// a firmware whose runs are fixed at build time computes the levels on the host (`firmware/build.rs`)
+    /// and so links no `powf`.
+    ///
+    /// # Errors
+    /// [`SpecError`] as for [`SampleSpec::run`], and [`SpecError::LevelCount`] when an ODE sampler is given
+    /// other than `steps + 1` levels.
+    ///
+    /// # Panics
+    /// If `x.len() != model.dim()` or `scratch.len() < SampleSpec::scratch_len(model)` (caller contract).
+    pub fn run_on_levels(
+        &self,
+        model: &Model<'_>,
+        sigma_max: f32,
+        levels: &[f32],
+        x: &mut [f32],
+        scratch: &mut [f32],
         mut on_step: impl FnMut(usize, f32),
     ) -> Result<u32, SpecError> {
         assert!(x.len() == model.dim(), "SampleSpec::run: x must have length model.dim()");
-        self.check(model, sigmas.len())?;
-        let steps = self.steps as usize;
-        initial_noise(self.seed, 0, schedule.sigma_max, x);
+        self.check(model, usize::MAX)?;
+        if self.sampler.is_ode() && levels.len() != self.steps as usize + 1 {
+            let levels = u32::try_from(levels.len()).unwrap_or(u32::MAX);
+            return Err(SpecError::LevelCount { steps: self.steps, levels });
+        }
+        initial_noise(self.seed, 0, sigma_max, x);
         Ok(match (self.sampler, model) {
             (Sampler::Exact, Model::Gaussian(g)) => {
-                let evals = sample_exact(g, schedule.sigma_max, x, scratch);
+                let evals = sample_exact(g, sigma_max, x, scratch);
                 on_step(0, 0.0);
                 evals
             }
             #[cfg(feature = "mixture")]
             (Sampler::Exact, Model::Mixture(m)) => {
                 let g = m.component(pick_component(m, self.seed));
-                let evals = sample_exact(&g, schedule.sigma_max, x, scratch);
+                let evals = sample_exact(&g, sigma_max, x, scratch);
                 on_step(0, 0.0);
                 evals
             }
             #[allow(unreachable_patterns)]
             (Sampler::Exact, _) => return Err(SpecError::ExactNeedsGaussian),
-            (sampler, _) => {
-                let sigmas = &mut sigmas[..=steps];
-                schedule.fill(steps, sigmas);
-                sample(model, sampler, sigmas, None, x, scratch, on_step)
-            }
+            (sampler, _) => sample(model, sampler, levels, None, x, scratch, on_step),
         })
     }
 }
