@@ -246,8 +246,8 @@ pub trait BlockKernels: Sync + core::fmt::Debug {
     /// [`BlockKernels::axpy_rows4_f32`] with binary16 rows.
     fn axpy_rows4_f16(&self, alpha: [f32; 4], w: [&[[u32; 2]]; 4], y: &mut [[f32; 4]]);
     /// One row: `y[c] += alpha * w[c]` for every element (an [`axpy`]; the denoisers' passes over the mean).
-    /// The default is [`Portable`]'s loop.
-    #[cfg(feature = "f32-kernels")]
+    /// The default is [`Portable`]'s loop. In every build (a Gaussian blob's mean is f32 whatever its
+    /// matrices are); the other f32 methods come with the feature `f32-kernels`.
     fn axpy_row_f32(&self, alpha: f32, w: &[[f32; 4]], y: &mut [[f32; 4]]) {
         assert!(w.len() == y.len(), "axpy_row_f32: length mismatch");
         axpy(alpha, w.as_flattened(), y.as_flattened_mut());
@@ -469,7 +469,6 @@ pub(crate) fn dot4_rows4_with(
 /// Four rows' chunked parts, as the block kernels take them.
 #[derive(Clone, Copy)]
 enum Rows4<'a> {
-    #[cfg(feature = "f32-kernels")]
     F32([&'a [[f32; 4]]; 4]),
     F16([&'a [[u32; 2]]; 4]),
     /// int8 rows (portable kernels only) and their four row scales.
@@ -536,7 +535,7 @@ impl<'a> Tensor<'a> {
         assert!(r < self.rows && y.len() == self.cols, "row_axpy: bad row or output length");
         let (yq, yt) = y.as_chunks_mut::<4>();
         match self.rows4_from(r, 1) {
-            #[cfg(feature = "f32-kernels")]
+            // In every build: a Gaussian blob's mean is f32 whatever its matrices are.
             Some(Rows4::F32(w)) => kernels.axpy_row_f32(alpha, w[0], yq),
             Some(Rows4::F16(w)) => kernels.axpy_row_f16(alpha, w[0], yq),
             // int8 (never returned for one row), unaligned or non-finite f16: the per-row kernel.
@@ -580,7 +579,8 @@ impl<'a> Tensor<'a> {
                     let sums = dot4_rows4_with(x, |xq, s| dot_rows4_i8(xq, w, s), q);
                     *block = core::array::from_fn(|i| sums[i] * scale[i]);
                 }
-                None => block.iter_mut().enumerate().for_each(|(i, o)| *o = self.row_dot(r + i, x)),
+                // No block kernel for these rows (as in `rows_axpy_with`): the per-row kernel.
+                _ => block.iter_mut().enumerate().for_each(|(i, o)| *o = self.row_dot(r + i, x)),
             }
             r += BLOCK_ROWS;
         }
@@ -598,19 +598,14 @@ impl<'a> Tensor<'a> {
         let (blocks, tail) = alpha.as_chunks::<{ BLOCK_ROWS }>();
         let mut r = first;
         for &a in blocks {
-            let Some(rows) = self.rows4(r) else {
-                a.iter().enumerate().for_each(|(i, &ai)| self.row_axpy(r + i, ai, y));
-                r += BLOCK_ROWS;
-                continue;
-            };
             let (yq, yt) = y.as_chunks_mut::<4>();
             let main = 4 * yq.len();
-            match rows {
+            match self.rows4(r) {
                 #[cfg(feature = "f32-kernels")]
-                Rows4::F32(w) => kernels.axpy_rows4_f32(a, w, yq),
-                Rows4::F16(w) => kernels.axpy_rows4_f16(a, w, yq),
+                Some(Rows4::F32(w)) => kernels.axpy_rows4_f32(a, w, yq),
+                Some(Rows4::F16(w)) => kernels.axpy_rows4_f16(a, w, yq),
                 #[cfg(feature = "i8-kernels")]
-                Rows4::I8(w, scale) => {
+                Some(Rows4::I8(w, scale)) => {
                     // `row_axpy`'s int8 form: `y += (alpha * scale) * q`.
                     let a = core::array::from_fn(|i| a[i] * scale[i]);
                     axpy_rows4_i8(a, w, yq);
@@ -619,6 +614,13 @@ impl<'a> Tensor<'a> {
                             *yc += ai * (self.bytes[(r + i) * self.cols + main + j] as i8) as f32;
                         }
                     }
+                    r += BLOCK_ROWS;
+                    continue;
+                }
+                // No block kernel for these rows (odd addresses, non-finite f16, int8 or f32 rows in a build
+                // without their fast kernels): the per-row kernel.
+                _ => {
+                    a.iter().enumerate().for_each(|(i, &ai)| self.row_axpy(r + i, ai, y));
                     r += BLOCK_ROWS;
                     continue;
                 }
@@ -654,7 +656,6 @@ impl<'a> Tensor<'a> {
         let main = self.cols - self.cols % 4;
         let row = |i: usize| r + i.min(n - 1);
         match self.dtype {
-            #[cfg(feature = "f32-kernels")]
             DType::F32 => {
                 let all: &'a [f32] = bytemuck::try_cast_slice(&self.bytes[..self.rows * self.cols * 4]).ok()?;
                 Some(Rows4::F32(core::array::from_fn(|i| {

@@ -10,8 +10,9 @@
 //!   Rust's `acc += a * b`; the fused one is `vfma`), which LLVM avoids for `target-cpu=cortex-m4`;
 //! * `vcvtb`/`vcvtt.f32.f16` convert a binary16 exactly in one instruction (Rust 1.95 has no stable `f16`).
 //!
-//! Each kernel handles pairs of 4-element chunks (8 columns) per loop iteration and leaves an odd last chunk
-//! to the portable kernel, continuing the same lane sums (or the same `y` chunk) in the same order. The
+//! Each kernel handles pairs of 4-element chunks (8 columns) per loop iteration and an odd last chunk with the
+//! one-chunk form of the same step, continuing the same lane sums (or the same `y` chunk) in the same order,
+//! so the firmware links none of the portable kernels (their f16 forms are 2.5 KB). The
 //! one-row axpys (`axpy_row_*`) serve the denoiser's passes over the mean.
 //!
 //! Register use: the caller-saved `s0..s15` and the callee-saved `s16..s31` are all declared clobbered, so
@@ -20,7 +21,7 @@
 
 use core::arch::asm;
 
-use gaussdiff_core::kernels::{BlockKernels, PORTABLE};
+use gaussdiff_core::kernels::BlockKernels;
 
 /// The Cortex-M4F block kernels.
 #[derive(Debug)]
@@ -88,7 +89,6 @@ macro_rules! dot8_f16 {
 
 /// Axpy step of one row, f32: loads 8 weights of row `{w}` into `s16..s23` and adds `s<a>` times them to
 /// the 8 `y` values in `s8..s15`.
-#[cfg(feature = "every-blob")]
 macro_rules! axpy8_f32 {
     ($w:literal, $a:literal) => {
         concat!(
@@ -110,6 +110,41 @@ macro_rules! axpy8_f16 {
     };
 }
 
+/// The one-chunk (4-column) forms of the steps above, for an odd last chunk: [`dot8_f32`] and [`dot8_f16`]
+/// on `x` in `s0..s3` (the first half of their 8-column step), [`axpy8_f32`] and [`axpy8_f16`] on the 4 `y`
+/// values in `s8..s11`. The same operations in the same order as the portable kernels' last chunk.
+#[cfg(feature = "every-blob")]
+macro_rules! dot4_f32 {
+    ($w:literal, $a:tt) => {
+        concat!(vldmia!($w, "s8-s11"), vmla!($a, [0, 1, 2, 3], [8, 9, 10, 11]))
+    };
+}
+
+/// See [`dot4_f32`].
+macro_rules! dot4_f16 {
+    ($w:literal, $a:tt) => {
+        concat!(vldmia!($w, "s8-s9"), cvt!([12, 13] <- 8, [14, 15] <- 9), vmla!($a, [0, 1, 2, 3], [12, 13, 14, 15]))
+    };
+}
+
+/// See [`dot4_f32`].
+macro_rules! axpy4_f32 {
+    ($w:literal, $a:literal) => {
+        concat!(vldmia!($w, "s16-s19"), vmla!([8, 9, 10, 11], [$a, $a, $a, $a], [16, 17, 18, 19]))
+    };
+}
+
+/// See [`dot4_f32`].
+macro_rules! axpy4_f16 {
+    ($w:literal, $a:literal) => {
+        concat!(
+            vldmia!($w, "s16-s17"),
+            cvt!([20, 21] <- 16, [22, 23] <- 17),
+            vmla!([8, 9, 10, 11], [$a, $a, $a, $a], [20, 21, 22, 23]),
+        )
+    };
+}
+
 /// The loop over the pairs of chunks: `body` once per iteration, `{n}` iterations (at least one).
 macro_rules! each_pair {
     ($($body:expr),+ $(,)?) => {
@@ -118,10 +153,9 @@ macro_rules! each_pair {
 }
 
 /// `asm!` for the four-row kernels: `template` with the given operands first, then the row pointers
-/// `w0..w3` (from `w`) and the pair count `n`, all advanced by the loop, and all of `s0..s31` declared
-/// clobbered.
+/// `w0..w3` (from `w`, advanced by the template), and all of `s0..s31` declared clobbered.
 macro_rules! asm_rows4 {
-    ($template:expr, $w:ident, $n:ident, $($operands:tt)*) => {
+    ($template:expr, $w:ident, $($operands:tt)*) => {
         asm!(
             $template,
             $($operands)*
@@ -129,7 +163,6 @@ macro_rules! asm_rows4 {
             w1 = inout(reg) $w[1].as_ptr() => _,
             w2 = inout(reg) $w[2].as_ptr() => _,
             w3 = inout(reg) $w[3].as_ptr() => _,
-            n = inout(reg) $n => _,
             out("s0") _, out("s1") _, out("s2") _, out("s3") _, out("s4") _, out("s5") _, out("s6") _,
             out("s7") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _, out("s12") _, out("s13") _,
             out("s14") _, out("s15") _, out("s16") _, out("s17") _, out("s18") _, out("s19") _,
@@ -143,9 +176,9 @@ macro_rules! asm_rows4 {
 /// The four-row dot kernel `$name` (`BlockKernels::dot_rows4_*`) over weight chunks of type `$chunk`, with
 /// `$row` ([`dot8_f32`] or [`dot8_f16`]) as the step per row: the lane sums of the four rows in `s16..s31`
 /// (loaded from and stored to `s`), 8 columns of `x` (`s0..s7`) per iteration; an odd last chunk goes to
-/// the portable kernel, continuing the same lane sums.
+/// `$row4` ([`dot4_f32`] or [`dot4_f16`]), continuing the same lane sums.
 macro_rules! dot_rows4 {
-    ($name:ident, $chunk:ty, $row:ident) => {
+    ($name:ident, $chunk:ty, $row:ident, $row4:ident) => {
         fn $name(&self, x: &[[f32; 4]], w: [&[$chunk]; 4], s: &mut [[f32; 4]; 4]) {
             assert!(w.iter().all(|r| r.len() == x.len()), concat!(stringify!($name), ": length mismatch"));
             let (n, x_rest) = pairs(x);
@@ -167,15 +200,32 @@ macro_rules! dot_rows4 {
                             "vstmia {s}, {{s16-s31}}\n",
                         ),
                         w,
-                        n,
+                        n = inout(reg) n => _,
                         s = in(reg) s.as_mut_ptr(),
                         x = inout(reg) x.as_ptr() => _,
                     );
                 }
             }
-            let m = 2 * n;
-            if !x_rest.is_empty() {
-                PORTABLE.$name(x_rest, w.map(|r| &r[m..]), s);
+            if let [xq] = x_rest {
+                let w = w.map(|r| &r[2 * n..]);
+                // SAFETY: reads the 4 f32 of `xq` and one chunk of each row (`x_rest` and each row's rest have
+                // the same length, 1), reads and writes the 16 f32 of `s`; 4-byte aligned. Registers are declared.
+                unsafe {
+                    asm_rows4!(
+                        concat!(
+                            "vldmia {s}, {{s16-s31}}\n",
+                            "vldmia {x}, {{s0-s3}}\n",
+                            $row4!("w0", [16, 17, 18, 19]),
+                            $row4!("w1", [20, 21, 22, 23]),
+                            $row4!("w2", [24, 25, 26, 27]),
+                            $row4!("w3", [28, 29, 30, 31]),
+                            "vstmia {s}, {{s16-s31}}\n",
+                        ),
+                        w,
+                        s = in(reg) s.as_mut_ptr(),
+                        x = in(reg) xq.as_ptr(),
+                    );
+                }
             }
         }
     };
@@ -183,9 +233,9 @@ macro_rules! dot_rows4 {
 
 /// The four-row axpy kernel `$name` (`BlockKernels::axpy_rows4_*`) over weight chunks of type `$chunk`,
 /// with `$row` ([`axpy8_f32`] or [`axpy8_f16`]) as the step per row: the alphas in `s0..s3`, 8 values of
-/// `y` per iteration in `s8..s15`; an odd last chunk goes to the portable kernel.
+/// `y` per iteration in `s8..s15`; an odd last chunk takes `$row4` ([`axpy4_f32`] or [`axpy4_f16`]).
 macro_rules! axpy_rows4 {
-    ($name:ident, $chunk:ty, $row:ident) => {
+    ($name:ident, $chunk:ty, $row:ident, $row4:ident) => {
         fn $name(&self, alpha: [f32; 4], w: [&[$chunk]; 4], y: &mut [[f32; 4]]) {
             assert!(w.iter().all(|r| r.len() == y.len()), concat!(stringify!($name), ": length mismatch"));
             let n = y.len() / 2;
@@ -206,15 +256,32 @@ macro_rules! axpy_rows4 {
                             ),
                         ),
                         w,
-                        n,
+                        n = inout(reg) n => _,
                         a = in(reg) alpha.as_ptr(),
                         y = inout(reg) y.as_mut_ptr() => _,
                     );
                 }
             }
-            let m = 2 * n;
-            if m < y.len() {
-                PORTABLE.$name(alpha, w.map(|r| &r[m..]), &mut y[m..]);
+            if let [yq] = &mut y[2 * n..] {
+                let w = w.map(|r| &r[2 * n..]);
+                // SAFETY: reads and writes the 4 f32 of `yq`, reads one chunk of each row (each row's rest has
+                // the length of y's, 1) and the 4 alphas; 4-byte aligned. Registers are declared.
+                unsafe {
+                    asm_rows4!(
+                        concat!(
+                            "vldmia {a}, {{s0-s3}}\n",
+                            "vldmia {y}, {{s8-s11}}\n",
+                            $row4!("w0", 0),
+                            $row4!("w1", 1),
+                            $row4!("w2", 2),
+                            $row4!("w3", 3),
+                            "vstmia {y}, {{s8-s11}}\n",
+                        ),
+                        w,
+                        a = in(reg) alpha.as_ptr(),
+                        y = in(reg) yq.as_mut_ptr(),
+                    );
+                }
             }
         }
     };
@@ -222,10 +289,10 @@ macro_rules! axpy_rows4 {
 
 /// The one-row axpy kernel `$name` (`BlockKernels::axpy_row_*`, the denoiser's passes over the mean) over
 /// weight chunks of type `$chunk`, with `$row` ([`axpy8_f32`] or [`axpy8_f16`]) as the step: alpha in
-/// `s0`, 8 values of `y` per iteration in `s8..s15`; an odd last chunk goes to the portable kernel. Only
-/// the registers used are declared clobbered: `s0`, `s8..s23` and the `$clobber`s.
+/// `s0`, 8 values of `y` per iteration in `s8..s15`; an odd last chunk takes `$row4` ([`axpy4_f32`] or
+/// [`axpy4_f16`]). Only the registers used are declared clobbered: `s0`, `s8..s23` and the `$clobber`s.
 macro_rules! axpy_row {
-    ($name:ident, $chunk:ty, $row:ident $(, $clobber:tt)*) => {
+    ($name:ident, $chunk:ty, $row:ident, $row4:ident $(, $clobber:tt)*) => {
         fn $name(&self, alpha: f32, w: &[$chunk], y: &mut [[f32; 4]]) {
             assert!(w.len() == y.len(), concat!(stringify!($name), ": length mismatch"));
             let n = y.len() / 2;
@@ -250,23 +317,36 @@ macro_rules! axpy_row {
                     );
                 }
             }
-            let m = 2 * n;
-            if m < y.len() {
-                PORTABLE.$name(alpha, &w[m..], &mut y[m..]);
+            if let ([yq], [wq]) = (&mut y[2 * n..], &w[2 * n..]) {
+                // SAFETY: reads and writes the 4 f32 of `yq`, reads the one chunk `wq` and `alpha`; 4-byte
+                // aligned. Registers are declared (the one-chunk step uses a subset of the loop's).
+                unsafe {
+                    asm!(
+                        concat!("vldr s0, [{a}]\n", "vldmia {y}, {{s8-s11}}\n", $row4!("w", 0), "vstmia {y}, {{s8-s11}}\n"),
+                        y = in(reg) yq.as_mut_ptr(),
+                        w = inout(reg) wq.as_ptr() => _,
+                        a = in(reg) &alpha,
+                        out("s0") _, out("s8") _, out("s9") _, out("s10") _, out("s11") _, out("s12") _,
+                        out("s13") _, out("s14") _, out("s15") _, out("s16") _, out("s17") _, out("s18") _,
+                        out("s19") _, out("s20") _, out("s21") _, out("s22") _, out("s23") _,
+                        $(out($clobber) _,)*
+                        options(nostack),
+                    );
+                }
             }
         }
     };
 }
 
 impl BlockKernels for M4f {
-    // The f32 kernels with core's `f32-kernels` (feature `every-blob`).
+    // The four-row f32 kernels with core's `f32-kernels` (feature `every-blob`).
     #[cfg(feature = "every-blob")]
-    dot_rows4!(dot_rows4_f32, [f32; 4], dot8_f32);
+    dot_rows4!(dot_rows4_f32, [f32; 4], dot8_f32, dot4_f32);
     #[cfg(feature = "every-blob")]
-    axpy_rows4!(axpy_rows4_f32, [f32; 4], axpy8_f32);
-    dot_rows4!(dot_rows4_f16, [u32; 2], dot8_f16);
-    axpy_rows4!(axpy_rows4_f16, [u32; 2], axpy8_f16);
-    #[cfg(feature = "every-blob")]
-    axpy_row!(axpy_row_f32, [f32; 4], axpy8_f32);
-    axpy_row!(axpy_row_f16, [u32; 2], axpy8_f16, "s24", "s25", "s26", "s27");
+    axpy_rows4!(axpy_rows4_f32, [f32; 4], axpy8_f32, axpy4_f32);
+    dot_rows4!(dot_rows4_f16, [u32; 2], dot8_f16, dot4_f16);
+    axpy_rows4!(axpy_rows4_f16, [u32; 2], axpy8_f16, axpy4_f16);
+    // In every build: the mean of a Gaussian blob is f32 whatever its matrices are.
+    axpy_row!(axpy_row_f32, [f32; 4], axpy8_f32, axpy4_f32);
+    axpy_row!(axpy_row_f16, [u32; 2], axpy8_f16, axpy4_f16, "s24", "s25", "s26", "s27");
 }
