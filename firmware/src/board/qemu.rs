@@ -124,6 +124,21 @@ fn two_instruction_loop(n: u32) {
     }
 }
 
+/// `(a << 16) / b` rounded down (`b > 0`), by binary long division: shifts and subtractions only, so the
+/// firmware links no 64-bit division routine (compiler-builtins' `u64_div_rem`, 0.9 KB) for this one use.
+fn q16_ratio(a: u32, b: u64) -> u64 {
+    let n = u64::from(a) << 16;
+    let (mut q, mut r) = (0u64, 0u64);
+    for i in (0..48).rev() {
+        r = (r << 1) | ((n >> i) & 1);
+        if r >= b {
+            r -= b;
+            q |= 1 << i;
+        }
+    }
+    q
+}
+
 fn exit(ok: bool) -> ! {
     debug::exit(if ok { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
     // Only reached when not running under a semihosting debugger.
@@ -158,7 +173,7 @@ pub fn main() -> ! {
     let t0 = ticks();
     two_instruction_loop(CALIBRATION_LOOPS);
     let cal_ticks = (ticks() - t0).max(1);
-    let mut counter = Icount { instr_per_tick_q16: ((2 * u64::from(CALIBRATION_LOOPS)) << 16) / cal_ticks };
+    let mut counter = Icount { instr_per_tick_q16: q16_ratio(2 * CALIBRATION_LOOPS, cal_ticks) };
     let mut delay = SpinDelay { hz: SYSCLK_HZ };
     let mut pin = FpgaLed;
 
@@ -194,6 +209,9 @@ impl app::Report for Panic<'_> {
             let _ = line.push_str(":");
             let _ = line.push_u64(at.line().into());
         }
+        // Only with the messages: reading the message would keep core::fmt's integer formatting linked
+        // (the panics of slice indexing format their indices).
+        #[cfg(feature = "messages")]
         app::push_detail(line, self.0.message());
     }
 }
