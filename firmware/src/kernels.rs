@@ -145,6 +145,13 @@ macro_rules! axpy4_f16 {
     };
 }
 
+/// `step` for each of the four rows `w0..w3`, with its lane sums (dot steps) or its alpha register (axpy steps).
+macro_rules! four_rows {
+    ($step:ident, $a0:tt, $a1:tt, $a2:tt, $a3:tt) => {
+        concat!($step!("w0", $a0), $step!("w1", $a1), $step!("w2", $a2), $step!("w3", $a3))
+    };
+}
+
 /// The loop over the pairs of chunks: `body` once per iteration, `{n}` iterations (at least one).
 macro_rules! each_pair {
     ($($body:expr),+ $(,)?) => {
@@ -192,10 +199,7 @@ macro_rules! dot_rows4 {
                             "vldmia {s}, {{s16-s31}}\n",
                             each_pair!(
                                 "vldmia {x}!, {{s0-s7}}\n",
-                                $row!("w0", [16, 17, 18, 19]),
-                                $row!("w1", [20, 21, 22, 23]),
-                                $row!("w2", [24, 25, 26, 27]),
-                                $row!("w3", [28, 29, 30, 31]),
+                                four_rows!($row, [16, 17, 18, 19], [20, 21, 22, 23], [24, 25, 26, 27], [28, 29, 30, 31]),
                             ),
                             "vstmia {s}, {{s16-s31}}\n",
                         ),
@@ -215,10 +219,7 @@ macro_rules! dot_rows4 {
                         concat!(
                             "vldmia {s}, {{s16-s31}}\n",
                             "vldmia {x}, {{s0-s3}}\n",
-                            $row4!("w0", [16, 17, 18, 19]),
-                            $row4!("w1", [20, 21, 22, 23]),
-                            $row4!("w2", [24, 25, 26, 27]),
-                            $row4!("w3", [28, 29, 30, 31]),
+                            four_rows!($row4, [16, 17, 18, 19], [20, 21, 22, 23], [24, 25, 26, 27], [28, 29, 30, 31]),
                             "vstmia {s}, {{s16-s31}}\n",
                         ),
                         w,
@@ -248,10 +249,7 @@ macro_rules! axpy_rows4 {
                             "vldmia {a}, {{s0-s3}}\n",
                             each_pair!(
                                 "vldmia {y}, {{s8-s15}}\n",
-                                $row!("w0", 0),
-                                $row!("w1", 1),
-                                $row!("w2", 2),
-                                $row!("w3", 3),
+                                four_rows!($row, 0, 1, 2, 3),
                                 "vstmia {y}!, {{s8-s15}}\n",
                             ),
                         ),
@@ -271,10 +269,7 @@ macro_rules! axpy_rows4 {
                         concat!(
                             "vldmia {a}, {{s0-s3}}\n",
                             "vldmia {y}, {{s8-s11}}\n",
-                            $row4!("w0", 0),
-                            $row4!("w1", 1),
-                            $row4!("w2", 2),
-                            $row4!("w3", 3),
+                            four_rows!($row4, 0, 1, 2, 3),
                             "vstmia {y}, {{s8-s11}}\n",
                         ),
                         w,
