@@ -41,7 +41,8 @@ pub enum BlobError {
         /// CRC computed over the bytes.
         computed: u32,
     },
-    /// An element-type code that is not f32 (0), f16 (1) or int8 (2).
+    /// An element-type code that is not f32 (0), f16 (1) or int8 (2), or int8 in a build of core without the
+    /// feature `int8` (the lean firmware).
     UnknownDType {
         /// The element-type code.
         code: u8,
@@ -160,6 +161,9 @@ impl fmt::Display for BlobError {
             Self::BadHeaderSize { found } => write!(f, "bad header size {found}"),
             Self::ChecksumMismatch { stored, computed } => {
                 write!(f, "checksum mismatch: stored CRC-32 0x{stored:08x}, computed 0x{computed:08x}")
+            }
+            Self::UnknownDType { code: 2 } if !cfg!(feature = "int8") => {
+                f.write_str("int8 storage (element type code 2) is not in this build (gaussdiff-core's feature `int8`)")
             }
             Self::UnknownDType { code } => write!(f, "unknown element type code {code} (expected 0=f32, 1=f16, 2=i8)"),
             Self::UnknownKind { code } => write!(f, "unknown denoiser kind code {code}"),

@@ -34,7 +34,7 @@ pub const MAX_KEY_LEN: usize = 12;
 
 /// The CRC-32 used by the protocol: the blob format's CRC-32/ISO-HDLC (the zlib/PNG/Ethernet CRC, check value
 /// `0xcbf43926`), one definition for both.
-pub const CRC: crc::Crc<u32> = crate::blob::format::CRC32;
+pub const CRC: crc::Crc<u32, crate::blob::format::CrcImpl> = crate::blob::format::CRC32;
 
 /// CRC-32 of the pixel bytes, in order.
 pub fn pixel_crc(pixels: &[u8]) -> u32 {

@@ -252,6 +252,12 @@ pub trait BlockKernels: Sync + core::fmt::Debug {
         assert!(w.len() == y.len(), "axpy_row_f32: length mismatch");
         axpy(alpha, w.as_flattened(), y.as_flattened_mut());
     }
+    /// The correctly rounded square root (IEEE 754): [`crate::math::sqrt`] by default (libm's `sqrtf`, in
+    /// software). A target with a square-root instruction returns the same bits (the Cortex-M4F firmware's
+    /// `vsqrt.f32`: no software square root is linked). The exact sampler's flow factors take it.
+    fn sqrt(&self, x: f32) -> f32 {
+        crate::math::sqrt(x)
+    }
     /// [`BlockKernels::axpy_row_f32`] with a binary16 row. The default is [`Portable`]'s loop (`2^112` folded
     /// into `alpha` when `|alpha| < 2^16`, else the exact decode).
     fn axpy_row_f16(&self, alpha: f32, w: &[[u32; 2]], y: &mut [[f32; 4]]) {
@@ -696,7 +702,11 @@ impl<'a> Tensor<'a> {
         match self.dtype {
             DType::F32 => dot4(x, |c| le_f32(self.bytes, start + c)),
             DType::F16 => dot4(x, |c| le_f16(self.bytes, start + c)),
+            #[cfg(feature = "int8")]
             DType::I8 => dot4(x, |c| (self.bytes[start + c] as i8) as f32) * self.row_scale(r),
+            // No int8 tensor exists without the feature (`Tensor::new` refuses them).
+            #[cfg(not(feature = "int8"))]
+            DType::I8 => f32::NAN,
         }
     }
 
@@ -710,10 +720,14 @@ impl<'a> Tensor<'a> {
         match self.dtype {
             DType::F32 => y.iter_mut().enumerate().for_each(|(c, v)| *v += alpha * le_f32(self.bytes, start + c)),
             DType::F16 => y.iter_mut().enumerate().for_each(|(c, v)| *v += alpha * le_f16(self.bytes, start + c)),
+            #[cfg(feature = "int8")]
             DType::I8 => {
                 let a = alpha * self.row_scale(r);
                 y.iter_mut().enumerate().for_each(|(c, v)| *v += a * (self.bytes[start + c] as i8) as f32)
             }
+            // As in `row_dot_reference`.
+            #[cfg(not(feature = "int8"))]
+            DType::I8 => {}
         }
     }
 }

@@ -89,12 +89,11 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         let mut sm = SplitMix64::new(seed);
         let (a, b) = (sm.next_u64(), sm.next_u64());
-        let s = [a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32];
-        if s == [0; 4] {
+        if a == 0 && b == 0 {
             // Unreachable for SplitMix64 outputs in practice; kept so `new` can never return a stuck generator.
             return Self { s: [1, 0, 0, 0] };
         }
-        Self { s }
+        Self { s: [a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32] }
     }
 
     /// Resume from a state saved with [`Rng::state`].

@@ -95,8 +95,13 @@ impl<'a> Tensor<'a> {
     /// A view of `bytes` as a `rows x cols` tensor of `dtype`.
     ///
     /// # Errors
-    /// [`BlobError::BadTensorLength`] if `bytes.len()` is not exactly `dtype.storage_bytes(rows, cols)`.
+    /// [`BlobError::BadTensorLength`] if `bytes.len()` is not exactly `dtype.storage_bytes(rows, cols)`;
+    /// [`BlobError::UnknownDType`] for int8 in a build without the feature `int8` (so no int8 tensor exists
+    /// there, and no int8 code is linked).
     pub fn new(dtype: DType, rows: usize, cols: usize, bytes: &'a [u8]) -> Result<Self, BlobError> {
+        if dtype == DType::I8 && !cfg!(feature = "int8") {
+            return Err(BlobError::UnknownDType { code: DType::I8 as u8 });
+        }
         let expected = rows.checked_mul(cols).and_then(|n| n.checked_mul(dtype.element_bytes())).and_then(|n| {
             if dtype == DType::I8 {
                 n.checked_add(rows.checked_mul(4)?)
@@ -151,6 +156,7 @@ impl<'a> Tensor<'a> {
     pub fn row_scale(&self, r: usize) -> f32 {
         assert!(r < self.rows, "row out of range");
         match self.dtype {
+            #[cfg(feature = "int8")]
             DType::I8 => le_f32(&self.bytes[self.rows * self.cols..], r),
             _ => 1.0,
         }
@@ -167,7 +173,11 @@ impl<'a> Tensor<'a> {
         match self.dtype {
             DType::F32 => le_f32(self.bytes, i),
             DType::F16 => le_f16(self.bytes, i),
+            #[cfg(feature = "int8")]
             DType::I8 => (self.bytes[i] as i8) as f32 * self.row_scale(r),
+            // No int8 tensor exists without the feature (`Tensor::new` refuses them).
+            #[cfg(not(feature = "int8"))]
+            DType::I8 => f32::NAN,
         }
     }
 

@@ -58,3 +58,10 @@ fn core_builds_for_cortex_m_with_defmt() {
 fn core_builds_for_cortex_m_with_fast_math() {
     build(Some("fast-math"));
 }
+
+/// Every feature the firmware's default build turns on (the denoiser kinds, the f32 and int8 fast kernels, the
+/// CRC-32 lookup table); the lean build is the plain `build(None)` above.
+#[test]
+fn core_builds_for_cortex_m_with_the_firmwares_default_features() {
+    build(Some("linear,mixture,f32-kernels,i8-kernels,crc-table"));
+}

@@ -22,7 +22,18 @@ pub const FORMAT_VERSION: u16 = 1;
 
 /// The CRC used for both checksums: CRC-32/ISO-HDLC (the zlib/PNG/Ethernet CRC; poly 0x04C11DB7 reflected,
 /// init 0xFFFFFFFF, xorout 0xFFFFFFFF; check value of `"123456789"` is 0xCBF43926).
-pub const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+pub const CRC32: crc::Crc<u32, CrcImpl> = crc::Crc::<u32, CrcImpl>::new(&crc::CRC_32_ISO_HDLC);
+
+/// How [`CRC32`] is computed: through crc's 1 KB lookup table with the feature `crc-table` (on with `std`),
+/// else bit by bit (crc's `NoTable`: the same values, about 1 KB less flash and several times slower; the lean
+/// firmware's choice).
+#[cfg(feature = "crc-table")]
+pub type CrcImpl = crc::Table<1>;
+/// How [`CRC32`] is computed: through crc's 1 KB lookup table with the feature `crc-table` (on with `std`),
+/// else bit by bit (crc's `NoTable`: the same values, about 1 KB less flash and several times slower; the lean
+/// firmware's choice).
+#[cfg(not(feature = "crc-table"))]
+pub type CrcImpl = crc::NoTable;
 
 /// Header layout: byte offsets of each field (all little-endian).
 pub mod header {
@@ -569,6 +580,30 @@ mod tests {
     #[test]
     fn crc_is_the_ieee_crc32() {
         assert_eq!(CRC32.checksum(b"123456789"), 0xCBF4_3926);
+    }
+
+    /// Both implementations `CrcImpl` can be (the lookup table, and bit by bit without `crc-table`) give the
+    /// same values, on every length and alignment of a pseudo-random buffer.
+    #[test]
+    fn crc_without_the_table_gives_the_same_values() {
+        let bitwise = crc::Crc::<u32, crc::NoTable>::new(&crc::CRC_32_ISO_HDLC);
+        let table = crc::Crc::<u32, crc::Table<1>>::new(&crc::CRC_32_ISO_HDLC);
+        let mut state = 0x2545_f491_u32;
+        let bytes: std::vec::Vec<u8> = (0..1000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state as u8
+            })
+            .collect();
+        for start in 0..4 {
+            for end in (start..bytes.len()).step_by(37) {
+                let b = &bytes[start..end];
+                assert_eq!(bitwise.checksum(b), table.checksum(b));
+                assert_eq!(CRC32.checksum(b), table.checksum(b));
+            }
+        }
     }
 
     #[test]

@@ -41,7 +41,6 @@ use super::Denoiser;
 use crate::blob::format::field;
 use crate::error::BlobError;
 use crate::kernels::{self, BlockKernels};
-use crate::math;
 use crate::tensor::{DType, Tensor};
 
 /// `D(x; sigma)` of `N(mu, U diag(lambda) U^T + c (I - U U^T))`, evaluated straight from tensor storage.
@@ -65,11 +64,12 @@ fn shrink(num: f32, den: f32) -> f32 {
     }
 }
 
-/// `sqrt(num / den)`, with `0/0 -> 1` and `x/0 -> 0` (see the module docs).
+/// `sqrt(num / den)`, with `0/0 -> 1` and `x/0 -> 0` (see the module docs); the square root is the kernels'
+/// ([`BlockKernels::sqrt`], the same bits as [`crate::math::sqrt`]).
 #[inline]
-fn flow_factor(num: f32, den: f32) -> f32 {
+fn flow_factor(kernels: &dyn BlockKernels, num: f32, den: f32) -> f32 {
     if den > 0.0 {
-        math::sqrt(num / den)
+        kernels.sqrt(num / den)
     } else if num == 0.0 {
         1.0
     } else {
@@ -262,13 +262,13 @@ impl<'a> GaussianDenoiser<'a> {
     pub fn exact_flow(&self, x_t: &[f32], sigma_t: f32, sigma: f32, out: &mut [f32], scratch: &mut [f32]) {
         let (sigma_sq, sigma_t_sq) = (sigma * sigma, sigma_t * sigma_t);
         let c = self.floor;
-        let h_c = flow_factor(c + sigma_sq, c + sigma_t_sq);
+        let h_c = flow_factor(self.kernels, c + sigma_sq, c + sigma_t_sq);
         self.apply(
             x_t,
             h_c,
             |i| {
                 let l = self.lambda.get(0, i);
-                flow_factor(l + sigma_sq, l + sigma_t_sq)
+                flow_factor(self.kernels, l + sigma_sq, l + sigma_t_sq)
             },
             out,
             scratch,
