@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use gaussdiff_core::blob::Blob;
 use gaussdiff_core::sampler::{SampleSpec, Sampler};
 use gaussdiff_core::schedule::EdmSchedule;
+use gaussdiff_core::tensor::DType;
 
 const BOARDS: [&str; 3] = ["qemu", "nucleo-f411re", "nrf52840-dk"];
 
@@ -56,6 +57,11 @@ fn main() {
         println!("cargo:rustc-link-arg-bins=-Tlink.x");
         if board != "qemu" {
             println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
+        } else {
+            // cortex-m-rt's `device` feature (the boards' PACs turn it on; feature `qemu` too) includes the
+            // device's `device.x`: the QEMU board supplies its interrupt vectors itself (`board/qemu.rs`) and
+            // has no handler names to alias, so an empty one.
+            fs::write(out.join("device.x"), "/* QEMU mps2-an386: no device interrupt handlers */\n").unwrap();
         }
     }
 
@@ -101,6 +107,15 @@ fn main() {
                      lean build) runs Gaussian blobs only: build with the default features",
                     blob_path.display(),
                     blob.kind().name()
+                );
+            }
+            // Nor int8 storage (core's `int8`).
+            let int8 = model.as_gaussian().is_some_and(|g| [g.mu(), g.u_t()].iter().any(|t| t.dtype() == DType::I8));
+            if env::var_os("CARGO_FEATURE_EVERY_BLOB").is_none() && int8 {
+                panic!(
+                    "GAUSSDIFF_BLOB {} stores int8 matrices, but this build (without the feature `every-blob`, e.g. \
+                     the lean build) has no int8 storage: build with the default features, or export the blob as f16",
+                    blob_path.display()
                 );
             }
             (model.dim(), SampleSpec::scratch_len(&model), String::from("parsed"))

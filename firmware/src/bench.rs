@@ -23,7 +23,8 @@ use crate::kernels;
 ///   give the same bits;
 /// * `kernel=1` / `kernel=2`: `Tensor::rows_dot_with` / `rows_axpy` over all rows with the portable kernels;
 ///   `kernel=3` / `kernel=4`: the same with the assembly kernels, `match=1` when the bits agree with 1 / 2;
-/// * `kernel=9`: the naive baseline dot over the f32 copy.
+/// * `kernel=9`: the naive baseline dot over the f32 copy;
+/// * `kernel=6`: odd chunk counts and tails ([`check_odd_shapes`]); `kernel=7`: the square root ([`check_sqrt`]).
 ///
 /// Does nothing for a linear model or a blob that does not parse (the run reports that).
 #[inline(never)]
@@ -81,7 +82,20 @@ pub fn bench<W: embedded_io::Write, C: Counter>(out: &mut W, counter: &mut C) ->
         black_box(acc);
         stat(out, &[("kernel", 9), ("dtype", 0), ("rows", rows as u64), ("cols", DIM as u64), (C::KEY, t1 - t0)])?;
     }
-    check_odd_shapes(out, &buf.0[..rows * DIM * 4], rows, &x)
+    check_odd_shapes(out, &buf.0[..rows * DIM * 4], rows, &x)?;
+    check_sqrt(out)
+}
+
+/// `kernel=7`: the assembly kernels' square root (`vsqrt.f32`) against libm's `sqrtf` (the portable kernels')
+/// on `2^20` non-negative bit patterns spread over every exponent (zero, subnormals, normals, infinity);
+/// `match=1` when all agree.
+fn check_sqrt<W: embedded_io::Write>(out: &mut W) -> Result<(), W::Error> {
+    const STEP: u32 = 0x7f80_0000 / (1 << 20);
+    let same = (0..=(1u32 << 20)).all(|i| {
+        let x = f32::from_bits((i * STEP).min(0x7f80_0000));
+        kernels::M4F.sqrt(black_box(x)).to_bits() == PORTABLE.sqrt(x).to_bits()
+    });
+    stat(out, &[("kernel", 7), ("values", 1 << 20), ("match", u64::from(same))])
 }
 
 /// `kernel=6` lines: the assembly kernels (four-row dot and axpy, one-row axpy) against the portable ones

@@ -344,4 +344,25 @@ impl BlockKernels for M4f {
     // In every build: the mean of a Gaussian blob is f32 whatever its matrices are.
     axpy_row!(axpy_row_f32, [f32; 4], axpy8_f32, axpy4_f32);
     axpy_row!(axpy_row_f16, [u32; 2], axpy8_f16, axpy4_f16, "s24", "s25", "s26", "s27");
+
+    /// `vsqrt.f32`: IEEE 754's correctly rounded square root (round to nearest, FPSCR's reset mode), so the
+    /// same bits as libm's software `sqrtf` for every non-negative input (the bench build checks it), and
+    /// the firmware links no software square root.
+    fn sqrt(&self, x: f32) -> f32 {
+        let root: u32;
+        // SAFETY: register moves and one FPU instruction; no memory, no stack (the bits go through core
+        // registers: Rust's asm! takes `s` registers as operands only with a `vfp2` target feature).
+        unsafe {
+            asm!(
+                "vmov s0, {x}",
+                "vsqrt.f32 s0, s0",
+                "vmov {r}, s0",
+                x = in(reg) x.to_bits(),
+                r = lateout(reg) root,
+                out("s0") _,
+                options(pure, nomem, nostack),
+            );
+        }
+        f32::from_bits(root)
+    }
 }

@@ -70,10 +70,11 @@ fn qemu_frey_bench_build_is_bit_identical_and_its_kernels_match() {
     }
     // The benchmark build (feature `bench`) on the Frey f16 blob: the samples are still the host's, and the
     // firmware's assembly block kernels agree bit for bit with the portable ones on its own checks
-    // (kernel 0: a whole denoise; 3, 4: the blob's U^T and an f32 copy; 6: odd chunk counts and tails).
+    // (kernel 0: a whole denoise; 3, 4: the blob's U^T and an f32 copy; 6: odd chunk counts and tails; 7: the
+    // square root).
     let stdout = check_bit_identical("qemu,bench", &fw::frey_blob(), "qemu-frey-bench");
     let checks: Vec<&str> = stdout.lines().filter(|l| l.contains(" stat kernel=") && l.contains(" match=")).collect();
-    assert_eq!(checks.len(), 7, "expected 7 kernel checks\n{stdout}");
+    assert_eq!(checks.len(), 8, "expected 8 kernel checks\n{stdout}");
     for line in &checks {
         assert!(line.ends_with(" match=1"), "assembly kernel differs from the portable one: {line}");
     }
@@ -148,7 +149,8 @@ fn qemu_capture_writes_pngs_and_rejects_a_corrupted_stream() {
 }
 
 /// The other storage types: Frey faces exported as int8 and f32 (`gaussdiff export`, into a temporary
-/// directory) run bit-identical to the host too, in the release and the lean build, so QEMU covers every blob kind (f16: the two committed
+/// directory) run bit-identical to the host too (f32 in the lean build too, whose build refuses int8 blobs), so
+/// QEMU covers every blob kind (f16: the two committed
 /// blobs; linear: `qemu_linear.rs`; mixture: `qemu_mixture.rs`).
 #[test]
 fn qemu_int8_and_f32_blobs_are_bit_identical_to_the_host() {
@@ -167,8 +169,14 @@ fn qemu_int8_and_f32_blobs_are_bit_identical_to_the_host() {
             .unwrap();
         assert!(res.status.success(), "export {dtype}: {}", String::from_utf8_lossy(&res.stderr));
         check_bit_identical("qemu", &blob, &format!("qemu-frey-{dtype}"));
-        // The lean build has no fast int8 or f32 row kernels: the element-wise reference, the same bits.
-        check_bit_identical_profile("lean", "qemu", &blob, &format!("qemu-lean-frey-{dtype}"));
+        if dtype == "f32" {
+            // The lean build has no fast f32 row kernels: the element-wise reference, the same bits.
+            check_bit_identical_profile("lean", "qemu", &blob, &format!("qemu-lean-frey-{dtype}"));
+        } else {
+            // Nor int8 storage at all: its build refuses the blob, naming the feature that adds it.
+            let stderr = fw::build_fails("lean", "qemu", &[("GAUSSDIFF_BLOB", blob.to_str().unwrap())]);
+            assert!(stderr.contains("int8") && stderr.contains("every-blob"), "{stderr}");
+        }
     }
 }
 

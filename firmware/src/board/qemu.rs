@@ -85,6 +85,18 @@ impl embedded_io::Write for Semihosting {
     }
 }
 
+/// The mps2-an386's external interrupt vectors (its 32 interrupt lines, none enabled): with cortex-m-rt's
+/// `device` feature the application supplies them, so the vector table is not cortex-m-rt's generic one of 240
+/// (0.8 KB less flash). Every entry is cortex-m-rt's `DefaultHandler`.
+#[link_section = ".vector_table.interrupts"]
+#[no_mangle]
+static __INTERRUPTS: [unsafe extern "C" fn(); 32] = [DefaultHandler; 32];
+
+extern "C" {
+    /// cortex-m-rt's default exception and interrupt handler (`link.x`).
+    fn DefaultHandler();
+}
+
 static OVERFLOWS: AtomicU32 = AtomicU32::new(0);
 
 #[exception]

@@ -82,12 +82,37 @@ pub fn build(features: &str, envs: &[(&str, &str)], label: &str) -> Build {
 /// and `every-blob`).
 pub fn build_profile(profile: &str, features: &str, envs: &[(&str, &str)], label: &str) -> Build {
     let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
+    let out = cargo_build(profile, features, envs);
+    assert!(
+        out.status.success(),
+        "firmware build `--features {features}` {envs:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let target_dir = firmware_dir().join("target");
+    let built = target_dir.join(TARGET).join(profile).join("gaussdiff-firmware");
+    let copies = target_dir.join("test-elves");
+    std::fs::create_dir_all(&copies).expect("creating firmware/target/test-elves");
+    let elf = copies.join(format!("{label}.elf"));
+    std::fs::copy(&built, &elf).unwrap_or_else(|e| panic!("copying {} to {}: {e}", built.display(), elf.display()));
+    Build { elf }
+}
+
+/// [`build_profile`] of a build that must fail (a blob the build refuses): its stderr.
+pub fn build_fails(profile: &str, features: &str, envs: &[(&str, &str)]) -> String {
+    let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
+    let out = cargo_build(profile, features, envs);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "firmware build `--features {features}` {envs:?} should fail:\n{stderr}");
+    stderr
+}
+
+/// Runs `cargo build` in `firmware/` for [`build_profile`] and [`build_fails`] (the caller holds `BUILD`).
+fn cargo_build(profile: &str, features: &str, envs: &[(&str, &str)]) -> std::process::Output {
     let dir = firmware_dir();
-    let target_dir = dir.join("target");
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(&dir)
         .args(["build", "--profile", profile, "--features", features])
-        .env("CARGO_TARGET_DIR", &target_dir);
+        .env("CARGO_TARGET_DIR", dir.join("target"));
     if profile == "lean" {
         cmd.arg("--no-default-features");
     }
@@ -110,18 +135,7 @@ pub fn build_profile(profile: &str, features: &str, envs: &[(&str, &str)], label
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("running cargo build in firmware/");
-    assert!(
-        out.status.success(),
-        "firmware build `--features {features}` {envs:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let built = target_dir.join(TARGET).join(profile).join("gaussdiff-firmware");
-    let copies = target_dir.join("test-elves");
-    std::fs::create_dir_all(&copies).expect("creating firmware/target/test-elves");
-    let elf = copies.join(format!("{label}.elf"));
-    std::fs::copy(&built, &elf).unwrap_or_else(|e| panic!("copying {} to {}: {e}", built.display(), elf.display()));
-    Build { elf }
+    cmd.output().expect("running cargo build in firmware/")
 }
 
 /// `--config` value that appends `--remap-path-prefix` for the checkout and the cargo home to the
