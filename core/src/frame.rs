@@ -265,10 +265,10 @@ impl Frame<'_> {
     /// break [`MAX_EXTRAS`] / [`valid_key`] (caller contract).
     pub fn encode<E>(&self, values: bool, emit: &mut impl FnMut(&str) -> Result<(), E>) -> Result<(), E> {
         let d = self.shape.dim();
-        assert!(d > 0, "Frame::encode: empty shape");
-        assert!(self.pixels.len() == d && self.sample.len() == d, "Frame::encode: pixels/sample length != shape");
+        contract!(d > 0, "Frame::encode: empty shape");
+        contract!(self.pixels.len() == d && self.sample.len() == d, "Frame::encode: pixels/sample length != shape");
         for extras in [self.begin_extras, self.end_extras] {
-            assert!(
+            contract!(
                 extras.len() <= MAX_EXTRAS && extras.iter().all(|(k, _)| valid_key(k)),
                 "Frame::encode: bad extras"
             );

@@ -57,7 +57,7 @@ pub fn dot4(x: &[f32], w: impl Fn(usize) -> f32) -> f32 {
 /// If the lengths differ.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    assert!(a.len() == b.len(), "dot: length mismatch");
+    contract!(a.len() == b.len(), "dot: length mismatch");
     dot4(a, |c| b[c])
 }
 
@@ -67,7 +67,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// If the lengths differ.
 #[inline]
 pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    assert!(x.len() == y.len(), "axpy: length mismatch");
+    contract!(x.len() == y.len(), "axpy: length mismatch");
     for (yi, &xi) in y.iter_mut().zip(x) {
         *yi += alpha * xi;
     }
@@ -80,7 +80,7 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
 /// drops the per-byte bounds checks and can keep the four lanes in one SIMD register.
 #[inline(always)]
 fn dot4_blocks<T: Copy>(x: &[f32], w: &[T], decode: impl Fn(T) -> f32) -> f32 {
-    assert!(x.len() == w.len(), "dot4: length mismatch");
+    contract!(x.len() == w.len(), "dot4: length mismatch");
     let (xq, xt) = x.as_chunks::<4>();
     let (wq, wt) = w.as_chunks::<4>();
     let mut s = [0.0f32; 4];
@@ -98,7 +98,7 @@ fn dot4_blocks<T: Copy>(x: &[f32], w: &[T], decode: impl Fn(T) -> f32) -> f32 {
 /// `y[c] += alpha * decode(w[c])` over stored elements of `B` bytes (elementwise).
 #[inline(always)]
 fn axpy_blocks<T: Copy>(alpha: f32, w: &[T], y: &mut [f32], decode: impl Fn(T) -> f32) {
-    assert!(w.len() == y.len(), "axpy: length mismatch");
+    contract!(w.len() == y.len(), "axpy: length mismatch");
     for (yc, &wc) in y.iter_mut().zip(w) {
         *yc += alpha * decode(wc);
     }
@@ -150,7 +150,7 @@ fn i8_bits(b: [u8; 1]) -> f32 {
 #[inline]
 pub fn dot4_f32_le(x: &[f32], row: &[u8]) -> f32 {
     let (w, tail) = row.as_chunks::<4>();
-    assert!(tail.is_empty(), "dot4_f32_le: row is not a whole number of f32");
+    contract!(tail.is_empty(), "dot4_f32_le: row is not a whole number of f32");
     // Aligned fast path (little-endian targets: the bytes already are the f32s): whole-word float loads
     // instead of byte assembly; same order, same bits.
     #[cfg(target_endian = "little")]
@@ -168,7 +168,7 @@ pub fn dot4_f32_le(x: &[f32], row: &[u8]) -> f32 {
 #[inline]
 pub fn dot4_f16_le(x: &[f32], row: &[u8]) -> f32 {
     let (w, tail) = row.as_chunks::<2>();
-    assert!(tail.is_empty(), "dot4_f16_le: row is not a whole number of f16");
+    contract!(tail.is_empty(), "dot4_f16_le: row is not a whole number of f16");
     dot4_blocks(x, w, f16_bits)
 }
 
@@ -190,7 +190,7 @@ pub fn dot4_i8(x: &[f32], row: &[u8]) -> f32 {
 #[inline]
 pub fn axpy_f32_le(alpha: f32, row: &[u8], y: &mut [f32]) {
     let (w, tail) = row.as_chunks::<4>();
-    assert!(tail.is_empty(), "axpy_f32_le: row is not a whole number of f32");
+    contract!(tail.is_empty(), "axpy_f32_le: row is not a whole number of f32");
     #[cfg(target_endian = "little")]
     if let Ok(wf) = bytemuck::try_cast_slice::<u8, f32>(row) {
         return axpy_blocks(alpha, wf, y, |v| v);
@@ -205,7 +205,7 @@ pub fn axpy_f32_le(alpha: f32, row: &[u8], y: &mut [f32]) {
 #[inline]
 pub fn axpy_f16_le(alpha: f32, row: &[u8], y: &mut [f32]) {
     let (w, tail) = row.as_chunks::<2>();
-    assert!(tail.is_empty(), "axpy_f16_le: row is not a whole number of f16");
+    contract!(tail.is_empty(), "axpy_f16_le: row is not a whole number of f16");
     axpy_blocks(alpha, w, y, f16_bits)
 }
 
@@ -249,7 +249,7 @@ pub trait BlockKernels: Sync + core::fmt::Debug {
     /// The default is [`Portable`]'s loop. In every build (a Gaussian blob's mean is f32 whatever its
     /// matrices are); the other f32 methods come with the feature `f32-kernels`.
     fn axpy_row_f32(&self, alpha: f32, w: &[[f32; 4]], y: &mut [[f32; 4]]) {
-        assert!(w.len() == y.len(), "axpy_row_f32: length mismatch");
+        contract!(w.len() == y.len(), "axpy_row_f32: length mismatch");
         axpy(alpha, w.as_flattened(), y.as_flattened_mut());
     }
     /// The correctly rounded square root (IEEE 754): [`crate::math::sqrt`] by default (libm's `sqrtf`, in
@@ -261,7 +261,7 @@ pub trait BlockKernels: Sync + core::fmt::Debug {
     /// [`BlockKernels::axpy_row_f32`] with a binary16 row. The default is [`Portable`]'s loop (`2^112` folded
     /// into `alpha` when `|alpha| < 2^16`, else the exact decode).
     fn axpy_row_f16(&self, alpha: f32, w: &[[u32; 2]], y: &mut [[f32; 4]]) {
-        assert!(w.len() == y.len(), "axpy_row_f16: length mismatch");
+        contract!(w.len() == y.len(), "axpy_row_f16: length mismatch");
         let pass = |a: f32, y: &mut [[f32; 4]], decode: fn([u32; 2]) -> [f32; 4]| {
             for (yc, &wc) in y.iter_mut().zip(w) {
                 let wv = decode(wc);
@@ -301,7 +301,7 @@ impl Portable {
         xmap: impl Fn(f32) -> f32,
         decode: impl Fn(B) -> [f32; 4],
     ) {
-        assert!(w.iter().all(|r| r.len() == x.len()), "dot_rows4: length mismatch");
+        contract!(w.iter().all(|r| r.len() == x.len()), "dot_rows4: length mismatch");
         for ((((xc, w0), w1), w2), w3) in x.iter().zip(w[0]).zip(w[1]).zip(w[2]).zip(w[3]) {
             let xv = xc.map(&xmap);
             for (acc, &wc) in s.iter_mut().zip([w0, w1, w2, w3]) {
@@ -315,7 +315,7 @@ impl Portable {
 
     #[inline(always)]
     fn axpy<B: Copy>(alpha: [f32; 4], w: [&[B]; 4], y: &mut [[f32; 4]], decode: impl Fn(B) -> [f32; 4]) {
-        assert!(w.iter().all(|r| r.len() == y.len()), "axpy_rows4: length mismatch");
+        contract!(w.iter().all(|r| r.len() == y.len()), "axpy_rows4: length mismatch");
         for ((((yc, w0), w1), w2), w3) in y.iter_mut().zip(w[0]).zip(w[1]).zip(w[2]).zip(w[3]) {
             let mut v = *yc;
             for (&a, &wc) in alpha.iter().zip([w0, w1, w2, w3]) {
@@ -410,7 +410,7 @@ fn f16x4(w: [u32; 2]) -> [f32; 4] {
 /// If `row.len() != 2 * y.len()`.
 #[inline]
 pub(crate) fn axpy_f16_le_finite(alpha: f32, row: &[u8], y: &mut [f32]) {
-    assert!(row.len() == 2 * y.len(), "axpy_f16: length mismatch");
+    contract!(row.len() == 2 * y.len(), "axpy_f16: length mismatch");
     let main = 2 * (y.len() - y.len() % 4);
     let words = bytemuck::try_cast_slice::<u8, [u32; 2]>(&row[..main]);
     let (Ok(words), true) = (words, alpha.abs() < F16_FOLD_LIMIT) else { return axpy_f16_le(alpha, row, y) };
@@ -496,7 +496,7 @@ impl<'a> Tensor<'a> {
     /// If `r >= rows` or `x.len() != cols`.
     #[inline]
     pub fn row_dot(&self, r: usize, x: &[f32]) -> f32 {
-        assert!(r < self.rows && x.len() == self.cols, "row_dot: bad row or input length");
+        contract!(r < self.rows && x.len() == self.cols, "row_dot: bad row or input length");
         let row = self.row_bytes(r);
         match self.dtype {
             #[cfg(feature = "f32-kernels")]
@@ -517,7 +517,7 @@ impl<'a> Tensor<'a> {
     /// If `r >= rows` or `y.len() != cols`.
     #[inline]
     pub fn row_axpy(&self, r: usize, alpha: f32, y: &mut [f32]) {
-        assert!(r < self.rows && y.len() == self.cols, "row_axpy: bad row or output length");
+        contract!(r < self.rows && y.len() == self.cols, "row_axpy: bad row or output length");
         let row = self.row_bytes(r);
         match self.dtype {
             #[cfg(feature = "f32-kernels")]
@@ -538,7 +538,7 @@ impl<'a> Tensor<'a> {
     /// # Panics
     /// If `r >= rows` or `y.len() != cols`.
     pub fn row_axpy_with(&self, kernels: &dyn BlockKernels, r: usize, alpha: f32, y: &mut [f32]) {
-        assert!(r < self.rows && y.len() == self.cols, "row_axpy: bad row or output length");
+        contract!(r < self.rows && y.len() == self.cols, "row_axpy: bad row or output length");
         let (yq, yt) = y.as_chunks_mut::<4>();
         match self.rows4_from(r, 1) {
             // In every build: a Gaussian blob's mean is f32 whatever its matrices are.
@@ -566,7 +566,7 @@ impl<'a> Tensor<'a> {
     /// # Panics
     /// If `first + out.len() > rows` or `x.len() != cols`.
     pub fn rows_dot_with(&self, kernels: &dyn BlockKernels, first: usize, x: &[f32], out: &mut [f32]) {
-        assert!(self.rows_fit(first, out.len(), x.len()), "rows_dot: bad rows or vector length");
+        contract!(self.rows_fit(first, out.len(), x.len()), "rows_dot: bad rows or vector length");
         let (blocks, tail) = out.as_chunks_mut::<{ BLOCK_ROWS }>();
         let mut r = first;
         for block in blocks {
@@ -600,7 +600,7 @@ impl<'a> Tensor<'a> {
     /// the same additions in the same order, four rows at a time (each `y` chunk loaded and stored once per
     /// four rows), with the block kernels as in [`Tensor::rows_dot_with`].
     pub fn rows_axpy_with(&self, kernels: &dyn BlockKernels, first: usize, alpha: &[f32], y: &mut [f32]) {
-        assert!(self.rows_fit(first, alpha.len(), y.len()), "rows_axpy: bad rows or vector length");
+        contract!(self.rows_fit(first, alpha.len(), y.len()), "rows_axpy: bad rows or vector length");
         let (blocks, tail) = alpha.as_chunks::<{ BLOCK_ROWS }>();
         let mut r = first;
         for &a in blocks {
@@ -697,7 +697,7 @@ impl<'a> Tensor<'a> {
     /// # Panics
     /// If `r >= rows` or `x.len() != cols`.
     pub fn row_dot_reference(&self, r: usize, x: &[f32]) -> f32 {
-        assert!(r < self.rows && x.len() == self.cols, "row_dot: bad row or input length");
+        contract!(r < self.rows && x.len() == self.cols, "row_dot: bad row or input length");
         let start = r * self.cols;
         match self.dtype {
             DType::F32 => dot4(x, |c| le_f32(self.bytes, start + c)),
@@ -715,7 +715,7 @@ impl<'a> Tensor<'a> {
     /// # Panics
     /// If `r >= rows` or `y.len() != cols`.
     pub fn row_axpy_reference(&self, r: usize, alpha: f32, y: &mut [f32]) {
-        assert!(r < self.rows && y.len() == self.cols, "row_axpy: bad row or output length");
+        contract!(r < self.rows && y.len() == self.cols, "row_axpy: bad row or output length");
         let start = r * self.cols;
         match self.dtype {
             DType::F32 => y.iter_mut().enumerate().for_each(|(c, v)| *v += alpha * le_f32(self.bytes, start + c)),

@@ -9,6 +9,8 @@ extern crate std;
 
 #[macro_use]
 mod code_enum;
+#[macro_use]
+mod contract;
 
 pub mod blob;
 pub mod denoiser;

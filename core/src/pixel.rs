@@ -64,7 +64,7 @@ impl PixelMap {
     /// # Panics
     /// If `sample.len() != out.len()`.
     pub fn to_pixels(&self, sample: &[f32], out: &mut [u8]) {
-        assert!(sample.len() == out.len(), "to_pixels: length mismatch");
+        contract!(sample.len() == out.len(), "to_pixels: length mismatch");
         for (o, &v) in out.iter_mut().zip(sample) {
             *o = self.to_pixel(v);
         }

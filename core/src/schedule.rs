@@ -63,7 +63,7 @@ impl EdmSchedule {
     /// # Panics
     /// If `out.len() != steps + 1` (caller contract).
     pub fn fill(&self, steps: usize, out: &mut [f32]) {
-        assert!(out.len() == steps + 1, "EdmSchedule::fill: out must hold steps + 1 values");
+        contract!(out.len() == steps + 1, "EdmSchedule::fill: out must hold steps + 1 values");
         out[steps] = 0.0;
         if steps == 0 {
             return;

@@ -154,7 +154,7 @@ impl<'a> Tensor<'a> {
     /// If `r >= rows` (caller contract).
     #[inline]
     pub fn row_scale(&self, r: usize) -> f32 {
-        assert!(r < self.rows, "row out of range");
+        contract!(r < self.rows, "row out of range");
         match self.dtype {
             #[cfg(feature = "int8")]
             DType::I8 => le_f32(&self.bytes[self.rows * self.cols..], r),
@@ -168,7 +168,7 @@ impl<'a> Tensor<'a> {
     /// If `r >= rows` or `c >= cols` (caller contract).
     #[inline]
     pub fn get(&self, r: usize, c: usize) -> f32 {
-        assert!(r < self.rows && c < self.cols, "index out of range");
+        contract!(r < self.rows && c < self.cols, "index out of range");
         let i = r * self.cols + c;
         match self.dtype {
             DType::F32 => le_f32(self.bytes, i),
@@ -186,7 +186,7 @@ impl<'a> Tensor<'a> {
     /// # Panics
     /// If `r >= rows` or `out.len() != cols`.
     pub fn decode_row(&self, r: usize, out: &mut [f32]) {
-        assert!(r < self.rows && out.len() == self.cols, "decode_row: bad row or output length");
+        contract!(r < self.rows && out.len() == self.cols, "decode_row: bad row or output length");
         for (c, o) in out.iter_mut().enumerate() {
             *o = self.get(r, c);
         }

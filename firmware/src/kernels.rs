@@ -37,6 +37,19 @@ fn pairs<T>(v: &[T]) -> (usize, &[T]) {
     (n, &v[2 * n..])
 }
 
+/// `assert!` whose message is kept only with the feature `messages` (the lean build reports a panic's file and
+/// line only, so it stores no message), as core's `contract!`. These length checks guard the assembly's reads.
+macro_rules! contract {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            #[cfg(feature = "messages")]
+            panic!($($msg)+);
+            #[cfg(not(feature = "messages"))]
+            panic!();
+        }
+    };
+}
+
 /// `vldmia {w}!, {regs}`: loads consecutive `s` registers from the pointer operand `w`, advancing it.
 macro_rules! vldmia {
     ($w:literal, $regs:literal) => {
@@ -187,7 +200,7 @@ macro_rules! asm_rows4 {
 macro_rules! dot_rows4 {
     ($name:ident, $chunk:ty, $row:ident, $row4:ident) => {
         fn $name(&self, x: &[[f32; 4]], w: [&[$chunk]; 4], s: &mut [[f32; 4]; 4]) {
-            assert!(w.iter().all(|r| r.len() == x.len()), concat!(stringify!($name), ": length mismatch"));
+            contract!(w.iter().all(|r| r.len() == x.len()), concat!(stringify!($name), ": length mismatch"));
             let (n, x_rest) = pairs(x);
             if n > 0 {
                 // SAFETY: reads 8n f32 from x and 8n weights from each row (as many chunks as x: asserted
@@ -238,7 +251,7 @@ macro_rules! dot_rows4 {
 macro_rules! axpy_rows4 {
     ($name:ident, $chunk:ty, $row:ident, $row4:ident) => {
         fn $name(&self, alpha: [f32; 4], w: [&[$chunk]; 4], y: &mut [[f32; 4]]) {
-            assert!(w.iter().all(|r| r.len() == y.len()), concat!(stringify!($name), ": length mismatch"));
+            contract!(w.iter().all(|r| r.len() == y.len()), concat!(stringify!($name), ": length mismatch"));
             let n = y.len() / 2;
             if n > 0 {
                 // SAFETY: reads and writes 8n f32 of y, reads 8n weights of each row (as many chunks as y:
@@ -289,7 +302,7 @@ macro_rules! axpy_rows4 {
 macro_rules! axpy_row {
     ($name:ident, $chunk:ty, $row:ident, $row4:ident $(, $clobber:tt)*) => {
         fn $name(&self, alpha: f32, w: &[$chunk], y: &mut [[f32; 4]]) {
-            assert!(w.len() == y.len(), concat!(stringify!($name), ": length mismatch"));
+            contract!(w.len() == y.len(), concat!(stringify!($name), ": length mismatch"));
             let n = y.len() / 2;
             if n > 0 {
                 // SAFETY: reads and writes 8n f32 of y, reads 8n weights of w (as many chunks as y: asserted

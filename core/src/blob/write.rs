@@ -354,7 +354,7 @@ pub fn quantize_roundtrip_error(values: &[f32], cols: usize, dtype: DType) -> f6
     if values.is_empty() {
         return 0.0;
     }
-    assert!(cols > 0 && values.len().is_multiple_of(cols), "quantize_roundtrip_error: length not a multiple of cols");
+    contract!(cols > 0 && values.len().is_multiple_of(cols), "quantize_roundtrip_error: length not a multiple of cols");
     let rows = values.len() / cols;
     let mut bytes = Vec::with_capacity(dtype.storage_bytes(rows, cols));
     encode_tensor(values, rows, cols, dtype, &mut bytes);

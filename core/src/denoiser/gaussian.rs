@@ -202,7 +202,7 @@ impl<'a> GaussianDenoiser<'a> {
     /// Shared by `denoise` (`h = g`) and `exact_flow` (`h` = the flow factors).
     fn apply(&self, x: &[f32], h_c: f32, h: impl Fn(usize) -> f32, out: &mut [f32], scratch: &mut [f32]) {
         let k = self.rank();
-        assert!(scratch.len() >= k, "GaussianDenoiser: scratch shorter than scratch_len()");
+        contract!(scratch.len() >= k, "GaussianDenoiser: scratch shorter than scratch_len()");
         let coef = &mut scratch[..k];
         self.project(x, out, coef);
         self.finish(h_c, h, out, coef);
@@ -212,7 +212,7 @@ impl<'a> GaussianDenoiser<'a> {
     /// what the mixture denoiser's log-densities need.
     pub(crate) fn project(&self, x: &[f32], diff: &mut [f32], coef: &mut [f32]) {
         let d = self.mu.cols();
-        assert!(x.len() == d && diff.len() == d, "GaussianDenoiser: x and out must have length dim()");
+        contract!(x.len() == d && diff.len() == d, "GaussianDenoiser: x and out must have length dim()");
         // diff = x - mu  (x + (-1) mu is exactly x - mu)
         diff.copy_from_slice(x);
         self.mu.row_axpy_with(self.kernels, 0, -1.0, diff);
@@ -293,7 +293,7 @@ impl Denoiser for GaussianDenoiser<'_> {
 
     fn denoise(&self, x: &[f32], sigma: f32, out: &mut [f32], scratch: &mut [f32]) {
         let k = self.rank();
-        assert!(scratch.len() >= k, "GaussianDenoiser: scratch shorter than scratch_len()");
+        contract!(scratch.len() >= k, "GaussianDenoiser: scratch shorter than scratch_len()");
         let coef = &mut scratch[..k];
         self.project(x, out, coef);
         self.denoise_projected(sigma, out, coef);

@@ -237,7 +237,7 @@ impl GridFloat for f64 {
 /// If `levels == 0` (caller contract).
 #[inline]
 pub fn log_sigma_weights<F: GridFloat>(sigma: F, levels: usize, level: impl Fn(usize) -> F) -> (usize, F) {
-    assert!(levels > 0, "log_sigma_weights: empty grid");
+    contract!(levels > 0, "log_sigma_weights: empty grid");
     if sigma >= level(0) {
         return (0, F::ZERO);
     }
@@ -280,8 +280,8 @@ impl Denoiser for LinearDenoiser<'_> {
 
     fn denoise(&self, x: &[f32], sigma: f32, out: &mut [f32], scratch: &mut [f32]) {
         let d = self.dim();
-        assert!(x.len() == d && out.len() == d, "LinearDenoiser: x and out must have length dim()");
-        assert!(scratch.len() >= self.scratch_len(), "LinearDenoiser: scratch shorter than scratch_len()");
+        contract!(x.len() == d && out.len() == d, "LinearDenoiser: x and out must have length dim()");
+        contract!(scratch.len() >= self.scratch_len(), "LinearDenoiser: scratch shorter than scratch_len()");
         let (i, t) = self.weights(sigma);
         let blend = t > 0.0;
         let s = 1.0 - t;

@@ -155,7 +155,7 @@ impl<'a> MixtureDenoiser<'a> {
     /// If `j >= components()` (caller contract).
     pub fn component(&self, j: usize) -> GaussianDenoiser<'a> {
         let k = self.components();
-        assert!(j < k, "MixtureDenoiser::component: index out of range");
+        contract!(j < k, "MixtureDenoiser::component: index out of range");
         let block = |t: &Tensor<'a>| t.block(j, k).expect("validated at construction");
         GaussianDenoiser::from_validated(
             block(&self.mu),
@@ -198,7 +198,7 @@ impl<'a> MixtureDenoiser<'a> {
     /// # Panics
     /// If `x.len() != dim()`, `w.len() != components()` or `scratch.len() < scratch_len()`.
     pub fn posterior(&self, x: &[f32], sigma: f32, w: &mut [f32], scratch: &mut [f32]) {
-        assert!(w.len() == self.components(), "MixtureDenoiser::posterior: w must have length K");
+        contract!(w.len() == self.components(), "MixtureDenoiser::posterior: w must have length K");
         let (diff, rest) = scratch.split_at_mut(self.mu.cols());
         let (proj, _) = rest.split_at_mut(self.u_t.rows());
         self.responsibilities(x, sigma, diff, proj, w);
@@ -272,8 +272,8 @@ impl Denoiser for MixtureDenoiser<'_> {
 
     fn denoise(&self, x: &[f32], sigma: f32, out: &mut [f32], scratch: &mut [f32]) {
         let (k, r, d) = (self.components(), self.rank(), self.mu.cols());
-        assert!(x.len() == d && out.len() == d, "MixtureDenoiser: x and out must have length dim()");
-        assert!(scratch.len() >= self.scratch_len(), "MixtureDenoiser: scratch shorter than scratch_len()");
+        contract!(x.len() == d && out.len() == d, "MixtureDenoiser: x and out must have length dim()");
+        contract!(scratch.len() >= self.scratch_len(), "MixtureDenoiser: scratch shorter than scratch_len()");
         let (tmp, rest) = scratch.split_at_mut(d);
         let (proj, rest) = rest.split_at_mut(k * r);
         let w = &mut rest[..k];

@@ -45,8 +45,8 @@ impl ScreenFrame<'_> {
     /// [`valid_key`] (caller contract).
     pub fn encode<E>(&self, emit: &mut impl FnMut(&str) -> Result<(), E>) -> Result<(), E> {
         let (w, h) = (usize::from(self.width), usize::from(self.height));
-        assert!(w > 0 && h > 0 && self.rgb565.len() == w * h, "ScreenFrame::encode: size");
-        assert!(
+        contract!(w > 0 && h > 0 && self.rgb565.len() == w * h, "ScreenFrame::encode: size");
+        contract!(
             self.extras.len() <= MAX_EXTRAS && self.extras.iter().all(|(k, _)| valid_key(k)),
             "ScreenFrame::encode: bad extras"
         );

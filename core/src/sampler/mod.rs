@@ -167,10 +167,10 @@ pub fn sample<D: Denoiser + ?Sized>(
     mut on_step: impl FnMut(usize, f32),
 ) -> u32 {
     let d = den.dim();
-    assert!(sampler.is_ode(), "sample: the exact sampler has no steps (use sample_exact or SampleSpec::run)");
-    assert!(!sigmas.is_empty(), "sample: sigmas must hold at least the start level");
-    assert!(x.len() == d, "sample: x must have length den.dim()");
-    assert!(scratch.len() >= scratch_len(d, den.scratch_len()), "sample: scratch shorter than scratch_len()");
+    contract!(sampler.is_ode(), "sample: the exact sampler has no steps (use sample_exact or SampleSpec::run)");
+    contract!(!sigmas.is_empty(), "sample: sigmas must hold at least the start level");
+    contract!(x.len() == d, "sample: x must have length den.dim()");
+    contract!(scratch.len() >= scratch_len(d, den.scratch_len()), "sample: scratch shorter than scratch_len()");
     let steps = sigmas.len() - 1;
     let (x_hat, rest) = scratch.split_at_mut(d);
     let (denoised, rest) = rest.split_at_mut(d);
@@ -180,7 +180,7 @@ pub fn sample<D: Denoiser + ?Sized>(
 
     for i in 0..steps {
         let (sigma_cur, sigma_next) = (sigmas[i], sigmas[i + 1]);
-        assert!(sigma_cur > 0.0 && sigma_next >= 0.0, "sample: levels must be > 0 (the last >= 0)");
+        contract!(sigma_cur > 0.0 && sigma_next >= 0.0, "sample: levels must be > 0 (the last >= 0)");
 
         // Churn: raise the noise level to sigma_hat by adding fresh noise.
         let gamma = churn.as_ref().map_or(0.0, |(c, _)| c.gamma(sigma_cur, steps));
@@ -228,7 +228,7 @@ pub fn sample<D: Denoiser + ?Sized>(
 /// If `x.len() != g.dim()` or `scratch.len() < exact_scratch_len(g)` (caller contract).
 pub fn sample_exact(g: &GaussianDenoiser<'_>, sigma_t: f32, x: &mut [f32], scratch: &mut [f32]) -> u32 {
     let d = x.len();
-    assert!(scratch.len() >= exact_scratch_len(g), "sample_exact: scratch shorter than exact_scratch_len()");
+    contract!(scratch.len() >= exact_scratch_len(g), "sample_exact: scratch shorter than exact_scratch_len()");
     let (x_t, flow_scratch) = scratch.split_at_mut(d);
     x_t.copy_from_slice(x);
     g.exact_flow(x_t, sigma_t, 0.0, x, flow_scratch);

@@ -186,7 +186,7 @@ impl SampleSpec {
         scratch: &mut [f32],
         mut on_step: impl FnMut(usize, f32),
     ) -> Result<u32, SpecError> {
-        assert!(x.len() == model.dim(), "SampleSpec::run: x must have length model.dim()");
+        contract!(x.len() == model.dim(), "SampleSpec::run: x must have length model.dim()");
         self.check(model, usize::MAX)?;
         if self.sampler.is_ode() && levels.len() != self.steps as usize + 1 {
             let levels = u32::try_from(levels.len()).unwrap_or(u32::MAX);
