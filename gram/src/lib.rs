@@ -87,7 +87,6 @@ pub struct LevelGram {
     /// `p x p` row-major; the lower triangle (`j <= i`) is valid.
     s: Vec<i64>,
     a: Vec<Block>,
-    b: Vec<Block>,
     c: Vec<i32>,
 }
 
@@ -154,35 +153,32 @@ impl LevelGram {
         let groups = m.div_ceil(GROUP);
         let panels = p.div_ceil(TILE_J) * COLS;
         let pp = panels * PANEL;
-        // Pack: a = levels, b = levels with the top bit flipped (l - 128 as i8). Padding (pixels beyond p,
-        // images beyond m) is level 0 (-128 in `b`); a 0 in `a` adds nothing to any product that is kept.
+        // Pack the levels (the kernels flip the top bit of the second operand as they load it, l - 128 as
+        // i8). Padding (pixels beyond p, images beyond m) is level 0 (-128 flipped); a 0 in the first
+        // operand adds nothing to any product that is kept.
         // Cache block `kb` (images 1,024 kb ..) is contiguous, panel-major inside: blocks
         // `[kb * K_BLOCK * panels + q * len_kb + g']`; each parallel task packs one cache block. Every
         // block is written (padding included), so the buffers are only resized, not cleared.
         self.a.resize(panels * groups, [0; 64]);
-        self.b.resize(panels * groups, [0; 64]);
         let kblocks = groups.div_ceil(K_BLOCK);
         let mut block_sums = vec![vec![0u32; pp]; kblocks];
-        self.a[..panels * groups]
-            .par_chunks_mut(K_BLOCK * panels)
-            .zip(self.b[..panels * groups].par_chunks_mut(K_BLOCK * panels))
-            .zip(block_sums.par_iter_mut())
-            .enumerate()
-            .for_each(|(kb, ((a, b), sums))| {
+        self.a[..panels * groups].par_chunks_mut(K_BLOCK * panels).zip(block_sums.par_iter_mut()).enumerate().for_each(
+            |(kb, (a, sums))| {
                 // Compiled for the widest SIMD this CPU has (pulp's runtime dispatch), so the interleave and
                 // the sums vectorise.
-                pulp::Arch::new().dispatch(|| pack_block(rows, d, cols, m, kb, panels, a, b, sums));
-            });
+                pulp::Arch::new().dispatch(Pack { rows, d, cols, m, kb, panels, a, sums });
+            },
+        );
         let t: Vec<u64> = (0..p).map(|i| block_sums.iter().map(|s| u64::from(s[i])).sum()).collect();
         // C = L^T (L - 128), lower tiles only, in row strips of ROWS pixels; images in cache blocks.
         self.c.clear();
         self.c.resize(pp * pp, 0);
         let vnni = kernel.use_vnni();
         let strips = p.div_ceil(ROWS);
-        for (a, b) in self.a.chunks(K_BLOCK * panels).zip(self.b.chunks(K_BLOCK * panels)) {
+        for a in self.a.chunks(K_BLOCK * panels) {
             let len = a.len() / panels;
             self.c[..strips * ROWS * pp].par_chunks_mut(ROWS * pp).enumerate().for_each(|(h, c)| {
-                strip(a, b, len, h, pp, c, vnni);
+                strip(a, len, h, pp, c, vnni);
             });
         }
         // S_ij = C_ij + 128 t_i, summed over passes.
@@ -196,8 +192,31 @@ impl LevelGram {
     }
 }
 
-/// Pack cache block `kb` of the images (`rows`, `m` of them, `d` pixels each) for the pixels `cols`: the
-/// panels' blocks of levels (`a`) and of levels with the top bit flipped (`b`), and each pixel's sum.
+/// Cache block `kb` of the images (`rows`, `m` of them, `d` pixels each), packed for the pixels `cols`
+/// into the panels' blocks `a`, and each pixel's sum added to `sums`: pulp's SIMD operation, so that its
+/// body is compiled for the CPU's widest SIMD (a closure passed to `dispatch` is not inlined into it).
+struct Pack<'a> {
+    rows: &'a [u8],
+    d: usize,
+    cols: &'a [usize],
+    m: usize,
+    kb: usize,
+    panels: usize,
+    a: &'a mut [Block],
+    sums: &'a mut [u32],
+}
+
+impl pulp::WithSimd for Pack<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let Self { rows, d, cols, m, kb, panels, a, sums } = self;
+        pack_block(rows, d, cols, m, kb, panels, a, sums);
+    }
+}
+
+/// [`Pack`]'s body.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn pack_block(
@@ -208,7 +227,6 @@ fn pack_block(
     kb: usize,
     panels: usize,
     a: &mut [Block],
-    b: &mut [Block],
     sums: &mut [u32],
 ) {
     let len = a.len() / panels;
@@ -236,7 +254,6 @@ fn pack_block(
                 *w = u32::from_le_bytes([s0[c], s1[c], s2[c], s3[c]]);
             }
             a[q * len + gl] = bytemuck::cast(words);
-            b[q * len + gl] = bytemuck::cast(words.map(|w| w ^ 0x8080_8080));
         }
         for s in &sel {
             for (t, &x) in sums.iter_mut().zip(s) {
@@ -246,12 +263,13 @@ fn pack_block(
     }
 }
 
-/// Accumulate the tiles of row strip `h` (pixels `8 h .. 8 h + 8`) over one cache block (`a`, `b`: its
-/// panels of `len` groups each) into `c` (`ROWS` rows of the padded output, `pp` wide).
-fn strip(a: &[Block], b: &[Block], len: usize, h: usize, pp: usize, c: &mut [i32], vnni: bool) {
+/// Accumulate the tiles of row strip `h` (pixels `8 h .. 8 h + 8`) over one cache block (`a`: its panels
+/// of `len` groups each) into `c` (`ROWS` rows of the padded output, `pp` wide).
+fn strip(a: &[Block], len: usize, h: usize, pp: usize, c: &mut [i32], vnni: bool) {
     let i0 = h * ROWS;
     let qa = i0 / PANEL;
     let half = i0 % PANEL;
+    let b = a;
     let a = &a[qa * len..(qa + 1) * len];
     // Tiles j0 = 48 t with j0 <= i0 + 7 reach the lower triangle.
     let tiles = (i0 + ROWS - 1) / TILE_J + 1;
@@ -278,7 +296,8 @@ fn strip(a: &[Block], b: &[Block], len: usize, h: usize, pp: usize, c: &mut [i32
     }
 }
 
-/// `acc[r * COLS + u][lane] += sum_g sum_k a[g][4 (half + r) + k] * (b[u][g][4 lane + k] as i8)`.
+/// `acc[r * COLS + u][lane] += sum_g sum_k a[g][4 (half + r) + k] * ((b[u][g][4 lane + k] ^ 0x80) as i8)`:
+/// the second operand's levels `l` with the top bit flipped, `l - 128`.
 fn tile(a: &[Block], half: usize, b: [&[Block]; COLS], acc: &mut [[i32; PANEL]; ROWS * COLS], vnni: bool) {
     #[cfg(target_arch = "x86_64")]
     if vnni {
@@ -308,7 +327,7 @@ fn tile_portable(a: &[Block], half: usize, b: [&[Block]; COLS], acc: &mut [[i32;
                 for (lane, out) in acc[r * COLS + u].iter_mut().enumerate() {
                     let mut s = 0i32;
                     for k in 0..GROUP {
-                        s += i32::from(x[k]) * i32::from(y[GROUP * lane + k] as i8);
+                        s += i32::from(x[k]) * i32::from((y[GROUP * lane + k] ^ 0x80) as i8);
                     }
                     *out += s;
                 }
@@ -317,18 +336,24 @@ fn tile_portable(a: &[Block], half: usize, b: [&[Block]; COLS], acc: &mut [[i32;
     }
 }
 
-/// The AVX-512 VNNI kernel: per group, 3 loads, 8 broadcasts and 24 `vpdpbusd`.
+/// The AVX-512 VNNI kernel: per group, 3 loads (each with its top bits flipped, `l - 128`), 8 broadcasts
+/// and 24 `vpdpbusd`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 fn tile_vnni<const HALF: usize>(a: &[Block], b: [&[Block]; COLS], acc: &mut [[i32; PANEL]; ROWS * COLS]) {
-    use std::arch::x86_64::{__m512i, _mm512_dpbusd_epi32, _mm512_set1_epi32};
+    use std::arch::x86_64::{__m512i, _mm512_dpbusd_epi32, _mm512_set1_epi32, _mm512_set1_epi8, _mm512_xor_si512};
+    let flip = _mm512_set1_epi8(i8::MIN);
     let mut v: [__m512i; ROWS * COLS] = [bytemuck::cast::<[i32; PANEL], __m512i>([0; PANEL]); ROWS * COLS];
     for (x, lanes) in v.iter_mut().zip(acc.iter()) {
         *x = bytemuck::cast(*lanes);
     }
     for (((ab, b0), b1), b2) in a.iter().zip(b[0]).zip(b[1]).zip(b[2]) {
         let ad: [i32; PANEL] = bytemuck::cast(*ab);
-        let bv: [__m512i; COLS] = [bytemuck::cast(*b0), bytemuck::cast(*b1), bytemuck::cast(*b2)];
+        let bv: [__m512i; COLS] = [
+            _mm512_xor_si512(bytemuck::cast(*b0), flip),
+            _mm512_xor_si512(bytemuck::cast(*b1), flip),
+            _mm512_xor_si512(bytemuck::cast(*b2), flip),
+        ];
         for r in 0..ROWS {
             let x = _mm512_set1_epi32(ad[HALF + r]);
             for u in 0..COLS {

@@ -63,6 +63,38 @@ fn level_of(v: f32) -> (u8, bool) {
     (l as u8, exact)
 }
 
+/// One block of images (`block`, image-major) as levels (`out`), marking in `differs` the pixels that
+/// differ from `first`; the output is nonzero if some value is not a level. pulp's SIMD operation, so that
+/// its body is compiled for the CPU's widest SIMD (a closure passed to `dispatch` is not inlined into it).
+struct LevelBlock<'a> {
+    out: &'a mut [u8],
+    block: &'a [f32],
+    first: &'a [f32],
+    differs: &'a mut [u8],
+}
+
+impl pulp::WithSimd for LevelBlock<'_> {
+    type Output = u8;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) -> u8 {
+        let Self { out, block, first, differs } = self;
+        let d = first.len();
+        let mut bad = 0u8;
+        for (o_img, img) in out.chunks_exact_mut(d).zip(block.chunks_exact(d)) {
+            for (o, &v) in o_img.iter_mut().zip(img) {
+                let (l, exact) = level_of(v);
+                *o = l;
+                bad |= u8::from(!exact);
+            }
+            for ((x, &v), &f) in differs.iter_mut().zip(img).zip(first) {
+                *x |= u8::from(v != f);
+            }
+        }
+        bad
+    }
+}
+
 /// Buffers of the 8-bit path, kept across chunks.
 #[derive(Debug, Default)]
 pub(super) struct LevelScratch {
@@ -98,20 +130,7 @@ pub(super) fn chunk_moments(
         .map(|(out, block)| {
             let mut differs = std::vec![0u8; d];
             // Compiled for the widest SIMD this CPU has (pulp's runtime dispatch), so the division vectorises.
-            let bad = pulp::Arch::new().dispatch(|| {
-                let mut bad = 0u8;
-                for (o_img, img) in out.chunks_exact_mut(d).zip(block.chunks_exact(d)) {
-                    for (o, &v) in o_img.iter_mut().zip(img) {
-                        let (l, exact) = level_of(v);
-                        *o = l;
-                        bad |= u8::from(!exact);
-                    }
-                    for ((x, &v), &f) in differs.iter_mut().zip(img).zip(first) {
-                        *x |= u8::from(v != f);
-                    }
-                }
-                bad
-            });
+            let bad = pulp::Arch::new().dispatch(LevelBlock { out, block, first, differs: &mut differs });
             (bad == 0).then_some(differs)
         })
         .try_reduce(
