@@ -8,9 +8,10 @@ mod util;
 
 use clap::{Parser, Subcommand};
 
-// mimalloc: the fit allocates tens of MiB of buffers (levels, packed panels, covariance); mimalloc keeps
-// freed segments for reuse where glibc returns each large block to the OS, so a second fit in the same
-// process (the demo's three, `bench-fit`'s repeats) does not fault the pages in again.
+// mimalloc: the fit allocates tens of MiB of buffers (levels, packed panels, covariance). Note that mimalloc
+// returns freed memory to the OS after its `purge_delay` (10 ms by default), so a second fit in the same process
+// (the demo's three, `bench-fit`'s repeats) faults its pages in again: `MIMALLOC_PURGE_DELAY=-1` in the
+// environment keeps them (MNIST's full fit 6-9 % faster in `bench-fit`, docs/benchmarks.md, session 9).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
