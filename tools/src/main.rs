@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 // mimalloc: the fit allocates tens of MiB of buffers (levels, packed panels, covariance). Note that mimalloc
 // returns freed memory to the OS after its `purge_delay` (10 ms by default), so a second fit in the same process
 // (the demo's three, `bench-fit`'s repeats) faults its pages in again: `MIMALLOC_PURGE_DELAY=-1` in the
-// environment keeps them (MNIST's full fit 6-9 % faster in `bench-fit`, docs/benchmarks.md, session 9).
+// environment keeps them (MNIST's full fit up to 11 % faster in `bench-fit`: docs/benchmarks.md, session 9).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
