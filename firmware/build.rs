@@ -101,7 +101,8 @@ fn main() {
                 class = Some(j);
             }
             // Without `every-blob` (the lean build) the firmware's core has the Gaussian only.
-            if env::var_os("CARGO_FEATURE_EVERY_BLOB").is_none() && model.as_gaussian().is_none() {
+            let every_blob = env::var_os("CARGO_FEATURE_EVERY_BLOB").is_some();
+            if !every_blob && model.as_gaussian().is_none() {
                 panic!(
                     "GAUSSDIFF_BLOB {} holds a {} model, but this build (without the feature `every-blob`, e.g. the \
                      lean build) runs Gaussian blobs only: build with the default features",
@@ -111,7 +112,7 @@ fn main() {
             }
             // Nor int8 storage (core's `int8`).
             let int8 = model.as_gaussian().is_some_and(|g| [g.mu(), g.u_t()].iter().any(|t| t.dtype() == DType::I8));
-            if env::var_os("CARGO_FEATURE_EVERY_BLOB").is_none() && int8 {
+            if !every_blob && int8 {
                 panic!(
                     "GAUSSDIFF_BLOB {} stores int8 matrices, but this build (without the feature `every-blob`, e.g. \
                      the lean build) has no int8 storage: build with the default features, or export the blob as f16",

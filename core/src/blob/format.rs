@@ -25,15 +25,9 @@ pub const FORMAT_VERSION: u16 = 1;
 pub const CRC32: crc::Crc<u32, CrcImpl> = crc::Crc::<u32, CrcImpl>::new(&crc::CRC_32_ISO_HDLC);
 
 /// How [`CRC32`] is computed: through crc's 1 KB lookup table with the feature `crc-table` (on with `std`),
-/// else bit by bit (crc's `NoTable`: the same values, about 1 KB less flash and several times slower; the lean
-/// firmware's choice).
-#[cfg(feature = "crc-table")]
-pub type CrcImpl = crc::Table<1>;
-/// How [`CRC32`] is computed: through crc's 1 KB lookup table with the feature `crc-table` (on with `std`),
-/// else bit by bit (crc's `NoTable`: the same values, about 1 KB less flash and several times slower; the lean
-/// firmware's choice).
-#[cfg(not(feature = "crc-table"))]
-pub type CrcImpl = crc::NoTable;
+/// else bit by bit (crc's `NoTable` = `Table<0>`: the same values, about 1 KB less flash and several times
+/// slower; the lean firmware's choice).
+pub type CrcImpl = crc::Table<{ cfg!(feature = "crc-table") as usize }>;
 
 /// Header layout: byte offsets of each field (all little-endian).
 pub mod header {
