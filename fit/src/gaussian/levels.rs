@@ -53,14 +53,17 @@ impl LevelPath {
     }
 }
 
-/// The level whose model value is `v` and whether `v` is exactly that value (rounding by adding and
-/// subtracting `1.5 * 2^23`, pure float arithmetic, so the pass over a chunk vectorises).
+/// The level whose model value is `v` and whether `v` is exactly that value: `v * 127.5 + 127.5` rounded to
+/// an integer by adding `1.5 * 2^23`, whose sum's low mantissa byte is then the level (for a sum in
+/// `[2^23, 2^24)` one unit is one ulp, and `1.5 * 2^23` has a zero low byte). Pure float arithmetic and a bit
+/// cast, so the pass over a chunk vectorises (a saturating `f32 as u8` was compiled one lane at a time).
 #[inline(always)]
 fn level_of(v: f32) -> (u8, bool) {
     const ROUND: f32 = 12_582_912.0;
-    let l = (v * 127.5 + 127.5 + ROUND) - ROUND;
+    let r = v * 127.5 + 127.5 + ROUND;
+    let l = r - ROUND;
     let exact = ((l - 127.5) / 127.5 == v) & (0.0..=255.0).contains(&l);
-    (l as u8, exact)
+    (r.to_bits() as u8, exact)
 }
 
 /// One block of images (`block`, image-major) as levels (`out`), marking in `differs` the pixels that
@@ -168,4 +171,27 @@ pub(super) fn chunk_moments(
         }
     });
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::level_of;
+    use gaussdiff_core::pixel::PixelMap;
+
+    #[test]
+    fn every_level_is_found_exactly_and_other_values_are_not_levels() {
+        for l in 0..=255u8 {
+            let v = PixelMap::EDM.to_value(f32::from(l));
+            assert_eq!(level_of(v), (l, true), "level {l}");
+            // The neighbouring floats are not levels.
+            for w in [f32::from_bits(v.to_bits() + 1), f32::from_bits(v.to_bits().wrapping_sub(1))] {
+                if w.is_finite() && w != v {
+                    assert!(!level_of(w).1, "{w} (next to level {l}) taken for a level");
+                }
+            }
+        }
+        for v in [-1.0 - 2.0 / 255.0, 1.0 + 2.0 / 255.0, 0.1234, f32::NAN, f32::INFINITY, -f32::INFINITY, 1e9, -1e9] {
+            assert!(!level_of(v).1, "{v} taken for a level");
+        }
+    }
 }
