@@ -162,11 +162,12 @@ impl LevelGram {
         self.a.resize(panels * groups, [0; 64]);
         let kblocks = groups.div_ceil(K_BLOCK);
         let mut block_sums = vec![vec![0u32; pp]; kblocks];
+        let runs = &runs(cols);
         self.a[..panels * groups].par_chunks_mut(K_BLOCK * panels).zip(block_sums.par_iter_mut()).enumerate().for_each(
             |(kb, (a, sums))| {
                 // Compiled for the widest SIMD this CPU has (pulp's runtime dispatch), so the interleave and
                 // the sums vectorise.
-                pulp::Arch::new().dispatch(Pack { rows, d, cols, m, kb, panels, a, sums });
+                pulp::Arch::new().dispatch(Pack { rows, d, runs, m, kb, panels, a, sums });
             },
         );
         let t: Vec<u64> = (0..p).map(|i| block_sums.iter().map(|s| u64::from(s[i])).sum()).collect();
@@ -192,13 +193,35 @@ impl LevelGram {
     }
 }
 
-/// Cache block `kb` of the images (`rows`, `m` of them, `d` pixels each), packed for the pixels `cols`
-/// into the panels' blocks `a`, and each pixel's sum added to `sums`: pulp's SIMD operation, so that its
-/// body is compiled for the CPU's widest SIMD (a closure passed to `dispatch` is not inlined into it).
+/// A run of consecutive selected pixels: `len` pixels from `src` in the image to `dst` in the selection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    src: usize,
+    dst: usize,
+    len: usize,
+}
+
+/// The selected pixels `cols` as runs of consecutive pixels (an image's varying pixels come in runs along
+/// its rows), so that the pack copies slices instead of gathering byte by byte.
+fn runs(cols: &[usize]) -> Vec<Run> {
+    let mut out: Vec<Run> = Vec::new();
+    for (dst, &src) in cols.iter().enumerate() {
+        match out.last_mut() {
+            Some(r) if r.src + r.len == src => r.len += 1,
+            _ => out.push(Run { src, dst, len: 1 }),
+        }
+    }
+    out
+}
+
+/// Cache block `kb` of the images (`rows`, `m` of them, `d` pixels each), packed for the selected pixels
+/// (`runs`) into the panels' blocks `a`, and each pixel's sum added to `sums`: pulp's SIMD operation, so
+/// that its body is compiled for the CPU's widest SIMD (a closure passed to `dispatch` is not inlined into
+/// it).
 struct Pack<'a> {
     rows: &'a [u8],
     d: usize,
-    cols: &'a [usize],
+    runs: &'a [Run],
     m: usize,
     kb: usize,
     panels: usize,
@@ -211,8 +234,8 @@ impl pulp::WithSimd for Pack<'_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        let Self { rows, d, cols, m, kb, panels, a, sums } = self;
-        pack_block(rows, d, cols, m, kb, panels, a, sums);
+        let Self { rows, d, runs, m, kb, panels, a, sums } = self;
+        pack_block(rows, d, runs, m, kb, panels, a, sums);
     }
 }
 
@@ -222,7 +245,7 @@ impl pulp::WithSimd for Pack<'_> {
 fn pack_block(
     rows: &[u8],
     d: usize,
-    cols: &[usize],
+    runs: &[Run],
     m: usize,
     kb: usize,
     panels: usize,
@@ -239,8 +262,8 @@ fn pack_block(
             let k = g * GROUP + r;
             if k < m {
                 let img = &rows[k * d..(k + 1) * d];
-                for (x, &col) in s.iter_mut().zip(cols) {
-                    *x = img[col];
+                for r in runs {
+                    s[r.dst..r.dst + r.len].copy_from_slice(&img[r.src..r.src + r.len]);
                 }
             } else {
                 s.fill(0);

@@ -55,7 +55,26 @@ fn both_kernels_match_the_reference_on_edge_shapes() {
         // A permuted subset (the fit leaves constant pixels out).
         let some: Vec<usize> = (0..d).rev().filter(|c| c % 3 != 1).collect();
         check(&rows, d, &some);
+        // Ascending runs of several pixels with gaps, as an image's varying pixels come.
+        let rows_of_runs: Vec<usize> = (0..d).filter(|c| c % 7 < 4 || c % 11 == 5).collect();
+        check(&rows, d, &rows_of_runs);
     }
+}
+
+#[test]
+fn runs_cover_the_selection_in_order() {
+    for cols in [vec![], vec![3], vec![0, 1, 2, 5, 6, 9], vec![4, 3, 2], vec![1, 2, 2, 3]] {
+        let rs = runs(&cols);
+        let mut back = Vec::new();
+        for r in &rs {
+            assert_eq!(r.dst, back.len(), "{cols:?}");
+            back.extend(r.src..r.src + r.len);
+        }
+        assert_eq!(back, cols);
+        // Maximal runs: no run continues the previous one.
+        assert!(rs.windows(2).all(|w| w[0].src + w[0].len != w[1].src), "{cols:?}");
+    }
+    assert_eq!(runs(&[0, 1, 2, 5, 6, 9]).len(), 3);
 }
 
 #[test]
