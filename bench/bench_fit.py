@@ -9,7 +9,7 @@ with wall time (minimum over repeats, data loading excluded) and peak RSS (whole
 | N > d | MNIST test, N = 10,000, d = 784, full and rank 64 | covariance path | np.cov + eigh; randomized PCA (rank 64) |
 | N, d large | synthetic low rank (64) plus noise, N = 50,000, d = 3,072, rank 64 | randomized path | np.cov + eigh; randomized PCA |
 
-    cargo build --release -p gaussdiff-tools && python3 bench/bench_fit.py [--threads N] [--quick]
+    cargo build --release -p gaussdiff-tools && python3 bench/bench_fit.py [--threads N] [--repeat R] [--quick]
 
 ORL is read from ../shared/datasets/orl_faces/att_faces (set ORL_DIR to move it); the script converts it and the
 synthetic set to temporary IDX files so that both sides read identical bytes. scikit-learn is optional.
@@ -149,9 +149,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, help="threads for both NumPy's BLAS and gaussdiff (default: all cores)")
     ap.add_argument("--quick", action="store_true", help="one repeat, synthetic N = 10,000 (a smoke run)")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=7,
+        help="fits per side and shape, the best one timed (default 7; the synthetic shape, whose fits take "
+        "seconds, at most 3). The first fit of a process is a cold one (page faults, thread start-up), so "
+        "fewer than 3 leaves one or two warm fits to take the minimum of on a noisy machine",
+    )
     ap.add_argument("--only", help="run only the shapes whose name contains this (case-insensitive), e.g. synthetic")
     args = ap.parse_args()
-    repeat = 1 if args.quick else 3
+    repeat = 1 if args.quick else max(1, args.repeat)
     print(describe_run())
     warn_if_busy()
     sk = have_sklearn()
@@ -174,12 +182,13 @@ def main():
             # A case without its own data (None) reuses the previous case's (same shape, other setting).
             path = make() if make else last_path
             last_path = path
-            ours = gaussdiff_side(path, rank, variance, repeat)
+            reps = min(repeat, 3) if name == "synthetic" else repeat
+            ours = gaussdiff_side(path, rank, variance, reps)
             theirs = {}
             for m in methods:
                 if m == "randomized_pca" and not sk:
                     continue
-                theirs[m] = numpy_side(path, m, rank or 1, repeat)
+                theirs[m] = numpy_side(path, m, rank or 1, reps)
             best_m = min(theirs, key=lambda m: theirs[m]["fit_s"])
             best = theirs[best_m]
             setting = f"rank {rank}" if rank else (f"variance {variance}" if variance < 1 else "full")
@@ -192,7 +201,8 @@ def main():
                 flush=True,
             )
         print()
-        print("Times: the fit alone (best of the repeats, loading excluded; the ratio compares these). gaussdiff's")
+        print(f"Times: the fit alone (best of {repeat} fits per side, {min(repeat, 3)} for the synthetic shape; loading")
+        print("excluded; the ratio compares these). gaussdiff's")
         print("loading is shown beside it, and the two add up to the load + fit column.")
         print()
         print("| data | setting | gaussdiff method | gaussdiff load | gaussdiff fit | load + fit | gaussdiff RSS | NumPy best | NumPy fit | NumPy RSS | fit time ratio | RSS ratio |")
