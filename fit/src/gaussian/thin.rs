@@ -22,6 +22,7 @@ use faer::linalg::matmul::{self, triangular};
 use faer::{Accum, Mat, MatRef};
 use rayon::prelude::*;
 
+use super::levels::{self, LevelPath};
 use super::{eigh_descending, eigh_top, par, FitError};
 
 /// The centred data and the eigendecomposition of its Gram matrix: everything the fit needs before it
@@ -47,22 +48,28 @@ impl ThinGram {
     pub fn new(images: &[f32], d: usize, ddof: usize, top: Option<usize>) -> Result<Self, FitError> {
         let n = images.len() / d;
         let mean = mean(images, d)?;
+        // G from exact integers for 8-bit images where the VNNI kernel runs (as the covariance path's
+        // moments), before the centred data is made, so that the two are not held at once.
+        let exact = LevelPath::Auto.kernel().and_then(|kernel| levels::centred_gram(images, d, kernel));
         let mut xc = vec![0.0f64; n * d];
         center_rows(&mut xc, images, &mean);
-        // G = X_c X_c^T (n x n, lower triangle); X_c row-major is X_c^T column-major (d x n).
-        let xt = MatRef::from_column_major_slice(&xc, d, n);
-        let mut g = Mat::<f64>::zeros(n, n);
-        triangular::matmul(
-            g.as_mut(),
-            triangular::BlockStructure::TriangularLower,
-            Accum::Replace,
-            xt.transpose(),
-            triangular::BlockStructure::Rectangular,
-            xt,
-            triangular::BlockStructure::Rectangular,
-            1.0,
-            par(),
-        );
+        let g = exact.unwrap_or_else(|| {
+            // G = X_c X_c^T (n x n, lower triangle); X_c row-major is X_c^T column-major (d x n).
+            let xt = MatRef::from_column_major_slice(&xc, d, n);
+            let mut g = Mat::<f64>::zeros(n, n);
+            triangular::matmul(
+                g.as_mut(),
+                triangular::BlockStructure::TriangularLower,
+                Accum::Replace,
+                xt.transpose(),
+                triangular::BlockStructure::Rectangular,
+                xt,
+                triangular::BlockStructure::Rectangular,
+                1.0,
+                par(),
+            );
+            g
+        });
         let trace_g: f64 = (0..n).map(|i| g[(i, i)]).sum();
         let eig = match top {
             Some(k) => eigh_top(g.as_ref(), k)?,
