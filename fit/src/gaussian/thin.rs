@@ -19,7 +19,7 @@
 //! component positive).
 
 use faer::linalg::matmul::{self, triangular};
-use faer::{Accum, Mat, MatRef};
+use faer::{Accum, Mat, MatMut, MatRef};
 use rayon::prelude::*;
 
 use super::levels::{self, LevelPath};
@@ -106,14 +106,10 @@ impl ThinGram {
                 0.0
             }
         });
-        let mut u = Mat::<f64>::zeros(d, k);
-        matmul::matmul(u.as_mut(), Accum::Replace, xt, vk.as_ref(), 1.0, par());
+        // U column-major (d x k) is U^T row-major (k x d): the product goes straight into the rows.
         let mut u_t = vec![0.0f64; k * d];
-        u_t.par_chunks_mut(d.max(1)).enumerate().for_each(|(j, row)| {
-            for (i, o) in row.iter_mut().enumerate() {
-                *o = u[(i, j)];
-            }
-        });
+        let u = MatMut::from_column_major_slice_mut(&mut u_t, d, k);
+        matmul::matmul(u, Accum::Replace, xt, vk.as_ref(), 1.0, par());
         orthonormalise(&mut u_t, d);
         fix_signs(&mut u_t, d);
         u_t
@@ -208,13 +204,10 @@ fn cholesky_qr(rows: &mut [f64], d: usize) -> bool {
             li[(i, c)] = v / l[(i, i)];
         }
     }
-    let mut q = Mat::<f64>::zeros(k, d);
-    matmul::matmul(q.as_mut(), Accum::Replace, li.as_ref(), a, 1.0, par());
-    rows.par_chunks_mut(d).enumerate().for_each(|(i, row)| {
-        for (j, o) in row.iter_mut().enumerate() {
-            *o = q[(i, j)];
-        }
-    });
+    // The product row-major, as the rows are (then one copy back, not a transpose).
+    let mut q = vec![0.0f64; k * d];
+    matmul::matmul(MatMut::from_row_major_slice_mut(&mut q, k, d), Accum::Replace, li.as_ref(), a, 1.0, par());
+    rows.copy_from_slice(&q);
     true
 }
 
