@@ -73,11 +73,11 @@ pub(super) struct Randomized {
 /// The top `k` eigenpairs of `X_c^T X_c / (n - ddof)` for `images` (`n x d` row-major).
 pub(super) fn top_eigenpairs(images: &[f32], d: usize, k: usize, ddof: usize) -> Result<Randomized, FitError> {
     let n = images.len() / d;
-    let mean = thin::mean(images, d)?;
+    let (mean, scatter) = thin::mean_and_scatter(images, d)?;
     let l = (k + OVERSAMPLE).min(d).min(n);
     let scale = 1.0 / (n - ddof) as f64;
     let mut q_t = start(images, &mean, l);
-    let trace = centred_sum_of_squares(images, &mean) * scale;
+    let trace = scatter * scale;
     let mut iterations = 0;
     // The first passes run in f32 on the images as they are (no copy: the centring is a rank-one correction,
     // and f32 GEMMs run at twice the f64 rate) until the subspace is as good as f32 can make it; the passes
@@ -169,21 +169,6 @@ fn start(images: &[f32], mean: &[f64], l: usize) -> Vec<f64> {
     }
     thin::orthonormalise(&mut q_t, d);
     q_t
-}
-
-/// `sum_i ||x_i - mu||^2` in f64, by blocks of [`chunk_rows`] images summed in order (the same bits for
-/// every thread count).
-fn centred_sum_of_squares(images: &[f32], mean: &[f64]) -> f64 {
-    let d = mean.len();
-    let per_block: Vec<f64> = images
-        .par_chunks(chunk_rows(d) * d)
-        .map(|blk| {
-            blk.chunks_exact(d)
-                .map(|img| img.iter().zip(mean).map(|(&v, &mu)| (f64::from(v) - mu).powi(2)).sum::<f64>())
-                .sum()
-        })
-        .collect();
-    per_block.iter().sum()
 }
 
 /// `Z = X_c^T X_c Q` (`q_t` = `Q^T`, `l x d`) in f32, straight from the images (no centred copy):

@@ -616,3 +616,27 @@ fn randomized_path_agrees_with_the_covariance_path() {
         assert_eq!(a, b, "thread count changed the randomized fit");
     }
 }
+
+/// The one-pass mean and centred sum of squares against a two-pass f64 reference, with a constant pixel
+/// (its value exactly), a first image far out, and a non-finite value (an error naming it).
+#[test]
+fn mean_and_scatter_match_two_passes() {
+    let (n, d) = (300, 700);
+    let mut x = data(n, d, 9);
+    for i in 0..n {
+        x[i * d + 3] = 0.25;
+    }
+    x[5] = 40.0; // the first image's pixel 5, about 40 standard deviations out
+    let (mean, scatter) = thin::mean_and_scatter(&x, d).unwrap();
+    let mut reference = 0.0f64;
+    for p in 0..d {
+        let mu = (0..n).map(|i| f64::from(x[i * d + p])).sum::<f64>() / n as f64;
+        assert!((mean[p] - mu).abs() <= 1e-12 * mu.abs().max(1.0), "mean {p}: {} vs {mu}", mean[p]);
+        reference += (0..n).map(|i| (f64::from(x[i * d + p]) - mu).powi(2)).sum::<f64>();
+    }
+    assert_eq!(mean[3], 0.25);
+    assert!((scatter - reference).abs() < 1e-12 * reference, "{scatter} vs {reference}");
+    x[17 * d + 650] = f32::INFINITY;
+    let err = thin::mean_and_scatter(&x, d).unwrap_err();
+    assert!(matches!(err, FitError::NonFinite { image: 17, pixel: 650, .. }), "{err}");
+}
