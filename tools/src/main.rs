@@ -8,10 +8,10 @@ mod util;
 
 use clap::{Parser, Subcommand};
 
-// mimalloc: the fit allocates tens of MiB of buffers (levels, packed panels, covariance). Note that mimalloc
-// returns freed memory to the OS after its `purge_delay` (10 ms by default), so a second fit in the same process
-// (the demo's three, `bench-fit`'s repeats) faults its pages in again: `MIMALLOC_PURGE_DELAY=-1` in the
-// environment keeps them (MNIST's full fit up to 11 % faster in `bench-fit`: docs/benchmarks.md, session 9).
+// mimalloc: the fit allocates tens of MiB of buffers (levels, packed panels, covariance). mimalloc v3 (the
+// `mimalloc` crate's default) returns freed memory to the OS after its `purge_delay` of 1 s
+// (`MIMALLOC_VERBOSE=1 gaussdiff --version` lists it), so fits that follow each other (the demo's, `bench-fit`'s
+// repeats) reuse the pages instead of faulting them in again; only a process's first fit pays for them.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -13,10 +13,15 @@
 //! unit vector where `s_i` is round-off (rank-deficient data asked for more vectors than it has directions).
 //! Tested against the covariance path (eigenvalues to 1e-10 relative, subspace angles).
 //!
-//! **Determinism.** The mean sums every pixel's deviations from the first image over the images in order; `G` and `U^T = diag(s^-1/2) V^T X_c`
-//! are faer products, which sum every entry in the same order whatever the thread count; the `n x n`
-//! eigensolver is the covariance path's (`eigh_descending`). Signs follow the same rule (largest-magnitude
-//! component positive).
+//! **8-bit data.** When every value is a reader's 8-bit level and the CPU has AVX-512 VNNI (the covariance
+//! path's condition), `G` comes from integers instead (`levels::centred_gram`: the levels transposed, their
+//! Gram product over the pixels by `gaussdiff-gram`, one division per entry), the correctly rounded Gram
+//! matrix of the exact values `(2 l - 255) / 255`; the mean and `U` still take the f32 values.
+//!
+//! **Determinism.** The mean sums every pixel's deviations from the first image over the images in order;
+//! `G` (unless from integers) and `U^T = diag(s^-1/2) V^T X_c` are faer products, which sum every entry in
+//! the same order whatever the thread count; the `n x n` eigensolver is the covariance path's
+//! (`eigh_descending`). Signs follow the same rule (largest-magnitude component positive).
 
 use faer::linalg::matmul::{self, triangular};
 use faer::{Accum, Mat, MatMut, MatRef};
