@@ -286,27 +286,16 @@ pub(super) fn centred_gram(images: &[f32], d: usize, kernel: Kernel) -> Option<f
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::level_data;
     use super::{centred_gram, level_of, Kernel};
     use gaussdiff_core::pixel::PixelMap;
 
-    /// `n x d` levels from a 64-bit LCG, as the readers' values.
-    fn levels(n: usize, d: usize, seed: u64) -> (Vec<u8>, Vec<f32>) {
-        let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        let l: Vec<u8> = (0..n * d)
-            .map(|_| {
-                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-                (x >> 56) as u8
-            })
-            .collect();
-        let v = l.iter().map(|&l| PixelMap::EDM.to_value(f32::from(l))).collect();
-        (l, v)
-    }
-
     #[test]
     fn centred_gram_is_the_correctly_rounded_gram_of_the_exact_values() {
-        // Shapes across the pixel blocks (256) and image tiles (64), and extreme levels.
+        // Shapes across the pixel blocks (256) and image tiles (64); levels 0 and 255 (clamped) and a
+        // constant pixel included.
         for (n, d) in [(1, 1), (2, 3), (5, 300), (65, 257), (130, 600)] {
-            let (l, x) = levels(n, d, (n * 7919 + d) as u64);
+            let (l, x) = level_data(n, d, (n * 7919 + d) as u64);
             let g = centred_gram(&x, d, Kernel::Portable).unwrap();
             let t: Vec<i128> = (0..d).map(|p| (0..n).map(|k| i128::from(l[k * d + p])).sum()).collect();
             let ni = n as i128;
@@ -327,7 +316,7 @@ mod tests {
             // The VNNI kernel, where the CPU has it, gives the same bits.
             assert_eq!(centred_gram(&x, d, Kernel::Auto).unwrap(), g);
         }
-        let (_, mut x) = levels(4, 5, 1);
+        let (_, mut x) = level_data(4, 5, 1);
         x[13] = 0.3;
         assert!(centred_gram(&x, 5, Kernel::Portable).is_none(), "a value that is not a level");
         let ones = std::vec![1.0f32; 3 * 4];

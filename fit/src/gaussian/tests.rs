@@ -252,7 +252,7 @@ fn eigen_deflates_constant_pixels() {
 
 /// `n x d` 8-bit data as the readers make it (`(l - 127.5) / 127.5` in f32), correlated across pixels,
 /// with pixel 0 constant and pixel `d - 1` constant except in the last image.
-fn level_data(n: usize, d: usize, seed: u64) -> (Vec<u8>, Vec<f32>) {
+pub(super) fn level_data(n: usize, d: usize, seed: u64) -> (Vec<u8>, Vec<f32>) {
     let mut rng = Rng::new(seed);
     let mut levels = Vec::with_capacity(n * d);
     for k in 0..n {
